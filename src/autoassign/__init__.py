@@ -1,0 +1,125 @@
+"""autoassign: fair, capacity-aware automatic assignment of helpdesk conversations.
+
+The core is written against the ports in :mod:`autoassign.ports`; wire it to adapters
+with :func:`build_autoassign`. See ``docs/concepts.md``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from autoassign.clock import SystemClock
+from autoassign.decisions import (
+    AgentFilter,
+    AgentVerdict,
+    GateFailure,
+    SkipReason,
+    check_gates,
+    evaluate_agents,
+)
+from autoassign.errors import (
+    AutoassignError,
+    BackendError,
+    BackendUnavailable,
+    ConfigurationError,
+    ContractViolation,
+)
+from autoassign.events import AssigneeChanged, ConversationUpdated
+from autoassign.jobs import (
+    AssignmentJob,
+    JobOutcome,
+    PeriodicAssignmentJob,
+    PeriodicOutcome,
+    request_assignment,
+)
+from autoassign.model import (
+    ASSIGNMENT_V2_FEATURE,
+    ONLINE,
+    Account,
+    AssignmentOrder,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationPriority,
+    ConversationStatus,
+    EffectivePolicy,
+    ExclusionRules,
+    Inbox,
+    OverridePrecedence,
+    PolicyOverrides,
+    Team,
+)
+from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
+from autoassign.selection import (
+    BalancedSelector,
+    RoundRobinSelector,
+    SelectionContext,
+    Selector,
+)
+from autoassign.service import AssignmentService
+from autoassign.triggers import (
+    AssignmentTriggers,
+    LegacyAssigner,
+    RoundRobinLegacyAssigner,
+    TriggerOutcome,
+)
+from autoassign.wiring import Autoassign, build_autoassign, bulk_limit_from_env
+
+try:
+    __version__ = version("autoassign")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ASSIGNMENT_V2_FEATURE",
+    "ONLINE",
+    "Account",
+    "AgentFilter",
+    "AgentVerdict",
+    "AssigneeChanged",
+    "Assignment",
+    "AssignmentJob",
+    "AssignmentOrder",
+    "AssignmentPolicy",
+    "AssignmentResult",
+    "AssignmentService",
+    "AssignmentTriggers",
+    "Autoassign",
+    "AutoassignError",
+    "BackendError",
+    "BackendUnavailable",
+    "BalancedSelector",
+    "CapacityPolicy",
+    "ConfigurationError",
+    "ContractViolation",
+    "Conversation",
+    "ConversationPriority",
+    "ConversationStatus",
+    "ConversationUpdated",
+    "Degradation",
+    "EffectivePolicy",
+    "ExclusionRules",
+    "GateFailure",
+    "Inbox",
+    "JobOutcome",
+    "LegacyAssigner",
+    "OverridePrecedence",
+    "PeriodicAssignmentJob",
+    "PeriodicOutcome",
+    "PolicyOverrides",
+    "RoundRobinLegacyAssigner",
+    "RoundRobinSelector",
+    "SelectionContext",
+    "Selector",
+    "Skip",
+    "SkipReason",
+    "SystemClock",
+    "Team",
+    "TriggerOutcome",
+    "__version__",
+    "build_autoassign",
+    "bulk_limit_from_env",
+    "check_gates",
+    "evaluate_agents",
+    "request_assignment",
+]

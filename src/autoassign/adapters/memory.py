@@ -1,0 +1,634 @@
+"""In-memory adapters for every port: the embedded default and the reference the other
+adapters are tested against.
+
+No dependencies, no threads, no timers: every store is guarded by its own lock (so it is
+thread-safe), and expiry is lazy, read from the injected :class:`~autoassign.ports.Clock`.
+
+:class:`InMemoryBackend` bundles them with a short seeding API::
+
+    backend = InMemoryBackend(clock=FakeClock())
+    backend.add_account(1)                       # with assignment_v2 on
+    backend.add_inbox(10, account=1, members=["ann", "bob"])
+    backend.add_policy(AssignmentPolicy(id=7, account=1), inboxes=[10])
+    backend.set_status(1, "ann", "online")
+    backend.add_conversation(100, inbox=10)
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from autoassign.model import (
+    ASSIGNMENT_V2_FEATURE,
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ConversationStatus,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    PolicyId,
+    PolicyOverrides,
+    Team,
+    TeamId,
+)
+from autoassign.ports import Clock
+from autoassign.wiring import Autoassign, build_autoassign
+
+__all__ = [
+    "InMemoryBackend",
+    "InMemoryEventBus",
+    "InMemoryInboxLease",
+    "InMemoryJobQueue",
+    "InMemoryPresence",
+    "InMemoryRateLimitLedger",
+    "InMemoryRotationStore",
+    "InMemoryWorld",
+    "build_in_memory",
+    "reconcile_queue",
+]
+
+T = TypeVar("T")
+
+
+def _batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    if size <= 0:
+        raise ValueError("batch_size must be positive")
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def reconcile_queue(
+    queue: Iterable[AgentId], members: Sequence[AgentId]
+) -> list[AgentId]:
+    """The round-robin queue reconciled with ``members``: non-members and duplicates
+    leave, survivors keep their order, new members join at the back in member order."""
+    member_set = set(members)
+    seen: set[AgentId] = set()
+    out: list[AgentId] = []
+    for agent in itertools.chain(queue, members):
+        if agent in member_set and agent not in seen:
+            seen.add(agent)
+            out.append(agent)
+    return out
+
+
+class InMemoryWorld:
+    """The host's data in memory: implements both
+    :class:`~autoassign.ports.Directory` and
+    :class:`~autoassign.ports.ConversationRepository`."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.accounts: dict[AccountId, Account] = {}
+        self.inboxes: dict[InboxId, Inbox] = {}
+        self.members: dict[InboxId, list[AgentId]] = {}
+        self.teams: dict[TeamId, Team] = {}
+        self.policies: dict[PolicyId, AssignmentPolicy] = {}
+        self.policy_links: dict[InboxId, PolicyId] = {}
+        self.capacity_policies: dict[PolicyId, CapacityPolicy] = {}
+        self.conversations: dict[ConversationId, Conversation] = {}
+
+    # -- seeding -------------------------------------------------------------------------
+
+    def put_account(self, account: Account) -> None:
+        with self._lock:
+            self.accounts[account.id] = account
+
+    def put_inbox(self, inbox: Inbox, members: Iterable[AgentId] = ()) -> None:
+        with self._lock:
+            self.inboxes[inbox.id] = inbox
+            self.members.setdefault(inbox.id, [])
+            for agent in members:
+                self.add_member(inbox.id, agent)
+
+    def remove_inbox(self, inbox: InboxId) -> None:
+        with self._lock:
+            self.inboxes.pop(inbox, None)
+            self.members.pop(inbox, None)
+            self.policy_links.pop(inbox, None)
+
+    def add_member(self, inbox: InboxId, agent: AgentId) -> None:
+        with self._lock:
+            members = self.members.setdefault(inbox, [])
+            if agent not in members:
+                members.append(agent)
+
+    def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
+        with self._lock:
+            members = self.members.get(inbox, [])
+            if agent in members:
+                members.remove(agent)
+
+    def put_team(self, team: Team) -> None:
+        with self._lock:
+            self.teams[team.id] = team
+
+    def put_policy(self, policy: AssignmentPolicy) -> None:
+        with self._lock:
+            self.policies[policy.id] = policy
+
+    def link_policy(self, inbox: InboxId, policy: PolicyId) -> None:
+        with self._lock:
+            self.policy_links[inbox] = policy
+
+    def unlink_policy(self, inbox: InboxId) -> None:
+        with self._lock:
+            self.policy_links.pop(inbox, None)
+
+    def put_capacity_policy(self, policy: CapacityPolicy) -> None:
+        with self._lock:
+            self.capacity_policies[policy.id] = policy
+
+    def put_conversation(self, conversation: Conversation) -> None:
+        with self._lock:
+            self.conversations[conversation.id] = conversation
+
+    def update_conversation(
+        self, conversation: ConversationId, **changes: Any
+    ) -> tuple[Conversation, Conversation]:
+        """Change a stored conversation (as the host's app would); returns
+        ``(before, after)`` for :meth:`AssignmentTriggers.on_conversation_saved`."""
+        with self._lock:
+            before = self.conversations[conversation]
+            after = attrs.evolve(before, **changes)
+            self.conversations[conversation] = after
+            return before, after
+
+    # -- Directory -------------------------------------------------------------------------
+
+    def account(self, account: AccountId) -> Account | None:
+        with self._lock:
+            return self.accounts.get(account)
+
+    def inbox(self, inbox: InboxId) -> Inbox | None:
+        with self._lock:
+            return self.inboxes.get(inbox)
+
+    def inbox_members(self, inbox: InboxId) -> Sequence[AgentId]:
+        with self._lock:
+            return tuple(self.members.get(inbox, ()))
+
+    def team(self, team: TeamId) -> Team | None:
+        with self._lock:
+            return self.teams.get(team)
+
+    def policy_for_inbox(self, inbox: InboxId) -> AssignmentPolicy | None:
+        with self._lock:
+            policy = self.policy_links.get(inbox)
+            return None if policy is None else self.policies.get(policy)
+
+    def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
+        with self._lock:
+            record = self.inboxes.get(inbox)
+            if record is None:
+                return ()
+            return tuple(
+                policy
+                for policy in self.capacity_policies.values()
+                if policy.account == record.account
+                and policy.limit_for(inbox) is not None
+            )
+
+    def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
+        with self._lock:
+            return tuple(
+                inbox.id
+                for inbox in self.inboxes.values()
+                if inbox.account == account and agent in self.members.get(inbox.id, ())
+            )
+
+    def iter_accounts(
+        self, *, feature: str, batch_size: int
+    ) -> Iterator[Sequence[Account]]:
+        with self._lock:
+            accounts = [a for a in self.accounts.values() if a.has_feature(feature)]
+        return _batched(accounts, batch_size)
+
+    def iter_inboxes(
+        self, account: AccountId, *, batch_size: int
+    ) -> Iterator[Sequence[Inbox]]:
+        with self._lock:
+            inboxes = [
+                inbox
+                for inbox in self.inboxes.values()
+                if inbox.account == account and inbox.id in self.policy_links
+            ]
+        return _batched(inboxes, batch_size)
+
+    # -- ConversationRepository -------------------------------------------------------------
+
+    def get(self, conversation: ConversationId) -> Conversation | None:
+        with self._lock:
+            return self.conversations.get(conversation)
+
+    def unassigned_open(
+        self,
+        inbox: InboxId,
+        *,
+        limit: int,
+        priority: ConversationPriority,
+        exclusions: ExclusionRules,
+        now: datetime,
+    ) -> Sequence[Conversation]:
+        with self._lock:
+            candidates = [
+                c
+                for c in self.conversations.values()
+                if c.inbox == inbox
+                and c.is_assignable
+                and not exclusions.excludes(c, now)
+            ]
+        candidates.sort(key=lambda c: c.priority_key(priority))
+        return tuple(candidates[:limit])
+
+    def open_counts(
+        self, inbox: InboxId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        wanted = set(agents)
+        counts: dict[AgentId, int] = {}
+        with self._lock:
+            for c in self.conversations.values():
+                if (
+                    c.inbox == inbox
+                    and c.status is ConversationStatus.OPEN
+                    and c.assignee in wanted
+                ):
+                    assert c.assignee is not None
+                    counts[c.assignee] = counts.get(c.assignee, 0) + 1
+        return counts
+
+    def claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+    ) -> bool:
+        with self._lock:
+            current = self.conversations.get(conversation)
+            if current is None or not current.is_assignable:
+                return False
+            if capacity_limit is not None:
+                held = self.open_counts(current.inbox, (agent,)).get(agent, 0)
+                if held >= capacity_limit:
+                    return False
+            self.conversations[conversation] = attrs.evolve(current, assignee=agent)
+            return True
+
+
+class InMemoryPresence:
+    """:class:`~autoassign.ports.Presence` over a dict: ``set_status`` is the host's
+    status update."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statuses: dict[AccountId, dict[AgentId, str]] = {}
+
+    def set_status(self, account: AccountId, agent: AgentId, status: str) -> str | None:
+        """Set an agent's status; returns the previous one."""
+        with self._lock:
+            table = self._statuses.setdefault(account, {})
+            previous = table.get(agent)
+            table[agent] = status
+            return previous
+
+    def statuses(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, str]:
+        with self._lock:
+            table = self._statuses.get(account, {})
+            return {agent: table[agent] for agent in agents if agent in table}
+
+
+class InMemoryRateLimitLedger:
+    """:class:`~autoassign.ports.RateLimitLedger` over dicts; entries older than the
+    window are dropped lazily."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[
+            tuple[InboxId, AgentId], dict[ConversationId, datetime]
+        ] = {}
+
+    def recent(
+        self,
+        inbox: InboxId,
+        agents: Collection[AgentId],
+        *,
+        now: datetime,
+        window: timedelta,
+    ) -> Mapping[AgentId, Sequence[datetime]]:
+        start = now - window
+        out: dict[AgentId, Sequence[datetime]] = {}
+        with self._lock:
+            for agent in agents:
+                entries = self._entries.get((inbox, agent))
+                if entries:
+                    times = sorted(t for t in entries.values() if t > start)
+                    if times:
+                        out[agent] = times
+        return out
+
+    def try_record(
+        self,
+        inbox: InboxId,
+        agent: AgentId,
+        conversation: ConversationId,
+        *,
+        now: datetime,
+        window: timedelta,
+        limit: int | None,
+    ) -> bool:
+        start = now - window
+        with self._lock:
+            entries = self._entries.setdefault((inbox, agent), {})
+            for key in [k for k, t in entries.items() if t <= start]:
+                del entries[key]
+            others = sum(1 for key in entries if key != conversation)
+            if limit and others >= limit:
+                return False
+            entries[conversation] = now
+            return True
+
+    def discard(
+        self, inbox: InboxId, agent: AgentId, conversation: ConversationId
+    ) -> None:
+        with self._lock:
+            self._entries.get((inbox, agent), {}).pop(conversation, None)
+
+
+class InMemoryRotationStore:
+    """:class:`~autoassign.ports.RotationStore`: one list per inbox."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[InboxId, list[AgentId]] = {}
+
+    def select(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        eligible: Collection[AgentId],
+    ) -> AgentId | None:
+        allowed = set(eligible)
+        with self._lock:
+            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            self._queues[inbox] = queue
+            for index, agent in enumerate(queue):
+                if agent in allowed:
+                    queue.append(queue.pop(index))
+                    return agent
+            return None
+
+    def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
+        with self._lock:
+            return tuple(reconcile_queue(self._queues.get(inbox, ()), members))
+
+
+@attrs.define
+class _MemoryLease:
+    _owner: InMemoryInboxLease
+    _inbox: InboxId
+    _token: int
+
+    def release(self) -> None:
+        self._owner._release(self._inbox, self._token)
+
+
+class InMemoryInboxLease:
+    """:class:`~autoassign.ports.InboxLease` with expiry read from the clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._held: dict[InboxId, tuple[int, datetime]] = {}
+        self._pending: dict[InboxId, datetime] = {}
+        self._tokens = itertools.count(1)
+
+    def acquire(self, inbox: InboxId, *, ttl: timedelta) -> _MemoryLease | None:
+        now = self._clock.now()
+        with self._lock:
+            held = self._held.get(inbox)
+            if held is not None and held[1] > now:
+                return None
+            token = next(self._tokens)
+            self._held[inbox] = (token, now + ttl)
+            return _MemoryLease(self, inbox, token)
+
+    def _release(self, inbox: InboxId, token: int) -> None:
+        with self._lock:
+            held = self._held.get(inbox)
+            if held is not None and held[0] == token:
+                del self._held[inbox]
+
+    def is_held(self, inbox: InboxId) -> bool:
+        with self._lock:
+            held = self._held.get(inbox)
+            return held is not None and held[1] > self._clock.now()
+
+    def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
+        now = self._clock.now()
+        with self._lock:
+            expires = self._pending.get(inbox)
+            if expires is not None and expires > now:
+                return False
+            self._pending[inbox] = now + ttl
+            return True
+
+    def take_pending(self, inbox: InboxId) -> bool:
+        now = self._clock.now()
+        with self._lock:
+            expires = self._pending.pop(inbox, None)
+            return expires is not None and expires > now
+
+
+class InMemoryEventBus:
+    """:class:`~autoassign.ports.EventBus` that keeps every event and calls subscribers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[object] = []
+        self._subscribers: list[Callable[[object], None]] = []
+
+    def subscribe(self, handler: Callable[[object], None]) -> None:
+        self._subscribers.append(handler)
+
+    def publish(self, event: object) -> None:
+        with self._lock:
+            self.events.append(event)
+        for handler in self._subscribers:
+            handler(event)
+
+    def of_type(self, kind: type[T]) -> list[T]:
+        with self._lock:
+            return [event for event in self.events if isinstance(event, kind)]
+
+
+class InMemoryJobQueue:
+    """:class:`~autoassign.ports.JobQueue` that queues inbox ids until :meth:`drain`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[InboxId] = deque()
+
+    def enqueue_assignment(self, inbox: InboxId) -> None:
+        with self._lock:
+            self._queue.append(inbox)
+
+    @property
+    def queued(self) -> tuple[InboxId, ...]:
+        with self._lock:
+            return tuple(self._queue)
+
+    def pop(self) -> InboxId | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def drain(self, run: Callable[[InboxId], object], *, max_jobs: int = 10_000) -> int:
+        """Run queued jobs (including ones they enqueue) until none is left; returns how
+        many ran."""
+        ran = 0
+        while ran < max_jobs:
+            inbox = self.pop()
+            if inbox is None:
+                break
+            run(inbox)
+            ran += 1
+        return ran
+
+
+class InMemoryBackend:
+    """Every in-memory adapter, sharing one clock, plus a seeding API."""
+
+    def __init__(self, *, clock: Clock) -> None:
+        self.clock = clock
+        self.world = InMemoryWorld(clock)
+        self.directory = self.world
+        self.conversations = self.world
+        self.presence = InMemoryPresence()
+        self.ledger = InMemoryRateLimitLedger()
+        self.rotation = InMemoryRotationStore()
+        self.lease = InMemoryInboxLease(clock)
+        self.events = InMemoryEventBus()
+        self.jobs = InMemoryJobQueue()
+
+    # -- seeding shortcuts -------------------------------------------------------------------
+
+    def add_account(
+        self, account: AccountId, *, features: Iterable[str] = (ASSIGNMENT_V2_FEATURE,)
+    ) -> Account:
+        record = Account(id=account, features=frozenset[str](features))
+        self.world.put_account(record)
+        return record
+
+    def add_inbox(
+        self,
+        inbox: InboxId,
+        *,
+        account: AccountId,
+        members: Iterable[AgentId] = (),
+        enable_auto_assignment: bool = True,
+        overrides: PolicyOverrides | None = None,
+    ) -> Inbox:
+        record = Inbox(
+            id=inbox,
+            account=account,
+            enable_auto_assignment=enable_auto_assignment,
+            overrides=overrides or PolicyOverrides(),
+        )
+        self.world.put_inbox(record, members)
+        return record
+
+    def add_team(
+        self,
+        team: TeamId,
+        *,
+        account: AccountId,
+        members: Iterable[AgentId] = (),
+        allow_auto_assign: bool = True,
+    ) -> Team:
+        record = Team(
+            id=team,
+            account=account,
+            members=frozenset(members),
+            allow_auto_assign=allow_auto_assign,
+        )
+        self.world.put_team(record)
+        return record
+
+    def add_policy(
+        self, policy: AssignmentPolicy, *, inboxes: Iterable[InboxId] = ()
+    ) -> AssignmentPolicy:
+        self.world.put_policy(policy)
+        for inbox in inboxes:
+            self.world.link_policy(inbox, policy.id)
+        return policy
+
+    def add_capacity_policy(self, policy: CapacityPolicy) -> CapacityPolicy:
+        self.world.put_capacity_policy(policy)
+        return policy
+
+    def set_status(self, account: AccountId, agent: AgentId, status: str) -> str | None:
+        return self.presence.set_status(account, agent, status)
+
+    def add_conversation(
+        self,
+        conversation: ConversationId,
+        *,
+        inbox: InboxId,
+        status: ConversationStatus | str = ConversationStatus.OPEN,
+        assignee: AgentId | None = None,
+        team: TeamId | None = None,
+        labels: Iterable[str] = (),
+        created_at: datetime | None = None,
+        last_activity_at: datetime | None = None,
+    ) -> Conversation:
+        record = self.world.inbox(inbox)
+        if record is None:
+            raise KeyError(f"unknown inbox {inbox!r}")
+        created = created_at or self.clock.now()
+        value = Conversation(
+            id=conversation,
+            inbox=inbox,
+            account=record.account,
+            status=ConversationStatus(status),
+            assignee=assignee,
+            team=team,
+            labels=frozenset(labels),
+            created_at=created,
+            last_activity_at=last_activity_at or created,
+        )
+        self.world.put_conversation(value)
+        return value
+
+
+def build_in_memory(backend: InMemoryBackend, **options: Any) -> Autoassign:
+    """:func:`autoassign.build_autoassign` over every port of ``backend``; ``options``
+    are passed through (``bulk_limit``, ``strict``, ``selectors``, ...)."""
+    return build_autoassign(
+        directory=backend.directory,
+        conversations=backend.conversations,
+        presence=backend.presence,
+        ledger=backend.ledger,
+        rotation=backend.rotation,
+        lease=backend.lease,
+        events=backend.events,
+        jobs=backend.jobs,
+        clock=backend.clock,
+        **options,
+    )

@@ -1,0 +1,252 @@
+"""Pure decision logic: gates, the agent filter chain, capacity and exclusions.
+
+Nothing here does I/O. :class:`~autoassign.service.AssignmentService` gathers the inputs
+through the ports and asks these functions; ``explain`` asks the same functions without
+writing, so a dry run can never disagree with a real pass.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from autoassign.model import (
+    ASSIGNMENT_V2_FEATURE,
+    ONLINE,
+    Account,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    Team,
+)
+
+__all__ = [
+    "AgentFilter",
+    "AgentVerdict",
+    "GateFailure",
+    "RecentAssignments",
+    "SkipReason",
+    "capacity_limits",
+    "check_gates",
+    "evaluate_agents",
+    "exclusions_for_inbox",
+    "skip_reason_for",
+]
+
+
+class GateFailure(str, enum.Enum):
+    """Why an inbox is not assigned at all (the spec's prerequisites, in check order)."""
+
+    INBOX_NOT_FOUND = "inbox_not_found"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    FEATURE_DISABLED = "feature_disabled"
+    NO_POLICY = "no_policy"
+    POLICY_DISABLED = "policy_disabled"
+    AUTO_ASSIGNMENT_DISABLED = "auto_assignment_disabled"
+
+
+def check_gates(
+    account: Account | None, inbox: Inbox | None, policy: AssignmentPolicy | None
+) -> GateFailure | None:
+    """The first prerequisite that fails, or ``None`` when the inbox may be assigned:
+    the account has ``assignment_v2``, a policy is linked and enabled, and the inbox has
+    ``enable_auto_assignment``."""
+    if inbox is None:
+        return GateFailure.INBOX_NOT_FOUND
+    if account is None:
+        return GateFailure.ACCOUNT_NOT_FOUND
+    if not account.has_feature(ASSIGNMENT_V2_FEATURE):
+        return GateFailure.FEATURE_DISABLED
+    if policy is None:
+        return GateFailure.NO_POLICY
+    if not policy.enabled:
+        return GateFailure.POLICY_DISABLED
+    if not inbox.enable_auto_assignment:
+        return GateFailure.AUTO_ASSIGNMENT_DISABLED
+    return None
+
+
+class AgentFilter(str, enum.Enum):
+    """The agent filters, in the order they run."""
+
+    NOT_ONLINE = "not_online"
+    NOT_IN_TEAM = "not_in_team"
+    RATE_LIMITED = "rate_limited"
+    AT_CAPACITY = "at_capacity"
+
+
+_FILTER_ORDER = tuple(AgentFilter)
+
+
+class SkipReason(str, enum.Enum):
+    """Why one conversation was not assigned in a pass."""
+
+    NOT_ASSIGNABLE = "not_assignable"
+    """Resolved, assigned or deleted since the pass fetched it."""
+    TEAM_NOT_FOUND = "team_not_found"
+    TEAM_NOT_AUTO_ASSIGNABLE = "team_not_auto_assignable"
+    NO_AGENT_ONLINE = "no_agent_online"
+    NO_TEAM_MEMBER_ONLINE = "no_team_member_online"
+    ALL_RATE_LIMITED = "all_rate_limited"
+    ALL_AT_CAPACITY = "all_at_capacity"
+    NO_AGENT_SELECTED = "no_agent_selected"
+    CLAIM_LOST = "claim_lost"
+    """Someone else assigned or closed it between selection and claim."""
+    BACKEND_ERROR = "backend_error"
+    """A repository, rotation or selector failure; logged, the pass went on."""
+    PASS_STOPPED = "pass_stopped"
+    """The inbox was deleted or its policy turned off mid-pass."""
+
+
+_EMPTY_REASON = {
+    AgentFilter.NOT_ONLINE: SkipReason.NO_AGENT_ONLINE,
+    AgentFilter.NOT_IN_TEAM: SkipReason.NO_TEAM_MEMBER_ONLINE,
+    AgentFilter.RATE_LIMITED: SkipReason.ALL_RATE_LIMITED,
+    AgentFilter.AT_CAPACITY: SkipReason.ALL_AT_CAPACITY,
+}
+
+
+@attrs.frozen(kw_only=True)
+class AgentVerdict:
+    """One member agent's standing for one conversation."""
+
+    agent: AgentId
+    status: str
+    removed_by: AgentFilter | None
+    recent_assignments: int | None = None
+    rate_limit: int | None = None
+    open_conversations: int | None = None
+    capacity_limit: int | None = None
+
+    @property
+    def eligible(self) -> bool:
+        return self.removed_by is None
+
+
+@attrs.define
+class RecentAssignments:
+    """A pass's view of the fair-distribution ledger for one inbox.
+
+    Built from :meth:`~autoassign.ports.RateLimitLedger.recent` at the start of a pass and
+    kept current with every assignment the pass makes; the inbox lease keeps other passes
+    of the inbox out meanwhile, and the ledger's atomic ``try_record`` guards the rest.
+    """
+
+    window: timedelta
+    times: dict[AgentId, list[datetime]] = attrs.field(factory=dict)
+
+    def count(self, agent: AgentId, now: datetime) -> int:
+        start = now - self.window
+        return sum(1 for t in self.times.get(agent, ()) if t > start)
+
+    def add(self, agent: AgentId, at: datetime) -> None:
+        self.times.setdefault(agent, []).append(at)
+
+    def fill(self, agent: AgentId, now: datetime, limit: int) -> None:
+        """Mark ``agent`` full (another worker took its last slot)."""
+        missing = limit - self.count(agent, now)
+        self.times.setdefault(agent, []).extend([now] * max(missing, 0))
+
+    def last(self, agent: AgentId) -> datetime | None:
+        times = self.times.get(agent)
+        return max(times) if times else None
+
+
+def exclusions_for_inbox(
+    policies: Iterable[CapacityPolicy], inbox: InboxId
+) -> ExclusionRules:
+    """The exclusion rules for ``inbox``: those of every capacity policy with a limit for
+    it, labels united and the smallest age threshold. None: no exclusions."""
+    return ExclusionRules.combine(
+        policy.exclusion_rules
+        for policy in policies
+        if policy.limit_for(inbox) is not None
+    )
+
+
+def capacity_limits(
+    policies: Iterable[CapacityPolicy], inbox: InboxId
+) -> dict[AgentId, int]:
+    """Each agent's open-conversation limit in ``inbox``. Agents absent are unlimited
+    (no capacity policy, or no limit for this inbox)."""
+    limits: dict[AgentId, int] = {}
+    for policy in policies:
+        limit = policy.limit_for(inbox)
+        if limit is None:
+            continue
+        for agent in policy.agents:
+            # An agent has one capacity policy per account; should a host's data hold
+            # two, the stricter limit wins.
+            limits[agent] = min(limit, limits.get(agent, limit))
+    return limits
+
+
+def evaluate_agents(
+    *,
+    members: Sequence[AgentId],
+    statuses: Mapping[AgentId, str],
+    team: Team | None,
+    recent: RecentAssignments | None,
+    rate_limit: int | None,
+    now: datetime,
+    open_counts: Mapping[AgentId, int] | None,
+    limits: Mapping[AgentId, int],
+) -> list[AgentVerdict]:
+    """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
+    over ``members`` and return one verdict each, in member order.
+
+    ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
+    ``None`` only if no member reaching the capacity step has a limit.
+    """
+    verdicts: list[AgentVerdict] = []
+    for agent in members:
+        status = statuses.get(agent, "offline")
+        removed: AgentFilter | None = None
+        count: int | None = None
+        open_count: int | None = None
+        limit = limits.get(agent)
+        if status != ONLINE:
+            removed = AgentFilter.NOT_ONLINE
+        elif team is not None and agent not in team.members:
+            removed = AgentFilter.NOT_IN_TEAM
+        else:
+            if recent is not None and rate_limit:
+                count = recent.count(agent, now)
+                if count >= rate_limit:
+                    removed = AgentFilter.RATE_LIMITED
+            if removed is None and limit is not None:
+                if open_counts is None:
+                    raise ValueError("open_counts are needed to check capacity")
+                open_count = open_counts.get(agent, 0)
+                if open_count >= limit:
+                    removed = AgentFilter.AT_CAPACITY
+            elif open_counts is not None:
+                open_count = open_counts.get(agent, 0)
+        verdicts.append(
+            AgentVerdict(
+                agent=agent,
+                status=status,
+                removed_by=removed,
+                recent_assignments=count,
+                rate_limit=rate_limit or None,
+                open_conversations=open_count,
+                capacity_limit=limit,
+            )
+        )
+    return verdicts
+
+
+def skip_reason_for(verdicts: Sequence[AgentVerdict]) -> SkipReason:
+    """Why nobody is eligible: the filter that removed the agents who got furthest."""
+    if not verdicts:
+        return SkipReason.NO_AGENT_ONLINE
+    furthest = max(
+        _FILTER_ORDER.index(v.removed_by) for v in verdicts if v.removed_by is not None
+    )
+    return _EMPTY_REASON[_FILTER_ORDER[furthest]]

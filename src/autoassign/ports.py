@@ -1,0 +1,255 @@
+"""Ports: the ``typing.Protocol`` interfaces the core is written against.
+
+A host implements the ones it owns (usually :class:`ConversationRepository` and
+:class:`Directory`, over its own database) and takes the rest from a shipped adapter
+(``autoassign.adapters.memory``, ``autoassign.adapters.redis``). Nothing needs to inherit
+from these classes; the contract suites in :mod:`autoassign.testing.contracts` check that an
+implementation keeps the guarantees written here.
+
+Every method that can fail because of I/O should raise
+:class:`~autoassign.errors.BackendError` (or :class:`~autoassign.errors.BackendUnavailable`)
+with the driver's exception as ``__cause__``; the core degrades as the spec says on those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from autoassign.model import (
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    Team,
+    TeamId,
+)
+
+__all__ = [
+    "Clock",
+    "ConversationRepository",
+    "Directory",
+    "EventBus",
+    "InboxLease",
+    "JobQueue",
+    "Lease",
+    "Presence",
+    "RateLimitLedger",
+    "RotationStore",
+]
+
+
+class Clock(Protocol):
+    """**Port:** the only source of time. ``now()`` returns an aware UTC datetime and never
+    goes backwards."""
+
+    def now(self) -> datetime: ...
+
+
+class ConversationRepository(Protocol):
+    """**Port:** where conversations live. Implemented by the host over its database."""
+
+    def get(self, conversation: ConversationId) -> Conversation | None:
+        """The conversation as stored now, or ``None`` if it does not exist."""
+        ...
+
+    def unassigned_open(
+        self,
+        inbox: InboxId,
+        *,
+        limit: int,
+        priority: ConversationPriority,
+        exclusions: ExclusionRules,
+        now: datetime,
+    ) -> Sequence[Conversation]:
+        """At most ``limit`` conversations of ``inbox`` that are open, have no assignee and
+        are not excluded by ``exclusions`` at ``now``, ordered by
+        :meth:`Conversation.priority_key` for ``priority`` (a total order: the id breaks
+        ties)."""
+        ...
+
+    def open_counts(
+        self, inbox: InboxId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        """For each of ``agents``, its number of **open** conversations in ``inbox``,
+        whoever assigned them. Agents with none may be absent from the result. One
+        query for all agents."""
+        ...
+
+    def claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+    ) -> bool:
+        """The only write: atomically assign ``conversation`` to ``agent`` if, at that
+        instant, it exists, is open and has no assignee, and (when ``capacity_limit`` is
+        given) ``agent`` has fewer than ``capacity_limit`` open conversations in the
+        conversation's inbox. Returns whether it assigned. Never reassigns."""
+        ...
+
+
+class Directory(Protocol):
+    """**Port:** read-only configuration the host owns: accounts, inboxes, membership,
+    teams, assignment policies and capacity policies."""
+
+    def account(self, account: AccountId) -> Account | None: ...
+
+    def inbox(self, inbox: InboxId) -> Inbox | None: ...
+
+    def inbox_members(self, inbox: InboxId) -> Sequence[AgentId]:
+        """The agents who are members of ``inbox``, in a stable order."""
+        ...
+
+    def team(self, team: TeamId) -> Team | None: ...
+
+    def policy_for_inbox(self, inbox: InboxId) -> AssignmentPolicy | None:
+        """The one assignment policy linked to ``inbox``, if any."""
+        ...
+
+    def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
+        """Every capacity policy of the inbox's account that has a limit for ``inbox``."""
+        ...
+
+    def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
+        """The inboxes of ``account`` that ``agent`` is a member of."""
+        ...
+
+    def iter_accounts(
+        self, *, feature: str, batch_size: int
+    ) -> Iterator[Sequence[Account]]:
+        """Accounts that have ``feature``, in batches of at most ``batch_size``."""
+        ...
+
+    def iter_inboxes(
+        self, account: AccountId, *, batch_size: int
+    ) -> Iterator[Sequence[Inbox]]:
+        """The inboxes of ``account`` that have a linked assignment policy, in batches of
+        at most ``batch_size``."""
+        ...
+
+
+class Presence(Protocol):
+    """**Port:** agents' live statuses (``online``, ``busy``, ``offline``, ...)."""
+
+    def statuses(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, str]:
+        """The current status of each of ``agents`` in ``account``. An agent absent from
+        the result is offline. Read in one step (a snapshot)."""
+        ...
+
+
+class RateLimitLedger(Protocol):
+    """**Port:** a log of auto-assignments per (inbox, agent), for fair distribution.
+
+    Windows are logical: an entry recorded at ``t`` counts in a window ``(now - window,
+    now]``, i.e. it stops counting exactly when ``now - t >= window``. Time always comes
+    from the caller (the :class:`Clock`), never from the store.
+    """
+
+    def recent(
+        self,
+        inbox: InboxId,
+        agents: Collection[AgentId],
+        *,
+        now: datetime,
+        window: timedelta,
+    ) -> Mapping[AgentId, Sequence[datetime]]:
+        """The times of each agent's assignments in ``inbox`` within the window ending
+        ``now``, oldest first. Agents with none may be absent."""
+        ...
+
+    def try_record(
+        self,
+        inbox: InboxId,
+        agent: AgentId,
+        conversation: ConversationId,
+        *,
+        now: datetime,
+        window: timedelta,
+        limit: int | None,
+    ) -> bool:
+        """Atomically: if ``limit`` is ``None`` or the agent has fewer than ``limit``
+        entries in the window, record ``conversation`` at ``now`` and return ``True``;
+        otherwise change nothing and return ``False``. Recording the same conversation
+        again replaces its entry. Two callers can never both take an agent's last slot."""
+        ...
+
+    def discard(
+        self, inbox: InboxId, agent: AgentId, conversation: ConversationId
+    ) -> None:
+        """Remove the entry for ``conversation`` (a reservation whose claim failed)."""
+        ...
+
+
+class RotationStore(Protocol):
+    """**Port:** the round-robin queue of each inbox."""
+
+    def select(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        eligible: Collection[AgentId],
+    ) -> AgentId | None:
+        """In one atomic step: reconcile the queue with ``members`` (removed agents leave,
+        new ones join at the back, survivors keep their order, duplicates go), pick the
+        first agent in queue order that is in ``eligible``, move it to the back and
+        return it. ``None`` (and no rotation) when no member is eligible."""
+        ...
+
+    def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
+        """The queue as :meth:`select` would see it after reconciling, front first.
+        Read-only: nothing is written."""
+        ...
+
+
+class Lease(Protocol):
+    """A held inbox lease."""
+
+    def release(self) -> None:
+        """Release it. Only the owner's lease is released; a lease that has already
+        expired and been taken by someone else is left alone."""
+        ...
+
+
+class InboxLease(Protocol):
+    """**Port:** one pass per inbox at a time, and coalescing of triggers."""
+
+    def acquire(self, inbox: InboxId, *, ttl: timedelta) -> Lease | None:
+        """Take the inbox's lease for at most ``ttl``, or ``None`` if someone holds it."""
+        ...
+
+    def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
+        """Mark that the inbox needs a pass. Returns ``True`` if it was not already
+        marked (the caller should enqueue a job), ``False`` if a job is already due.
+        The mark lapses after ``ttl`` so a lost job cannot block triggers forever."""
+        ...
+
+    def take_pending(self, inbox: InboxId) -> bool:
+        """Clear the mark and return whether it was set, atomically."""
+        ...
+
+
+class EventBus(Protocol):
+    """**Port:** where domain events go (webhooks, notifications, analytics)."""
+
+    def publish(self, event: object) -> None: ...
+
+
+class JobQueue(Protocol):
+    """**Port:** the host's job engine."""
+
+    def enqueue_assignment(self, inbox: InboxId) -> None:
+        """Queue the assignment job of ``inbox`` (:meth:`AssignmentJob.run`)."""
+        ...

@@ -1,0 +1,169 @@
+"""The one composition function: :func:`build_autoassign`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+
+import attrs
+
+from autoassign.clock import SystemClock
+from autoassign.errors import ConfigurationError
+from autoassign.jobs import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_PENDING_TTL,
+    AssignmentJob,
+    PeriodicAssignmentJob,
+)
+from autoassign.model import AssignmentOrder, OverridePrecedence
+from autoassign.ports import (
+    Clock,
+    ConversationRepository,
+    Directory,
+    EventBus,
+    InboxLease,
+    JobQueue,
+    Presence,
+    RateLimitLedger,
+    RotationStore,
+)
+from autoassign.selection import Selector
+from autoassign.service import DEFAULT_BULK_LIMIT, AssignmentService
+from autoassign.triggers import (
+    AssignmentTriggers,
+    LegacyAssigner,
+    RoundRobinLegacyAssigner,
+)
+
+__all__ = ["BULK_LIMIT_ENV", "Autoassign", "build_autoassign", "bulk_limit_from_env"]
+
+BULK_LIMIT_ENV = "AUTO_ASSIGNMENT_BULK_LIMIT"
+
+
+def bulk_limit_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """``AUTO_ASSIGNMENT_BULK_LIMIT`` as a positive integer (default 100).
+
+    Raises :class:`~autoassign.errors.ConfigurationError` naming the variable if it is
+    set to anything but a positive integer.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(BULK_LIMIT_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_BULK_LIMIT
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise ConfigurationError(
+            f"{BULK_LIMIT_ENV} must be a positive integer, got {raw!r}",
+            field=BULK_LIMIT_ENV,
+        ) from None
+    if value <= 0:
+        raise ConfigurationError(
+            f"{BULK_LIMIT_ENV} must be a positive integer, got {raw!r}",
+            field=BULK_LIMIT_ENV,
+        )
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Autoassign:
+    """Everything a host calls, wired together.
+
+    * ``service.perform_bulk_assignment(inbox)``: one pass, now, in this process.
+    * ``job.run(inbox)``: the body of the per-inbox job (lease, coalescing, errors).
+    * ``periodic.run()``: the body of the periodic cycle.
+    * ``triggers.on_conversation_saved(before, after)`` and
+      ``triggers.on_agent_status_changed(...)``: the real-time hooks.
+    """
+
+    service: AssignmentService
+    job: AssignmentJob
+    periodic: PeriodicAssignmentJob
+    triggers: AssignmentTriggers
+
+
+def build_autoassign(
+    *,
+    directory: Directory,
+    conversations: ConversationRepository,
+    presence: Presence,
+    ledger: RateLimitLedger,
+    rotation: RotationStore,
+    lease: InboxLease,
+    events: EventBus,
+    jobs: JobQueue,
+    clock: Clock | None = None,
+    bulk_limit: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    selectors: Mapping[AssignmentOrder, Selector] | None = None,
+    override_precedence: OverridePrecedence | str = OverridePrecedence.INBOX,
+    legacy: LegacyAssigner | None = None,
+    legacy_fallback: bool = True,
+    strict: bool = False,
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+    pending_ttl: timedelta = DEFAULT_PENDING_TTL,
+    periodic_batch_size: int = 1000,
+) -> Autoassign:
+    """Wire the core to its ports. Every port is required: nothing real is built by
+    accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
+    (``os.environ``), else 100. ``legacy`` replaces the legacy v1 assigner used for
+    accounts without ``assignment_v2`` (``legacy_fallback=False`` turns it off).
+    ``strict`` re-raises errors that jobs and triggers would otherwise log (tests)."""
+    try:
+        precedence = OverridePrecedence(override_precedence)
+    except ValueError:
+        raise ConfigurationError(
+            f"override_precedence must be 'inbox' or 'policy', got {override_precedence!r}",
+            field="override_precedence",
+        ) from None
+    if lease_ttl <= timedelta(0) or pending_ttl <= timedelta(0):
+        raise ConfigurationError("lease_ttl and pending_ttl must be positive")
+    service = AssignmentService(
+        directory=directory,
+        conversations=conversations,
+        presence=presence,
+        ledger=ledger,
+        rotation=rotation,
+        events=events,
+        clock=clock or SystemClock(),
+        bulk_limit=bulk_limit
+        if bulk_limit is not None
+        else bulk_limit_from_env(environ),
+        override_precedence=precedence,
+        selectors=dict(selectors or {}),
+    )
+    if legacy is None and legacy_fallback:
+        legacy = RoundRobinLegacyAssigner(
+            directory=directory,
+            presence=presence,
+            rotation=rotation,
+            conversations=conversations,
+        )
+    return Autoassign(
+        service=service,
+        job=AssignmentJob(
+            service=service,
+            lease=lease,
+            jobs=jobs,
+            lease_ttl=lease_ttl,
+            pending_ttl=pending_ttl,
+            strict=strict,
+        ),
+        periodic=PeriodicAssignmentJob(
+            directory=directory,
+            lease=lease,
+            jobs=jobs,
+            batch_size=periodic_batch_size,
+            pending_ttl=pending_ttl,
+            strict=strict,
+        ),
+        triggers=AssignmentTriggers(
+            directory=directory,
+            lease=lease,
+            jobs=jobs,
+            legacy=legacy if legacy_fallback else None,
+            pending_ttl=pending_ttl,
+            strict=strict,
+        ),
+    )
