@@ -4,6 +4,7 @@ policy for tests that need real services (skip locally, required in CI)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,13 +25,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def require_service(name: str, reachable: bool, detail: str) -> None:
-    """Skip a test whose real service is missing; in CI a missing service is a failure."""
+def _require_service(name: str, reachable: bool, detail: str) -> None:
     if reachable:
         return
     if IN_CI:
         pytest.fail(f"{name} is required in CI but is not reachable: {detail}")
     pytest.skip(f"{name} not reachable ({detail}); set CI=true to require it")
+
+
+@pytest.fixture(scope="session")
+def require_service() -> Callable[[str, bool, str], None]:
+    """``require_service(name, reachable, detail)``: skip a test whose real service is
+    missing; with ``CI=true`` a missing service fails the test instead."""
+    return _require_service
 
 
 @pytest.fixture
