@@ -20,7 +20,8 @@ class AssigneeChanged:
     """A conversation was auto-assigned (the spec's ``ASSIGNEE_CHANGED``).
 
     Published exactly once per assignment (the reference publishes two copies).
-    ``performed_by`` names the policy that made the decision.
+    ``policy`` names the assignment policy that made the decision (the reference's
+    ``performed_by``); ``selector`` the strategy that chose the agent.
     """
 
     conversation: ConversationId

@@ -32,7 +32,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE_TTL = timedelta(minutes=5)
-DEFAULT_PENDING_TTL = timedelta(minutes=5)
+DEFAULT_PENDING_TTL = timedelta(minutes=15)
+"""Longer than the lease: a request made during a pass (which holds the lease for at most
+``lease_ttl``) is still marked when the pass ends, so the job runs again for it."""
 
 
 def request_assignment(
@@ -120,6 +122,18 @@ class AssignmentJob:
         for _round in range(self.max_rounds):
             handle = self.lease.acquire(inbox, ttl=self.lease_ttl)
             if handle is None:
+                # Leave the request to the holder: (re-)mark the inbox so it runs again
+                # after its pass, even if this job was not enqueued through a trigger or
+                # its trigger's mark has lapsed while it waited in the queue.
+                try:
+                    self.lease.mark_pending(inbox, ttl=self.pending_ttl)
+                except Exception:
+                    logger.warning(
+                        "could not mark inbox %s pending",
+                        inbox,
+                        exc_info=True,
+                        extra={"autoassign_inbox": inbox},
+                    )
                 return JobOutcome(inbox=inbox, results=tuple(results), coalesced=True)
             error: Exception | None = None
             try:

@@ -107,25 +107,57 @@ def _strict_int(field: str, value: object) -> int:
 
 
 def _features(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
+    if isinstance(values, str):
+        raise ConfigurationError(
+            "features must be a collection of flag names, not a string",
+            field="features",
+        )
+    out = frozenset(values)
+    for flag in out:
+        if not isinstance(flag, str):
+            raise ConfigurationError(
+                f"features must be strings, got {type(flag).__name__}", field="features"
+            )
+    return out
 
 
 def _ids(values: Iterable[Id]) -> frozenset[Id]:
-    return frozenset(values)
-
-
-def _labels(values: Iterable[str]) -> frozenset[str]:
     if isinstance(values, str):
         raise ConfigurationError(
-            "labels must be a collection of strings, not a string", field="labels"
+            "expected a collection of ids, not a string", field="ids"
+        )
+    out = frozenset(values)
+    for value in out:
+        _check_id("ids", value)
+    return out
+
+
+def _bool_validator(
+    inst: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{attribute.name} must be a boolean, got {type(value).__name__}",
+            field=attribute.name,
+        )
+
+
+def _labels(values: Iterable[str], field: str = "labels") -> frozenset[str]:
+    if isinstance(values, str):
+        raise ConfigurationError(
+            f"{field} must be a collection of strings, not a string", field=field
         )
     out = frozenset(values)
     for label in out:
         if not isinstance(label, str):
             raise ConfigurationError(
-                f"labels must be strings, got {type(label).__name__}", field="labels"
+                f"{field} must be strings, got {type(label).__name__}", field=field
             )
     return out
+
+
+def _excluded_labels(values: Iterable[str]) -> frozenset[str]:
+    return _labels(values, field="excluded_labels")
 
 
 class ConversationStatus(str, enum.Enum):
@@ -299,7 +331,7 @@ class Inbox:
 
     id: InboxId = attrs.field(validator=_id_validator)
     account: AccountId = attrs.field(validator=_id_validator)
-    enable_auto_assignment: bool = True
+    enable_auto_assignment: bool = attrs.field(default=True, validator=_bool_validator)
     overrides: PolicyOverrides = attrs.field(factory=PolicyOverrides)
 
 
@@ -310,7 +342,7 @@ class Team:
 
     id: TeamId = attrs.field(validator=_id_validator)
     account: AccountId = attrs.field(validator=_id_validator)
-    allow_auto_assign: bool = True
+    allow_auto_assign: bool = attrs.field(default=True, validator=_bool_validator)
     members: frozenset[AgentId] = attrs.field(default=frozenset(), converter=_ids)
 
 
@@ -340,7 +372,7 @@ class AssignmentPolicy:
     fair_distribution_window: int = attrs.field(
         default=DEFAULT_FAIR_DISTRIBUTION_WINDOW, validator=_window_validator
     )
-    enabled: bool = True
+    enabled: bool = attrs.field(default=True, validator=_bool_validator)
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: object) -> None:
@@ -375,7 +407,7 @@ class ExclusionRules:
     """
 
     excluded_labels: frozenset[str] = attrs.field(
-        default=frozenset(), converter=_labels
+        default=frozenset(), converter=_excluded_labels
     )
     exclude_older_than_hours: int | None = attrs.field(
         default=None, validator=_hours_validator

@@ -110,7 +110,7 @@ def _log_extra(inbox: InboxId, **more: object) -> dict[str, object]:
 class AssignmentService:
     """Assigns an inbox's open, unassigned conversations to eligible agents.
 
-    Build it with :func:`autoassign.build_assignment_service`. The service holds no state
+    Build it with :func:`autoassign.build_autoassign`. The service holds no state
     of its own between passes, so any number of workers may share the same backends; the
     inbox lease (see :class:`autoassign.jobs.AssignmentJob`) keeps two passes of one inbox
     from overlapping.
@@ -173,7 +173,7 @@ class AssignmentService:
             logger.warning(
                 "presence unavailable; treating every agent as offline",
                 exc_info=True,
-                extra=_log_extra(account.id),
+                extra={"autoassign_account": account.id},
             )
             return None
 

@@ -55,6 +55,8 @@ class TriggerOutcome(str, enum.Enum):
     LEGACY_ASSIGNED = "legacy_assigned"
     LEGACY_UNASSIGNED = "legacy_unassigned"
     """v2 is off: the legacy assigner ran and found nobody (or failed)."""
+    FAILED = "failed"
+    """The trigger itself failed (logged); the periodic cycle will cover it."""
 
 
 class LegacyAssigner(Protocol):
@@ -131,7 +133,27 @@ class AssignmentTriggers:
         self, before: Conversation | None, after: Conversation
     ) -> TriggerOutcome:
         """Call after every conversation save with its state before (``None`` when it
-        was created) and after."""
+        was created) and after.
+
+        Never raises into the host's save (unless ``strict``): a failure is logged with
+        the inbox id and reported as :attr:`TriggerOutcome.FAILED`; the periodic cycle
+        picks the conversation up later.
+        """
+        try:
+            return self._on_saved(before, after)
+        except Exception:
+            logger.exception(
+                "auto-assignment trigger failed for conversation %s",
+                after.id,
+                extra={"autoassign_inbox": after.inbox},
+            )
+            if self.strict:
+                raise
+            return TriggerOutcome.FAILED
+
+    def _on_saved(
+        self, before: Conversation | None, after: Conversation
+    ) -> TriggerOutcome:
         became_open = after.status is ConversationStatus.OPEN and (
             before is None or before.status is not ConversationStatus.OPEN
         )

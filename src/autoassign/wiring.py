@@ -29,7 +29,7 @@ from autoassign.ports import (
     RotationStore,
 )
 from autoassign.selection import Selector
-from autoassign.service import DEFAULT_BULK_LIMIT, AssignmentService
+from autoassign.service import DEFAULT_BULK_LIMIT, AssignmentService, check_bulk_limit
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
@@ -117,8 +117,15 @@ def build_autoassign(
             f"override_precedence must be 'inbox' or 'policy', got {override_precedence!r}",
             field="override_precedence",
         ) from None
-    if lease_ttl <= timedelta(0) or pending_ttl <= timedelta(0):
-        raise ConfigurationError("lease_ttl and pending_ttl must be positive")
+    if lease_ttl <= timedelta(0):
+        raise ConfigurationError("lease_ttl must be positive", field="lease_ttl")
+    if pending_ttl <= lease_ttl:
+        raise ConfigurationError(
+            "pending_ttl must be longer than lease_ttl, or a request made during a long "
+            "pass could lapse before the pass ends",
+            field="pending_ttl",
+        )
+    check_bulk_limit(periodic_batch_size, field="periodic_batch_size")
     service = AssignmentService(
         directory=directory,
         conversations=conversations,

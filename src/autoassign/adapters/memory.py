@@ -16,6 +16,7 @@ thread-safe), and expiry is lazy, read from the injected :class:`~autoassign.por
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 from collections import deque
@@ -101,6 +102,9 @@ class InMemoryWorld:
         self.policy_links: dict[InboxId, PolicyId] = {}
         self.capacity_policies: dict[PolicyId, CapacityPolicy] = {}
         self.conversations: dict[ConversationId, Conversation] = {}
+        # Indexes, so per-assignment work does not grow with history:
+        self._waiting: dict[InboxId, set[ConversationId]] = {}  # open and unassigned
+        self._open_held: dict[tuple[InboxId, AgentId], int] = {}  # open per assignee
 
     # -- seeding -------------------------------------------------------------------------
 
@@ -155,7 +159,38 @@ class InMemoryWorld:
 
     def put_conversation(self, conversation: Conversation) -> None:
         with self._lock:
-            self.conversations[conversation.id] = conversation
+            self._store(conversation)
+
+    def remove_conversation(self, conversation: ConversationId) -> None:
+        with self._lock:
+            current = self.conversations.pop(conversation, None)
+            if current is not None:
+                self._unindex(current)
+
+    def _store(self, conversation: Conversation) -> None:
+        previous = self.conversations.get(conversation.id)
+        if previous is not None:
+            self._unindex(previous)
+        self.conversations[conversation.id] = conversation
+        if conversation.is_assignable:
+            self._waiting.setdefault(conversation.inbox, set()).add(conversation.id)
+        elif (
+            conversation.status is ConversationStatus.OPEN
+            and conversation.assignee is not None
+        ):
+            key = (conversation.inbox, conversation.assignee)
+            self._open_held[key] = self._open_held.get(key, 0) + 1
+
+    def _unindex(self, conversation: Conversation) -> None:
+        self._waiting.get(conversation.inbox, set()).discard(conversation.id)
+        if (
+            conversation.status is ConversationStatus.OPEN
+            and conversation.assignee is not None
+        ):
+            key = (conversation.inbox, conversation.assignee)
+            self._open_held[key] -= 1
+            if not self._open_held[key]:
+                del self._open_held[key]
 
     def update_conversation(
         self, conversation: ConversationId, **changes: Any
@@ -165,7 +200,7 @@ class InMemoryWorld:
         with self._lock:
             before = self.conversations[conversation]
             after = attrs.evolve(before, **changes)
-            self.conversations[conversation] = after
+            self._store(after)
             return before, after
 
     # -- Directory -------------------------------------------------------------------------
@@ -245,31 +280,22 @@ class InMemoryWorld:
         now: datetime,
     ) -> Sequence[Conversation]:
         with self._lock:
-            candidates = [
-                c
-                for c in self.conversations.values()
-                if c.inbox == inbox
-                and c.is_assignable
-                and not exclusions.excludes(c, now)
-            ]
-        candidates.sort(key=lambda c: c.priority_key(priority))
-        return tuple(candidates[:limit])
+            waiting = [self.conversations[key] for key in self._waiting.get(inbox, ())]
+        candidates = [c for c in waiting if not exclusions.excludes(c, now)]
+        return tuple(
+            heapq.nsmallest(limit, candidates, key=lambda c: c.priority_key(priority))
+        )
 
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
     ) -> Mapping[AgentId, int]:
-        wanted = set(agents)
-        counts: dict[AgentId, int] = {}
         with self._lock:
-            for c in self.conversations.values():
-                if (
-                    c.inbox == inbox
-                    and c.status is ConversationStatus.OPEN
-                    and c.assignee in wanted
-                ):
-                    assert c.assignee is not None
-                    counts[c.assignee] = counts.get(c.assignee, 0) + 1
-        return counts
+            held = self._open_held
+            return {
+                agent: held[(inbox, agent)]
+                for agent in agents
+                if (inbox, agent) in held
+            }
 
     def claim(
         self,
@@ -286,7 +312,7 @@ class InMemoryWorld:
                 held = self.open_counts(current.inbox, (agent,)).get(agent, 0)
                 if held >= capacity_limit:
                     return False
-            self.conversations[conversation] = attrs.evolve(current, assignee=agent)
+            self._store(attrs.evolve(current, assignee=agent))
             return True
 
 
