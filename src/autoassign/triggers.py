@@ -190,9 +190,26 @@ class AssignmentTriggers:
         self, account: AccountId, agent: AgentId, before: str | None, after: str
     ) -> Sequence[InboxId]:
         """Call when an agent's status changes. Coming online requests a pass over each
-        of their inboxes (with auto-assignment on); returns those inboxes."""
+        of their inboxes (with auto-assignment on); returns those inboxes.
+
+        Like :meth:`on_conversation_saved`, never raises (unless ``strict``): a failure
+        is logged and nothing is returned; the periodic cycle covers it.
+        """
         if after != ONLINE or before == ONLINE:
             return ()
+        try:
+            return self._came_online(account, agent)
+        except Exception:
+            logger.exception(
+                "auto-assignment trigger failed for agent %s coming online",
+                agent,
+                extra={"autoassign_account": account, "autoassign_agent": agent},
+            )
+            if self.strict:
+                raise
+            return ()
+
+    def _came_online(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
         record = self.directory.account(account)
         if record is None or not record.has_feature(ASSIGNMENT_V2_FEATURE):
             return ()

@@ -153,9 +153,20 @@ class InMemoryWorld:
         with self._lock:
             self.policy_links.pop(inbox, None)
 
+    def remove_policy(self, policy: PolicyId) -> None:
+        """Delete an assignment policy and unlink every inbox linked to it."""
+        with self._lock:
+            for inbox in [i for i, p in self.policy_links.items() if p == policy]:
+                del self.policy_links[inbox]
+            self.policies.pop(policy, None)
+
     def put_capacity_policy(self, policy: CapacityPolicy) -> None:
         with self._lock:
             self.capacity_policies[policy.id] = policy
+
+    def remove_capacity_policy(self, policy: PolicyId) -> None:
+        with self._lock:
+            self.capacity_policies.pop(policy, None)
 
     def put_conversation(self, conversation: Conversation) -> None:
         with self._lock:

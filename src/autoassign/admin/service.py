@@ -1,0 +1,688 @@
+"""``PolicyAdmin``: the application service behind the admin API.
+
+Every call carries an :class:`Actor`. Only an administrator of the account may act
+(anyone else gets :class:`~autoassign.admin.errors.Unauthorized`); a resource of another
+account is :class:`~autoassign.admin.errors.NotFound`. Input is validated in full before
+anything changes: :class:`~autoassign.admin.errors.ValidationFailed` names every invalid
+field with its reason. The ``*_json`` serialisers produce the reference JSON shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from autoassign.admin.errors import NotFound, Unauthorized, ValidationFailed
+from autoassign.admin.store import (
+    AgentInfo,
+    CapacityPolicyRecord,
+    CapacityPolicyValues,
+    DuplicateInboxLimit,
+    InboxInfo,
+    InboxLimitRecord,
+    NameTaken,
+    PolicyRecord,
+    PolicyStore,
+    PolicyValues,
+)
+from autoassign.errors import ConfigurationError
+from autoassign.model import (
+    MAX_FAIR_DISTRIBUTION_LIMIT,
+    MAX_FAIR_DISTRIBUTION_WINDOW,
+    AccountId,
+    AssignmentOrder,
+    ConversationPriority,
+    ExclusionRules,
+    Id,
+)
+
+__all__ = [
+    "MAX_CONVERSATION_LIMIT",
+    "MAX_NAME_LENGTH",
+    "Actor",
+    "PolicyAdmin",
+    "agent_json",
+    "capacity_policy_json",
+    "coerce_id",
+    "inbox_json",
+    "inbox_limit_json",
+    "policy_json",
+]
+
+Role = Literal["administrator", "agent"]
+ROLES: frozenset[str] = frozenset({"administrator", "agent"})
+MAX_NAME_LENGTH = 255
+MAX_ID_LENGTH = 255
+MAX_CONVERSATION_LIMIT = 2**31 - 1
+"""The largest ``conversation_limit`` (a SQL ``integer`` column)."""
+MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
+MAX_LABELS = 1000
+
+POLICY_FIELDS = (
+    "name",
+    "description",
+    "assignment_order",
+    "conversation_priority",
+    "fair_distribution_limit",
+    "fair_distribution_window",
+    "enabled",
+)
+CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
+EXCLUSION_FIELDS = ("excluded_labels", "exclude_older_than_hours")
+LIMIT_FIELDS = ("inbox_id", "conversation_limit")
+
+
+def _check_role(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in ROLES:
+        raise ConfigurationError(
+            f"role must be one of {sorted(ROLES)}, got {value!r}", field="role"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Actor:
+    """Who is calling: a user of one account with a role."""
+
+    account: AccountId
+    user: Id
+    role: Role = attrs.field(validator=_check_role)
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.role == "administrator"
+
+
+# -- input parsing -----------------------------------------------------------------------
+
+
+def coerce_id(value: object) -> Id | None:
+    """An id from JSON or a URL: an int (not a bool), or a string (a string of ASCII
+    digits becomes an int). ``None`` when ``value`` cannot be an id."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if not value or len(value) > MAX_ID_LENGTH:
+            return None
+        if value.isascii() and value.isdigit():
+            return int(value)
+        return value
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Checker:
+    """Collects every field error of one request."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def fail(self, field: str, reason: str) -> None:
+        self.errors.setdefault(field, reason)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
+
+    def known(
+        self, data: Mapping[str, object], allowed: Sequence[str], prefix: str = ""
+    ) -> None:
+        for key in data:
+            if key not in allowed:
+                self.fail(f"{prefix}{key}", "is not a permitted field")
+
+    def name(self, data: Mapping[str, object], required: bool) -> str | None:
+        if "name" not in data:
+            if required:
+                self.fail("name", "can't be blank")
+            return None
+        value = data["name"]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.fail("name", "can't be blank")
+        elif not isinstance(value, str):
+            self.fail("name", "must be a string")
+        elif len(value) > MAX_NAME_LENGTH:
+            self.fail("name", f"is too long (maximum is {MAX_NAME_LENGTH} characters)")
+        else:
+            return value
+        return None
+
+    def description(self, data: Mapping[str, object]) -> str | None:
+        if "description" not in data:
+            return None
+        value = data["description"]
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.fail("description", "must be a string or null")
+            return None
+        return value
+
+    def integer(
+        self,
+        data: Mapping[str, object],
+        field: str,
+        low: int,
+        high: int,
+        *,
+        nullable: bool = False,
+        label: str | None = None,
+    ) -> tuple[bool, int | None]:
+        """``(present and valid, value)``."""
+        label = label or field
+        if field not in data:
+            return (False, None)
+        value = data[field]
+        if value is None:
+            if nullable:
+                return (True, None)
+            self.fail(label, "can't be blank")
+        elif not _is_int(value):
+            self.fail(label, "must be an integer")
+        else:
+            assert isinstance(value, int)
+            if not low <= value <= high:
+                self.fail(label, f"must be between {low} and {high}")
+            else:
+                return (True, value)
+        return (False, None)
+
+    def enum_value(
+        self, data: Mapping[str, object], field: str, kind: type[AssignmentOrder]
+    ) -> AssignmentOrder | None:
+        if field not in data:
+            return None
+        value = data[field]
+        allowed = [member.value for member in kind]
+        if isinstance(value, str) and value in allowed:
+            return kind(value)
+        self.fail(field, f"must be one of: {', '.join(allowed)}")
+        return None
+
+    def priority(self, data: Mapping[str, object]) -> ConversationPriority | None:
+        field = "conversation_priority"
+        if field not in data:
+            return None
+        value = data[field]
+        allowed = [member.value for member in ConversationPriority]
+        if isinstance(value, str) and value in allowed:
+            return ConversationPriority(value)
+        self.fail(field, f"must be one of: {', '.join(allowed)}")
+        return None
+
+    def boolean(self, data: Mapping[str, object], field: str) -> bool | None:
+        if field not in data:
+            return None
+        value = data[field]
+        if isinstance(value, bool):
+            return value
+        self.fail(field, "must be true or false")
+        return None
+
+    def exclusion_rules(self, data: Mapping[str, object]) -> ExclusionRules | None:
+        if "exclusion_rules" not in data:
+            return None
+        value = data["exclusion_rules"]
+        if value is None:
+            return ExclusionRules()
+        if not isinstance(value, Mapping):
+            self.fail("exclusion_rules", "must be an object")
+            return None
+        before = len(self.errors)
+        self.known(value, EXCLUSION_FIELDS, prefix="exclusion_rules.")
+        labels: list[str] = []
+        raw_labels = value.get("excluded_labels")
+        if raw_labels is not None:
+            if not isinstance(raw_labels, list):
+                self.fail(
+                    "exclusion_rules.excluded_labels", "must be a list of strings"
+                )
+            elif len(raw_labels) > MAX_LABELS:
+                self.fail(
+                    "exclusion_rules.excluded_labels",
+                    f"must have at most {MAX_LABELS} labels",
+                )
+            elif not all(isinstance(label, str) and label for label in raw_labels):
+                self.fail(
+                    "exclusion_rules.excluded_labels",
+                    "must be a list of non-empty strings",
+                )
+            else:
+                labels = list(raw_labels)
+        _, hours = self.integer(
+            value,
+            "exclude_older_than_hours",
+            1,
+            MAX_EXCLUDE_OLDER_THAN_HOURS,
+            nullable=True,
+            label="exclusion_rules.exclude_older_than_hours",
+        )
+        if len(self.errors) != before:
+            return None
+        return ExclusionRules(excluded_labels=labels, exclude_older_than_hours=hours)
+
+    def identifier(self, data: Mapping[str, object], field: str) -> Id | None:
+        if field not in data or data[field] is None:
+            self.fail(field, "can't be blank")
+            return None
+        value = coerce_id(data[field])
+        if value is None:
+            self.fail(field, "must be an integer or string id")
+        return value
+
+
+def _object(data: object) -> Mapping[str, object]:
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"base": "must be a JSON object"})
+    return data
+
+
+def _parse_policy(data: object, current: PolicyValues | None) -> PolicyValues:
+    body = _object(data)
+    check = _Checker()
+    check.known(body, POLICY_FIELDS)
+    name = check.name(body, required=current is None)
+    description = check.description(body)
+    order = check.enum_value(body, "assignment_order", AssignmentOrder)
+    priority = check.priority(body)
+    has_limit, limit = check.integer(
+        body, "fair_distribution_limit", 0, MAX_FAIR_DISTRIBUTION_LIMIT, nullable=True
+    )
+    _, window = check.integer(
+        body, "fair_distribution_window", 1, MAX_FAIR_DISTRIBUTION_WINDOW
+    )
+    enabled = check.boolean(body, "enabled")
+    check.raise_if_any()
+    base = current if current is not None else PolicyValues(name=name or "")
+    return PolicyValues(
+        name=base.name if name is None else name,
+        description=base.description if description is None else description,
+        assignment_order=base.assignment_order if order is None else order,
+        conversation_priority=(
+            base.conversation_priority if priority is None else priority
+        ),
+        fair_distribution_limit=limit if has_limit else base.fair_distribution_limit,
+        fair_distribution_window=(
+            base.fair_distribution_window if window is None else window
+        ),
+        enabled=base.enabled if enabled is None else enabled,
+    )
+
+
+def _parse_capacity(
+    data: object, current: CapacityPolicyValues | None
+) -> CapacityPolicyValues:
+    body = _object(data)
+    check = _Checker()
+    check.known(body, CAPACITY_FIELDS)
+    name = check.name(body, required=current is None)
+    description = check.description(body)
+    rules = check.exclusion_rules(body)
+    check.raise_if_any()
+    base = current if current is not None else CapacityPolicyValues(name=name or "")
+    return CapacityPolicyValues(
+        name=base.name if name is None else name,
+        description=base.description if description is None else description,
+        exclusion_rules=base.exclusion_rules if rules is None else rules,
+    )
+
+
+# -- serialisers -------------------------------------------------------------------------
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def policy_json(record: PolicyRecord) -> dict[str, Any]:
+    """The reference's assignment policy JSON."""
+    values = record.values
+    return {
+        "id": record.id,
+        "name": values.name,
+        "description": values.description,
+        "assignment_order": values.assignment_order.value,
+        "conversation_priority": values.conversation_priority.value,
+        "fair_distribution_limit": values.fair_distribution_limit,
+        "fair_distribution_window": values.fair_distribution_window,
+        "enabled": values.enabled,
+        "assigned_inbox_count": record.assigned_inbox_count,
+        "created_at": _unix(record.created_at),
+        "updated_at": _unix(record.updated_at),
+    }
+
+
+def capacity_policy_json(record: CapacityPolicyRecord) -> dict[str, Any]:
+    """The reference's agent capacity policy JSON."""
+    rules = record.values.exclusion_rules
+    return {
+        "id": record.id,
+        "name": record.values.name,
+        "description": record.values.description,
+        "exclusion_rules": {
+            "excluded_labels": sorted(rules.excluded_labels),
+            "exclude_older_than_hours": rules.exclude_older_than_hours,
+        },
+        "created_at": _unix(record.created_at),
+        "updated_at": _unix(record.updated_at),
+        "account_id": record.account,
+        "assigned_agent_count": record.assigned_agent_count,
+        "inbox_capacity_limits": [
+            {
+                "id": limit.id,
+                "inbox_id": limit.inbox,
+                "conversation_limit": limit.conversation_limit,
+            }
+            for limit in record.inbox_limits
+        ],
+    }
+
+
+def inbox_limit_json(
+    record: InboxLimitRecord, *, inbox_name: str | None = None
+) -> dict[str, Any]:
+    """An inbox limit; with ``inbox_name`` as the reference's update view renders it."""
+    out: dict[str, Any] = {"id": record.id, "inbox_id": record.inbox}
+    if inbox_name is not None:
+        out["inbox_name"] = inbox_name
+    out.update(
+        {
+            "agent_capacity_policy_id": record.policy_id,
+            "conversation_limit": record.conversation_limit,
+            "created_at": _unix(record.created_at),
+            "updated_at": _unix(record.updated_at),
+        }
+    )
+    return out
+
+
+def inbox_json(info: InboxInfo) -> dict[str, Any]:
+    """The inbox partial: ``{id, name}``."""
+    return {"id": info.id, "name": info.name}
+
+
+def agent_json(info: AgentInfo) -> dict[str, Any]:
+    """The user partial: ``{id, account_id, name, email, role}``."""
+    return {
+        "id": info.id,
+        "account_id": info.account,
+        "name": info.name,
+        "email": info.email,
+        "role": info.role,
+    }
+
+
+# -- the service -------------------------------------------------------------------------
+
+POLICY_NOT_FOUND = "Assignment policy not found"
+DUPLICATE_LIMIT = "Inbox has already been assigned to this policy"
+
+
+class PolicyAdmin:
+    """Validated, authorised, account-scoped administration over a
+    :class:`~autoassign.admin.store.PolicyStore`.
+
+    Methods take the payload *inside* the reference's wrapper (the HTTP layer unwraps
+    ``{"assignment_policy": {...}}``) as a JSON-like mapping.
+    """
+
+    def __init__(self, store: PolicyStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def authorize(actor: Actor | None, account: AccountId) -> Actor:
+        """The actor if it is an administrator of ``account``; else
+        :class:`Unauthorized`."""
+        if actor is None or actor.account != account or not actor.is_administrator:
+            raise Unauthorized()
+        return actor
+
+    # -- assignment policies -------------------------------------------------------------
+
+    def list_policies(
+        self, actor: Actor | None, account: AccountId
+    ) -> Sequence[PolicyRecord]:
+        self.authorize(actor, account)
+        return self.store.list_policies(account)
+
+    def get_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> PolicyRecord:
+        self.authorize(actor, account)
+        return self._policy(account, policy)
+
+    def _policy(self, account: AccountId, policy: Id) -> PolicyRecord:
+        record = self.store.get_policy(account, policy)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def create_policy(
+        self, actor: Actor | None, account: AccountId, data: object
+    ) -> PolicyRecord:
+        self.authorize(actor, account)
+        values = _parse_policy(data, None)
+        try:
+            return self.store.create_policy(account, values)
+        except NameTaken:
+            raise ValidationFailed({"name": "has already been taken"}) from None
+
+    def update_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id, data: object
+    ) -> PolicyRecord:
+        self.authorize(actor, account)
+        current = self._policy(account, policy)
+        values = _parse_policy(data, current.values)
+        try:
+            record = self.store.update_policy(account, policy, values)
+        except NameTaken:
+            raise ValidationFailed({"name": "has already been taken"}) from None
+        if record is None:
+            raise NotFound()
+        return record
+
+    def delete_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> None:
+        self.authorize(actor, account)
+        if not self.store.delete_policy(account, policy):
+            raise NotFound()
+
+    def policy_inboxes(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> Sequence[InboxInfo]:
+        self.authorize(actor, account)
+        self._policy(account, policy)
+        return self.store.inboxes_of_policy(account, policy)
+
+    # -- inbox links ---------------------------------------------------------------------
+
+    def inbox_policy(
+        self, actor: Actor | None, account: AccountId, inbox: Id
+    ) -> PolicyRecord:
+        self.authorize(actor, account)
+        if not self.store.inbox_exists(account, inbox):
+            raise NotFound()
+        record = self.store.policy_of_inbox(account, inbox)
+        if record is None:
+            raise NotFound(POLICY_NOT_FOUND)
+        return record
+
+    def link_inbox(
+        self, actor: Actor | None, account: AccountId, inbox: Id, data: object
+    ) -> PolicyRecord:
+        """Link ``inbox`` to ``data["assignment_policy_id"]``, replacing any link."""
+        self.authorize(actor, account)
+        if not self.store.inbox_exists(account, inbox):
+            raise NotFound()
+        body = _object(data)
+        check = _Checker()
+        check.known(body, ("assignment_policy_id",))
+        policy = check.identifier(body, "assignment_policy_id")
+        check.raise_if_any()
+        assert policy is not None
+        self._policy(account, policy)
+        if not self.store.link_inbox(account, inbox, policy):
+            raise NotFound()
+        return self._policy(account, policy)
+
+    def unlink_inbox(self, actor: Actor | None, account: AccountId, inbox: Id) -> None:
+        self.authorize(actor, account)
+        if not self.store.inbox_exists(account, inbox):
+            raise NotFound()
+        if not self.store.unlink_inbox(account, inbox):
+            raise NotFound(POLICY_NOT_FOUND)
+
+    # -- capacity policies ---------------------------------------------------------------
+
+    def list_capacity_policies(
+        self, actor: Actor | None, account: AccountId
+    ) -> Sequence[CapacityPolicyRecord]:
+        self.authorize(actor, account)
+        return self.store.list_capacity_policies(account)
+
+    def get_capacity_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> CapacityPolicyRecord:
+        self.authorize(actor, account)
+        return self._capacity(account, policy)
+
+    def _capacity(self, account: AccountId, policy: Id) -> CapacityPolicyRecord:
+        record = self.store.get_capacity_policy(account, policy)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def create_capacity_policy(
+        self, actor: Actor | None, account: AccountId, data: object
+    ) -> CapacityPolicyRecord:
+        self.authorize(actor, account)
+        return self.store.create_capacity_policy(account, _parse_capacity(data, None))
+
+    def update_capacity_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id, data: object
+    ) -> CapacityPolicyRecord:
+        self.authorize(actor, account)
+        current = self._capacity(account, policy)
+        values = _parse_capacity(data, current.values)
+        record = self.store.update_capacity_policy(account, policy, values)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def delete_capacity_policy(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> None:
+        self.authorize(actor, account)
+        if not self.store.delete_capacity_policy(account, policy):
+            raise NotFound()
+
+    # -- capacity policy agents ----------------------------------------------------------
+
+    def capacity_policy_agents(
+        self, actor: Actor | None, account: AccountId, policy: Id
+    ) -> Sequence[AgentInfo]:
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        return self.store.agents_of_capacity_policy(account, policy)
+
+    def add_capacity_policy_agent(
+        self, actor: Actor | None, account: AccountId, policy: Id, data: object
+    ) -> AgentInfo:
+        """Put ``data["user_id"]`` on the policy, moving it off any other one."""
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        body = _object(data)
+        check = _Checker()
+        check.known(body, ("user_id",))
+        agent = check.identifier(body, "user_id")
+        check.raise_if_any()
+        assert agent is not None
+        info = self.store.agent_info(account, agent)
+        if info is None or not self.store.add_agent(account, policy, agent):
+            raise NotFound()
+        return info
+
+    def remove_capacity_policy_agent(
+        self, actor: Actor | None, account: AccountId, policy: Id, agent: Id
+    ) -> None:
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        if not self.store.remove_agent(account, policy, agent):
+            raise NotFound()
+
+    # -- inbox limits --------------------------------------------------------------------
+
+    def add_inbox_limit(
+        self, actor: Actor | None, account: AccountId, policy: Id, data: object
+    ) -> InboxLimitRecord:
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        body = _object(data)
+        check = _Checker()
+        check.known(body, LIMIT_FIELDS)
+        inbox = check.identifier(body, "inbox_id")
+        if "conversation_limit" not in body:
+            check.fail("conversation_limit", "can't be blank")
+        _, limit = check.integer(body, "conversation_limit", 0, MAX_CONVERSATION_LIMIT)
+        check.raise_if_any()
+        assert inbox is not None
+        assert limit is not None
+        if not self.store.inbox_exists(account, inbox):
+            raise NotFound()
+        try:
+            record = self.store.add_inbox_limit(account, policy, inbox, limit)
+        except DuplicateInboxLimit:
+            raise ValidationFailed(
+                {"inbox_id": "has already been assigned to this policy"},
+                message=DUPLICATE_LIMIT,
+                error=DUPLICATE_LIMIT,
+            ) from None
+        if record is None:
+            raise NotFound()
+        return record
+
+    def update_inbox_limit(
+        self,
+        actor: Actor | None,
+        account: AccountId,
+        policy: Id,
+        limit: Id,
+        data: object,
+    ) -> InboxLimitRecord:
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        if self.store.get_inbox_limit(account, policy, limit) is None:
+            raise NotFound()
+        body = _object(data)
+        check = _Checker()
+        check.known(body, ("conversation_limit",))
+        if "conversation_limit" not in body:
+            check.fail("conversation_limit", "can't be blank")
+        _, value = check.integer(body, "conversation_limit", 0, MAX_CONVERSATION_LIMIT)
+        check.raise_if_any()
+        assert value is not None
+        record = self.store.update_inbox_limit(account, policy, limit, value)
+        if record is None:
+            raise NotFound()
+        return record
+
+    def delete_inbox_limit(
+        self, actor: Actor | None, account: AccountId, policy: Id, limit: Id
+    ) -> None:
+        self.authorize(actor, account)
+        self._capacity(account, policy)
+        if not self.store.delete_inbox_limit(account, policy, limit):
+            raise NotFound()
+
+    def inbox_name(self, account: AccountId, inbox: Id) -> str | None:
+        """The inbox's display name (for the limit update view)."""
+        info = self.store.inbox_info(account, inbox)
+        return None if info is None else info.name
