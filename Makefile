@@ -26,7 +26,7 @@ unit: venv
 test: lint typecheck unit
 
 demo: venv
-	$(BIN)/python examples/demo.py
+	$(BIN)/autoassign simulate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

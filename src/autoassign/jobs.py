@@ -15,7 +15,7 @@ import attrs
 
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.model import ASSIGNMENT_V2_FEATURE, InboxId
-from autoassign.ports import Directory, InboxLease, JobQueue
+from autoassign.ports import Directory, InboxLease, JobQueue, Lease
 from autoassign.results import AssignmentResult
 from autoassign.service import AssignmentService
 
@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class _NoLease:
+    """Stands in for a lease when the lease store is down."""
+
+    def release(self) -> None:
+        return None
+
+
+_UNLEASED = _NoLease()
 
 DEFAULT_LEASE_TTL = timedelta(minutes=5)
 DEFAULT_PENDING_TTL = timedelta(minutes=15)
@@ -93,6 +103,8 @@ class JobOutcome:
     coalesced: bool = False
     """The lease was held by another pass, which will run again for this request."""
     error: str | None = None
+    unleased: bool = False
+    """The lease store failed and at least one pass ran without the lease."""
 
     @property
     def assigned_count(self) -> int:
@@ -119,25 +131,19 @@ class AssignmentJob:
 
     def run(self, inbox: InboxId, *, limit: int | None = None) -> JobOutcome:
         results: list[AssignmentResult] = []
+        unleased = False
         for _round in range(self.max_rounds):
-            handle = self.lease.acquire(inbox, ttl=self.lease_ttl)
+            handle = self._acquire(inbox)
             if handle is None:
                 # Leave the request to the holder: (re-)mark the inbox so it runs again
                 # after its pass, even if this job was not enqueued through a trigger or
                 # its trigger's mark has lapsed while it waited in the queue.
-                try:
-                    self.lease.mark_pending(inbox, ttl=self.pending_ttl)
-                except Exception:
-                    logger.warning(
-                        "could not mark inbox %s pending",
-                        inbox,
-                        exc_info=True,
-                        extra={"autoassign_inbox": inbox},
-                    )
+                self._lease_call("mark", inbox)
                 return JobOutcome(inbox=inbox, results=tuple(results), coalesced=True)
+            unleased = unleased or handle is _UNLEASED
             error: Exception | None = None
             try:
-                self.lease.take_pending(inbox)
+                self._lease_call("take", inbox)
                 result = self.service.perform_bulk_assignment(inbox, limit=limit)
                 results.append(result)
                 logger.info(
@@ -157,21 +163,68 @@ class AssignmentJob:
                     raise
                 error = exc
             finally:
-                handle.release()
+                self._release(handle, inbox)
             if error is not None:
-                if self.lease.take_pending(inbox):
+                if self._lease_call("take", inbox):
                     self._requeue(inbox)
                 return JobOutcome(
                     inbox=inbox,
                     results=tuple(results),
                     error=f"{type(error).__name__}: {error}",
+                    unleased=unleased,
                 )
             if results[-1].gate is GateFailure.INBOX_NOT_FOUND:
-                return JobOutcome(inbox=inbox, results=tuple(results))
-            if not self.lease.take_pending(inbox):
-                return JobOutcome(inbox=inbox, results=tuple(results))
-        self._requeue(inbox)
-        return JobOutcome(inbox=inbox, results=tuple(results))
+                break
+            if not self._lease_call("take", inbox):
+                break
+        else:
+            self._requeue(inbox)
+        return JobOutcome(inbox=inbox, results=tuple(results), unleased=unleased)
+
+    def _acquire(self, inbox: InboxId) -> Lease | None:
+        """The lease, ``None`` if another pass holds it, or :data:`_UNLEASED` if the
+        lease store failed: the pass then runs anyway (degraded), since claims are
+        compare-and-set and never double-assign."""
+        try:
+            return self.lease.acquire(inbox, ttl=self.lease_ttl)
+        except Exception:
+            logger.warning(
+                "inbox lease unavailable; running the pass without it",
+                exc_info=True,
+                extra={"autoassign_inbox": inbox},
+            )
+            if self.strict:
+                raise
+            return _UNLEASED
+
+    def _release(self, handle: Lease, inbox: InboxId) -> None:
+        try:
+            handle.release()
+        except Exception:
+            # The lease lapses by its TTL.
+            logger.warning(
+                "could not release the lease of inbox %s",
+                inbox,
+                exc_info=True,
+                extra={"autoassign_inbox": inbox},
+            )
+
+    def _lease_call(self, what: str, inbox: InboxId) -> bool:
+        """``mark_pending`` or ``take_pending``, logging a lease-store failure (which
+        then reads as "not pending")."""
+        try:
+            if what == "mark":
+                return self.lease.mark_pending(inbox, ttl=self.pending_ttl)
+            return self.lease.take_pending(inbox)
+        except Exception:
+            logger.warning(
+                "lease store failed (%s pending) for inbox %s",
+                what,
+                inbox,
+                exc_info=True,
+                extra={"autoassign_inbox": inbox},
+            )
+            return False
 
     def _requeue(self, inbox: InboxId) -> None:
         request_assignment(

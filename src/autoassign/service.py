@@ -408,18 +408,19 @@ class AssignmentService:
                 assert policy.fair_distribution_limit
                 run.recent.fill(agent, now, policy.fair_distribution_limit)
                 continue
-            claimed = False
-            try:
-                claimed = self.conversations.claim(
-                    conversation.id, agent, capacity_limit=limits.get(agent)
-                )
-            finally:
-                if not claimed:
-                    self._release(run, agent, conversation)
+            # If the claim raises, its outcome is unknown: the reservation stays (the
+            # agent only looks busier until the window ends; never an overshoot).
+            claimed = self.conversations.claim(
+                conversation.id, agent, capacity_limit=limits.get(agent)
+            )
             if claimed:
                 self._assigned(run, conversation, agent, selector, now)
                 return
             fresh = self.conversations.get(conversation.id)
+            if fresh is None or fresh.assignee != agent:
+                # Release only a reservation that is surely unused: if another worker
+                # gave the conversation to this same agent, the entry is theirs now.
+                self._release(run, agent, conversation)
             if fresh is None or not fresh.is_assignable:
                 run.skip(conversation, SkipReason.CLAIM_LOST)
                 return

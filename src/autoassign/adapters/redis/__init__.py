@@ -1,0 +1,94 @@
+"""Redis adapters: shared state for many workers (extra ``autoassign[redis]``).
+
+The host passes in a redis-py client it built (standalone, Sentinel-managed or
+``RedisCluster``; ``decode_responses`` on or off); autoassign never builds clients or
+owns pools::
+
+    import redis
+    from autoassign.adapters.redis import RedisBackend
+
+    backend = RedisBackend(redis.Redis.from_url(url), prefix="myapp:autoassign")
+    app = autoassign.build_autoassign(
+        directory=..., conversations=...,            # the host's own adapters
+        presence=backend.presence, ledger=backend.ledger,
+        rotation=backend.rotation, lease=backend.lease,
+        events=..., jobs=...,
+    )
+
+Keys, scripts and cluster notes: ``docs/redis.md``. Every method raises only
+:class:`~autoassign.errors.BackendError` / :class:`~autoassign.errors.BackendUnavailable`
+on Redis failures (with the driver's error as ``__cause__``).
+"""
+
+from __future__ import annotations
+
+try:
+    import redis as _redis  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "autoassign.adapters.redis needs redis-py: install autoassign[redis]"
+    ) from exc
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from autoassign.ports import Clock
+
+from ._keys import KeySchema
+from ._lease import RedisInboxLease, RedisLease
+from ._ledger import RedisRateLimitLedger
+from ._presence import DEFAULT_PRESENCE_WINDOW, RedisPresence
+from ._rotation import RedisRotationStore
+
+if TYPE_CHECKING:
+    from ._types import RedisClient
+
+__all__ = [
+    "DEFAULT_PRESENCE_WINDOW",
+    "KeySchema",
+    "RedisBackend",
+    "RedisInboxLease",
+    "RedisLease",
+    "RedisPresence",
+    "RedisRateLimitLedger",
+    "RedisRotationStore",
+]
+
+
+class RedisBackend:
+    """Every Redis adapter over one client and one key prefix.
+
+    Args:
+        client: a redis-py client built by the host.
+        prefix: the key prefix (non-empty, no ``{`` or ``}``).
+        presence_window: how fresh a heartbeat must be for an agent to count as
+            present (the reference's 20 seconds).
+        clock: the clock presence freshness is judged by (default
+            :class:`autoassign.SystemClock`); pass the same clock as the core.
+        require_heartbeat: ``False`` reads statuses from the status hash alone.
+    """
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        prefix: str = "autoassign",
+        presence_window: timedelta = DEFAULT_PRESENCE_WINDOW,
+        clock: Clock | None = None,
+        require_heartbeat: bool = True,
+    ) -> None:
+        self.client = client
+        self.keys = KeySchema(prefix)
+        self.presence = RedisPresence(
+            client,
+            prefix=self.keys,
+            window=presence_window,
+            clock=clock,
+            require_heartbeat=require_heartbeat,
+        )
+        self.ledger = RedisRateLimitLedger(client, prefix=self.keys)
+        self.rotation = RedisRotationStore(client, prefix=self.keys)
+        self.lease = RedisInboxLease(client, prefix=self.keys)
+
+    def __repr__(self) -> str:
+        return f"RedisBackend(prefix={self.keys.prefix!r})"

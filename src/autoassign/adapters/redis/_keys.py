@@ -1,0 +1,95 @@
+"""The one place Redis key names are built.
+
+Every key that one inbox decision touches carries the hash tag ``{i:<inbox>}``, so a
+script's keys always map to one cluster slot; presence is per account and carries
+``{a:<account>}``. See ``docs/redis.md`` for the full key table.
+"""
+
+from __future__ import annotations
+
+from autoassign.errors import ConfigurationError
+from autoassign.model import AccountId, AgentId, Id, InboxId
+
+__all__ = ["KeySchema", "id_text"]
+
+_BRACES = frozenset("{}")
+
+
+def id_text(value: Id) -> str:
+    """An id as Redis stores it: ``str(id)`` (ints in decimal)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigurationError(
+            f"ids must be int or str, got {type(value).__name__}", field="id"
+        )
+    return str(value)
+
+
+def _tag_id(kind: str, value: Id) -> str:
+    text = id_text(value)
+    if _BRACES.intersection(text):
+        # A brace inside a hash tag would move the slot boundary (redis/crc.py uses
+        # the first "{" and the next "}").
+        raise ConfigurationError(
+            f"{kind} ids used in Redis keys must not contain '{{' or '}}': {text!r}",
+            field=kind,
+        )
+    return text
+
+
+class KeySchema:
+    """Key names under ``prefix``.
+
+    ``prefix`` must be a non-empty string without ``{`` or ``}`` (the first ``{...}`` of
+    a key decides its cluster slot, so braces in the prefix would break the per-inbox
+    hash tags).
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "autoassign") -> None:
+        if not prefix:
+            raise ConfigurationError(
+                "prefix must be a non-empty string", field="prefix"
+            )
+        if _BRACES.intersection(prefix):
+            raise ConfigurationError(
+                f"prefix must not contain '{{' or '}}' (hash tags are added per inbox "
+                f"and per account), got {prefix!r}",
+                field="prefix",
+            )
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"KeySchema({self.prefix!r})"
+
+    def inbox_tag(self, inbox: InboxId) -> str:
+        """``<prefix>:{i:<inbox>}``: the part every per-inbox key starts with."""
+        return f"{self.prefix}:{{i:{_tag_id('inbox', inbox)}}}"
+
+    def account_tag(self, account: AccountId) -> str:
+        """``<prefix>:{a:<account>}``: the part every per-account key starts with."""
+        return f"{self.prefix}:{{a:{_tag_id('account', account)}}}"
+
+    def rotation(self, inbox: InboxId) -> str:
+        """List: the inbox's round-robin queue (agent id texts, front first)."""
+        return f"{self.inbox_tag(inbox)}:rr"
+
+    def fair(self, inbox: InboxId, agent: AgentId) -> str:
+        """Sorted set: the agent's fair-distribution ledger in the inbox."""
+        return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"
+
+    def lease(self, inbox: InboxId) -> str:
+        """String (redis-py ``Lock``): the inbox's pass lease."""
+        return f"{self.inbox_tag(inbox)}:lease"
+
+    def pending(self, inbox: InboxId) -> str:
+        """String: the inbox's "a pass is due" mark."""
+        return f"{self.inbox_tag(inbox)}:pending"
+
+    def status(self, account: AccountId) -> str:
+        """Hash: agent id text -> status, for the account."""
+        return f"{self.account_tag(account)}:status"
+
+    def presence(self, account: AccountId) -> str:
+        """Sorted set: agent id text -> last heartbeat (epoch seconds)."""
+        return f"{self.account_tag(account)}:presence"

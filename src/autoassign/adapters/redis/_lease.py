@@ -1,0 +1,102 @@
+""":class:`RedisInboxLease`: the per-inbox pass lease (redis-py ``Lock``) and the
+pending mark that coalesces triggers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import LockError
+
+from autoassign.model import InboxId
+
+from ._errors import translate_errors
+from ._keys import KeySchema
+
+if TYPE_CHECKING:
+    from ._types import RedisClient
+
+__all__ = ["RedisInboxLease", "RedisLease"]
+
+logger = logging.getLogger(__name__)
+
+_MS = timedelta(milliseconds=1)
+
+
+def _ttl_ms(ttl: timedelta) -> int:
+    return max(1, -(-ttl // _MS))
+
+
+class RedisLease:
+    """A held inbox lease: a redis-py ``Lock`` with its own token."""
+
+    __slots__ = ("_inbox", "_lock")
+
+    def __init__(self, lock: Any, inbox: InboxId) -> None:
+        self._lock = lock
+        self._inbox = inbox
+
+    def release(self) -> None:
+        """Release it if this holder still owns it; a lease that expired (and may have
+        been taken by another worker) is left alone."""
+        try:
+            with translate_errors("lease.release"):
+                try:
+                    self._lock.release()
+                except LockError:
+                    logger.debug(
+                        "inbox lease had expired before release",
+                        extra={"autoassign_inbox": self._inbox},
+                    )
+        finally:
+            self._lock = _Released()
+
+
+class _Released:
+    def release(self) -> None:
+        """Releasing twice is a no-op."""
+
+
+class RedisInboxLease:
+    """:class:`~autoassign.ports.InboxLease`: the lease is a redis-py ``Lock`` on
+    ``<prefix>:{i:<inbox>}:lease`` (``SET NX PX`` with a random token; released by a
+    compare-and-delete script, so only the owner releases it); the pending mark is
+    ``<prefix>:{i:<inbox>}:pending`` (``SET NX PX`` / ``DEL``).
+
+    TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
+    """
+
+    def __init__(
+        self, client: RedisClient, *, prefix: str | KeySchema = "autoassign"
+    ) -> None:
+        self._client: Any = client
+        self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
+
+    def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
+        lock = self._client.lock(
+            self.keys.lease(inbox),
+            timeout=_ttl_ms(ttl) / 1000,
+            blocking=False,
+            thread_local=False,
+        )
+        with translate_errors("lease.acquire"):
+            acquired = bool(lock.acquire(blocking=False))
+        return RedisLease(lock, inbox) if acquired else None
+
+    def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
+        with translate_errors("lease.mark_pending"):
+            reply = self._client.set(
+                self.keys.pending(inbox), "1", nx=True, px=_ttl_ms(ttl)
+            )
+        return bool(reply)
+
+    def take_pending(self, inbox: InboxId) -> bool:
+        with translate_errors("lease.take_pending"):
+            reply = self._client.delete(self.keys.pending(inbox))
+        return int(reply) > 0
+
+    def is_held(self, inbox: InboxId) -> bool:
+        """Whether someone holds the inbox's lease now (for tests and diagnostics)."""
+        with translate_errors("lease.is_held"):
+            return int(self._client.exists(self.keys.lease(inbox))) > 0

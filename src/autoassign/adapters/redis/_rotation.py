@@ -1,0 +1,63 @@
+""":class:`RedisRotationStore`: the round-robin queue of each inbox, as a list."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autoassign.adapters.memory import reconcile_queue
+from autoassign.model import AgentId, InboxId
+
+from . import _scripts
+from ._codec import IdMap, as_int, as_list, as_text
+from ._errors import translate_errors
+from ._keys import KeySchema, id_text
+
+if TYPE_CHECKING:
+    from ._types import RedisClient
+
+__all__ = ["RedisRotationStore"]
+
+
+class RedisRotationStore:
+    """:class:`~autoassign.ports.RotationStore` over one list per inbox (agent id texts,
+    front first). ``select`` is one Lua script: reconcile with the members, pick the
+    first eligible agent, move it to the back. ``order`` is one ``LRANGE`` and writes
+    nothing."""
+
+    def __init__(
+        self, client: RedisClient, *, prefix: str | KeySchema = "autoassign"
+    ) -> None:
+        self._client: Any = client
+        self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
+        self._select = _scripts.register(self._client, "rotation_select")
+
+    def select(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        eligible: Collection[AgentId],
+    ) -> AgentId | None:
+        member_texts = [id_text(agent) for agent in members]
+        args: list[str] = [str(len(member_texts)), *member_texts]
+        args.extend(dict.fromkeys(id_text(agent) for agent in eligible))
+        with translate_errors("rotation.select"):
+            reply = self._select(keys=[self.keys.rotation(inbox)], args=args)
+        position = as_int(reply)
+        if position == 0:
+            return None
+        return members[position - 1]
+
+    def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
+        with translate_errors("rotation.order"):
+            raw = as_list(self._client.lrange(self.keys.rotation(inbox), 0, -1))
+        by_text = IdMap(members)
+        queue = [as_text(item) for item in raw]
+        order = reconcile_queue(queue, by_text.texts)
+        out: list[AgentId] = []
+        for text in order:
+            agent = by_text.get(text)
+            if agent is not None:
+                out.append(agent)
+        return tuple(out)

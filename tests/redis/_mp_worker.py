@@ -1,0 +1,47 @@
+"""The body of one worker process in the multi-process test (imported by name in a
+spawned child, so it uses absolute imports of its sibling modules)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import redis
+
+from autoassign.adapters.redis import RedisBackend
+from autoassign.testing import FakeClock, InMemoryBackend
+
+
+def run_worker(
+    url: str, prefix: str, decode: bool, config: dict[str, Any], seed_value: int
+) -> list[tuple[str, str, int]]:
+    """Run passes over every inbox until two rounds in a row assign nothing; returns
+    ``(conversation, agent, inbox)`` for each assignment this process made."""
+    # Siblings by top-level name: the child has this directory on sys.path.
+    from _redis_repo import RedisRepository  # type: ignore[import-not-found]  # noqa: PLC0415
+    from _world import seed, wire  # type: ignore[import-not-found]  # noqa: PLC0415
+
+    client = redis.Redis.from_url(url, decode_responses=decode, socket_timeout=10)
+    try:
+        clock = FakeClock()
+        memory = InMemoryBackend(clock=clock)
+        seed(memory, add_conversations=False, conversations=0, **config)
+        backend = RedisBackend(client, prefix=prefix, clock=clock)
+        repo = RedisRepository(client, prefix)
+        app = wire(backend, memory, clock, conversations=repo)
+        rng = random.Random(seed_value)
+        made: list[tuple[str, str, int]] = []
+        idle = 0
+        while idle < 2:
+            inboxes = list(config["inboxes"])
+            rng.shuffle(inboxes)
+            assigned = 0
+            for inbox in inboxes:
+                result = app.service.perform_bulk_assignment(inbox, limit=5)
+                for a in result.assignments:
+                    made.append((str(a.conversation), str(a.agent), inbox))
+                assigned += result.assigned_count
+            idle = idle + 1 if assigned == 0 else 0
+        return made
+    finally:
+        client.close()

@@ -1,0 +1,82 @@
+"""The shipped contract suites (autoassign.testing.contracts) against the Redis adapters,
+on fakeredis (fresh server per test), real Redis and a real cluster, with bytes and str
+replies. Each hook returns a store under a fresh key prefix."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from autoassign.adapters.redis import (
+    RedisInboxLease,
+    RedisPresence,
+    RedisRateLimitLedger,
+    RedisRotationStore,
+)
+from autoassign.model import AccountId, AgentId
+from autoassign.ports import InboxLease, Presence, RateLimitLedger, RotationStore
+from autoassign.testing import FakeClock
+from autoassign.testing.contracts import (
+    InboxLeaseContract,
+    PresenceContract,
+    RateLimitLedgerContract,
+    RotationStoreContract,
+)
+
+from .conftest import Target
+
+
+class _OnRedis:
+    target: Target
+    _counter: itertools.count[int]
+
+    @pytest.fixture(autouse=True)
+    def _on_redis(self, any_redis: Target) -> None:
+        self.target = any_redis
+        self._counter = itertools.count()
+
+    def fresh_prefix(self) -> str:
+        return f"{self.target.prefix}:{next(self._counter)}"
+
+
+class TestRedisRateLimitLedger(_OnRedis, RateLimitLedgerContract):
+    def make_ledger(self) -> RateLimitLedger:
+        return RedisRateLimitLedger(self.target.client, prefix=self.fresh_prefix())
+
+
+class TestRedisRotationStore(_OnRedis, RotationStoreContract):
+    def make_rotation(self) -> RotationStore:
+        return RedisRotationStore(self.target.client, prefix=self.fresh_prefix())
+
+
+class TestRedisInboxLease(_OnRedis, InboxLeaseContract):
+    expiry_follows_clock = False  # redis-py Lock TTLs run on the server's clock
+
+    def make_lease(self, clock: FakeClock) -> InboxLease:
+        return RedisInboxLease(self.target.client, prefix=self.fresh_prefix())
+
+
+class TestRedisPresence(_OnRedis, PresenceContract):
+    def make_presence(self) -> Presence:
+        return RedisPresence(self.target.client, prefix=self.fresh_prefix())
+
+    def set_status(
+        self, presence: Presence, account: AccountId, agent: AgentId, status: str
+    ) -> None:
+        assert isinstance(presence, RedisPresence)
+        presence.set_status(account, agent, status)
+        presence.heartbeat(account, agent)
+
+
+class TestRedisPresenceWithoutHeartbeats(_OnRedis, PresenceContract):
+    def make_presence(self) -> Presence:
+        return RedisPresence(
+            self.target.client, prefix=self.fresh_prefix(), require_heartbeat=False
+        )
+
+    def set_status(
+        self, presence: Presence, account: AccountId, agent: AgentId, status: str
+    ) -> None:
+        assert isinstance(presence, RedisPresence)
+        presence.set_status(account, agent, status)

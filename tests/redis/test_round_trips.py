@@ -1,0 +1,116 @@
+"""Redis round trips per assigned conversation, counted by a recording client.
+
+What is measured: every Redis command the client sends (a pipeline's ``execute`` counts
+once) while ``service.perform_bulk_assignment`` runs, after the scripts are loaded (a
+warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once). A pass makes
+two pass-level reads (presence for the first conversation, and one pipelined
+``ledger.recent`` for all members), then per conversation at most: a presence refresh
+(every conversation but the first), ``rotation.select`` (round robin only) and
+``ledger.try_record``. So a round-robin pass over n conversations takes exactly
+``3n + 1`` = 2 + 3n - 1 round trips, whatever the number of agents or the size of the
+ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from autoassign import AssignmentOrder
+from autoassign.adapters.redis import RedisBackend
+from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
+from autoassign.testing import FakeClock, InMemoryBackend
+
+from ._world import go_online, seed, wire
+from .conftest import Target
+
+CONVERSATIONS = 20
+WINDOW = 3600
+
+
+def fill_ledger(
+    target: Target, backend: RedisBackend, agents: list[int], now_us: int
+) -> int:
+    """100,000 entries over the inbox's agents: half inside the window, half older."""
+    total = 100_000
+    pipe = target.client.pipeline(transaction=False)
+    window_us = WINDOW * 10**6
+    for n in range(total):
+        agent = agents[n % len(agents)]
+        age = (n % 1000) * 1000 + (0 if n % 2 else window_us + 1)
+        pipe.zadd(backend.keys.fair(10, agent), {f"old-{n}": now_us - age})
+        if len(pipe) >= 10_000:
+            pipe.execute()
+    pipe.execute()
+    return total
+
+
+RR = AssignmentOrder.ROUND_ROBIN
+
+
+@pytest.mark.parametrize(
+    ("order", "agent_count", "ledger_size"),
+    [
+        pytest.param(RR, 10, "empty", id="rr-10-empty"),
+        pytest.param(RR, 2000, "empty", id="rr-2000-empty"),
+        pytest.param(RR, 10, "100k", id="rr-10-100k"),
+        pytest.param(RR, 2000, "100k", id="rr-2000-100k"),
+        pytest.param(AssignmentOrder.BALANCED, 2000, "100k", id="balanced-2000-100k"),
+    ],
+)
+def test_round_trips_per_assignment(
+    fake_or_real: Target, agent_count: int, ledger_size: str, order: AssignmentOrder
+) -> None:
+    clock = FakeClock()
+    memory = InMemoryBackend(clock=clock)
+    agents = list(range(1, agent_count + 1))
+    seed(
+        memory,
+        inboxes=[10, 99],
+        agents=agents,
+        conversations=0,
+        limit=MAX_FAIR_DISTRIBUTION_LIMIT,
+        window=WINDOW,
+        order=order,
+        add_conversations=False,
+    )
+    for n in range(CONVERSATIONS):
+        memory.add_conversation(n, inbox=10)
+    memory.add_conversation("warm-up", inbox=99)
+    backend = RedisBackend(fake_or_real.client, prefix=fake_or_real.prefix, clock=clock)
+    go_online(backend, agents)
+    app = wire(backend, memory, clock)
+    if ledger_size != "empty":
+        now_us = int(clock.now().timestamp() * 10**6)
+        fill_ledger(fake_or_real, backend, agents, now_us)
+    assert app.service.perform_bulk_assignment(99).assigned_count == 1  # loads scripts
+
+    clock.advance(timedelta(seconds=1))
+    fake_or_real.recorder.reset()
+    result = app.service.perform_bulk_assignment(10)
+    commands = list(fake_or_real.recorder.commands)
+
+    n = result.assigned_count
+    assert n == CONVERSATIONS
+    per_conversation = 3 if order is AssignmentOrder.ROUND_ROBIN else 2
+    assert len(commands) == 2 + per_conversation * n - 1
+    assert (len(commands) - 2) / n <= 3
+    assert commands.count("PIPELINE") == 1  # ledger.recent, all agents at once
+    assert set(commands) == {"PIPELINE", "EVALSHA"}
+    assert not {"KEYS", "SCAN"} & set(commands)
+
+
+def test_job_run_adds_a_constant_per_pass(fake_or_real: Target) -> None:
+    """``job.run`` adds lease SET NX, two pending DELs and the release script: 4 per pass."""
+    clock = FakeClock()
+    memory = InMemoryBackend(clock=clock)
+    seed(memory, inboxes=[10, 99], agents=[1, 2, 3], conversations=5)
+    backend = RedisBackend(fake_or_real.client, prefix=fake_or_real.prefix, clock=clock)
+    go_online(backend, [1, 2, 3])
+    app = wire(backend, memory, clock, strict=True)
+    app.job.run(99)
+    fake_or_real.recorder.reset()
+    outcome = app.job.run(10)
+    assert outcome.assigned_count == 5
+    assert fake_or_real.recorder.count == 3 * 5 + 1 + 4

@@ -1,0 +1,95 @@
+"""Races between workers that the reserve-then-claim protocol must survive, and the job
+when the lease store is down."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from autoassign import AssignmentPolicy
+from autoassign.errors import BackendUnavailable
+
+ACCOUNT = 1
+INBOX = 10
+
+
+def _limited(limit: int) -> AssignmentPolicy:
+    return AssignmentPolicy(id=1, account=ACCOUNT, fair_distribution_limit=limit)
+
+
+def test_losing_to_a_worker_that_chose_the_same_agent_keeps_their_ledger_entry(
+    scenario: Any, wrap: Any
+) -> None:
+    """Workers A and B both reserve (ann, conversation 1); A's claim wins. B's failed
+    claim must not discard the entry, which is A's now: otherwise ann would be
+    undercounted and could go over her limit."""
+    scenario.setup(members=["ann"], policy=_limited(2))
+    scenario.convs([1])
+
+    def other_worker_wins(
+        original: Any, conversation: Any, agent: Any, **kw: Any
+    ) -> bool:
+        assert original(conversation, agent, **kw)  # worker A assigns it to ann
+        return False  # ... so worker B's claim fails
+
+    repository = wrap(scenario.world, claim=other_worker_wins)
+    result = scenario.build(conversations=repository).service.perform_bulk_assignment(
+        INBOX
+    )
+    assert result.assigned_count == 0
+    assert scenario.assignee(1) == "ann"
+    assert set(scenario.snapshot()["ledger"][(INBOX, "ann")]) == {1}
+
+
+def test_losing_to_a_worker_that_chose_another_agent_releases_the_reservation(
+    scenario: Any, wrap: Any
+) -> None:
+    scenario.setup(members=["ann"], policy=_limited(2))
+    scenario.convs([1])
+
+    def bob_wins(original: Any, conversation: Any, agent: Any, **kw: Any) -> bool:
+        assert original(conversation, "bob")
+        return False
+
+    repository = wrap(scenario.world, claim=bob_wins)
+    scenario.build(conversations=repository).service.perform_bulk_assignment(INBOX)
+    assert scenario.assignee(1) == "bob"
+    assert (INBOX, "ann") not in scenario.snapshot()["ledger"]
+
+
+def test_a_job_runs_unleased_when_the_lease_store_is_down(
+    scenario: Any, wrap: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario.setup(members=["ann"])
+    scenario.convs([1, 2])
+
+    def down(original: Any, *args: Any, **kwargs: Any) -> Any:
+        raise BackendUnavailable("lease store down")
+
+    lease = wrap(
+        scenario.backend.lease, acquire=down, mark_pending=down, take_pending=down
+    )
+    app = scenario.build(lease=lease, strict=False)
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        outcome = app.job.run(INBOX)
+    assert outcome.unleased
+    assert outcome.error is None
+    assert outcome.assigned_count == 2
+    assert "lease unavailable" in caplog.text
+
+
+def test_a_strict_job_raises_when_the_lease_store_is_down(
+    scenario: Any, wrap: Any
+) -> None:
+    scenario.setup(members=["ann"])
+    scenario.convs([1])
+
+    def down(original: Any, *args: Any, **kwargs: Any) -> Any:
+        raise BackendUnavailable("lease store down")
+
+    app = scenario.build(lease=wrap(scenario.backend.lease, acquire=down))
+    with pytest.raises(BackendUnavailable):
+        app.job.run(INBOX)
+    assert scenario.assignee(1) is None
