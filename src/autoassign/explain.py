@@ -1,0 +1,709 @@
+"""Dry runs: why an inbox or a conversation is (not) being assigned, without writing.
+
+:func:`explain_inbox` walks the spec's troubleshooting checklist ("Conversations aren't
+being assigned") for one inbox and reports each gate with pass/fail and its numbers;
+:func:`explain_conversation` shows, for one conversation, every member agent with the
+first filter that removed it and who a pass would choose now.
+
+Both only *read* through the ports (directory, repository, presence, ledger, rotation
+order) and decide with the very functions a real pass uses
+(:func:`~autoassign.decisions.check_gates`,
+:func:`~autoassign.decisions.evaluate_agents`,
+:func:`~autoassign.decisions.capacity_limits`,
+:func:`~autoassign.decisions.exclusions_for_inbox` and the selector's ``preview``), so a
+dry run cannot disagree with the pass that would run at the same instant. Nothing here
+needs ``rich``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from autoassign.decisions import (
+    AgentFilter,
+    AgentVerdict,
+    GateFailure,
+    RecentAssignments,
+    SkipReason,
+    capacity_limits,
+    check_gates,
+    evaluate_agents,
+    exclusions_for_inbox,
+    skip_reason_for,
+)
+from autoassign.model import (
+    ASSIGNMENT_V2_FEATURE,
+    ONLINE,
+    AgentId,
+    ConversationId,
+    ConversationPriority,
+    EffectivePolicy,
+    ExclusionRules,
+    InboxId,
+    Team,
+)
+from autoassign.selection import SelectionContext
+from autoassign.service import AssignmentService, InboxState
+from autoassign.wiring import Autoassign
+
+__all__ = [
+    "GATE_ORDER",
+    "AgentExplanation",
+    "ConversationExplanation",
+    "Gate",
+    "InboxExplanation",
+    "explain_conversation",
+    "explain_inbox",
+    "inbox_verdicts",
+]
+
+GATE_ORDER = (
+    "feature_flag",
+    "policy_linked",
+    "policy_enabled",
+    "inbox_auto_assignment",
+    "agents_online",
+    "rate_limits",
+    "capacity",
+    "exclusions",
+    "job_scheduled",
+)
+"""The gates of :func:`explain_inbox`, in the order of the spec's checklist."""
+
+DEFAULT_SCAN_LIMIT = 100_000
+"""At most this many open, unassigned conversations are read to count exclusions."""
+
+Number = int | float | str | bool | None
+
+
+def _plain(value: object) -> Any:
+    """A JSON-ready copy of ``value`` (enums by value, datetimes as ISO text)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        items = [_plain(item) for item in value]
+        if isinstance(value, frozenset | set):
+            items.sort(key=str)
+        return items
+    fields = getattr(type(value), "__attrs_attrs__", None)
+    if fields is not None:
+        return {field.name: _plain(getattr(value, field.name)) for field in fields}
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Gate:
+    """One item of the checklist. ``passed`` is ``None`` when it could not be judged
+    (an earlier gate left nothing to check, or the information is not available)."""
+
+    name: str
+    passed: bool | None
+    detail: str
+    numbers: Mapping[str, Number] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def status(self) -> str:
+        return {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _plain(self)
+        out["status"] = self.status
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class InboxExplanation:
+    """The checklist for one inbox at ``at``.
+
+    ``blocking`` names the first gate that failed (``None``: nothing blocks);
+    ``would_assign`` is true when a pass now would assign at least one conversation.
+    """
+
+    inbox: InboxId
+    at: datetime
+    found: bool
+    gates: tuple[Gate, ...]
+    blocking: str | None
+    would_assign: bool
+
+    def gate(self, name: str) -> Gate:
+        for gate in self.gates:
+            if gate.name == name:
+                return gate
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inbox": _plain(self.inbox),
+            "at": self.at.isoformat(),
+            "found": self.found,
+            "blocking": self.blocking,
+            "would_assign": self.would_assign,
+            "gates": [gate.to_dict() for gate in self.gates],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class AgentExplanation:
+    """One member agent for one conversation: ``removed_by`` is the first filter that
+    removed it (``None``: eligible), with the numbers that filter looked at."""
+
+    agent: AgentId
+    status: str
+    removed_by: str | None
+    recent_assignments: int | None
+    rate_limit: int | None
+    open_conversations: int | None
+    capacity_limit: int | None
+
+    @property
+    def eligible(self) -> bool:
+        return self.removed_by is None
+
+    @classmethod
+    def from_verdict(cls, verdict: AgentVerdict) -> AgentExplanation:
+        return cls(
+            agent=verdict.agent,
+            status=verdict.status,
+            removed_by=None if verdict.removed_by is None else verdict.removed_by.value,
+            recent_assignments=verdict.recent_assignments,
+            rate_limit=verdict.rate_limit,
+            open_conversations=verdict.open_conversations,
+            capacity_limit=verdict.capacity_limit,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _plain(self)
+        out["eligible"] = self.eligible
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class ConversationExplanation:
+    """Why one conversation is (not) assigned, and who a pass would choose now.
+
+    ``outcome`` is ``"would_assign"``, ``"not_found"``, ``"not_assignable"``,
+    ``"inbox_gate"`` (see ``gate``), ``"excluded"`` (see ``exclusion_reasons``) or
+    ``"no_eligible_agent"`` / a team problem (see ``skip_reason``).
+    """
+
+    conversation: ConversationId
+    at: datetime
+    found: bool
+    inbox: InboxId | None = None
+    status: str | None = None
+    assignee: AgentId | None = None
+    assignable: bool = False
+    gate: str | None = None
+    excluded: bool = False
+    exclusion_reasons: tuple[str, ...] = ()
+    team: str | None = None
+    selector: str | None = None
+    agents: tuple[AgentExplanation, ...] = ()
+    chosen: AgentId | None = None
+    skip_reason: str | None = None
+    outcome: str = "not_found"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _plain(self)
+        out["agents"] = [agent.to_dict() for agent in self.agents]
+        return out
+
+
+# -- shared reads ------------------------------------------------------------------------
+
+
+def _service_of(app_or_service: Autoassign | AssignmentService) -> AssignmentService:
+    if isinstance(app_or_service, Autoassign):
+        return app_or_service.service
+    return app_or_service
+
+
+def _effective(service: AssignmentService, inbox: InboxId) -> EffectivePolicy | None:
+    record = service.directory.inbox(inbox)
+    policy = service.directory.policy_for_inbox(inbox)
+    if record is None or policy is None:
+        return None
+    return EffectivePolicy.resolve(
+        policy, record.overrides, service.override_precedence
+    )
+
+
+def inbox_verdicts(
+    service: AssignmentService,
+    state: InboxState,
+    *,
+    team: Team | None = None,
+    now: datetime | None = None,
+) -> tuple[list[AgentVerdict], RecentAssignments | None, dict[AgentId, int]]:
+    """Every member's verdict for a conversation of ``state``'s inbox (with ``team``) as
+    a pass starting now would see it, plus the ledger snapshot and open counts it used.
+    Reads only."""
+    at = service.clock.now() if now is None else now
+    inbox = state.inbox.id
+    members = service.directory.inbox_members(inbox)
+    statuses = service.read_statuses(state.account, members) or {}
+    recent = service.read_recent(state, members, at)
+    rate_limiting = state.policy.rate_limited and recent is not None
+    limits = capacity_limits(
+        service.directory.capacity_policies_for_inbox(inbox), inbox
+    )
+    online = [agent for agent in members if statuses.get(agent) == ONLINE]
+    open_counts = (
+        dict(service.conversations.open_counts(inbox, online)) if online else {}
+    )
+    verdicts = evaluate_agents(
+        members=members,
+        statuses=statuses,
+        team=team,
+        recent=recent if rate_limiting else None,
+        rate_limit=state.policy.fair_distribution_limit,
+        now=at,
+        open_counts=open_counts,
+        limits=limits,
+    )
+    return verdicts, recent, open_counts
+
+
+# -- explain_inbox -----------------------------------------------------------------------
+
+
+def _config_gates(
+    service: AssignmentService, inbox: InboxId
+) -> tuple[list[Gate], GateFailure | None]:
+    directory = service.directory
+    record = directory.inbox(inbox)
+    assert record is not None
+    account = directory.account(record.account)
+    policy = directory.policy_for_inbox(inbox)
+    failure = check_gates(account, record, policy)
+    features = sorted(account.features) if account is not None else []
+    gates = [
+        Gate(
+            name="feature_flag",
+            passed=account is not None and account.has_feature(ASSIGNMENT_V2_FEATURE),
+            detail=(
+                f"account {record.account!r} not found"
+                if account is None
+                else f"account {record.account!r} has {ASSIGNMENT_V2_FEATURE!r}"
+                if account.has_feature(ASSIGNMENT_V2_FEATURE)
+                else f"account {record.account!r} lacks {ASSIGNMENT_V2_FEATURE!r}"
+            ),
+            numbers={"account": str(record.account), "features": ", ".join(features)},
+        ),
+        Gate(
+            name="policy_linked",
+            passed=policy is not None,
+            detail=(
+                f"policy {policy.name!r} (id {policy.id!r}) is linked"
+                if policy is not None
+                else "no assignment policy is linked to the inbox"
+            ),
+            numbers={"policy": None if policy is None else str(policy.id)},
+        ),
+        Gate(
+            name="policy_enabled",
+            passed=None if policy is None else policy.enabled,
+            detail=(
+                "no policy"
+                if policy is None
+                else "the policy is enabled"
+                if policy.enabled
+                else "the policy is disabled (enabled = false)"
+            ),
+        ),
+        Gate(
+            name="inbox_auto_assignment",
+            passed=record.enable_auto_assignment,
+            detail=f"enable_auto_assignment = {str(record.enable_auto_assignment).lower()}",
+        ),
+    ]
+    return gates, failure
+
+
+def _agent_gates(
+    service: AssignmentService, inbox: InboxId, now: datetime
+) -> tuple[list[Gate], int]:
+    """The online, rate-limit and capacity gates; returns them and the eligible count."""
+    directory = service.directory
+    record = directory.inbox(inbox)
+    assert record is not None
+    account = directory.account(record.account)
+    policy = _effective(service, inbox)
+    members = directory.inbox_members(inbox)
+    if account is None:
+        unknown = "the account is missing"
+        return [
+            Gate(name="agents_online", passed=None, detail=unknown),
+            Gate(name="rate_limits", passed=None, detail=unknown),
+            Gate(name="capacity", passed=None, detail=unknown),
+        ], 0
+    statuses = service.read_statuses(account, members) or {}
+    online = [agent for agent in members if statuses.get(agent) == ONLINE]
+    others: dict[str, int] = {}
+    for agent in members:
+        if agent not in online:
+            status = statuses.get(agent, "offline")
+            others[status] = others.get(status, 0) + 1
+    gates = [
+        Gate(
+            name="agents_online",
+            passed=bool(online),
+            detail=f"{len(online)} of {len(members)} member agents online"
+            + (
+                " (" + ", ".join(f"{n} {s}" for s, n in sorted(others.items())) + ")"
+                if others
+                else ""
+            ),
+            numbers={"online": len(online), "members": len(members)},
+        )
+    ]
+    limits = capacity_limits(directory.capacity_policies_for_inbox(inbox), inbox)
+    open_counts = (
+        dict(service.conversations.open_counts(inbox, online)) if online else {}
+    )
+    at_capacity_any = sum(
+        1
+        for agent in online
+        if agent in limits and open_counts.get(agent, 0) >= limits[agent]
+    )
+    if policy is None:
+        gates.append(
+            Gate(name="rate_limits", passed=None, detail="no policy: no rate limit")
+        )
+        verdicts = evaluate_agents(
+            members=members,
+            statuses=statuses,
+            team=None,
+            recent=None,
+            rate_limit=None,
+            now=now,
+            open_counts=open_counts,
+            limits=limits,
+        )
+    else:
+        state = InboxState(account=account, inbox=record, policy=policy)
+        verdicts, recent, open_counts = inbox_verdicts(service, state, now=now)
+        limit = policy.fair_distribution_limit
+        window = policy.fair_distribution_window
+        at_limit = sum(1 for v in verdicts if v.removed_by is AgentFilter.RATE_LIMITED)
+        if not policy.rate_limited:
+            gates.append(
+                Gate(
+                    name="rate_limits",
+                    passed=True if online else None,
+                    detail="fair distribution is off (no limit)",
+                    numbers={"at_limit": 0, "limit": None, "window_seconds": window},
+                )
+            )
+        elif recent is None:
+            gates.append(
+                Gate(
+                    name="rate_limits",
+                    passed=True if online else None,
+                    detail="the ledger is unavailable: a pass would skip rate limiting",
+                    numbers={
+                        "at_limit": None,
+                        "limit": limit,
+                        "window_seconds": window,
+                    },
+                )
+            )
+        else:
+            gates.append(
+                Gate(
+                    name="rate_limits",
+                    passed=(at_limit < len(online)) if online else None,
+                    detail=(
+                        f"{at_limit} of {len(online)} online agents at their limit of "
+                        f"{limit} per {window} s"
+                    ),
+                    numbers={
+                        "at_limit": at_limit,
+                        "online": len(online),
+                        "limit": limit,
+                        "window_seconds": window,
+                    },
+                )
+            )
+    eligible = sum(1 for v in verdicts if v.eligible)
+    past_rate = [v for v in verdicts if v.removed_by in (None, AgentFilter.AT_CAPACITY)]
+    at_capacity = sum(1 for v in verdicts if v.removed_by is AgentFilter.AT_CAPACITY)
+    limited = sum(1 for agent in online if agent in limits)
+    gates.append(
+        Gate(
+            name="capacity",
+            passed=(eligible > 0) if past_rate else None,
+            detail=(
+                f"{at_capacity} of the {len(past_rate)} agents past the rate limit at "
+                f"capacity ({at_capacity_any} of {len(online)} online at capacity, "
+                f"{limited} with a limit in this inbox)"
+            ),
+            numbers={
+                "at_capacity": at_capacity,
+                "checked": len(past_rate),
+                "at_capacity_online": at_capacity_any,
+                "online_with_limit": limited,
+                "eligible": eligible,
+            },
+        )
+    )
+    return gates, eligible
+
+
+def _exclusion_gate(
+    service: AssignmentService, inbox: InboxId, now: datetime, scan_limit: int
+) -> tuple[Gate, int]:
+    policies = service.directory.capacity_policies_for_inbox(inbox)
+    rules = exclusions_for_inbox(policies, inbox)
+    policy = _effective(service, inbox)
+    waiting = service.conversations.unassigned_open(
+        inbox,
+        limit=scan_limit,
+        priority=(
+            policy.conversation_priority
+            if policy is not None
+            else ConversationPriority.EARLIEST_CREATED
+        ),
+        exclusions=ExclusionRules(),
+        now=now,
+    )
+    cutoff = rules.cutoff(now)
+    by_label = sum(1 for c in waiting if rules.excluded_labels & c.labels)
+    by_age = sum(1 for c in waiting if cutoff is not None and c.created_at < cutoff)
+    excluded = sum(1 for c in waiting if rules.excludes(c, now))
+    assignable = len(waiting) - excluded
+    truncated = len(waiting) >= scan_limit
+    rule_text = []
+    if rules.excluded_labels:
+        rule_text.append("labels " + ", ".join(sorted(rules.excluded_labels)))
+    if rules.exclude_older_than_hours is not None:
+        rule_text.append(f"older than {rules.exclude_older_than_hours} h")
+    detail = (
+        f"{excluded} of {'at least ' if truncated else ''}{len(waiting)} open unassigned "
+        f"conversations excluded ({by_label} by label, {by_age} by age; rules: "
+        f"{'; '.join(rule_text) or 'none'})"
+    )
+    if not waiting:
+        detail = "no open, unassigned conversations in the inbox"
+    gate = Gate(
+        name="exclusions",
+        passed=None if not waiting else assignable > 0,
+        detail=detail,
+        numbers={
+            "open_unassigned": len(waiting),
+            "excluded": excluded,
+            "excluded_by_label": by_label,
+            "excluded_by_age": by_age,
+            "assignable": assignable,
+        },
+    )
+    return gate, assignable
+
+
+def _job_gate(
+    app_or_service: Autoassign | AssignmentService,
+    inbox: InboxId,
+    lease: object | None,
+    jobs_scheduled: bool | None,
+) -> Gate:
+    if jobs_scheduled is not None:
+        return Gate(
+            name="job_scheduled",
+            passed=jobs_scheduled,
+            detail=(
+                "PeriodicAssignmentJob is scheduled (as the caller says)"
+                if jobs_scheduled
+                else "PeriodicAssignmentJob is not scheduled (as the caller says)"
+            ),
+        )
+    queue = app_or_service.job.jobs if isinstance(app_or_service, Autoassign) else None
+    if lease is None and isinstance(app_or_service, Autoassign):
+        lease = app_or_service.job.lease
+    queued = getattr(queue, "queued", None)
+    if isinstance(queued, tuple) and inbox in queued:
+        return Gate(
+            name="job_scheduled",
+            passed=True,
+            detail="an AssignmentJob for the inbox is queued",
+        )
+    for method, text in (
+        ("is_pending", "the inbox is marked pending: an AssignmentJob is due"),
+        ("is_held", "a pass over the inbox is running now"),
+    ):
+        probe = getattr(lease, method, None)
+        if callable(probe) and probe(inbox):
+            return Gate(name="job_scheduled", passed=True, detail=text)
+    return Gate(
+        name="job_scheduled",
+        passed=None,
+        detail=(
+            "no job is due for the inbox; whether PeriodicAssignmentJob is scheduled is "
+            "up to the host's scheduler (pass jobs_scheduled=...)"
+        ),
+    )
+
+
+def explain_inbox(
+    app_or_service: Autoassign | AssignmentService,
+    inbox: InboxId,
+    *,
+    lease: object | None = None,
+    jobs_scheduled: bool | None = None,
+    scan_limit: int = DEFAULT_SCAN_LIMIT,
+) -> InboxExplanation:
+    """The spec's troubleshooting checklist for ``inbox``, now, in order: feature flag,
+    policy linked, policy enabled, inbox auto-assignment, agents online, rate limits,
+    capacity, exclusions, job scheduled. Writes nothing.
+
+    ``jobs_scheduled`` is the caller's word on whether the periodic job runs; without it
+    the job gate passes if the inbox has a queued job (in-memory queue), a pending mark
+    (a lease with ``is_pending``) or a running pass (a lease with ``is_held``), and is
+    ``n/a`` otherwise. ``lease`` defaults to the app's lease when given an
+    :class:`~autoassign.Autoassign`.
+    """
+    service = _service_of(app_or_service)
+    now = service.clock.now()
+    if service.directory.inbox(inbox) is None:
+        gate = Gate(name="inbox", passed=False, detail=f"inbox {inbox!r} not found")
+        return InboxExplanation(
+            inbox=inbox,
+            at=now,
+            found=False,
+            gates=(gate,),
+            blocking="inbox",
+            would_assign=False,
+        )
+    gates, failure = _config_gates(service, inbox)
+    agent_gates, eligible = _agent_gates(service, inbox, now)
+    exclusion_gate, assignable = _exclusion_gate(service, inbox, now, scan_limit)
+    gates.extend(agent_gates)
+    gates.append(exclusion_gate)
+    gates.append(_job_gate(app_or_service, inbox, lease, jobs_scheduled))
+    blocking = next((gate.name for gate in gates if gate.passed is False), None)
+    return InboxExplanation(
+        inbox=inbox,
+        at=now,
+        found=True,
+        gates=tuple(gates),
+        blocking=blocking,
+        would_assign=failure is None and eligible > 0 and assignable > 0,
+    )
+
+
+# -- explain_conversation ----------------------------------------------------------------
+
+
+def _team_for(
+    service: AssignmentService, state: InboxState, team_id: object
+) -> Team | SkipReason | None:
+    """The same rule as the pass: a missing or foreign team, or one that does not allow
+    auto-assignment, stops the conversation."""
+    if team_id is None:
+        return None
+    assert isinstance(team_id, int | str)
+    team = service.directory.team(team_id)
+    if team is None or team.account != state.account.id:
+        return SkipReason.TEAM_NOT_FOUND
+    if not team.allow_auto_assign:
+        return SkipReason.TEAM_NOT_AUTO_ASSIGNABLE
+    return team
+
+
+def _exclusion_reasons(
+    rules: ExclusionRules, labels: frozenset[str], created_at: datetime, now: datetime
+) -> tuple[str, ...]:
+    reasons: list[str] = []
+    hit = sorted(rules.excluded_labels & labels)
+    if hit:
+        reasons.append("label " + ", ".join(hit))
+    cutoff = rules.cutoff(now)
+    if cutoff is not None and created_at < cutoff:
+        age = (now - created_at) / timedelta(hours=1)
+        reasons.append(
+            f"older than {rules.exclude_older_than_hours} h (created {age:.1f} h ago)"
+        )
+    return tuple(reasons)
+
+
+def explain_conversation(
+    app_or_service: Autoassign | AssignmentService, conversation: ConversationId
+) -> ConversationExplanation:
+    """Whether ``conversation`` is assignable, whether it is excluded and why, every
+    member agent with the first filter that removed it, and who a pass would choose now
+    (the selector's ``preview``). Writes nothing."""
+    service = _service_of(app_or_service)
+    now = service.clock.now()
+    record = service.conversations.get(conversation)
+    if record is None:
+        return ConversationExplanation(conversation=conversation, at=now, found=False)
+    base: dict[str, Any] = {
+        "conversation": conversation,
+        "at": now,
+        "found": True,
+        "inbox": record.inbox,
+        "status": record.status.value,
+        "assignee": record.assignee,
+        "assignable": record.is_assignable,
+        "team": None if record.team is None else str(record.team),
+    }
+    loaded = service.load_inbox(record.inbox)
+    if isinstance(loaded, GateFailure):
+        return ConversationExplanation(**base, gate=loaded.value, outcome="inbox_gate")
+    rules = exclusions_for_inbox(
+        service.directory.capacity_policies_for_inbox(record.inbox), record.inbox
+    )
+    reasons = _exclusion_reasons(rules, record.labels, record.created_at, now)
+    base["excluded"] = bool(reasons)
+    base["exclusion_reasons"] = reasons
+    selector = service.selector_for(loaded.policy.assignment_order)
+    base["selector"] = selector.name
+    if not record.is_assignable:
+        return ConversationExplanation(**base, outcome="not_assignable")
+    team = _team_for(service, loaded, record.team)
+    if isinstance(team, SkipReason):
+        return ConversationExplanation(
+            **base, skip_reason=team.value, outcome=team.value
+        )
+    verdicts, recent, open_counts = inbox_verdicts(service, loaded, team=team, now=now)
+    base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)
+    if reasons:
+        return ConversationExplanation(**base, outcome="excluded")
+    eligible = [v.agent for v in verdicts if v.eligible]
+    if not eligible:
+        return ConversationExplanation(
+            **base,
+            skip_reason=skip_reason_for(verdicts).value,
+            outcome="no_eligible_agent",
+        )
+    last_assigned: dict[AgentId, datetime] = {}
+    if recent is not None:
+        for agent in eligible:
+            last = recent.last(agent)
+            if last is not None:
+                last_assigned[agent] = last
+    context = SelectionContext(
+        inbox=record.inbox,
+        conversation=record,
+        members=service.directory.inbox_members(record.inbox),
+        eligible=eligible,
+        open_counts=open_counts,
+        last_assigned=last_assigned,
+    )
+    chosen = selector.preview(context)
+    if chosen is None or chosen not in eligible:
+        return ConversationExplanation(
+            **base,
+            skip_reason=SkipReason.NO_AGENT_SELECTED.value,
+            outcome="no_eligible_agent",
+        )
+    return ConversationExplanation(**base, chosen=chosen, outcome="would_assign")

@@ -1,0 +1,612 @@
+"""The discrete-event simulation: the real core, driven on a virtual clock.
+
+Every conversation, status and presence change goes through the real
+:class:`~autoassign.AssignmentTriggers` (``on_conversation_saved``,
+``on_agent_status_changed``); the job queue is drained after every event by running the
+real :class:`~autoassign.AssignmentJob`; the real :class:`~autoassign.PeriodicAssignmentJob`
+runs every ``periodic_interval_minutes``. The adapters are the in-memory ones
+(:func:`~autoassign.adapters.memory.build_in_memory`); nothing in the core is replaced.
+
+Events at the same minute run in this order: presence changes, conversation status
+changes (resolutions), arrivals, the periodic job, then the backlog sample.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from autoassign.adapters.memory import InMemoryBackend, build_in_memory
+from autoassign.decisions import (
+    AgentFilter,
+    GateFailure,
+    capacity_limits,
+    exclusions_for_inbox,
+)
+from autoassign.events import AssigneeChanged
+from autoassign.explain import inbox_verdicts
+from autoassign.model import (
+    ONLINE,
+    CapacityPolicy,
+    ConversationStatus,
+)
+from autoassign.results import Assignment
+from autoassign.simulate.scenario import Scenario
+from autoassign.simulate.workload import Arrival, Workload
+from autoassign.testing import FakeClock
+from autoassign.wiring import Autoassign
+
+__all__ = ["INVARIANTS", "Simulation", "jain_index", "percentile"]
+
+INVARIANTS = (
+    "double_assignment",
+    "rate_limit_overshoot",
+    "capacity_overshoot",
+    "assigned_while_not_online",
+    "assigned_outside_team",
+)
+
+_PRESENCE, _STATUS, _ARRIVAL, _PERIODIC, _SAMPLE = range(5)
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of ``values`` (``None`` when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def jain_index(values: list[float]) -> float | None:
+    """Jain's fairness index, (sum x)^2 / (n * sum x^2): 1 is perfectly even, 1/n is one
+    agent taking everything. ``None`` for no values or all zero."""
+    square = sum(x * x for x in values)
+    if not values or square == 0:
+        return None
+    return sum(values) ** 2 / (len(values) * square)
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@attrs.define
+class _AgentStats:
+    assignments: int = 0
+    open_now: int = 0
+    peak_open: int = 0
+    open_area: float = 0.0
+    since: float = 0.0
+    online_since: float | None = None
+    online_minutes: float = 0.0
+    held_back_rate_limit: int = 0
+    held_back_capacity: int = 0
+
+    def change_open(self, minute: float, delta: int) -> None:
+        self.open_area += self.open_now * (minute - self.since)
+        self.since = minute
+        self.open_now += delta
+        self.peak_open = max(self.peak_open, self.open_now)
+
+
+@attrs.define
+class _Conversation:
+    arrival: Arrival
+    created: float
+    assigned: float | None = None
+    agent: str | None = None
+    closed: float | None = None
+
+
+class Simulation:
+    """One run of a workload through the real core under one set of policies.
+
+    ``policy``: link every inbox to that scenario policy instead of its own (``compare``).
+    ``record``: a list that receives the run's events as log entries (for ``replay``).
+    ``progress(minute, total)`` is called at every backlog sample.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        workload: Workload,
+        *,
+        policy: str | None = None,
+        record: list[dict[str, object]] | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.workload = workload
+        self.policy_override = policy
+        if policy is not None:
+            scenario.policy(policy)  # raises ScenarioError for an unknown name
+        self.record = record
+        self.progress = progress
+        self.clock = FakeClock(scenario.start)
+        self.backend = InMemoryBackend(clock=self.clock)
+        self.app: Autoassign = self._build()
+        self.minute = 0.0
+        self.done = False
+        self._queue: list[tuple[float, int, int, str, Any]] = []
+        self._seq = itertools.count()
+        self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
+        self._open_by: Counter[tuple[str, str]] = Counter()
+        self._conversations: dict[int, _Conversation] = {}
+        self._waiting: dict[str, set[int]] = {
+            inbox.id: set() for inbox in scenario.inboxes
+        }
+        self._backlog: dict[str, list[list[float]]] = {
+            inbox.id: [] for inbox in scenario.inboxes
+        }
+        self._assign_log: dict[tuple[str, str], list[datetime]] = {}
+        self._violations: Counter[str] = Counter()
+        self._examples: list[str] = []
+        self._skips: Counter[str] = Counter()
+        self._jobs = 0
+        self._passes = 0
+        self._ignored_events = 0
+        self._decisions: list[dict[str, object]] = []
+        self._team_members = {team.id: set(team.members) for team in scenario.teams}
+        self._schedule_workload()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _build(self) -> Autoassign:
+        scenario, backend = self.scenario, self.backend
+        backend.add_account(scenario.account, features=scenario.features)
+        for inbox in scenario.inboxes:
+            backend.add_inbox(
+                inbox.id,
+                account=scenario.account,
+                members=inbox.members,
+                enable_auto_assignment=inbox.enable_auto_assignment,
+            )
+        for team in scenario.teams:
+            backend.add_team(
+                team.id,
+                account=scenario.account,
+                members=team.members,
+                allow_auto_assign=team.allow_auto_assign,
+            )
+        for policy in scenario.policies:
+            backend.add_policy(policy.build(scenario.account))
+        for inbox in scenario.inboxes:
+            name = self.policy_override or inbox.policy
+            if name is not None:
+                backend.world.link_policy(inbox.id, name)
+        for spec in scenario.capacity_policies:
+            backend.add_capacity_policy(
+                CapacityPolicy(
+                    id=spec.id,
+                    account=scenario.account,
+                    name=spec.id,
+                    inbox_limits=dict(spec.inbox_limits),
+                    agents=frozenset(spec.agents),
+                    exclusion_rules=spec.exclusion_rules,
+                )
+            )
+        # strict: a failure inside the core stops the simulation loudly instead of being
+        # logged and absorbed. No legacy fallback: every assignment comes from a pass.
+        return build_in_memory(
+            backend,
+            bulk_limit=scenario.bulk_limit,
+            strict=True,
+            legacy_fallback=False,
+        )
+
+    def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
+        heapq.heappush(self._queue, (minute, kind, next(self._seq), name, payload))
+
+    def _schedule_workload(self) -> None:
+        duration = float(self.scenario.duration_minutes)
+        for change in self.workload.presence:
+            if change.minute < duration:
+                self._push(change.minute, _PRESENCE, "presence", change)
+        for status in self.workload.status_changes:
+            if status.minute < duration:
+                self._push(
+                    status.minute,
+                    _STATUS,
+                    "status",
+                    (status.conversation, status.status),
+                )
+        for arrival in self.workload.arrivals:
+            if arrival.minute < duration:
+                self._push(arrival.minute, _ARRIVAL, "arrival", arrival)
+        step = self.scenario.periodic_interval_minutes
+        for minute in range(0, self.scenario.duration_minutes, step):
+            self._push(float(minute), _PERIODIC, "periodic", None)
+        step = self.scenario.sample_interval_minutes
+        for minute in range(0, self.scenario.duration_minutes, step):
+            self._push(float(minute), _SAMPLE, "sample", None)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def at(self, minute: float) -> datetime:
+        return self.scenario.start + timedelta(minutes=minute)
+
+    def run(self, until: float | None = None) -> None:
+        """Process every event before ``until`` minutes (default: the whole duration)."""
+        end = float(self.scenario.duration_minutes) if until is None else until
+        end = min(end, float(self.scenario.duration_minutes))
+        while self._queue and self._queue[0][0] < end:
+            minute, _kind, _seq, name, payload = heapq.heappop(self._queue)
+            self._advance(minute)
+            getattr(self, f"_on_{name}")(payload)
+            self._drain()
+        self._advance(end)
+        if end >= self.scenario.duration_minutes:
+            self.done = True
+
+    def _advance(self, minute: float) -> None:
+        if minute > self.minute:
+            self.minute = minute
+            self.clock.set(self.at(minute))
+
+    def _drain(self) -> None:
+        jobs = self.backend.jobs
+        for _ in range(100_000):
+            inbox = jobs.pop()
+            if inbox is None:
+                return
+            self._jobs += 1
+            self._count_held_back(inbox)
+            outcome = self.app.job.run(inbox)
+            self._passes += len(outcome.results)
+            for result in outcome.results:
+                for skip in result.skips:
+                    self._skips[skip.reason.value] += 1
+                for assignment in result.assignments:
+                    self._on_assigned(str(inbox), assignment)
+        raise RuntimeError("the job queue does not drain")  # pragma: no cover
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _log(self, event: str, **fields: object) -> None:
+        if self.record is not None:
+            self.record.append({"event": event, "minute": self.minute, **fields})
+
+    def _on_presence(self, change: Any) -> None:
+        stats = self._agents[change.agent]
+        before = self.backend.set_status(
+            self.scenario.account, change.agent, change.status
+        )
+        self._log("agent_status_changed", agent=change.agent, status=change.status)
+        if (
+            before == ONLINE
+            and change.status != ONLINE
+            and stats.online_since is not None
+        ):
+            stats.online_minutes += self.minute - stats.online_since
+            stats.online_since = None
+        if change.status == ONLINE and before != ONLINE:
+            stats.online_since = self.minute
+        self.app.triggers.on_agent_status_changed(
+            self.scenario.account, change.agent, before, change.status
+        )
+
+    def _on_arrival(self, arrival: Arrival) -> None:
+        conversation = self.backend.add_conversation(
+            arrival.conversation,
+            inbox=arrival.inbox,
+            labels=arrival.labels,
+            team=arrival.team,
+        )
+        self._conversations[arrival.conversation] = _Conversation(
+            arrival=arrival, created=self.minute
+        )
+        self._waiting[arrival.inbox].add(arrival.conversation)
+        self._log(
+            "conversation_created",
+            conversation=arrival.conversation,
+            inbox=arrival.inbox,
+            labels=list(arrival.labels),
+            team=arrival.team,
+        )
+        self.app.triggers.on_conversation_saved(None, conversation)
+
+    def _on_status(self, payload: tuple[int, str]) -> None:
+        number, status = payload
+        world = self.backend.world
+        if world.get(number) is None:
+            self._ignored_events += 1  # unknown, or resolved earlier and archived
+            return
+        before, after = world.update_conversation(
+            number, status=ConversationStatus(status)
+        )
+        self._log("status_changed", conversation=number, status=status)
+        tracked = self._conversations[number]
+        was_open = before.status is ConversationStatus.OPEN
+        is_open = after.status is ConversationStatus.OPEN
+        if after.assignee is not None and was_open != is_open:
+            self._change_open(
+                str(after.assignee), str(after.inbox), 1 if is_open else -1
+            )
+        if after.assignee is None:
+            if is_open:
+                self._waiting[str(after.inbox)].add(number)
+            else:
+                self._waiting[str(after.inbox)].discard(number)
+        self.app.triggers.on_conversation_saved(before, after)
+        if after.status is ConversationStatus.RESOLVED:
+            tracked.closed = self.minute
+            # Resolved conversations can never be assigned or counted again: archive
+            # them out of the store, so a pass costs O(open conversations).
+            remove = getattr(world, "remove_conversation", None)
+            if callable(remove):
+                remove(number)
+            else:  # pragma: no cover - an older in-memory world
+                world.conversations.pop(number, None)
+
+    def _on_periodic(self, _payload: object) -> None:
+        self.app.periodic.run()
+
+    def _on_sample(self, _payload: object) -> None:
+        # The backlog is what a pass could fetch: open, unassigned and not excluded.
+        now = self.clock.now()
+        world = self.backend.world
+        for inbox, waiting in self._waiting.items():
+            rules = exclusions_for_inbox(
+                world.capacity_policies_for_inbox(inbox), inbox
+            )
+            count = len(waiting)
+            if not rules.is_empty:
+                for number in waiting:
+                    record = world.get(number)
+                    if record is not None and rules.excludes(record, now):
+                        count -= 1
+            self._backlog[inbox].append([round(self.minute, 3), count])
+        if self.progress is not None:
+            self.progress(self.minute, float(self.scenario.duration_minutes))
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _change_open(self, agent: str, inbox: str, delta: int) -> None:
+        self._agents[agent].change_open(self.minute, delta)
+        self._open_by[(agent, inbox)] += delta
+
+    def _violation(self, kind: str, text: str) -> None:
+        self._violations[kind] += 1
+        if len(self._examples) < 20:
+            self._examples.append(f"minute {self.minute:.2f}: {kind}: {text}")
+
+    def _count_held_back(self, inbox: object) -> None:
+        """Before a job: which members the filter chain holds back from this inbox now
+        (same decision functions as the pass), if anything is waiting."""
+        service = self.app.service
+        loaded = service.load_inbox(inbox)  # type: ignore[arg-type]
+        if isinstance(loaded, GateFailure):
+            return
+        rules = exclusions_for_inbox(
+            service.directory.capacity_policies_for_inbox(loaded.inbox.id),
+            loaded.inbox.id,
+        )
+        waiting = service.conversations.unassigned_open(
+            loaded.inbox.id,
+            limit=1,
+            priority=loaded.policy.conversation_priority,
+            exclusions=rules,
+            now=self.clock.now(),
+        )
+        if not waiting:
+            return
+        verdicts, _recent, _counts = inbox_verdicts(service, loaded)
+        for verdict in verdicts:
+            if verdict.removed_by is AgentFilter.RATE_LIMITED:
+                self._agents[str(verdict.agent)].held_back_rate_limit += 1
+            elif verdict.removed_by is AgentFilter.AT_CAPACITY:
+                self._agents[str(verdict.agent)].held_back_capacity += 1
+
+    def _on_assigned(self, inbox: str, assignment: Assignment) -> None:
+        number = int(assignment.conversation)
+        agent = str(assignment.agent)
+        tracked = self._conversations[number]
+        if tracked.agent is not None:
+            self._violation(
+                "double_assignment",
+                f"conversation {number} assigned to {agent}, already {tracked.agent}",
+            )
+        tracked.agent = agent
+        tracked.assigned = self.minute
+        self._waiting[inbox].discard(number)
+        self._decisions.append(
+            {"conversation": number, "agent": agent, "minute": round(self.minute, 6)}
+        )
+        stats = self._agents[agent]
+        stats.assignments += 1
+        self._change_open(agent, inbox, 1)
+        service = self.app.service
+        # Rate limit: count this agent's assignments in the inbox within the window,
+        # from the simulator's own log (not the ledger).
+        loaded = service.load_inbox(inbox)
+        log = self._assign_log.setdefault((inbox, agent), [])
+        log.append(assignment.occurred_at)
+        if not isinstance(loaded, GateFailure) and loaded.policy.rate_limited:
+            limit = loaded.policy.fair_distribution_limit
+            assert limit is not None
+            start = assignment.occurred_at - loaded.policy.window
+            recent = sum(1 for t in log if t > start)
+            if recent > limit:
+                self._violation(
+                    "rate_limit_overshoot",
+                    f"{agent} has {recent} assignments in {inbox} within the window "
+                    f"(limit {limit})",
+                )
+        limits = capacity_limits(
+            service.directory.capacity_policies_for_inbox(inbox), inbox
+        )
+        held = self._open_by[(agent, inbox)]
+        if agent in limits and held > limits[agent]:
+            self._violation(
+                "capacity_overshoot",
+                f"{agent} holds {held} open conversations in {inbox} (limit {limits[agent]})",
+            )
+        status = self.backend.presence.statuses(self.scenario.account, [agent]).get(
+            agent
+        )
+        if status != ONLINE:
+            self._violation(
+                "assigned_while_not_online",
+                f"conversation {number} to {agent} ({status})",
+            )
+        team = tracked.arrival.team
+        if team is not None and agent not in self._team_members.get(team, set()):
+            self._violation(
+                "assigned_outside_team",
+                f"conversation {number} to {agent} (team {team})",
+            )
+        if tracked.arrival.resolve_after is not None:
+            self._push(
+                self.minute + tracked.arrival.resolve_after,
+                _STATUS,
+                "status",
+                (number, ConversationStatus.RESOLVED.value),
+            )
+
+    # -- the report ------------------------------------------------------------------------
+
+    def _policy_of(self, inbox: str) -> str | None:
+        policy = self.backend.world.policy_for_inbox(inbox)
+        return None if policy is None else str(policy.id)
+
+    def report(self) -> dict[str, Any]:
+        """The run's report (plain data, ready for ``json.dumps``)."""
+        end = self.minute
+        scenario = self.scenario
+        events = self.backend.events.of_type(AssigneeChanged)
+        if len(events) != len(self._decisions):
+            self._violation(
+                "double_assignment",
+                f"{len(events)} AssigneeChanged events for {len(self._decisions)} assignments",
+            )
+        agents: list[dict[str, Any]] = []
+        worked: list[float] = []
+        per_hour: list[float] = []
+        for spec in scenario.agents:
+            stats = self._agents[spec.id]
+            online = stats.online_minutes + (
+                end - stats.online_since if stats.online_since is not None else 0.0
+            )
+            area = stats.open_area + stats.open_now * (end - stats.since)
+            agents.append(
+                {
+                    "agent": spec.id,
+                    "shift": spec.shift,
+                    "online_minutes": _r(online, 1),
+                    "assignments": stats.assignments,
+                    "peak_open": stats.peak_open,
+                    "mean_open": _r(area / end if end > 0 else 0.0),
+                    "held_back_rate_limit": stats.held_back_rate_limit,
+                    "held_back_capacity": stats.held_back_capacity,
+                }
+            )
+            if online > 0:
+                worked.append(float(stats.assignments))
+                per_hour.append(stats.assignments / (online / 60.0))
+        inboxes: list[dict[str, Any]] = []
+        now = self.clock.now()
+        for inbox_spec in scenario.inboxes:
+            tracked = [
+                c
+                for c in self._conversations.values()
+                if c.arrival.inbox == inbox_spec.id
+            ]
+            waits = [c.assigned - c.created for c in tracked if c.assigned is not None]
+            rules = exclusions_for_inbox(
+                self.backend.world.capacity_policies_for_inbox(inbox_spec.id),
+                inbox_spec.id,
+            )
+            excluded = 0
+            for number in self._waiting[inbox_spec.id]:
+                record = self.backend.world.get(number)
+                if record is not None and rules.excludes(record, now):
+                    excluded += 1
+            backlog = self._backlog[inbox_spec.id]
+            inboxes.append(
+                {
+                    "inbox": inbox_spec.id,
+                    "policy": self._policy_of(inbox_spec.id),
+                    "conversations": len(tracked),
+                    "assigned": len(waits),
+                    "resolved": sum(1 for c in tracked if c.closed is not None),
+                    "wait_minutes": {
+                        "p50": _r(percentile(waits, 50)),
+                        "p90": _r(percentile(waits, 90)),
+                        "p99": _r(percentile(waits, 99)),
+                        "max": _r(max(waits) if waits else None),
+                        "mean": _r(sum(waits) / len(waits) if waits else None),
+                    },
+                    "unassigned_at_end": len(self._waiting[inbox_spec.id]),
+                    "excluded_at_end": excluded,
+                    "peak_backlog": max((n for _m, n in backlog), default=0),
+                    "backlog": backlog,
+                }
+            )
+        jain = jain_index(worked)
+        total = sum(self._violations.values())
+        return {
+            "scenario": {
+                "name": scenario.name,
+                "seed": scenario.seed,
+                "start": scenario.start.isoformat(),
+                "duration_minutes": scenario.duration_minutes,
+                "simulated_minutes": _r(end),
+                "periodic_interval_minutes": scenario.periodic_interval_minutes,
+                "workload": self.workload.source,
+                "policy_override": self.policy_override,
+            },
+            "totals": {
+                "conversations": len(self._conversations),
+                "assigned": len(self._decisions),
+                "resolved": sum(
+                    1 for c in self._conversations.values() if c.closed is not None
+                ),
+                "unassigned_at_end": sum(len(w) for w in self._waiting.values()),
+                "excluded_at_end": sum(i["excluded_at_end"] for i in inboxes),
+                "jobs": self._jobs,
+                "passes": self._passes,
+                "ignored_events": self._ignored_events,
+                "skips": dict(sorted(self._skips.items())),
+            },
+            "agents": agents,
+            "inboxes": inboxes,
+            "fairness": {
+                "agents_counted": len(worked),
+                "jain_index": _r(jain, 4),
+                "jain_index_per_online_hour": _r(jain_index(per_hour), 4),
+                "max_min_spread": int(max(worked) - min(worked)) if worked else 0,
+            },
+            "invariants": {
+                **{name: self._violations.get(name, 0) for name in INVARIANTS},
+                "total": total,
+                "examples": list(self._examples),
+            },
+        }
+
+    def history(self, conversation: int) -> dict[str, object] | None:
+        """What happened to a conversation so far (minutes), or ``None`` if it has not
+        arrived."""
+        tracked = self._conversations.get(conversation)
+        if tracked is None:
+            return None
+        return {
+            "conversation": conversation,
+            "inbox": tracked.arrival.inbox,
+            "created": _r(tracked.created),
+            "assigned": _r(tracked.assigned),
+            "agent": tracked.agent,
+            "resolved": _r(tracked.closed),
+        }
+
+    @property
+    def decisions(self) -> list[dict[str, object]]:
+        """Every assignment of the run, in order: conversation, agent, minute."""
+        return list(self._decisions)

@@ -1,0 +1,301 @@
+"""Terminal rendering of reports and explanations with ``rich`` (the ``cli`` extra).
+
+Only the CLI imports this module; the library never needs ``rich``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from autoassign.explain import ConversationExplanation, InboxExplanation
+from autoassign.simulate.engine import INVARIANTS
+
+__all__ = [
+    "render_compare",
+    "render_conversation",
+    "render_inbox",
+    "render_report",
+    "sparkline",
+]
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int], width: int = 24) -> str:
+    """A one-line chart of ``values`` squeezed into ``width`` cells (max per bucket)."""
+    if not values:
+        return ""
+    size = max(1, -(-len(values) // width))
+    buckets = [max(values[i : i + size]) for i in range(0, len(values), size)]
+    top = max(buckets) or 1
+    return "".join(
+        _BARS[min(len(_BARS) - 1, int(v / top * (len(_BARS) - 1)))] for v in buckets
+    )
+
+
+def _num(value: object, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _invariant_text(report: dict[str, Any]) -> Text:
+    inv = report["invariants"]
+    if inv["total"] == 0:
+        return Text(
+            "invariant violations: 0 (" + ", ".join(INVARIANTS) + ")", style="green"
+        )
+    parts = ", ".join(f"{name}={inv[name]}" for name in INVARIANTS if inv[name])
+    return Text(f"invariant violations: {inv['total']} ({parts})", style="bold red")
+
+
+def render_report(
+    console: Console, report: dict[str, Any], *, title: str | None = None
+) -> None:
+    scenario, totals = report["scenario"], report["totals"]
+    hours = scenario["simulated_minutes"] / 60
+    console.print(
+        Text(
+            title
+            or f"Scenario {scenario['name']!r} (seed {scenario['seed']}, {hours:g} h"
+            + (
+                f", every inbox on {scenario['policy_override']!r}"
+                if scenario["policy_override"]
+                else ""
+            )
+            + ")",
+            style="bold",
+        )
+    )
+    console.print(
+        f"{totals['conversations']} conversations, {totals['assigned']} assigned, "
+        f"{totals['resolved']} resolved, {totals['unassigned_at_end']} unassigned at the end "
+        f"({totals['excluded_at_end']} excluded by rules); {totals['jobs']} jobs, "
+        f"{totals['passes']} passes"
+    )
+    agents = Table(title="Agents", box=box.SIMPLE_HEAVY, title_justify="left")
+    for column in ("agent", "shift", "online h", "assigned", "peak open", "mean open"):
+        agents.add_column(
+            column, justify="left" if column in ("agent", "shift") else "right"
+        )
+    agents.add_column("held back:\nrate limit", justify="right")
+    agents.add_column("held back:\ncapacity", justify="right")
+    for row in report["agents"]:
+        agents.add_row(
+            str(row["agent"]),
+            str(row["shift"] or "-"),
+            _num(row["online_minutes"] / 60),
+            str(row["assignments"]),
+            str(row["peak_open"]),
+            _num(row["mean_open"], 2),
+            str(row["held_back_rate_limit"]),
+            str(row["held_back_capacity"]),
+        )
+    console.print(agents)
+    inboxes = Table(
+        title="Inboxes (wait = minutes from open to assignment)",
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+    )
+    for column in ("inbox", "policy", "convs", "assigned", "p50", "p90", "p99", "max"):
+        inboxes.add_column(
+            column, justify="left" if column in ("inbox", "policy") else "right"
+        )
+    inboxes.add_column("backlog over time (peak)")
+    inboxes.add_column("unassigned\nat end", justify="right")
+    for row in report["inboxes"]:
+        wait = row["wait_minutes"]
+        backlog = [int(n) for _m, n in row["backlog"]]
+        inboxes.add_row(
+            str(row["inbox"]),
+            str(row["policy"] or "-"),
+            str(row["conversations"]),
+            str(row["assigned"]),
+            _num(wait["p50"]),
+            _num(wait["p90"]),
+            _num(wait["p99"]),
+            _num(wait["max"]),
+            f"{sparkline(backlog)} ({row['peak_backlog']})",
+            f"{row['unassigned_at_end']} ({row['excluded_at_end']} excl.)",
+        )
+    console.print(inboxes)
+    fairness = report["fairness"]
+    console.print(
+        f"Fairness over {fairness['agents_counted']} agents who worked: Jain's index "
+        f"{_num(fairness['jain_index'], 3)} (per online hour "
+        f"{_num(fairness['jain_index_per_online_hour'], 3)}), max-min spread "
+        f"{fairness['max_min_spread']} assignments"
+    )
+    console.print(_invariant_text(report))
+    for example in report["invariants"]["examples"]:
+        console.print(f"  {example}", style="red")
+
+
+def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        ("assigned", str(report["totals"]["assigned"])),
+        ("unassigned at end", str(report["totals"]["unassigned_at_end"])),
+    ]
+    for inbox in report["inboxes"]:
+        wait = inbox["wait_minutes"]
+        rows.append(
+            (
+                f"{inbox['inbox']}: wait p50/p90/p99/max",
+                "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max")),
+            )
+        )
+        rows.append((f"{inbox['inbox']}: peak backlog", str(inbox["peak_backlog"])))
+    fairness = report["fairness"]
+    rows.append(("Jain's index", _num(fairness["jain_index"], 3)))
+    rows.append(("max-min spread", str(fairness["max_min_spread"])))
+    rows.append(
+        (
+            "peak open (max agent)",
+            str(max((a["peak_open"] for a in report["agents"]), default=0)),
+        )
+    )
+    rows.append(
+        (
+            "held back: rate limit / capacity",
+            f"{sum(a['held_back_rate_limit'] for a in report['agents'])} / "
+            f"{sum(a['held_back_capacity'] for a in report['agents'])}",
+        )
+    )
+    rows.append(("invariant violations", str(report["invariants"]["total"])))
+    return rows
+
+
+def _agent_cell(row: dict[str, Any]) -> str:
+    return f"{row['assignments']} / {row['peak_open']}"
+
+
+def render_compare(console: Console, result: dict[str, Any]) -> None:
+    names = result["compare"]
+    runs = result["runs"]
+    first = runs[names[0]]["scenario"]
+    console.print(
+        Text(
+            f"Scenario {first['name']!r} (seed {first['seed']}): the same workload under "
+            + " and ".join(repr(n) for n in names),
+            style="bold",
+        )
+    )
+    table = Table(box=box.SIMPLE_HEAVY)
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name, justify="right")
+    columns = [_metrics(runs[name]) for name in names]
+    for index, (label, _value) in enumerate(columns[0]):
+        table.add_row(label, *(column[index][1] for column in columns))
+    console.print(table)
+    agents = Table(title="Assignments per agent", box=box.SIMPLE, title_justify="left")
+    agents.add_column("agent")
+    for name in names:
+        agents.add_column(f"{name}: assigned / peak open", justify="right")
+    for index, row in enumerate(runs[names[0]]["agents"]):
+        agents.add_row(
+            str(row["agent"]),
+            *(_agent_cell(runs[n]["agents"][index]) for n in names),
+        )
+    console.print(agents)
+    for name in names:
+        console.print(f"{name}: ", _invariant_text(runs[name]))
+
+
+_STATUS_STYLE = {"pass": "green", "FAIL": "bold red", "n/a": "yellow"}
+
+
+def render_inbox(console: Console, explanation: InboxExplanation) -> None:
+    verdict = (
+        "a pass now would assign conversations"
+        if explanation.would_assign
+        else "a pass now would assign nothing (blocked at: "
+        f"{explanation.blocking or 'nothing to assign'})"
+    )
+    console.print(
+        Text(
+            f"Inbox {explanation.inbox!r} at {explanation.at.isoformat()}: {verdict}",
+            style="bold",
+        )
+    )
+    table = Table(box=box.SIMPLE_HEAVY)
+    table.add_column("#", justify="right")
+    table.add_column("gate")
+    table.add_column("status")
+    table.add_column("detail")
+    for index, gate in enumerate(explanation.gates, start=1):
+        table.add_row(
+            str(index),
+            gate.name,
+            Text(gate.status, style=_STATUS_STYLE[gate.status]),
+            gate.detail,
+        )
+    console.print(table)
+
+
+def render_conversation(console: Console, explanation: ConversationExplanation) -> None:
+    head = f"Conversation {explanation.conversation!r}"
+    if not explanation.found:
+        console.print(Text(f"{head}: not found", style="bold"))
+        return
+    console.print(
+        Text(
+            f"{head} in inbox {explanation.inbox!r} at {explanation.at.isoformat()}: "
+            f"status {explanation.status}, assignee {explanation.assignee or '-'}, "
+            f"team {explanation.team or '-'}",
+            style="bold",
+        )
+    )
+    console.print(
+        f"assignable (open, no assignee): {'yes' if explanation.assignable else 'no'}"
+    )
+    if explanation.gate:
+        console.print(f"inbox gate failing: {explanation.gate}")
+    console.print(
+        "excluded: "
+        + (
+            "yes (" + "; ".join(explanation.exclusion_reasons) + ")"
+            if explanation.excluded
+            else "no"
+        )
+    )
+    if explanation.agents:
+        table = Table(
+            title=f"Member agents (selector: {explanation.selector})",
+            box=box.SIMPLE_HEAVY,
+            title_justify="left",
+        )
+        for column in (
+            "agent",
+            "status",
+            "removed by",
+            "recent / limit",
+            "open / limit",
+        ):
+            table.add_column(column)
+        for agent in explanation.agents:
+            table.add_row(
+                str(agent.agent),
+                agent.status,
+                Text(
+                    agent.removed_by or "eligible",
+                    style="green" if agent.eligible else "",
+                ),
+                f"{_num(agent.recent_assignments)} / {_num(agent.rate_limit)}",
+                f"{_num(agent.open_conversations)} / {_num(agent.capacity_limit)}",
+            )
+        console.print(table)
+    if explanation.chosen is not None:
+        console.print(
+            Text(f"would be assigned now to: {explanation.chosen}", style="bold green")
+        )
+    else:
+        reason = explanation.skip_reason or explanation.outcome
+        console.print(Text(f"would not be assigned now: {reason}", style="bold yellow"))

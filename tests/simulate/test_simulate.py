@@ -1,0 +1,171 @@
+"""The simulation: determinism, invariants, compare and replay."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import attrs
+import pytest
+
+from autoassign.simulate import (
+    INVARIANTS,
+    Scenario,
+    ScenarioError,
+    Simulation,
+    compare,
+    default_scenario,
+    generate_workload,
+    jain_index,
+    percentile,
+    replay,
+    report_json,
+    simulate,
+    write_event_log,
+)
+
+
+def test_same_seed_gives_byte_identical_json(short: Scenario) -> None:
+    first = report_json(simulate(short))
+    second = report_json(simulate(short))
+    assert first == second
+    other = report_json(simulate(short.with_changes(seed=short.seed + 1)))
+    assert other != first
+
+
+def test_invariants_hold_and_the_report_is_complete(short: Scenario) -> None:
+    report = simulate(short)
+    assert report["invariants"]["total"] == 0
+    assert all(report["invariants"][name] == 0 for name in INVARIANTS)
+    totals = report["totals"]
+    assert totals["conversations"] > 500
+    assert totals["assigned"] > 0.9 * totals["conversations"]
+    assert {row["agent"] for row in report["agents"]} == {a.id for a in short.agents}
+    assert sum(row["assignments"] for row in report["agents"]) == totals["assigned"]
+    for inbox in report["inboxes"]:
+        wait = inbox["wait_minutes"]
+        assert 0 <= wait["p50"] <= wait["p90"] <= wait["p99"] <= wait["max"]
+        assert (
+            len(inbox["backlog"])
+            == short.duration_minutes // short.sample_interval_minutes
+        )
+    assert 0 < report["fairness"]["jain_index"] <= 1
+    json.loads(report_json(report))
+
+
+def test_held_back_counts_appear_under_pressure(short: Scenario) -> None:
+    busy = simulate(short)
+    assert sum(a["held_back_capacity"] for a in busy["agents"]) > 0
+    tight = short.with_changes(
+        duration_minutes=30,
+        policies=tuple(
+            attrs.evolve(p, fair_distribution_limit=3) for p in short.policies
+        ),
+    )
+    report = simulate(tight)
+    assert report["invariants"]["total"] == 0
+    assert sum(a["held_back_rate_limit"] for a in report["agents"]) > 0
+    assert report["totals"]["skips"]["all_rate_limited"] > 0
+
+
+def test_full_default_scenario() -> None:
+    started = time.perf_counter()
+    report = simulate(default_scenario())
+    elapsed = time.perf_counter() - started
+    assert report["totals"]["conversations"] >= 5000
+    assert report["invariants"]["total"] == 0
+    assert elapsed < 30
+
+
+def test_compare_runs_both_policies_on_the_same_workload(short: Scenario) -> None:
+    result = compare(short.with_changes(duration_minutes=45), "fair", "strict")
+    assert result["compare"] == ["fair", "strict"]
+    fair, strict = result["runs"]["fair"], result["runs"]["strict"]
+    assert fair["totals"]["conversations"] == strict["totals"]["conversations"]
+    assert {i["policy"] for i in fair["inboxes"]} == {"fair"}
+    assert {i["policy"] for i in strict["inboxes"]} == {"strict"}
+    assert fair["invariants"]["total"] == strict["invariants"]["total"] == 0
+    # the strict limit (10/h) holds agents back more than the fair one (30/h)
+    held = [sum(a["held_back_rate_limit"] for a in r["agents"]) for r in (fair, strict)]
+    assert held[1] > held[0]
+
+
+def test_unknown_compare_policy(short: Scenario) -> None:
+    with pytest.raises(ScenarioError, match="no policy named 'nope'"):
+        compare(short, "fair", "nope")
+
+
+def test_replay_of_a_recorded_run_reproduces_its_assignments(
+    short: Scenario, tmp_path: Path
+) -> None:
+    short = short.with_changes(duration_minutes=60)
+    record: list[dict[str, object]] = []
+    run = Simulation(short, generate_workload(short), record=record)
+    run.run()
+    log = tmp_path / "events.jsonl"
+    write_event_log(log, record)
+    kinds = {json.loads(line)["event"] for line in log.read_text().splitlines()}
+    assert kinds == {"conversation_created", "status_changed", "agent_status_changed"}
+    replayed = replay(short, str(log))
+    assert replayed["assignments"] == run.decisions
+    assert replayed["invariants"]["total"] == 0
+    other = replay(short, str(log), policy="strict")
+    assert other["assignments"] != run.decisions
+
+
+def test_replay_log_errors_name_the_line(short: Scenario, tmp_path: Path) -> None:
+    log = tmp_path / "bad.jsonl"
+    log.write_text(
+        '{"event": "agent_status_changed", "minute": 0, "agent": "ana", "status": "online"}\n'
+        '{"event": "conversation_created", "minute": 1, "conversation": 1, "inbox": "fax"}\n'
+    )
+    with pytest.raises(ScenarioError, match="unknown inbox 'fax'") as caught:
+        replay(short, str(log))
+    assert caught.value.path.endswith("bad.jsonl:2")
+
+
+def test_replay_accepts_iso_times(short: Scenario, tmp_path: Path) -> None:
+    log = tmp_path / "iso.jsonl"
+    start = short.start
+    log.write_text(
+        json.dumps(
+            {
+                "type": "agent_status_changed",
+                "at": start.isoformat(),
+                "agent": "ana",
+                "status": "online",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "type": "conversation_created",
+                "minute": 2.5,
+                "conversation": 7,
+                "inbox": "support",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "type": "status_changed",
+                "minute": 9,
+                "conversation": 7,
+                "status": "resolved",
+            }
+        )
+        + "\n"
+    )
+    report = replay(short, str(log))
+    assert report["assignments"] == [{"conversation": 7, "agent": "ana", "minute": 2.5}]
+    assert report["totals"]["resolved"] == 1
+
+
+def test_statistics_helpers() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert jain_index([]) is None
+    assert jain_index([2.0, 2.0]) == 1.0
+    assert jain_index([4.0, 0.0]) == 0.5
