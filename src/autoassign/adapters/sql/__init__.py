@@ -1,0 +1,53 @@
+"""SQL adapters (SQLAlchemy 2 Core): conversations, directory and policy store in a
+relational database. Needs the ``autoassign[sql]`` extra (``autoassign[postgres]`` adds
+the PostgreSQL driver). See ``docs/sql.md``.
+
+::
+
+    engine = create_sqlite_engine("autoassign.db")      # or create_engine(postgres_url)
+    schema = SqlSchema()                                 # the library's own tables
+    schema.create_all(engine)
+    conversations = SqlConversationRepository(engine, schema)
+    directory = SqlDirectory(engine, schema)
+"""
+
+from __future__ import annotations
+
+from autoassign.adapters.sql._db import create_sqlite_engine, translate_errors
+from autoassign.adapters.sql.directory import (
+    SqlDirectory,
+    exclusion_rules_from_json,
+    overrides_from_json,
+)
+from autoassign.adapters.sql.repository import SqlConversationRepository
+from autoassign.adapters.sql.schema import (
+    DEFAULT_ORDER_ENCODING,
+    DEFAULT_PRIORITY_ENCODING,
+    DEFAULT_STATUS_ENCODING,
+    LOGICAL_TABLES,
+    EnumEncoding,
+    IdKind,
+    SqlSchema,
+    TableMap,
+    UtcDateTime,
+)
+from autoassign.adapters.sql.writer import SqlWriter
+
+__all__ = [
+    "DEFAULT_ORDER_ENCODING",
+    "DEFAULT_PRIORITY_ENCODING",
+    "DEFAULT_STATUS_ENCODING",
+    "LOGICAL_TABLES",
+    "EnumEncoding",
+    "IdKind",
+    "SqlConversationRepository",
+    "SqlDirectory",
+    "SqlSchema",
+    "SqlWriter",
+    "TableMap",
+    "UtcDateTime",
+    "create_sqlite_engine",
+    "exclusion_rules_from_json",
+    "overrides_from_json",
+    "translate_errors",
+]

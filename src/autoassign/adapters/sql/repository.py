@@ -1,0 +1,277 @@
+""":class:`SqlConversationRepository`: the conversations port over SQL tables."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from autoassign.adapters.sql._db import Database
+from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.model import (
+    AgentId,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ConversationStatus,
+    ExclusionRules,
+    InboxId,
+)
+
+__all__ = ["SqlConversationRepository"]
+
+
+def _lock_key(agent: AgentId) -> int:
+    """A stable signed 64-bit advisory-lock key for an agent (int 7 and str "7" differ)."""
+    digest = hashlib.blake2b(
+        f"autoassign:claim:{type(agent).__name__}:{agent}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class SqlConversationRepository:
+    """:class:`~autoassign.ports.ConversationRepository` over ``schema.conversations``
+    and ``schema.conversation_labels``.
+
+    Every method is one SQL statement:
+
+    * ``get``: the conversation left-joined to its labels.
+    * ``unassigned_open``: filter (open, no assignee, no excluded label via
+      ``NOT EXISTS``, ``created_at >= cutoff``), priority order and ``LIMIT`` in SQL,
+      then the page joined to its labels.
+    * ``open_counts``: one ``GROUP BY assignee_id``.
+    * ``claim``: one conditional ``UPDATE ... WHERE id = :id AND assignee_id IS NULL AND
+      status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
+
+    ``serialize_capacity`` (PostgreSQL only; default on): a claim with a capacity limit
+    first takes a transaction-scoped advisory lock on the agent
+    (``pg_advisory_xact_lock``), so two claims for the same agent run one after the
+    other and the second one's count sees the first one's row. Without it the count
+    is read from the UPDATE's own READ COMMITTED snapshot, and two concurrent claims
+    for one agent can both see room for one more (the inbox lease normally keeps that
+    from happening). SQLite serialises all writes, so needs no lock.
+
+    ``claim_values`` are extra columns set by the claim's UPDATE (physical-name
+    independent: use the mapped table's column keys), e.g. ``{"updated_at":
+    sa.func.now()}`` for a host that tracks it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        schema: SqlSchema,
+        *,
+        claim_values: Mapping[str, Any] | None = None,
+        serialize_capacity: bool = True,
+    ) -> None:
+        self.schema = schema
+        self._serialize_capacity = serialize_capacity
+        self._db = Database(engine)
+        self._claim_values = dict(claim_values or {})
+        self._open = schema.status.encode(ConversationStatus.OPEN)
+        conv = schema.conversations
+        self._columns: list[ColumnElement[Any]] = [
+            conv.c.id,
+            conv.c.inbox_id,
+            conv.c.account_id,
+            conv.c.status,
+            conv.c.assignee_id,
+        ]
+        self._has_team = "team_id" in conv.c
+        self._has_activity = "last_activity_at" in conv.c
+        if self._has_team:
+            self._columns.append(conv.c.team_id)
+        self._columns.append(conv.c.created_at)
+        if self._has_activity:
+            self._columns.append(conv.c.last_activity_at)
+        # labelled with their logical names, whatever the physical ones are
+        self._columns = [column.label(column.key) for column in self._columns]
+
+    @property
+    def engine(self) -> Engine:
+        return self._db.engine
+
+    # -- reading rows -----------------------------------------------------------------
+
+    def _conversation(
+        self, row: Mapping[str, Any], labels: Iterable[str]
+    ) -> Conversation:
+        created = row["created_at"]
+        return Conversation(
+            id=row["id"],
+            inbox=row["inbox_id"],
+            account=row["account_id"],
+            status=self.schema.status.decode(row["status"]),
+            assignee=row["assignee_id"],
+            team=row["team_id"] if self._has_team else None,
+            labels=frozenset(labels),
+            created_at=created,
+            last_activity_at=row["last_activity_at"] if self._has_activity else created,
+        )
+
+    def _collect(self, rows: Iterable[sa.Row[Any]]) -> list[Conversation]:
+        """Rows of (conversation columns..., label) in order -> conversations in order."""
+        records: dict[Any, tuple[Any, list[str]]] = {}
+        for row in rows:
+            mapping = row._mapping
+            key = mapping["id"]
+            entry = records.get(key)
+            if entry is None:
+                entry = records[key] = (mapping, [])
+            if mapping["label"] is not None:
+                entry[1].append(mapping["label"])
+        return [self._conversation(m, labels) for m, labels in records.values()]
+
+    # -- the port ---------------------------------------------------------------------
+
+    def get(self, conversation: ConversationId) -> Conversation | None:
+        if not self.schema.accepts("conversation", conversation):
+            return None
+        conv = self.schema.conversations
+        labels = self.schema.conversation_labels
+        stmt = (
+            sa.select(*self._columns, labels.c.label)
+            .select_from(conv.outerjoin(labels, labels.c.conversation_id == conv.c.id))
+            .where(conv.c.id == conversation)
+        )
+        with self._db.read("get conversation") as conn:
+            found = self._collect(conn.execute(stmt))
+        return found[0] if found else None
+
+    def _priority(
+        self, columns: Any, priority: ConversationPriority, dialect: sa.Dialect
+    ) -> list[ColumnElement[Any]]:
+        ident = self.schema.order_key("conversation", columns.id, dialect)
+        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
+            return [columns.last_activity_at, columns.created_at, ident]
+        return [columns.created_at, ident]
+
+    def unassigned_open(
+        self,
+        inbox: InboxId,
+        *,
+        limit: int,
+        priority: ConversationPriority,
+        exclusions: ExclusionRules,
+        now: datetime,
+    ) -> Sequence[Conversation]:
+        if limit <= 0 or not self.schema.accepts("inbox", inbox):
+            return ()
+        conv = self.schema.conversations
+        labels = self.schema.conversation_labels
+        dialect = self.engine.dialect
+        conditions: list[ColumnElement[bool]] = [
+            conv.c.inbox_id == inbox,
+            conv.c.status == self._open,
+            conv.c.assignee_id.is_(None),
+        ]
+        cutoff = exclusions.cutoff(now)
+        if cutoff is not None:
+            conditions.append(conv.c.created_at >= cutoff)
+        if exclusions.excluded_labels:
+            conditions.append(
+                ~sa.exists().where(
+                    labels.c.conversation_id == conv.c.id,
+                    labels.c.label.in_(sorted(exclusions.excluded_labels)),
+                )
+            )
+        page = (
+            sa.select(*self._columns)
+            .where(*conditions)
+            .order_by(*self._priority(conv.c, priority, dialect))
+            .limit(limit)
+            .cte("page")
+        )
+        stmt = (
+            sa.select(page, labels.c.label)
+            .select_from(page.outerjoin(labels, labels.c.conversation_id == page.c.id))
+            .order_by(*self._priority(page.c, priority, dialect), labels.c.label)
+        )
+        with self._db.read("unassigned open conversations") as conn:
+            return tuple(self._collect(conn.execute(stmt)))
+
+    def open_counts(
+        self, inbox: InboxId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        wanted = [agent for agent in set(agents) if self.schema.accepts("agent", agent)]
+        if not wanted or not self.schema.accepts("inbox", inbox):
+            return {}
+        conv = self.schema.conversations
+        stmt = (
+            sa.select(conv.c.assignee_id, sa.func.count().label("n"))
+            .where(
+                conv.c.inbox_id == inbox,
+                conv.c.status == self._open,
+                conv.c.assignee_id.in_(wanted),
+            )
+            .group_by(conv.c.assignee_id)
+        )
+        with self._db.read("open counts") as conn:
+            return {row.assignee_id: int(row.n) for row in conn.execute(stmt)}
+
+    def claim_statement(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+    ) -> sa.Update:
+        """The claim's conditional UPDATE (exposed for inspection and docs)."""
+        conv = self.schema.conversations
+        conditions: list[ColumnElement[bool]] = [
+            conv.c.id == conversation,
+            conv.c.assignee_id.is_(None),
+            conv.c.status == self._open,
+        ]
+        if capacity_limit is not None:
+            other = conv.alias("c2")
+            held = (
+                sa.select(sa.func.count())
+                .select_from(other)
+                .where(
+                    other.c.inbox_id == conv.c.inbox_id,
+                    other.c.assignee_id == agent,
+                    other.c.status == self._open,
+                )
+                .scalar_subquery()
+            )
+            conditions.append(held < capacity_limit)
+        return (
+            sa.update(conv)
+            .where(*conditions)
+            .values({"assignee_id": agent, **self._claim_values})
+        )
+
+    def claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+    ) -> bool:
+        if not (
+            self.schema.accepts("conversation", conversation)
+            and self.schema.accepts("agent", agent)
+        ):
+            return False
+        if capacity_limit is not None and capacity_limit <= 0:
+            return False
+        stmt = self.claim_statement(conversation, agent, capacity_limit=capacity_limit)
+        with self._db.write("claim conversation") as conn:
+            if (
+                capacity_limit is not None
+                and self._serialize_capacity
+                and conn.dialect.name == "postgresql"
+            ):
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(sa.literal(_lock_key(agent)))
+                    )
+                )
+            result = conn.execute(stmt)
+            return result.rowcount == 1

@@ -1,0 +1,729 @@
+"""The tables the SQL adapter reads and writes, and how they map onto a host's schema.
+
+:class:`SqlSchema` builds one SQLAlchemy :class:`~sqlalchemy.Table` per *logical* table
+(``conversations``, ``inbox_members``, ...). Every column is addressed by its logical
+name (``table.c.assignee_id``) whatever its physical name is, so the queries never
+change; a :class:`TableMap` renames a table and its columns to fit a host's existing
+schema. Tables the library owns are created by :meth:`SqlSchema.create_all`; mapped host
+tables are never created or altered.
+
+Ids (see :class:`IdKind`): ``int`` columns hold Python ints, ``str`` columns hold
+Python strs, ``mixed`` columns hold both (encoded as sortable text). Ordering by id
+always follows :func:`autoassign.model.id_sort_key`.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from autoassign.errors import ConfigurationError
+from autoassign.model import (
+    AssignmentOrder,
+    ConversationPriority,
+    ConversationStatus,
+    Id,
+)
+
+__all__ = [
+    "DEFAULT_ORDER_ENCODING",
+    "DEFAULT_PRIORITY_ENCODING",
+    "DEFAULT_STATUS_ENCODING",
+    "ENTITIES",
+    "LOGICAL_TABLES",
+    "EnumEncoding",
+    "IdKind",
+    "SqlSchema",
+    "TableMap",
+    "UtcDateTime",
+]
+
+E = TypeVar("E", bound=enum.Enum)
+
+_MIN_INT = -(2**63)
+_MAX_INT = 2**63 - 1
+_ID_LENGTH = 255
+
+
+class IdKind(str, enum.Enum):
+    """How ids of one entity are stored.
+
+    ``INT``: a ``BIGINT`` column; only ``int`` ids (64-bit) are representable.
+    ``STR``: a ``VARCHAR(255)`` column (``COLLATE "C"`` on PostgreSQL so that it sorts by
+    code point like Python); only ``str`` ids are representable.
+    ``MIXED``: a ``VARCHAR(255)`` column holding ``int`` and ``str`` ids, encoded as
+    ``i<20 digits>`` / ``s<text>`` so that the text order is :func:`id_sort_key`'s.
+    An id a column cannot represent is treated as missing by every read (``None``,
+    empty, ``False``) and rejected with ConfigurationError by the writers.
+    """
+
+    INT = "int"
+    STR = "str"
+    MIXED = "mixed"
+
+    def accepts(self, value: object) -> bool:
+        if isinstance(value, bool):
+            return False
+        if self is IdKind.INT:
+            return isinstance(value, int) and _MIN_INT <= value <= _MAX_INT
+        if self is IdKind.STR:
+            return (
+                isinstance(value, str)
+                and len(value) <= _ID_LENGTH
+                and "\x00" not in value
+            )
+        if isinstance(value, int):
+            return _MIN_INT <= value <= _MAX_INT
+        return (
+            isinstance(value, str) and len(value) < _ID_LENGTH and "\x00" not in value
+        )
+
+    @property
+    def is_text(self) -> bool:
+        return self is not IdKind.INT
+
+
+ENTITIES = (
+    "account",
+    "inbox",
+    "agent",
+    "team",
+    "conversation",
+    "policy",
+    "capacity_policy",
+    "limit",
+)
+"""The entities whose id kind :class:`SqlSchema` lets you choose."""
+
+
+class _IntId(TypeDecorator[Any]):
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":  # INTEGER PRIMARY KEY is the rowid (autoincrement)
+            return dialect.type_descriptor(sa.Integer())
+        return dialect.type_descriptor(sa.BigInteger())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else int(value)
+
+
+class _StrId(TypeDecorator[Any]):
+    impl = sa.String(_ID_LENGTH)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.String(_ID_LENGTH, collation="C"))
+        return dialect.type_descriptor(sa.String(_ID_LENGTH))
+
+
+def _encode_mixed(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"i{value - _MIN_INT:020d}"
+    return f"s{value}"
+
+
+def _decode_mixed(value: str) -> Id:
+    if value.startswith("i"):
+        return int(value[1:]) + _MIN_INT
+    if value.startswith("s"):
+        return value[1:]
+    raise ValueError(f"not a mixed id: {value!r}")
+
+
+class _MixedId(_StrId):
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else _encode_mixed(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else _decode_mixed(value)
+
+
+def _new_text_id() -> str:
+    return uuid.uuid4().hex
+
+
+def id_type(kind: IdKind) -> TypeEngine[Any]:
+    """The column type of ids of ``kind``."""
+    if kind is IdKind.INT:
+        return _IntId()
+    if kind is IdKind.STR:
+        return _StrId()
+    return _MixedId()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out.
+
+    ``naive=False`` (the default): ``TIMESTAMP WITH TIME ZONE`` where the database has
+    it. ``naive=True``: a ``TIMESTAMP WITHOUT TIME ZONE`` column holding UTC (Rails'
+    and Django's ``USE_TZ=False`` convention). SQLite always stores naive UTC text.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def __init__(self, naive: bool = False) -> None:
+        super().__init__(timezone=not naive)
+        self.naive = naive
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ConfigurationError("datetimes must be timezone-aware")
+        utc = value.astimezone(timezone.utc)
+        if self.naive or dialect.name == "sqlite":
+            return utc.replace(tzinfo=None)
+        return utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _frozen_values(values: Mapping[Any, str | int]) -> Mapping[Any, str | int]:
+    return dict(values)
+
+
+@attrs.frozen
+class EnumEncoding(Generic[E]):
+    """How an enum is stored: ``values`` maps each member to its stored ``str`` or
+    ``int``. A stored value not in the map decodes to ``fallback`` (if given) or raises
+    :class:`~autoassign.errors.ConfigurationError`. Members missing from the map can
+    never be written (reading them is fine)."""
+
+    values: Mapping[E, str | int] = attrs.field(converter=_frozen_values)
+    fallback: E | None = None
+
+    def __attrs_post_init__(self) -> None:
+        stored = list(self.values.values())
+        if len(set(stored)) != len(stored):
+            raise ConfigurationError("an encoding maps two members to one value")
+        kinds = {isinstance(v, int) and not isinstance(v, bool) for v in stored}
+        if len(kinds) > 1 or any(isinstance(v, bool) for v in stored):
+            raise ConfigurationError("encoded values must be all str or all int")
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in self.values.values())
+
+    def column_type(self) -> TypeEngine[Any]:
+        return sa.Integer() if self.is_int else sa.String(32)
+
+    def encode(self, member: E) -> str | int:
+        try:
+            return self.values[member]
+        except KeyError:
+            raise ConfigurationError(f"{member!r} has no stored value") from None
+
+    def decode(self, stored: object) -> E:
+        for member, value in self.values.items():
+            if value == stored:
+                return member
+        if self.fallback is not None:
+            return self.fallback
+        raise ConfigurationError(f"unknown stored value {stored!r}")
+
+
+DEFAULT_STATUS_ENCODING: EnumEncoding[ConversationStatus] = EnumEncoding(
+    {member: member.value for member in ConversationStatus}
+)
+"""Statuses stored as their names: ``'open'``, ``'resolved'``, ``'pending'``,
+``'snoozed'``. (Chatwoot/Rails enums store ``0, 1, 2, 3`` in that order.)"""
+DEFAULT_ORDER_ENCODING: EnumEncoding[AssignmentOrder] = EnumEncoding(
+    {member: member.value for member in AssignmentOrder}
+)
+DEFAULT_PRIORITY_ENCODING: EnumEncoding[ConversationPriority] = EnumEncoding(
+    {member: member.value for member in ConversationPriority}
+)
+
+
+@attrs.frozen
+class TableMap:
+    """Where one logical table lives.
+
+    ``name``: the physical table name. ``columns``: logical column name -> physical
+    name; a column left out keeps its logical name; ``None`` says the host has no such
+    column (allowed only for the optional columns listed in ``docs/sql.md``).
+    ``create``: whether :meth:`SqlSchema.create_all` creates it (``False`` for a host's
+    table). ``schema``: the database schema, if not the :class:`SqlSchema`'s.
+    """
+
+    name: str
+    columns: Mapping[str, str | None] = attrs.field(factory=dict, converter=dict)
+    create: bool = False
+    schema: str | None = None
+
+
+LOGICAL_TABLES = (
+    "accounts",
+    "account_features",
+    "agents",
+    "inboxes",
+    "inbox_members",
+    "teams",
+    "team_members",
+    "assignment_policies",
+    "inbox_assignment_policies",
+    "capacity_policies",
+    "capacity_policy_agents",
+    "inbox_capacity_limits",
+    "conversations",
+    "conversation_labels",
+)
+
+
+def _kinds(ids: IdKind | str | Mapping[str, IdKind | str]) -> dict[str, IdKind]:
+    try:
+        if isinstance(ids, IdKind | str):
+            return dict.fromkeys(ENTITIES, IdKind(ids))
+        unknown = set(ids) - {*ENTITIES, "default"}
+        if unknown:
+            raise ConfigurationError(
+                f"unknown id entities: {', '.join(sorted(unknown))}", field="ids"
+            )
+        default = IdKind(ids.get("default", IdKind.INT))
+        return {name: IdKind(ids.get(name, default)) for name in ENTITIES}
+    except ValueError as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(
+            "ids must be 'int', 'str' or 'mixed'", field="ids"
+        ) from None
+
+
+class SqlSchema:
+    """The logical tables, as SQLAlchemy Core tables.
+
+    With no arguments it describes the library's own schema (every table created by
+    :meth:`create_all`). ``tables`` maps logical table names (:data:`LOGICAL_TABLES`)
+    to a :class:`TableMap` (or just a physical name) for a host's existing tables.
+    ``schema`` is the database schema (PostgreSQL) of every table; ``prefix`` is put
+    before the names of the tables the library creates. ``ids`` is an :class:`IdKind`
+    for every entity, or a mapping ``{"default": ..., "agent": ...}``. ``status``,
+    ``assignment_order`` and ``conversation_priority`` say how those enums are stored.
+    ``naive_datetimes`` stores datetimes as naive UTC (``TIMESTAMP WITHOUT TIME ZONE``).
+    """
+
+    def __init__(
+        self,
+        *,
+        tables: Mapping[str, TableMap | str] | None = None,
+        schema: str | None = None,
+        prefix: str = "",
+        ids: IdKind | str | Mapping[str, IdKind | str] = IdKind.INT,
+        status: EnumEncoding[ConversationStatus] = DEFAULT_STATUS_ENCODING,
+        assignment_order: EnumEncoding[AssignmentOrder] = DEFAULT_ORDER_ENCODING,
+        conversation_priority: EnumEncoding[
+            ConversationPriority
+        ] = DEFAULT_PRIORITY_ENCODING,
+        naive_datetimes: bool = False,
+        metadata: sa.MetaData | None = None,
+    ) -> None:
+        maps = dict(tables or {})
+        unknown = set(maps) - set(LOGICAL_TABLES)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown logical tables: {', '.join(sorted(unknown))}", field="tables"
+            )
+        self._maps: dict[str, TableMap] = {}
+        for name in LOGICAL_TABLES:
+            given = maps.get(name)
+            if given is None:
+                self._maps[name] = TableMap(prefix + name, create=True)
+            elif isinstance(given, str):
+                self._maps[name] = TableMap(given)
+            else:
+                self._maps[name] = given
+        self.schema = schema
+        self.ids = _kinds(ids)
+        self.status = status
+        self.assignment_order = assignment_order
+        self.conversation_priority = conversation_priority
+        self.naive_datetimes = naive_datetimes
+        if ConversationStatus.OPEN not in status.values:
+            raise ConfigurationError("the status encoding needs OPEN", field="status")
+        self.metadata = metadata if metadata is not None else sa.MetaData()
+        self._build()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def id_kind(self, entity: str) -> IdKind:
+        return self.ids[entity]
+
+    def accepts(self, entity: str, value: object) -> bool:
+        """Whether ``value`` can be stored as an id of ``entity``."""
+        return self.ids[entity].accepts(value)
+
+    def require(self, entity: str, value: object) -> None:
+        if not self.accepts(entity, value):
+            raise ConfigurationError(
+                f"{entity} id {value!r} cannot be stored in a "
+                f"{self.ids[entity].value} id column",
+                field=f"{entity}_id",
+            )
+
+    def order_key(
+        self, entity: str, column: ColumnElement[Any], dialect: Dialect
+    ) -> ColumnElement[Any]:
+        """``column`` as it must be compared and sorted to follow ``id_sort_key``."""
+        if self.ids[entity].is_text and dialect.name == "postgresql":
+            return column.collate("C")
+        return column
+
+    def owned(self, logical: str) -> bool:
+        return self._maps[logical].create
+
+    def table_map(self, logical: str) -> TableMap:
+        return self._maps[logical]
+
+    def create_all(self, engine: Engine | sa.Connection) -> None:
+        """Create the tables the library owns (``TableMap.create``) and their indexes,
+        if they do not exist. Mapped host tables are left alone."""
+        owned = [self.tables[name] for name in LOGICAL_TABLES if self.owned(name)]
+        self.metadata.create_all(engine, tables=owned)
+
+    def drop_all(self, engine: Engine | sa.Connection) -> None:
+        """Drop the tables the library owns."""
+        owned = [self.tables[name] for name in LOGICAL_TABLES if self.owned(name)]
+        self.metadata.drop_all(engine, tables=owned)
+
+    # -- the tables -------------------------------------------------------------------
+
+    def _id(self, entity: str) -> TypeEngine[Any]:
+        return id_type(self.ids[entity])
+
+    def _generated(self, entity: str) -> dict[str, Any]:
+        """Store-assigned ids: autoincrement integers, or random hex strings for text
+        id columns (never reused either way)."""
+        if self.ids[entity] is IdKind.INT:
+            return {"autoincrement": True}
+        return {"default": _new_text_id}
+
+    def _ts(self) -> TypeEngine[Any]:
+        return UtcDateTime(naive=self.naive_datetimes)
+
+    def _table(
+        self,
+        logical: str,
+        columns: Iterable[tuple[str, TypeEngine[Any], bool, dict[str, Any]]],
+        *extra: Any,
+        **kwargs: Any,
+    ) -> sa.Table:
+        mapping = self._maps[logical]
+        known = set()
+        built: list[Any] = []
+        for name, type_, optional, kw in columns:
+            known.add(name)
+            physical = mapping.columns.get(name, name)
+            if physical is None:
+                if not optional:
+                    raise ConfigurationError(
+                        f"{logical}.{name} is required and cannot be mapped to None",
+                        field=f"{logical}.{name}",
+                    )
+                continue
+            built.append(sa.Column(physical, type_, key=name, **kw))
+        unknown = set(mapping.columns) - known
+        if unknown:
+            raise ConfigurationError(
+                f"unknown columns for {logical}: {', '.join(sorted(unknown))}",
+                field=logical,
+            )
+        if mapping.create:
+            built.extend(extra)
+        return sa.Table(
+            mapping.name,
+            self.metadata,
+            *built,
+            schema=mapping.schema or self.schema,
+            **kwargs,
+        )
+
+    def _build(self) -> None:
+        def col(
+            name: str, type_: TypeEngine[Any], optional: bool = False, **kw: Any
+        ) -> tuple[str, TypeEngine[Any], bool, dict[str, Any]]:
+            kw.setdefault("nullable", False)
+            return (name, type_, optional, kw)
+
+        def fk(
+            source: str, columns: list[str], target: str, refs: list[str], **kw: Any
+        ) -> list[Any]:
+            if not (self.owned(source) and self.owned(target)):
+                return []
+            parent = self._maps[target]
+            prefix = (
+                f"{parent.schema or self.schema}."
+                if (parent.schema or self.schema)
+                else ""
+            )
+            return [
+                sa.ForeignKeyConstraint(
+                    columns,
+                    [f"{prefix}{parent.name}.{ref}" for ref in refs],
+                    **kw,
+                )
+            ]
+
+        cascade = {"ondelete": "CASCADE"}
+        autoinc = {"sqlite_autoincrement": True}
+        ts = self._ts
+
+        self.accounts = self._table(
+            "accounts",
+            [col("id", self._id("account"), primary_key=True, autoincrement=False)],
+        )
+        self.account_features = self._table(
+            "account_features",
+            [
+                col("account_id", self._id("account"), primary_key=True),
+                col("feature", sa.String(100), primary_key=True),
+            ],
+            *fk("account_features", ["account_id"], "accounts", ["id"], **cascade),
+            sa.Index(None, "feature", "account_id"),
+        )
+        self.agents = self._table(
+            "agents",
+            [
+                col("account_id", self._id("account"), primary_key=True),
+                col("agent_id", self._id("agent"), primary_key=True),
+                col("name", sa.String(255), optional=True, server_default=""),
+                col("email", sa.String(255), optional=True, nullable=True),
+                col("role", sa.String(32), optional=True, server_default="agent"),
+            ],
+            *fk("agents", ["account_id"], "accounts", ["id"], **cascade),
+        )
+        self.inboxes = self._table(
+            "inboxes",
+            [
+                col("id", self._id("inbox"), primary_key=True, autoincrement=False),
+                col("account_id", self._id("account")),
+                col("name", sa.String(255), optional=True, server_default=""),
+                col("enable_auto_assignment", sa.Boolean(), optional=True),
+                col("auto_assignment_config", sa.JSON(), optional=True, nullable=True),
+            ],
+            *fk("inboxes", ["account_id"], "accounts", ["id"]),
+            sa.Index(None, "account_id", "id"),
+        )
+        self.inbox_members = self._table(
+            "inbox_members",
+            [
+                col("position", sa.Integer(), optional=True, primary_key=True),
+                col("inbox_id", self._id("inbox")),
+                col("agent_id", self._id("agent")),
+            ],
+            *fk("inbox_members", ["inbox_id"], "inboxes", ["id"], **cascade),
+            sa.UniqueConstraint("inbox_id", "agent_id"),
+            sa.Index(None, "agent_id"),
+            **autoinc,
+        )
+        self.teams = self._table(
+            "teams",
+            [
+                col("id", self._id("team"), primary_key=True, autoincrement=False),
+                col("account_id", self._id("account")),
+                col("allow_auto_assign", sa.Boolean(), optional=True),
+            ],
+            *fk("teams", ["account_id"], "accounts", ["id"]),
+        )
+        self.team_members = self._table(
+            "team_members",
+            [
+                col("team_id", self._id("team"), primary_key=True),
+                col("agent_id", self._id("agent"), primary_key=True),
+            ],
+            *fk("team_members", ["team_id"], "teams", ["id"], **cascade),
+        )
+        self.assignment_policies = self._table(
+            "assignment_policies",
+            [
+                col(
+                    "id",
+                    self._id("policy"),
+                    primary_key=True,
+                    **self._generated("policy"),
+                ),
+                col("account_id", self._id("account")),
+                col("name", sa.String(255)),
+                col("description", sa.Text(), optional=True, server_default=""),
+                col("assignment_order", self.assignment_order.column_type()),
+                col("conversation_priority", self.conversation_priority.column_type()),
+                col("fair_distribution_limit", sa.Integer(), nullable=True),
+                col("fair_distribution_window", sa.Integer()),
+                col("enabled", sa.Boolean(), optional=True),
+                col("created_at", ts(), optional=True, nullable=True),
+                col("updated_at", ts(), optional=True, nullable=True),
+            ],
+            *fk("assignment_policies", ["account_id"], "accounts", ["id"]),
+            sa.Index(None, "account_id", "name"),
+            **autoinc,
+        )
+        self.inbox_assignment_policies = self._table(
+            "inbox_assignment_policies",
+            [
+                # the primary key makes "one policy per inbox" a constraint
+                col(
+                    "inbox_id", self._id("inbox"), primary_key=True, autoincrement=False
+                ),
+                col("assignment_policy_id", self._id("policy")),
+            ],
+            *fk(
+                "inbox_assignment_policies", ["inbox_id"], "inboxes", ["id"], **cascade
+            ),
+            *fk(
+                "inbox_assignment_policies",
+                ["assignment_policy_id"],
+                "assignment_policies",
+                ["id"],
+                **cascade,
+            ),
+            sa.Index(None, "assignment_policy_id"),
+        )
+        self.capacity_policies = self._table(
+            "capacity_policies",
+            [
+                col(
+                    "id",
+                    self._id("capacity_policy"),
+                    primary_key=True,
+                    **self._generated("capacity_policy"),
+                ),
+                col("account_id", self._id("account")),
+                col("name", sa.String(255), optional=True, server_default="Capacity"),
+                col("description", sa.Text(), optional=True, server_default=""),
+                col("exclusion_rules", sa.JSON(), optional=True, nullable=True),
+                col("created_at", ts(), optional=True, nullable=True),
+                col("updated_at", ts(), optional=True, nullable=True),
+            ],
+            *fk("capacity_policies", ["account_id"], "accounts", ["id"]),
+            sa.Index(None, "account_id", "id"),
+            **autoinc,
+        )
+        self.capacity_policy_agents = self._table(
+            "capacity_policy_agents",
+            [
+                # (account, agent) is the key: one capacity policy per agent per account
+                col("account_id", self._id("account"), optional=True, primary_key=True),
+                col("agent_id", self._id("agent"), primary_key=True),
+                col("capacity_policy_id", self._id("capacity_policy")),
+            ],
+            *fk(
+                "capacity_policy_agents",
+                ["capacity_policy_id"],
+                "capacity_policies",
+                ["id"],
+                **cascade,
+            ),
+            sa.Index(None, "capacity_policy_id", "agent_id"),
+        )
+        self.inbox_capacity_limits = self._table(
+            "inbox_capacity_limits",
+            [
+                col(
+                    "id",
+                    self._id("limit"),
+                    optional=True,
+                    primary_key=True,
+                    **self._generated("limit"),
+                ),
+                col("capacity_policy_id", self._id("capacity_policy")),
+                col("inbox_id", self._id("inbox")),
+                col("conversation_limit", sa.Integer()),
+                col("created_at", ts(), optional=True, nullable=True),
+                col("updated_at", ts(), optional=True, nullable=True),
+            ],
+            *fk(
+                "inbox_capacity_limits",
+                ["capacity_policy_id"],
+                "capacity_policies",
+                ["id"],
+                **cascade,
+            ),
+            *fk("inbox_capacity_limits", ["inbox_id"], "inboxes", ["id"], **cascade),
+            sa.UniqueConstraint("capacity_policy_id", "inbox_id"),
+            sa.Index(None, "inbox_id"),
+            sa.CheckConstraint("conversation_limit >= 0"),
+            **autoinc,
+        )
+        open_value = self.status.encode(ConversationStatus.OPEN)
+        self.conversations = self._table(
+            "conversations",
+            [
+                col(
+                    "id",
+                    self._id("conversation"),
+                    primary_key=True,
+                    autoincrement=False,
+                ),
+                col("account_id", self._id("account")),
+                col("inbox_id", self._id("inbox")),
+                col("status", self.status.column_type()),
+                col("assignee_id", self._id("agent"), nullable=True),
+                col("team_id", self._id("team"), optional=True, nullable=True),
+                col("created_at", ts()),
+                col("last_activity_at", ts(), optional=True),
+            ],
+            *fk("conversations", ["inbox_id"], "inboxes", ["id"]),
+        )
+        conv = self.conversations
+        if self.owned("conversations"):
+            unassigned_open = sa.and_(
+                conv.c.assignee_id.is_(None), conv.c.status == sa.literal(open_value)
+            )
+            # open_counts, the claim's capacity count and earliest-created order:
+            # (inbox, status, assignee) equality, then created_at, id already sorted.
+            sa.Index(
+                f"ix_{conv.name}_inbox_status_assignee",
+                conv.c.inbox_id,
+                conv.c.status,
+                conv.c.assignee_id,
+                conv.c.created_at,
+                conv.c.id,
+            )
+            # longest-waiting order over the unassigned open ones only.
+            if "last_activity_at" in conv.c:
+                sa.Index(
+                    f"ix_{conv.name}_unassigned_waiting",
+                    conv.c.inbox_id,
+                    conv.c.last_activity_at,
+                    conv.c.created_at,
+                    conv.c.id,
+                    postgresql_where=unassigned_open,
+                    sqlite_where=unassigned_open,
+                )
+        self.conversation_labels = self._table(
+            "conversation_labels",
+            [
+                col("conversation_id", self._id("conversation"), primary_key=True),
+                col("label", sa.String(255), primary_key=True),
+            ],
+            *fk(
+                "conversation_labels",
+                ["conversation_id"],
+                "conversations",
+                ["id"],
+                **cascade,
+            ),
+        )
+        self.tables: dict[str, sa.Table] = {
+            name: getattr(self, name) for name in LOGICAL_TABLES
+        }

@@ -1,0 +1,429 @@
+""":class:`SqlWriter`: put domain values into the SQL tables (seeding, tests, demos).
+
+A host's own application writes its tables; this is for the library's schema, for tests
+and for hosts that let autoassign own its configuration tables. Every method is one
+transaction. ``put_*`` methods insert or replace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from autoassign.adapters.sql._db import Database
+from autoassign.adapters.sql.repository import SqlConversationRepository
+from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.errors import ConfigurationError
+from autoassign.model import (
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    PolicyId,
+    PolicyOverrides,
+    Team,
+)
+
+__all__ = ["SqlWriter", "exclusion_rules_to_json", "overrides_to_json"]
+
+
+def overrides_to_json(overrides: PolicyOverrides) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for field in attrs.fields(PolicyOverrides):
+        value = getattr(overrides, field.name)
+        if value is not None:
+            out[field.name] = getattr(value, "value", value)
+    return out or None
+
+
+def exclusion_rules_to_json(rules: ExclusionRules) -> dict[str, Any] | None:
+    if rules.is_empty:
+        return None
+    return {
+        "excluded_labels": sorted(rules.excluded_labels),
+        "exclude_older_than_hours": rules.exclude_older_than_hours,
+    }
+
+
+def _upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> None:
+    values = {name: value for name, value in values.items() if name in table.c}
+    if values:
+        stmt = (
+            sa.update(table)
+            .where(*(table.c[name] == value for name, value in key.items()))
+            .values(values)
+        )
+        if conn.execute(stmt).rowcount:
+            return
+    else:
+        found = conn.execute(
+            sa.select(sa.literal(1))
+            .select_from(table)
+            .where(*(table.c[name] == value for name, value in key.items()))
+        ).first()
+        if found is not None:
+            return
+    conn.execute(sa.insert(table).values({**key, **values}))
+
+
+class SqlWriter:
+    """Seeding API mirroring :class:`autoassign.adapters.memory.InMemoryWorld`."""
+
+    def __init__(self, engine: Engine, schema: SqlSchema) -> None:
+        self.schema = schema
+        self._db = Database(engine)
+        self._repository = SqlConversationRepository(engine, schema)
+
+    def _ids(self, **ids: object) -> None:
+        for entity, value in ids.items():
+            if value is not None:
+                self.schema.require(entity, value)
+
+    # -- configuration ----------------------------------------------------------------
+
+    def _account(self, conn: sa.Connection, account: AccountId) -> None:
+        _upsert(conn, self.schema.accounts, {"id": account}, {})
+
+    def put_account(self, account: Account) -> None:
+        self._ids(account=account.id)
+        features = self.schema.account_features
+        with self._db.write("put account") as conn:
+            self._account(conn, account.id)
+            conn.execute(sa.delete(features).where(features.c.account_id == account.id))
+            if account.features:
+                conn.execute(
+                    sa.insert(features),
+                    [
+                        {"account_id": account.id, "feature": f}
+                        for f in sorted(account.features)
+                    ],
+                )
+
+    def put_agent(
+        self,
+        account: AccountId,
+        agent: AgentId,
+        *,
+        name: str = "",
+        email: str | None = None,
+        role: str = "agent",
+    ) -> None:
+        self._ids(account=account, agent=agent)
+        with self._db.write("put agent") as conn:
+            self._account(conn, account)
+            _upsert(
+                conn,
+                self.schema.agents,
+                {"account_id": account, "agent_id": agent},
+                {"name": name, "email": email, "role": role},
+            )
+
+    def put_inbox(
+        self, inbox: Inbox, members: Iterable[AgentId] = (), *, name: str = ""
+    ) -> None:
+        self._ids(inbox=inbox.id, account=inbox.account)
+        members = list(members)
+        for agent in members:
+            self._ids(agent=agent)
+        with self._db.write("put inbox") as conn:
+            self._account(conn, inbox.account)
+            _upsert(
+                conn,
+                self.schema.inboxes,
+                {"id": inbox.id},
+                {
+                    "account_id": inbox.account,
+                    "name": name,
+                    "enable_auto_assignment": inbox.enable_auto_assignment,
+                    "auto_assignment_config": overrides_to_json(inbox.overrides),
+                },
+            )
+            for agent in members:
+                self._add_member(conn, inbox.id, agent)
+
+    def ensure_inbox(self, inbox: InboxId, account: AccountId) -> None:
+        """Create the account and the inbox if they do not exist (never changes one)."""
+        self._ids(inbox=inbox, account=account)
+        with self._db.write("ensure inbox") as conn:
+            self._ensure_inbox(conn, inbox, account)
+
+    def _ensure_inbox(
+        self, conn: sa.Connection, inbox: InboxId, account: AccountId
+    ) -> None:
+        inboxes = self.schema.inboxes
+        if conn.execute(sa.select(inboxes.c.id).where(inboxes.c.id == inbox)).first():
+            return
+        self._account(conn, account)
+        values: dict[str, Any] = {"id": inbox, "account_id": account}
+        if "enable_auto_assignment" in inboxes.c:
+            values["enable_auto_assignment"] = True
+        conn.execute(sa.insert(inboxes).values(values))
+
+    def remove_inbox(self, inbox: InboxId) -> None:
+        if not self.schema.accepts("inbox", inbox):
+            return
+        s = self.schema
+        with self._db.write("remove inbox") as conn:
+            conn.execute(
+                sa.delete(s.inbox_members).where(s.inbox_members.c.inbox_id == inbox)
+            )
+            conn.execute(
+                sa.delete(s.inbox_assignment_policies).where(
+                    s.inbox_assignment_policies.c.inbox_id == inbox
+                )
+            )
+            conn.execute(
+                sa.delete(s.inbox_capacity_limits).where(
+                    s.inbox_capacity_limits.c.inbox_id == inbox
+                )
+            )
+            labels = s.conversation_labels
+            conv = s.conversations
+            conn.execute(
+                sa.delete(labels).where(
+                    labels.c.conversation_id.in_(
+                        sa.select(conv.c.id).where(conv.c.inbox_id == inbox)
+                    )
+                )
+            )
+            conn.execute(sa.delete(conv).where(conv.c.inbox_id == inbox))
+            conn.execute(sa.delete(s.inboxes).where(s.inboxes.c.id == inbox))
+
+    def _add_member(self, conn: sa.Connection, inbox: InboxId, agent: AgentId) -> None:
+        members = self.schema.inbox_members
+        exists = conn.execute(
+            sa.select(members.c.agent_id).where(
+                members.c.inbox_id == inbox, members.c.agent_id == agent
+            )
+        ).first()
+        if exists is None:
+            conn.execute(sa.insert(members).values(inbox_id=inbox, agent_id=agent))
+
+    def add_member(self, inbox: InboxId, agent: AgentId) -> None:
+        self._ids(inbox=inbox, agent=agent)
+        with self._db.write("add member") as conn:
+            self._add_member(conn, inbox, agent)
+
+    def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
+        self._ids(inbox=inbox, agent=agent)
+        members = self.schema.inbox_members
+        with self._db.write("remove member") as conn:
+            conn.execute(
+                sa.delete(members).where(
+                    members.c.inbox_id == inbox, members.c.agent_id == agent
+                )
+            )
+
+    def put_team(self, team: Team) -> None:
+        self._ids(team=team.id, account=team.account)
+        for agent in team.members:
+            self._ids(agent=agent)
+        members = self.schema.team_members
+        with self._db.write("put team") as conn:
+            self._account(conn, team.account)
+            _upsert(
+                conn,
+                self.schema.teams,
+                {"id": team.id},
+                {
+                    "account_id": team.account,
+                    "allow_auto_assign": team.allow_auto_assign,
+                },
+            )
+            conn.execute(sa.delete(members).where(members.c.team_id == team.id))
+            if team.members:
+                conn.execute(
+                    sa.insert(members),
+                    [{"team_id": team.id, "agent_id": agent} for agent in team.members],
+                )
+
+    def put_policy(self, policy: AssignmentPolicy) -> None:
+        self._ids(policy=policy.id, account=policy.account)
+        s = self.schema
+        with self._db.write("put policy") as conn:
+            self._account(conn, policy.account)
+            _upsert(
+                conn,
+                s.assignment_policies,
+                {"id": policy.id},
+                {
+                    "account_id": policy.account,
+                    "name": policy.name,
+                    "description": policy.description,
+                    "assignment_order": s.assignment_order.encode(
+                        policy.assignment_order
+                    ),
+                    "conversation_priority": s.conversation_priority.encode(
+                        policy.conversation_priority
+                    ),
+                    "fair_distribution_limit": policy.fair_distribution_limit,
+                    "fair_distribution_window": policy.fair_distribution_window,
+                    "enabled": policy.enabled,
+                },
+            )
+
+    def link_policy(self, inbox: InboxId, policy: PolicyId) -> None:
+        self._ids(inbox=inbox, policy=policy)
+        with self._db.write("link policy") as conn:
+            _upsert(
+                conn,
+                self.schema.inbox_assignment_policies,
+                {"inbox_id": inbox},
+                {"assignment_policy_id": policy},
+            )
+
+    def unlink_policy(self, inbox: InboxId) -> None:
+        self._ids(inbox=inbox)
+        links = self.schema.inbox_assignment_policies
+        with self._db.write("unlink policy") as conn:
+            conn.execute(sa.delete(links).where(links.c.inbox_id == inbox))
+
+    def put_capacity_policy(self, policy: CapacityPolicy) -> None:
+        """Insert or replace the policy with its limits and agents. An agent on another
+        capacity policy of the account is moved to this one."""
+        self._ids(capacity_policy=policy.id, account=policy.account)
+        for inbox in policy.inbox_limits:
+            self._ids(inbox=inbox)
+        for agent in policy.agents:
+            self._ids(agent=agent)
+        s = self.schema
+        limits = s.inbox_capacity_limits
+        agents = s.capacity_policy_agents
+        with self._db.write("put capacity policy") as conn:
+            self._account(conn, policy.account)
+            _upsert(
+                conn,
+                s.capacity_policies,
+                {"id": policy.id},
+                {
+                    "account_id": policy.account,
+                    "name": policy.name,
+                    "description": policy.description,
+                    "exclusion_rules": exclusion_rules_to_json(policy.exclusion_rules),
+                },
+            )
+            conn.execute(
+                sa.delete(limits).where(limits.c.capacity_policy_id == policy.id)
+            )
+            for inbox, limit in policy.inbox_limits.items():
+                self._ensure_inbox(conn, inbox, policy.account)
+                conn.execute(
+                    sa.insert(limits).values(
+                        capacity_policy_id=policy.id,
+                        inbox_id=inbox,
+                        conversation_limit=limit,
+                    )
+                )
+            conn.execute(
+                sa.delete(agents).where(agents.c.capacity_policy_id == policy.id)
+            )
+            for agent in policy.agents:
+                key: dict[str, Any] = {"agent_id": agent}
+                if "account_id" in agents.c:
+                    key["account_id"] = policy.account
+                conn.execute(
+                    sa.delete(agents).where(*(agents.c[k] == v for k, v in key.items()))
+                )
+                conn.execute(
+                    sa.insert(agents).values(capacity_policy_id=policy.id, **key)
+                )
+
+    # -- conversations ----------------------------------------------------------------
+
+    def _conversation_values(self, conversation: Conversation) -> dict[str, Any]:
+        return {
+            "account_id": conversation.account,
+            "inbox_id": conversation.inbox,
+            "status": self.schema.status.encode(conversation.status),
+            "assignee_id": conversation.assignee,
+            "team_id": conversation.team,
+            "created_at": conversation.created_at,
+            "last_activity_at": conversation.last_activity_at,
+        }
+
+    def put_conversation(
+        self, conversation: Conversation, *, ensure_inbox: bool = True
+    ) -> None:
+        """Insert or replace ``conversation`` and its labels. ``ensure_inbox`` creates its
+        account and inbox first if they are missing (the library's schema has foreign
+        keys)."""
+        self.put_conversations([conversation], ensure_inbox=ensure_inbox)
+
+    def put_conversations(
+        self, conversations: Iterable[Conversation], *, ensure_inbox: bool = True
+    ) -> None:
+        items = list(conversations)
+        for c in items:
+            self._ids(
+                conversation=c.id,
+                inbox=c.inbox,
+                account=c.account,
+                agent=c.assignee,
+                team=c.team,
+            )
+            if "team_id" not in self.schema.conversations.c and c.team is not None:
+                raise ConfigurationError("the conversations table has no team column")
+        labels = self.schema.conversation_labels
+        with self._db.write("put conversations") as conn:
+            if ensure_inbox:
+                for pair in dict.fromkeys((c.inbox, c.account) for c in items):
+                    self._ensure_inbox(conn, *pair)
+            for c in items:
+                _upsert(
+                    conn,
+                    self.schema.conversations,
+                    {"id": c.id},
+                    self._conversation_values(c),
+                )
+                conn.execute(sa.delete(labels).where(labels.c.conversation_id == c.id))
+                if c.labels:
+                    conn.execute(
+                        sa.insert(labels),
+                        [
+                            {"conversation_id": c.id, "label": label}
+                            for label in sorted(c.labels)
+                        ],
+                    )
+
+    def update_conversation(
+        self, conversation: ConversationId, **changes: Any
+    ) -> tuple[Conversation, Conversation]:
+        """Change a stored conversation; returns ``(before, after)``."""
+        before = self._repository.get(conversation)
+        if before is None:
+            raise KeyError(conversation)
+        after = attrs.evolve(before, **changes)
+        self.put_conversation(after, ensure_inbox=False)
+        return before, after
+
+    def delete_conversation(self, conversation: ConversationId) -> None:
+        if not self.schema.accepts("conversation", conversation):
+            return
+        conv = self.schema.conversations
+        labels = self.schema.conversation_labels
+        with self._db.write("delete conversation") as conn:
+            conn.execute(
+                sa.delete(labels).where(labels.c.conversation_id == conversation)
+            )
+            conn.execute(sa.delete(conv).where(conv.c.id == conversation))
+
+    def clear_conversations(self) -> None:
+        """Delete every conversation and label (tests)."""
+        with self._db.write("clear conversations") as conn:
+            conn.execute(sa.delete(self.schema.conversation_labels))
+            conn.execute(sa.delete(self.schema.conversations))

@@ -1,0 +1,253 @@
+"""The shipped contract suites and the assignment state machine on the SQL adapters,
+on SQLite and on PostgreSQL (``mixed`` id columns: the suites use int and str ids)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+
+from autoassign.adapters.memory import InMemoryBackend, InMemoryWorld
+from autoassign.adapters.sql import (
+    SqlConversationRepository,
+    SqlDirectory,
+    SqlSchema,
+    SqlWriter,
+    create_sqlite_engine,
+)
+from autoassign.model import (
+    Account,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+)
+from autoassign.ports import ConversationRepository, Directory
+from autoassign.testing import FakeClock
+from autoassign.testing.contracts import (
+    ConversationRepositoryContract,
+    DirectoryContract,
+)
+from autoassign.testing.stateful import assignment_machine
+
+POSTGRES_URL = os.environ.get(
+    "AUTOASSIGN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+class _Stores:
+    """Engines and PostgreSQL schemas made during one test, cleaned up after it."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.engines: list[sa.Engine] = []
+        self.schemas: list[str] = []
+
+    def make(self) -> tuple[sa.Engine, SqlSchema]:
+        if self.kind == "sqlite":
+            engine = create_sqlite_engine()
+            schema = SqlSchema(ids="mixed")
+        else:
+            engine = sa.create_engine(POSTGRES_URL, pool_size=10, max_overflow=0)
+            name = f"aa_{uuid.uuid4().hex[:12]}"
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+            self.schemas.append(name)
+            schema = SqlSchema(ids="mixed", schema=name)
+        self.engines.append(engine)
+        schema.create_all(engine)
+        return engine, schema
+
+    def close(self) -> None:
+        for engine in self.engines:
+            if self.schemas and engine.dialect.name == "postgresql":
+                with engine.begin() as conn:
+                    for name in self.schemas:
+                        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+                self.schemas = []
+            engine.dispose()
+
+
+class _SqlContracts:
+    kind = "sqlite"
+
+    @pytest.fixture(autouse=True)
+    def _stores(
+        self, require_service: Any, postgres_available: tuple[bool, str]
+    ) -> Iterator[None]:
+        if self.kind == "postgres":
+            require_service("PostgreSQL", *postgres_available)
+        self.stores = _Stores(self.kind)
+        try:
+            yield
+        finally:
+            self.stores.close()
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        engine, schema = self.stores.make()
+        SqlWriter(engine, schema).put_conversations(conversations)
+        return SqlConversationRepository(engine, schema)
+
+    def make_directory(
+        self,
+        *,
+        accounts: Sequence[Account],
+        inboxes: Sequence[Inbox],
+        members: Mapping[InboxId, Sequence[AgentId]],
+        teams: Sequence[Team],
+        policies: Sequence[AssignmentPolicy],
+        links: Mapping[InboxId, PolicyId],
+        capacity_policies: Sequence[CapacityPolicy],
+    ) -> Directory:
+        engine, schema = self.stores.make()
+        writer = SqlWriter(engine, schema)
+        for account in accounts:
+            writer.put_account(account)
+        for inbox in inboxes:
+            writer.put_inbox(inbox, members.get(inbox.id, ()))
+        for team in teams:
+            writer.put_team(team)
+        for policy in policies:
+            writer.put_policy(policy)
+        for inbox_id, policy_id in links.items():
+            writer.link_policy(inbox_id, policy_id)
+        for capacity in capacity_policies:
+            writer.put_capacity_policy(capacity)
+        return SqlDirectory(engine, schema)
+
+
+class TestSqliteConversationRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "sqlite"
+
+
+class TestSqliteDirectory(_SqlContracts, DirectoryContract):
+    kind = "sqlite"
+
+
+@pytest.mark.postgres
+class TestPostgresConversationRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "postgres"
+
+
+@pytest.mark.postgres
+class TestPostgresDirectory(_SqlContracts, DirectoryContract):
+    kind = "postgres"
+
+
+# -- the state machine --------------------------------------------------------------------
+
+
+class _MirroredWorld(InMemoryWorld):
+    """The machine edits an InMemoryWorld; this one writes every edit through to the
+    SQL tables too, and reads conversations back from SQL before changing them (the
+    engine's claims only happen there)."""
+
+    def __init__(
+        self, clock: FakeClock, writer: SqlWriter, repo: SqlConversationRepository
+    ) -> None:
+        super().__init__(clock)
+        self._writer = writer
+        self._repo = repo
+
+    def put_account(self, account: Account) -> None:
+        super().put_account(account)
+        self._writer.put_account(account)
+
+    def put_inbox(self, inbox: Inbox, members: Any = ()) -> None:
+        members = list(members)
+        self._writer.put_inbox(inbox, members)  # first: the members need the row
+        super().put_inbox(inbox, members)
+
+    def remove_inbox(self, inbox: InboxId) -> None:
+        super().remove_inbox(inbox)
+        self._writer.remove_inbox(inbox)
+
+    def add_member(self, inbox: InboxId, agent: AgentId) -> None:
+        super().add_member(inbox, agent)
+        if inbox in self.inboxes:
+            self._writer.add_member(inbox, agent)
+
+    def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
+        super().remove_member(inbox, agent)
+        self._writer.remove_member(inbox, agent)
+
+    def put_team(self, team: Team) -> None:
+        super().put_team(team)
+        self._writer.put_team(team)
+
+    def put_policy(self, policy: AssignmentPolicy) -> None:
+        super().put_policy(policy)
+        self._writer.put_policy(policy)
+
+    def link_policy(self, inbox: InboxId, policy: PolicyId) -> None:
+        super().link_policy(inbox, policy)
+        self._writer.link_policy(inbox, policy)
+
+    def unlink_policy(self, inbox: InboxId) -> None:
+        super().unlink_policy(inbox)
+        self._writer.unlink_policy(inbox)
+
+    def put_capacity_policy(self, policy: CapacityPolicy) -> None:
+        super().put_capacity_policy(policy)
+        self._writer.put_capacity_policy(policy)
+
+    def put_conversation(self, conversation: Conversation) -> None:
+        super().put_conversation(conversation)
+        self._writer.put_conversation(conversation)
+
+    def update_conversation(
+        self, conversation: ConversationId, **changes: Any
+    ) -> tuple[Conversation, Conversation]:
+        stored = self._repo.get(conversation)
+        if stored is not None:
+            super().put_conversation(stored)
+        before, after = super().update_conversation(conversation, **changes)
+        self._writer.put_conversation(after)
+        return before, after
+
+
+class _SqlBackend(InMemoryBackend):
+    """In-memory presence, ledger, rotation, lease, events and jobs; directory and
+    conversations in SQLite."""
+
+    def __init__(self, *, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        engine = create_sqlite_engine()
+        schema = SqlSchema(ids="mixed")
+        schema.create_all(engine)
+        _ENGINES.append(engine)
+        repo = SqlConversationRepository(engine, schema)
+        self.world = _MirroredWorld(clock, SqlWriter(engine, schema), repo)
+        self.directory = SqlDirectory(engine, schema)  # type: ignore[assignment]
+        self.conversations = repo  # type: ignore[assignment]
+
+
+_ENGINES: list[sa.Engine] = []
+
+
+def _sql_backend(clock: FakeClock) -> _SqlBackend:
+    while len(_ENGINES) > 4:  # earlier examples' databases
+        _ENGINES.pop(0).dispose()
+    return _SqlBackend(clock=clock)
+
+
+SqlAssignmentMachine = assignment_machine(_sql_backend)
+SqlAssignmentMachine.TestCase.settings = settings(
+    max_examples=40 if os.environ.get("CI") else 15,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestSqliteAssignmentMachine = SqlAssignmentMachine.TestCase
