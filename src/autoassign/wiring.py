@@ -51,19 +51,13 @@ def bulk_limit_from_env(environ: Mapping[str, str] | None = None) -> int:
     raw = env.get(BULK_LIMIT_ENV)
     if raw is None or raw.strip() == "":
         return DEFAULT_BULK_LIMIT
-    try:
-        value = int(raw.strip(), 10)
-    except ValueError:
-        raise ConfigurationError(
-            f"{BULK_LIMIT_ENV} must be a positive integer, got {raw!r}",
-            field=BULK_LIMIT_ENV,
-        ) from None
-    if value <= 0:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise ConfigurationError(
             f"{BULK_LIMIT_ENV} must be a positive integer, got {raw!r}",
             field=BULK_LIMIT_ENV,
         )
-    return value
+    return int(text)
 
 
 @attrs.frozen(kw_only=True)

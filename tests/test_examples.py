@@ -1,0 +1,74 @@
+"""Every example runs to completion: ``examples/*.py`` in a subprocess, exit code 0.
+
+Examples that serve forever (they contain ``serve_forever``) are left out here; each has
+its own test that serves it on a loopback port and stops it. The host
+repository of ``examples/host_wiring.py`` also runs the shipped contract suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from autoassign import Conversation
+from autoassign.ports import ConversationRepository
+from autoassign.testing.contracts import ConversationRepositoryContract
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+EXAMPLES = [
+    path
+    for path in ALL_EXAMPLES
+    if "serve_forever" not in path.read_text(encoding="utf-8")
+]
+TIMEOUT = 60
+
+
+def test_examples_exist() -> None:
+    assert EXAMPLES, "no examples found"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_example_runs(path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, (
+        f"{path.name} exited with {completed.returncode}\n"
+        f"--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}"
+    )
+
+
+def _load_example(name: str) -> ModuleType:
+    path = ROOT / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestHostWiringRepository(ConversationRepositoryContract):
+    """The sqlite3 repository of ``examples/host_wiring.py`` keeps the port's contract:
+    the same suite a host runs on its own adapter (docs/writing-adapters.md)."""
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        example = _load_example("host_wiring")
+        repository = example.SqliteConversations(example.connect())
+        for conversation in conversations:
+            repository.put(conversation)
+        return repository  # type: ignore[no-any-return]

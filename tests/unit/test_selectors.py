@@ -1,0 +1,327 @@
+"""Selectors (issue 2, behaviour 7): round robin (selected agent to the back, ineligible
+agents keep their place, membership drift reconciled, new members at the back); balanced
+(fewest open conversations in the inbox; ties: oldest last assignment, then id); a host's
+own selector."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoassign import (
+    AssigneeChanged,
+    AssignmentOrder,
+    AssignmentPolicy,
+    SelectionContext,
+    SkipReason,
+)
+from autoassign.adapters.memory import reconcile_queue
+from autoassign.testing import build_in_memory
+
+ACCOUNT, INBOX = 1, 10
+
+
+def _order(scenario: Any, inbox: Any = INBOX) -> list[Any]:
+    members = scenario.world.inbox_members(inbox)
+    return list(scenario.backend.rotation.order(inbox, members=members))
+
+
+def _one(scenario: Any, conversation: Any) -> Any:
+    scenario.conv(conversation)
+    result = scenario.run()
+    assert result.assigned_count == 1, result.skips
+    return result.assignments[0].agent
+
+
+# -- round robin ---------------------------------------------------------------------------
+
+
+def test_round_robin_spec_example(scenario: Any) -> None:
+    scenario.setup(members=["A", "B", "C"])
+    assert _order(scenario) == ["A", "B", "C"]
+    assert _one(scenario, 1) == "A"
+    assert _order(scenario) == ["B", "C", "A"]
+    assert _one(scenario, 2) == "B"
+    assert _order(scenario) == ["C", "A", "B"]
+    assert _one(scenario, 3) == "C"
+    assert _order(scenario) == ["A", "B", "C"]
+
+
+def test_round_robin_within_one_pass(scenario: Any) -> None:
+    scenario.setup(members=["A", "B", "C"])
+    scenario.convs(range(1, 8))
+    result = scenario.run()
+    assert [a.agent for a in result.assignments] == ["A", "B", "C", "A", "B", "C", "A"]
+
+
+def test_an_ineligible_agent_keeps_its_place(scenario: Any) -> None:
+    scenario.setup(members=["A", "B", "C"])
+    scenario.set_status("B", "busy")
+    assert _one(scenario, 1) == "A"
+    assert _order(scenario) == ["B", "C", "A"]
+    assert _one(scenario, 2) == "C"
+    assert _order(scenario) == ["B", "A", "C"]  # B was skipped, not rotated
+    scenario.set_status("B", "online")
+    assert _one(scenario, 3) == "B"
+    assert _order(scenario) == ["A", "C", "B"]
+
+
+def test_membership_drift_removed_leave_new_join_at_the_back(scenario: Any) -> None:
+    scenario.setup(members=["A", "B", "C"])
+    assert _one(scenario, 1) == "A"  # queue B, C, A
+    scenario.world.remove_member(INBOX, "B")
+    scenario.world.add_member(INBOX, "D")
+    scenario.set_status("D", "online")
+    assert _order(scenario) == ["C", "A", "D"]
+    assert _one(scenario, 2) == "C"
+    assert _one(scenario, 3) == "A"
+    assert _one(scenario, 4) == "D"
+    # B comes back: at the back, behind everyone.
+    scenario.world.add_member(INBOX, "B")
+    assert _order(scenario) == ["C", "A", "D", "B"]
+
+
+def test_reconcile_queue_drops_duplicates_and_strangers() -> None:
+    assert reconcile_queue(["C", "X", "A", "C", "B"], ["A", "B", "C", "D"]) == [
+        "C",
+        "A",
+        "B",
+        "D",
+    ]
+    assert reconcile_queue([], ["A", "B"]) == ["A", "B"]
+    assert reconcile_queue(["A"], []) == []
+
+
+def test_round_robin_queues_are_per_inbox(scenario: Any) -> None:
+    scenario.setup(members=["A", "B"])
+    scenario.backend.add_inbox(20, account=ACCOUNT, members=["A", "B"])
+    scenario.world.link_policy(20, 1)
+    assert _one(scenario, 1) == "A"
+    scenario.conv(2, inbox=20)
+    assert scenario.run(20).assignments[0].agent == "A"
+
+
+def test_round_robin_preview_does_not_rotate(scenario: Any) -> None:
+    scenario.setup(members=["A", "B"])
+    selector = scenario.app.service.selector_for(AssignmentOrder.ROUND_ROBIN)
+    conversation = scenario.conv(1)
+    context = SelectionContext(
+        inbox=INBOX,
+        conversation=conversation,
+        members=["A", "B"],
+        eligible=["B"],
+        open_counts={},
+        last_assigned={},
+    )
+    assert selector.preview(context) == "B"
+    assert selector.preview(context) == "B"
+    assert scenario.backend.rotation._queues == {}
+    assert selector.select(context) == "B"
+    assert _order(scenario) == ["A", "B"]
+
+
+@given(
+    agents=st.integers(1, 5),
+    passes=st.lists(st.integers(0, 9), max_size=6),
+)
+@settings(max_examples=60)
+def test_round_robin_spread_is_at_most_one(
+    make_scenario: Any, agents: int, passes: list[int]
+) -> None:
+    """Continuously eligible agents never differ by more than one assignment."""
+    scenario = make_scenario()
+    names = [f"a{i}" for i in range(agents)]
+    scenario.setup(members=names)
+    counts: Counter[str] = Counter(dict.fromkeys(names, 0))
+    next_id = 1
+    for size in passes:
+        for _ in range(size):
+            scenario.conv(next_id)
+            next_id += 1
+        for assignment in scenario.run().assignments:
+            counts[assignment.agent] += 1
+            assert max(counts.values()) - min(counts.values()) <= 1
+
+
+# -- balanced ------------------------------------------------------------------------------
+
+
+def _balanced(scenario: Any, members: list[str], **kw: Any) -> None:
+    scenario.setup(
+        members=members,
+        policy=AssignmentPolicy(id=1, account=ACCOUNT, assignment_order="balanced"),
+        **kw,
+    )
+
+
+def test_balanced_spec_example_5_3_8(scenario: Any) -> None:
+    _balanced(scenario, ["A", "B", "C"])
+    for agent, held, start in (("A", 5, 100), ("B", 3, 200), ("C", 8, 300)):
+        for number in range(start, start + held):
+            scenario.conv(number, assignee=agent)
+    assert _one(scenario, 1) == "B"  # A 5, B 4, C 8
+    assert _one(scenario, 2) == "B"  # A 5, B 5, C 8
+
+
+def test_balanced_ties_go_to_the_oldest_last_assignment(scenario: Any) -> None:
+    _balanced(scenario, ["a", "b"], online=["b"])
+    assert _one(scenario, 1) == "b"
+    scenario.clock.advance(60)
+    scenario.set_status("a", "online")
+    scenario.set_status("b", "offline")
+    assert _one(scenario, 2) == "a"
+    scenario.world.update_conversation(1, status="resolved")
+    scenario.world.update_conversation(2, status="resolved")
+    scenario.set_status("b", "online")
+    scenario.clock.advance(60)
+    # 0 open each: b's last assignment is older than a's, though "a" < "b".
+    assert _one(scenario, 3) == "b"
+
+
+def test_balanced_never_assigned_counts_as_oldest(scenario: Any) -> None:
+    _balanced(scenario, ["a", "z"], online=["a"])
+    assert _one(scenario, 1) == "a"
+    scenario.world.update_conversation(1, status="resolved")
+    scenario.set_status("z", "online")
+    assert _one(scenario, 2) == "z"
+
+
+def test_balanced_full_tie_goes_to_the_smallest_id(scenario: Any) -> None:
+    _balanced(scenario, ["cho", "ann", "bob"])
+    assert _one(scenario, 1) == "ann"
+
+
+def test_balanced_after_the_spec_example_continues_to_balance(scenario: Any) -> None:
+    _balanced(scenario, ["A", "B", "C"])
+    for agent, held, start in (("A", 5, 100), ("B", 3, 200), ("C", 8, 300)):
+        for number in range(start, start + held):
+            scenario.conv(number, assignee=agent)
+    scenario.convs(range(1, 8))
+    result = scenario.run()
+    # B, B, then A/B alternate at equal load, then C joins at 8.
+    counts = Counter(a.agent for a in result.assignments)
+    assert counts == Counter({"A": 3, "B": 4})
+    assert [a.agent for a in result.assignments][:2] == ["B", "B"]
+
+
+def test_balanced_counts_only_open_in_this_inbox(scenario: Any) -> None:
+    _balanced(scenario, ["A", "B"])
+    scenario.backend.add_inbox(20, account=ACCOUNT, members=["A", "B"])
+    for number in range(100, 110):
+        scenario.conv(number, assignee="A", inbox=20)
+        scenario.conv(number + 100, assignee="A", status="resolved")
+    scenario.conv(300, assignee="B")
+    assert _one(scenario, 1) == "A"
+
+
+def test_balanced_does_not_touch_the_rotation(scenario: Any) -> None:
+    _balanced(scenario, ["A", "B"])
+    scenario.convs([1, 2, 3])
+    scenario.run()
+    assert scenario.backend.rotation._queues == {}
+
+
+@given(
+    held=st.dictionaries(
+        st.sampled_from(["ann", "bob", "cho", "dee"]), st.integers(0, 6), min_size=1
+    ),
+    backlog=st.integers(0, 10),
+)
+@settings(max_examples=60)
+def test_balanced_always_picks_a_least_loaded_agent(
+    make_scenario: Any, held: dict[str, int], backlog: int
+) -> None:
+    scenario = make_scenario()
+    _balanced(scenario, list(held))
+    next_id = 1000
+    for agent, count in held.items():
+        for _ in range(count):
+            scenario.conv(next_id, assignee=agent)
+            next_id += 1
+    scenario.convs(range(1, backlog + 1))
+    load = dict(held)
+    for assignment in scenario.run().assignments:
+        assert load[assignment.agent] == min(load.values())
+        load[assignment.agent] += 1
+
+
+# -- a host's own selector -------------------------------------------------------------------
+
+
+@attrs.define
+class LastEligible:
+    name: str = "last_eligible"
+    needs_open_counts: bool = False
+    seen: list[SelectionContext] = attrs.field(factory=list)
+
+    def select(self, context: SelectionContext) -> Any:
+        self.seen.append(context)
+        return context.eligible[-1]
+
+    def preview(self, context: SelectionContext) -> Any:
+        return context.eligible[-1]
+
+
+def test_a_host_selector_replaces_round_robin(scenario: Any) -> None:
+    scenario.setup(members=["A", "B", "C"])
+    scenario.set_status("C", "busy")
+    scenario.convs([1, 2])
+    selector = LastEligible()
+    app = build_in_memory(
+        scenario.backend, selectors={AssignmentOrder.ROUND_ROBIN: selector}, strict=True
+    )
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert [a.agent for a in result.assignments] == ["B", "B"]
+    assert [e.selector for e in scenario.backend.events.of_type(AssigneeChanged)] == [
+        "last_eligible"
+    ] * 2
+    assert list(selector.seen[0].eligible) == ["A", "B"]
+    assert list(selector.seen[0].members) == ["A", "B", "C"]
+    assert scenario.backend.rotation._queues == {}
+
+
+def test_a_host_selector_for_balanced_leaves_round_robin_alone(scenario: Any) -> None:
+    scenario.setup(members=["A", "B"])
+    scenario.build(selectors={AssignmentOrder.BALANCED: LastEligible()})
+    scenario.convs([1, 2])
+    assert [a.agent for a in scenario.run().assignments] == ["A", "B"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "reason"),
+    [
+        (lambda ctx: None, SkipReason.NO_AGENT_SELECTED),
+        (lambda ctx: "stranger", SkipReason.NO_AGENT_SELECTED),
+        (lambda ctx: 1 / 0, SkipReason.BACKEND_ERROR),
+    ],
+)
+def test_a_misbehaving_selector_assigns_nothing(
+    scenario: Any, choice: Any, reason: SkipReason
+) -> None:
+    @attrs.define
+    class Bad:
+        name: str = "bad"
+        needs_open_counts: bool = False
+
+        def select(self, context: SelectionContext) -> Any:
+            return choice(context)
+
+        def preview(self, context: SelectionContext) -> Any:
+            return choice(context)
+
+    scenario.setup(members=["A"])
+    scenario.set_status("stranger", "online")
+    scenario.convs([1, 2])
+    app = scenario.build(selectors={AssignmentOrder.ROUND_ROBIN: Bad()})
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 0
+    assert [s.reason for s in result.skips] == [reason, reason]
+    assert scenario.assignee(1) is None
+    assert scenario.backend.events.events == []
+    # No ledger entry survives a selection that did not end in a claim.
+    assert scenario.snapshot()["ledger"] == {}
