@@ -103,6 +103,8 @@ class JobOutcome:
     coalesced: bool = False
     """The lease was held by another pass, which will run again for this request."""
     error: str | None = None
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    """The exception behind ``error``, for a host's retry decision."""
     unleased: bool = False
     """The lease store failed and at least one pass ran without the lease."""
 
@@ -171,6 +173,7 @@ class AssignmentJob:
                     inbox=inbox,
                     results=tuple(results),
                     error=f"{type(error).__name__}: {error}",
+                    exception=error,
                     unleased=unleased,
                 )
             if results[-1].gate is GateFailure.INBOX_NOT_FOUND:

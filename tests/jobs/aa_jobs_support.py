@@ -1,0 +1,69 @@
+"""Helpers for tests/jobs: worker subprocesses and bounded polling."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+class Worker:
+    """A worker subprocess whose output goes to a log file."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            list(argv),
+            cwd=HERE,
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            pytest.fail(f"worker exited with {code}:\n{self.output()[-4000:]}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        self._log.close()
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    workers: Sequence[Worker] = (),
+    what: str = "condition",
+    interval: float = 0.05,
+) -> None:
+    """Poll ``condition`` until it holds, failing after ``timeout`` seconds (or as soon
+    as one of ``workers`` dies)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() >= deadline:
+            log = "\n".join(worker.output()[-3000:] for worker in workers)
+            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{log}")
+        time.sleep(interval)

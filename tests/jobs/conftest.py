@@ -1,0 +1,70 @@
+"""Fixtures for tests/jobs: a real Redis (db 14) with a unique key prefix per test, and
+worker subprocesses that are always stopped."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import aa_jobs_world as world  # noqa: E402
+import redis  # noqa: E402
+from aa_jobs_support import Worker  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def jobs_redis(
+    require_service: Callable[[str, bool, str], None],
+) -> Iterator[redis.Redis]:
+    url = world.redis_url()
+    connection = world.client(url)
+    try:
+        reachable = bool(connection.ping())
+        detail = url
+    except redis.RedisError as exc:
+        reachable, detail = False, f"{url}: {exc}"
+    require_service("Redis", reachable, detail)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def prefix(jobs_redis: redis.Redis) -> Iterator[str]:
+    """A unique key prefix (also used in queue names); its keys are deleted after."""
+    value = f"aa-jobs-{uuid.uuid4().hex[:10]}"
+    yield value
+    world.delete_keys(jobs_redis, f"*{value}*")
+    # RQ lists queues (and workers) in shared sets: drop this test's members.
+    for shared in ("rq:queues", "rq:workers"):
+        stale = [m for m in jobs_redis.smembers(shared) if value.encode() in m]
+        if stale:
+            jobs_redis.srem(shared, *stale)
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(argv: Sequence[str], extra_env: Mapping[str, str]) -> Worker:
+        env = dict(os.environ)
+        env.update(extra_env)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        worker = Worker(argv, env, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
