@@ -1,0 +1,1173 @@
+"""Contract suites: the guarantees written in :mod:`autoassign.ports`, as tests.
+
+Each port has one plain class here (no pytest import, no base class to inherit from).
+A host checks its own adapter by subclassing the suite under a name its test runner
+collects and filling in the factory hooks, which raise :class:`NotImplementedError`
+until overridden::
+
+    from autoassign.testing.contracts import (
+        ConversationRepositoryContract,
+        RateLimitLedgerContract,
+    )
+
+    class TestMyLedger(RateLimitLedgerContract):
+        def make_ledger(self):
+            return MyLedger(redis.Redis(...))   # a fresh, empty store per call
+
+    class TestMyRepository(ConversationRepositoryContract):
+        def make_repository(self, conversations):
+            session = make_session()
+            session.add_all(to_rows(conversations))
+            return MyRepository(session)
+
+Every ``test_*`` method takes only ``self``, builds what it needs through the hooks and
+checks with plain ``assert``, so the suites run under pytest (class collection) and can
+be driven by any other runner. Each hook is called once per test and must return a
+fresh, empty (or freshly seeded) instance: tests do not clean up after themselves.
+
+Capability flags are class attributes that a subclass may override where an adapter
+really differs, e.g. :attr:`InboxLeaseContract.expiry_follows_clock` (``False`` for a
+lease that expires by server-side TTLs instead of the injected clock; the tests that
+need the fake clock to drive expiry then pass without checking anything).
+
+Times are built from :data:`autoassign.testing.EPOCH` in whole seconds, so an adapter
+that stores milliseconds round-trips them exactly. The suites are fast: no sleeps, no
+network beyond what the hooks open.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from autoassign.model import (
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentOrder,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ConversationStatus,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+    id_sort_key,
+)
+from autoassign.ports import (
+    ConversationRepository,
+    Directory,
+    InboxLease,
+    Presence,
+    RateLimitLedger,
+    RotationStore,
+)
+from autoassign.testing import EPOCH, FakeClock
+
+__all__ = [
+    "ConversationRepositoryContract",
+    "DirectoryContract",
+    "InboxLeaseContract",
+    "PresenceContract",
+    "RateLimitLedgerContract",
+    "RotationStoreContract",
+]
+
+_HOUR = timedelta(hours=1)
+_CONCURRENCY = 8
+
+
+def _at(seconds: float) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
+    """Run ``body(i)`` for ``i`` in ``range(workers)`` on threads released together;
+    returns each result. A worker's exception is re-raised here."""
+    barrier = threading.Barrier(workers, timeout=10)
+    results: list[bool | None] = [None] * workers
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = body(index)
+        except BaseException as exc:  # re-raised in the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    assert all(result is not None for result in results), "a worker did not finish"
+    return [bool(result) for result in results]
+
+
+# -- RateLimitLedger ----------------------------------------------------------------------
+
+
+class RateLimitLedgerContract:
+    """Checks :class:`~autoassign.ports.RateLimitLedger`: sliding windows on the
+    caller's time, oldest-first reads, atomic limited recording, replacement and
+    discard."""
+
+    window: timedelta = _HOUR
+
+    def make_ledger(self) -> RateLimitLedger:
+        """A fresh, empty ledger."""
+        raise NotImplementedError
+
+    def _times(
+        self,
+        ledger: RateLimitLedger,
+        inbox: InboxId,
+        agent: AgentId,
+        now: datetime,
+        window: timedelta | None = None,
+    ) -> list[datetime]:
+        found = ledger.recent(inbox, [agent], now=now, window=window or self.window)
+        assert set(found) <= {agent}, f"recent() returned unrequested agents {found!r}"
+        return list(found.get(agent, ()))
+
+    def test_entry_counts_until_exactly_the_window_has_passed(self) -> None:
+        ledger = self.make_ledger()
+        t0 = _at(0)
+        assert ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
+        assert self._times(ledger, 1, "ann", t0) == [t0]
+        almost = t0 + self.window - timedelta(milliseconds=1)
+        assert self._times(ledger, 1, "ann", almost) == [t0]
+        assert self._times(ledger, 1, "ann", t0 + self.window) == []
+        assert self._times(ledger, 1, "ann", t0 + 2 * self.window) == []
+
+    def test_window_is_the_callers(self) -> None:
+        ledger = self.make_ledger()
+        t0 = _at(0)
+        ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
+        now = t0 + timedelta(seconds=30)
+        assert self._times(ledger, 1, "ann", now, timedelta(seconds=31)) == [t0]
+        assert self._times(ledger, 1, "ann", now, timedelta(seconds=30)) == []
+        assert self._times(ledger, 1, "ann", now, timedelta(seconds=29)) == []
+
+    def test_recent_is_oldest_first(self) -> None:
+        ledger = self.make_ledger()
+        for seconds, conversation in ((1, "zeta"), (2, "alpha"), (3, 7), (4, "mid")):
+            assert ledger.try_record(
+                1, "ann", conversation, now=_at(seconds), window=self.window, limit=None
+            )
+        assert self._times(ledger, 1, "ann", _at(10)) == [
+            _at(1),
+            _at(2),
+            _at(3),
+            _at(4),
+        ]
+
+    def test_recent_reports_each_requested_agent(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=None)
+        ledger.try_record(1, "bob", 101, now=_at(1), window=self.window, limit=None)
+        ledger.try_record(1, "bob", 102, now=_at(2), window=self.window, limit=None)
+        found = ledger.recent(1, ["ann", "bob", "cy"], now=_at(5), window=self.window)
+        assert set(found) <= {"ann", "bob", "cy"}
+        assert list(found["ann"]) == [_at(0)]
+        assert list(found["bob"]) == [_at(1), _at(2)]
+        assert list(found.get("cy", ())) == []
+        assert dict(ledger.recent(1, [], now=_at(5), window=self.window)) == {}
+
+    def test_entries_are_per_inbox_and_agent(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=None)
+        assert self._times(ledger, 2, "ann", _at(1)) == []
+        assert self._times(ledger, 1, "bob", _at(1)) == []
+        # a full agent in one inbox is not full in another, nor is a colleague
+        assert ledger.try_record(2, "ann", 101, now=_at(1), window=self.window, limit=1)
+        assert ledger.try_record(1, "bob", 102, now=_at(1), window=self.window, limit=1)
+        assert not ledger.try_record(
+            1, "ann", 103, now=_at(1), window=self.window, limit=1
+        )
+
+    def test_try_record_without_limit_always_records(self) -> None:
+        ledger = self.make_ledger()
+        for index in range(20):
+            assert ledger.try_record(
+                1, "ann", index, now=_at(index), window=self.window, limit=None
+            )
+        assert len(self._times(ledger, 1, "ann", _at(20))) == 20
+
+    def test_try_record_refuses_at_the_limit_and_changes_nothing(self) -> None:
+        ledger = self.make_ledger()
+        assert ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=2)
+        assert ledger.try_record(1, "ann", 101, now=_at(1), window=self.window, limit=2)
+        assert not ledger.try_record(
+            1, "ann", 102, now=_at(2), window=self.window, limit=2
+        )
+        assert self._times(ledger, 1, "ann", _at(3)) == [_at(0), _at(1)]
+        # the refused conversation was not recorded: discarding the others frees both
+        ledger.discard(1, "ann", 100)
+        ledger.discard(1, "ann", 101)
+        assert self._times(ledger, 1, "ann", _at(3)) == []
+
+    def test_a_slot_frees_when_its_entry_leaves_the_window(self) -> None:
+        ledger = self.make_ledger()
+        assert ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=1)
+        almost = self.window.total_seconds() - 1
+        assert not ledger.try_record(
+            1, "ann", 101, now=_at(almost), window=self.window, limit=1
+        )
+        exactly = _at(0) + self.window
+        assert ledger.try_record(
+            1, "ann", 101, now=exactly, window=self.window, limit=1
+        )
+        assert self._times(ledger, 1, "ann", exactly) == [exactly]
+
+    def test_recording_a_conversation_again_replaces_its_entry(self) -> None:
+        ledger = self.make_ledger()
+        assert ledger.try_record(
+            1, "ann", 100, now=_at(0), window=self.window, limit=None
+        )
+        assert ledger.try_record(
+            1, "ann", 100, now=_at(5), window=self.window, limit=None
+        )
+        assert self._times(ledger, 1, "ann", _at(6)) == [_at(5)]
+        # it counts once toward the limit
+        assert ledger.try_record(1, "ann", 101, now=_at(6), window=self.window, limit=2)
+        assert not ledger.try_record(
+            1, "ann", 102, now=_at(7), window=self.window, limit=2
+        )
+        assert self._times(ledger, 1, "ann", _at(8)) == [_at(5), _at(6)]
+
+    def test_discard_removes_one_entry(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=None)
+        ledger.try_record(1, "ann", 101, now=_at(1), window=self.window, limit=None)
+        ledger.try_record(2, "ann", 100, now=_at(2), window=self.window, limit=None)
+        ledger.discard(1, "ann", 100)
+        assert self._times(ledger, 1, "ann", _at(3)) == [_at(1)]
+        assert self._times(ledger, 2, "ann", _at(3)) == [_at(2)]
+        # unknown entries are ignored
+        ledger.discard(1, "ann", 999)
+        ledger.discard(3, "nobody", 100)
+        assert self._times(ledger, 1, "ann", _at(3)) == [_at(1)]
+
+    def test_discard_frees_a_slot(self) -> None:
+        ledger = self.make_ledger()
+        assert ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=1)
+        ledger.discard(1, "ann", 100)
+        assert ledger.try_record(1, "ann", 101, now=_at(1), window=self.window, limit=1)
+
+    def test_many_entries(self) -> None:
+        ledger = self.make_ledger()
+        count = 500
+        for index in range(count):
+            assert ledger.try_record(
+                1, "ann", index, now=_at(index), window=self.window, limit=count
+            )
+        assert not ledger.try_record(
+            1, "ann", count, now=_at(count), window=self.window, limit=count
+        )
+        times = self._times(ledger, 1, "ann", _at(count))
+        assert times == [_at(index) for index in range(count)]
+        later = _at(250) + self.window  # entries 0..250 have left the window
+        assert self._times(ledger, 1, "ann", later) == [
+            _at(index) for index in range(251, count)
+        ]
+
+    def test_int_and_str_ids(self) -> None:
+        ledger = self.make_ledger()
+        assert ledger.try_record(7, 42, 1000, now=_at(0), window=self.window, limit=5)
+        assert ledger.try_record(
+            "inbox-x", "agent-y", "conv-z", now=_at(1), window=self.window, limit=5
+        )
+        found = ledger.recent(7, [42], now=_at(2), window=self.window)
+        assert list(found) == [42]
+        assert type(next(iter(found))) is int
+        assert list(found[42]) == [_at(0)]
+        found = ledger.recent("inbox-x", ["agent-y"], now=_at(2), window=self.window)
+        assert list(found) == ["agent-y"]
+        assert list(found["agent-y"]) == [_at(1)]
+        ledger.discard("inbox-x", "agent-y", "conv-z")
+        assert self._times(ledger, "inbox-x", "agent-y", _at(2)) == []
+
+    def test_two_callers_never_both_take_the_last_slot(self) -> None:
+        ledger = self.make_ledger()
+        limit = 3
+        wins = _race(
+            _CONCURRENCY,
+            lambda i: ledger.try_record(
+                1, "ann", 100 + i, now=_at(0), window=self.window, limit=limit
+            ),
+        )
+        assert sum(wins) == limit
+        assert len(self._times(ledger, 1, "ann", _at(1))) == limit
+
+
+# -- RotationStore ----------------------------------------------------------------------
+
+
+class RotationStoreContract:
+    """Checks :class:`~autoassign.ports.RotationStore`: the spec's rotation, queue
+    reconciliation on membership drift, and a read-only :meth:`order`."""
+
+    def make_rotation(self) -> RotationStore:
+        """A fresh, empty rotation store."""
+        raise NotImplementedError
+
+    def test_spec_example(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C"]
+        assert list(rotation.order(1, members=members)) == ["A", "B", "C"]
+        assert rotation.select(1, members=members, eligible=members) == "A"
+        assert list(rotation.order(1, members=members)) == ["B", "C", "A"]
+        assert rotation.select(1, members=members, eligible=members) == "B"
+        assert list(rotation.order(1, members=members)) == ["C", "A", "B"]
+        assert rotation.select(1, members=members, eligible=members) == "C"
+        assert list(rotation.order(1, members=members)) == ["A", "B", "C"]
+        assert rotation.select(1, members=members, eligible=members) == "A"
+
+    def test_ineligible_agents_keep_their_place(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C"]
+        assert rotation.select(1, members=members, eligible={"B", "C"}) == "B"
+        assert list(rotation.order(1, members=members)) == ["A", "C", "B"]
+        assert rotation.select(1, members=members, eligible={"C"}) == "C"
+        assert list(rotation.order(1, members=members)) == ["A", "B", "C"]
+        # A waited at the front and is first in line once eligible again
+        assert rotation.select(1, members=members, eligible=members) == "A"
+
+    def test_nobody_eligible_returns_none_and_does_not_rotate(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C"]
+        rotation.select(1, members=members, eligible=members)  # -> B, C, A
+        assert rotation.select(1, members=members, eligible=()) is None
+        assert rotation.select(1, members=members, eligible={"X"}) is None
+        assert list(rotation.order(1, members=members)) == ["B", "C", "A"]
+        assert rotation.select(1, members=members, eligible=members) == "B"
+        assert rotation.select(1, members=[], eligible={"A"}) is None
+
+    def test_removed_members_leave_and_new_ones_join_at_the_back(self) -> None:
+        rotation = self.make_rotation()
+        rotation.select(1, members=["A", "B", "C"], eligible={"A"})  # B, C, A
+        drifted = ["D", "C", "A", "E"]  # B left; D and E are new
+        assert list(rotation.order(1, members=drifted)) == ["C", "A", "D", "E"]
+        assert rotation.select(1, members=drifted, eligible={"A", "D"}) == "A"
+        assert list(rotation.order(1, members=drifted)) == ["C", "D", "E", "A"]
+        # B comes back: at the back, not at its old place
+        back = ["A", "B", "C", "D", "E"]
+        assert list(rotation.order(1, members=back)) == ["C", "D", "E", "A", "B"]
+
+    def test_duplicates_never_appear(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "A", "C", "B"]
+        assert list(rotation.order(1, members=members)) == ["A", "B", "C"]
+        seen = [rotation.select(1, members=members, eligible=members) for _ in range(6)]
+        assert seen == ["A", "B", "C", "A", "B", "C"]
+        for _ in range(3):
+            rotation.select(1, members=["C", "C", "A"], eligible={"C"})
+            rotation.select(1, members=["A", "B", "C"], eligible={"B", "A"})
+        order = list(rotation.order(1, members=["A", "B", "C"]))
+        assert sorted(order) == ["A", "B", "C"]
+
+    def test_order_is_read_only(self) -> None:
+        rotation = self.make_rotation()
+        # on a queue that was never written
+        assert list(rotation.order(1, members=["A", "B"])) == ["A", "B"]
+        assert rotation.select(1, members=["B", "A"], eligible={"A", "B"}) == "B"
+        # on an existing queue, with members that would change it
+        other = self.make_rotation()
+        members = ["A", "B", "C"]
+        assert other.select(2, members=members, eligible=members) == "A"  # B, C, A
+        assert list(other.order(2, members=["A", "C"])) == ["C", "A"]
+        assert list(other.order(2, members=["C"])) == ["C"]
+        assert list(other.order(2, members=members)) == ["B", "C", "A"]
+        assert other.select(2, members=members, eligible=members) == "B"
+
+    def test_inboxes_are_isolated(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C"]
+        assert rotation.select(1, members=members, eligible=members) == "A"
+        assert rotation.select(1, members=members, eligible=members) == "B"
+        assert rotation.select(2, members=members, eligible=members) == "A"
+        assert list(rotation.order(2, members=members)) == ["B", "C", "A"]
+        assert list(rotation.order(1, members=members)) == ["C", "A", "B"]
+        assert list(rotation.order("other", members=members)) == ["A", "B", "C"]
+
+    def test_ids_come_back_as_passed(self) -> None:
+        rotation = self.make_rotation()
+        members: list[AgentId] = [7, "bob", 12, "ann"]
+        picked = [
+            rotation.select("inbox-1", members=members, eligible=members)
+            for _ in range(len(members))
+        ]
+        assert picked == [7, "bob", 12, "ann"]
+        assert [type(agent) for agent in picked] == [int, str, int, str]
+        order = list(rotation.order("inbox-1", members=members))
+        assert order == members
+        assert [type(agent) for agent in order] == [int, str, int, str]
+        assert rotation.select(3, members=[5, 6], eligible={6}) == 6
+        assert list(rotation.order(3, members=[5, 6])) == [5, 6]
+
+
+# -- InboxLease ---------------------------------------------------------------------------
+
+
+class InboxLeaseContract:
+    """Checks :class:`~autoassign.ports.InboxLease`: exclusive leases that only their
+    owner releases, and the pending mark used to coalesce triggers."""
+
+    expiry_follows_clock: bool = True
+    """``False`` for adapters whose leases and marks expire by server-side TTL rather
+    than the injected clock: the expiry tests then check nothing."""
+
+    ttl: timedelta = timedelta(seconds=30)
+
+    def make_lease(self, clock: FakeClock) -> InboxLease:
+        """A fresh lease store whose time (if it keeps any) comes from ``clock``."""
+        raise NotImplementedError
+
+    def test_acquire_is_exclusive(self) -> None:
+        leases = self.make_lease(FakeClock())
+        first = leases.acquire(1, ttl=self.ttl)
+        assert first is not None
+        assert leases.acquire(1, ttl=self.ttl) is None
+        assert leases.acquire(1, ttl=self.ttl) is None
+
+    def test_release_by_the_owner_frees_it(self) -> None:
+        leases = self.make_lease(FakeClock())
+        first = leases.acquire(1, ttl=self.ttl)
+        assert first is not None
+        first.release()
+        second = leases.acquire(1, ttl=self.ttl)
+        assert second is not None
+        assert leases.acquire(1, ttl=self.ttl) is None
+        second.release()
+        second.release()  # a second release is harmless
+        assert leases.acquire(1, ttl=self.ttl) is not None
+
+    def test_lease_is_held_until_its_ttl(self) -> None:
+        if not self.expiry_follows_clock:
+            return
+        clock = FakeClock()
+        leases = self.make_lease(clock)
+        assert leases.acquire(1, ttl=self.ttl) is not None
+        clock.advance(self.ttl - timedelta(seconds=1))
+        assert leases.acquire(1, ttl=self.ttl) is None
+        clock.advance(timedelta(seconds=1))
+        assert leases.acquire(1, ttl=self.ttl) is not None
+
+    def test_a_stale_release_does_not_free_the_new_owner(self) -> None:
+        if not self.expiry_follows_clock:
+            return
+        clock = FakeClock()
+        leases = self.make_lease(clock)
+        stale = leases.acquire(1, ttl=self.ttl)
+        assert stale is not None
+        clock.advance(self.ttl + timedelta(seconds=1))
+        fresh = leases.acquire(1, ttl=self.ttl)
+        assert fresh is not None
+        stale.release()
+        assert leases.acquire(1, ttl=self.ttl) is None
+        fresh.release()
+        assert leases.acquire(1, ttl=self.ttl) is not None
+
+    def test_pending_mark_coalesces(self) -> None:
+        leases = self.make_lease(FakeClock())
+        assert leases.take_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+        assert leases.take_pending(1) is True
+        assert leases.take_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+
+    def test_pending_mark_is_independent_of_the_lease(self) -> None:
+        leases = self.make_lease(FakeClock())
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        held.release()
+        assert leases.take_pending(1) is True
+        assert leases.acquire(1, ttl=self.ttl) is not None
+
+    def test_pending_mark_lapses_after_its_ttl(self) -> None:
+        if not self.expiry_follows_clock:
+            return
+        clock = FakeClock()
+        leases = self.make_lease(clock)
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        clock.advance(self.ttl - timedelta(seconds=1))
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+        clock.advance(timedelta(seconds=1))
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        clock.advance(self.ttl)
+        assert leases.take_pending(1) is False
+
+    def test_inboxes_are_isolated(self) -> None:
+        leases = self.make_lease(FakeClock())
+        one = leases.acquire(1, ttl=self.ttl)
+        assert one is not None
+        two = leases.acquire("two", ttl=self.ttl)
+        assert two is not None
+        one.release()
+        assert leases.acquire("two", ttl=self.ttl) is None
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        assert leases.mark_pending("two", ttl=self.ttl) is True
+        assert leases.take_pending(1) is True
+        assert leases.mark_pending("two", ttl=self.ttl) is False
+        assert leases.take_pending("two") is True
+
+    def test_concurrent_acquire_has_one_winner(self) -> None:
+        leases = self.make_lease(FakeClock())
+        wins = _race(
+            _CONCURRENCY, lambda i: leases.acquire(5, ttl=self.ttl) is not None
+        )
+        assert sum(wins) == 1
+        marks = _race(_CONCURRENCY, lambda i: leases.mark_pending(5, ttl=self.ttl))
+        assert sum(marks) == 1
+
+
+# -- Presence -----------------------------------------------------------------------------
+
+
+class PresenceContract:
+    """Checks :class:`~autoassign.ports.Presence`: exact statuses per account, for the
+    requested agents only."""
+
+    def make_presence(self) -> Presence:
+        """A fresh presence store in which no agent has a status."""
+        raise NotImplementedError
+
+    def set_status(
+        self, presence: Presence, account: AccountId, agent: AgentId, status: str
+    ) -> None:
+        """Give ``agent`` of ``account`` the ``status`` (the host's own write path)."""
+        raise NotImplementedError
+
+    def test_statuses_are_reported_exactly(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        self.set_status(presence, 1, "bob", "busy")
+        self.set_status(presence, 1, "cy", "offline")
+        self.set_status(presence, 1, "dee", "Online")
+        self.set_status(presence, 1, "eve", " online")
+        found = presence.statuses(1, ["ann", "bob", "cy", "dee", "eve"])
+        assert found.get("ann") == "online"
+        assert found.get("bob") == "busy"
+        assert found.get("cy", "offline") == "offline"
+        assert found.get("dee") == "Online"
+        assert found.get("eve") == " online"
+
+    def test_latest_status_wins(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        self.set_status(presence, 1, "ann", "busy")
+        assert presence.statuses(1, ["ann"]).get("ann") == "busy"
+        self.set_status(presence, 1, "ann", "online")
+        assert presence.statuses(1, ["ann"]).get("ann") == "online"
+
+    def test_unknown_agents_are_absent(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        found = presence.statuses(1, ["ann", "ghost"])
+        assert "ghost" not in found
+        assert presence.statuses(1, []) == {}
+
+    def test_accounts_are_isolated(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        self.set_status(presence, 2, "ann", "busy")
+        assert presence.statuses(1, ["ann"]).get("ann") == "online"
+        assert presence.statuses(2, ["ann"]).get("ann") == "busy"
+        assert "ann" not in presence.statuses(3, ["ann"])
+
+    def test_only_requested_agents_are_returned(self) -> None:
+        presence = self.make_presence()
+        for agent in ("ann", "bob", "cy"):
+            self.set_status(presence, 1, agent, "online")
+        assert set(presence.statuses(1, ["bob"])) == {"bob"}
+        assert set(presence.statuses(1, ["ann", "cy", "zed"])) == {"ann", "cy"}
+
+    def test_int_and_str_ids(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, 42, "online")
+        self.set_status(presence, "acct", "ann", "busy")
+        found = presence.statuses(1, [42])
+        assert list(found) == [42]
+        assert type(next(iter(found))) is int
+        assert found[42] == "online"
+        assert dict(presence.statuses("acct", ["ann"])) == {"ann": "busy"}
+
+
+# -- ConversationRepository ---------------------------------------------------------------
+
+
+def _conversation(
+    id: int,
+    *,
+    inbox: InboxId = 1,
+    account: AccountId = 1,
+    status: ConversationStatus = ConversationStatus.OPEN,
+    assignee: AgentId | None = None,
+    labels: Sequence[str] = (),
+    created: float = 0,
+    activity: float | None = None,
+) -> Conversation:
+    return Conversation(
+        id=id,
+        inbox=inbox,
+        account=account,
+        status=status,
+        assignee=assignee,
+        labels=frozenset(labels),
+        created_at=_at(created),
+        last_activity_at=_at(created if activity is None else activity),
+    )
+
+
+_NO_EXCLUSIONS = ExclusionRules()
+
+
+class ConversationRepositoryContract:
+    """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
+    order, exclusions, open counts and the compare-and-set claim."""
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        """A fresh repository holding exactly ``conversations``."""
+        raise NotImplementedError
+
+    def _ids(
+        self,
+        repository: ConversationRepository,
+        inbox: InboxId = 1,
+        *,
+        limit: int = 100,
+        priority: ConversationPriority = ConversationPriority.EARLIEST_CREATED,
+        exclusions: ExclusionRules = _NO_EXCLUSIONS,
+        now: datetime | None = None,
+    ) -> list[ConversationId]:
+        found = repository.unassigned_open(
+            inbox,
+            limit=limit,
+            priority=priority,
+            exclusions=exclusions,
+            now=now or _at(86_400),
+        )
+        return [conversation.id for conversation in found]
+
+    def test_get(self) -> None:
+        stored = _conversation(
+            1, assignee="ann", labels=["vip", "billing"], created=10, activity=20
+        )
+        repository = self.make_repository([stored, _conversation(2)])
+        assert repository.get(1) == stored
+        assert repository.get(3) is None
+
+    def test_unassigned_open_filters(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1),
+                _conversation(2, status=ConversationStatus.RESOLVED),
+                _conversation(3, status=ConversationStatus.PENDING),
+                _conversation(4, status=ConversationStatus.SNOOZED),
+                _conversation(5, assignee="ann"),
+                _conversation(6, inbox=2),
+                _conversation(7, created=1),
+            ]
+        )
+        assert self._ids(repository) == [1, 7]
+        assert self._ids(repository, 2) == [6]
+        assert self._ids(repository, 3) == []
+        for conversation in repository.unassigned_open(
+            1,
+            limit=10,
+            priority=ConversationPriority.EARLIEST_CREATED,
+            exclusions=_NO_EXCLUSIONS,
+            now=_at(100),
+        ):
+            assert conversation.is_assignable
+            assert conversation.inbox == 1
+
+    def test_earliest_created_order_with_id_tie_break(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(5, created=30, activity=31),
+                _conversation(3, created=10, activity=90),
+                _conversation(9, created=10, activity=11),
+                _conversation(1, created=20, activity=12),
+                _conversation(2, created=10, activity=50),
+            ]
+        )
+        assert self._ids(repository) == [2, 3, 9, 1, 5]
+
+    def test_longest_waiting_order(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(5, created=30, activity=31),
+                _conversation(3, created=10, activity=90),
+                _conversation(9, created=10, activity=40),
+                _conversation(1, created=20, activity=40),
+                _conversation(2, created=5, activity=40),
+                _conversation(4, created=5, activity=40),
+            ]
+        )
+        order = self._ids(repository, priority=ConversationPriority.LONGEST_WAITING)
+        assert order == [5, 2, 4, 9, 1, 3]
+
+    def test_str_ids_order_is_total(self) -> None:
+        conversations = [
+            Conversation(
+                id=name,
+                inbox="in",
+                account="acc",
+                created_at=_at(0),
+                last_activity_at=_at(0),
+            )
+            for name in ("c", "a", "b")
+        ]
+        repository = self.make_repository(conversations)
+        first = self._ids(repository, "in")
+        assert first == ["a", "b", "c"]
+
+    def test_limit(self) -> None:
+        repository = self.make_repository(
+            [_conversation(i, created=i) for i in range(1, 11)]
+        )
+        assert self._ids(repository, limit=3) == [1, 2, 3]
+        assert self._ids(repository, limit=1) == [1]
+        assert self._ids(repository, limit=50) == list(range(1, 11))
+
+    def test_label_exclusions(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, labels=["vip"]),
+                _conversation(2, labels=["VIP"]),
+                _conversation(3, labels=["billing", "spam"]),
+                _conversation(4, labels=[]),
+                _conversation(5, labels=["spammy"]),
+            ]
+        )
+        rules = ExclusionRules(excluded_labels={"vip", "spam"})
+        assert self._ids(repository, exclusions=rules) == [2, 4, 5]
+
+    def test_age_exclusion_by_created_at(self) -> None:
+        now = _at(10 * 3600)
+        repository = self.make_repository(
+            [
+                _conversation(1, created=0, activity=9 * 3600),  # 10 h old
+                _conversation(2, created=7 * 3600),  # exactly 3 h old
+                _conversation(3, created=7 * 3600 - 1),  # just over 3 h old
+                _conversation(4, created=9 * 3600),
+            ]
+        )
+        rules = ExclusionRules(exclude_older_than_hours=3)
+        assert self._ids(repository, exclusions=rules, now=now) == [2, 4]
+        later = now + timedelta(hours=1)
+        assert self._ids(repository, exclusions=rules, now=later) == [4]
+
+    def test_both_exclusions_apply(self) -> None:
+        now = _at(10 * 3600)
+        repository = self.make_repository(
+            [
+                _conversation(1, created=0),
+                _conversation(2, created=9 * 3600, labels=["spam"]),
+                _conversation(3, created=9 * 3600, labels=["ok"]),
+            ]
+        )
+        rules = ExclusionRules(excluded_labels={"spam"}, exclude_older_than_hours=2)
+        assert self._ids(repository, exclusions=rules, now=now) == [3]
+
+    def test_exclusions_apply_before_the_limit(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, created=1, labels=["spam"]),
+                _conversation(2, created=2, labels=["spam"]),
+                _conversation(3, created=3),
+                _conversation(4, created=4),
+            ]
+        )
+        rules = ExclusionRules(excluded_labels={"spam"})
+        assert self._ids(repository, exclusions=rules, limit=2) == [3, 4]
+
+    def test_open_counts(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, assignee="ann"),
+                _conversation(2, assignee="ann"),
+                _conversation(3, assignee="ann", status=ConversationStatus.RESOLVED),
+                _conversation(4, assignee="ann", status=ConversationStatus.SNOOZED),
+                _conversation(5, assignee="ann", status=ConversationStatus.PENDING),
+                _conversation(6, assignee="ann", inbox=2),
+                _conversation(7, assignee="bob"),
+                _conversation(8, assignee="cy"),
+                _conversation(9),
+            ]
+        )
+        counts = repository.open_counts(1, ["ann", "bob", "dee"])
+        assert set(counts) <= {"ann", "bob", "dee"}
+        assert counts.get("ann", 0) == 2
+        assert counts.get("bob", 0) == 1
+        assert counts.get("dee", 0) == 0
+        assert dict(repository.open_counts(2, ["ann"])) == {"ann": 1}
+        assert repository.open_counts(3, ["ann"]).get("ann", 0) == 0
+        assert dict(repository.open_counts(1, [])) == {}
+
+    def test_claim_assigns_an_open_unassigned_conversation(self) -> None:
+        repository = self.make_repository([_conversation(1)])
+        assert repository.claim(1, "ann") is True
+        stored = repository.get(1)
+        assert stored is not None
+        assert stored.assignee == "ann"
+        assert stored.status is ConversationStatus.OPEN
+        assert self._ids(repository) == []
+        assert repository.open_counts(1, ["ann"]).get("ann", 0) == 1
+
+    def test_claim_never_reassigns(self) -> None:
+        repository = self.make_repository([_conversation(1, assignee="ann")])
+        assert repository.claim(1, "bob") is False
+        assert repository.claim(1, "ann") is False
+        stored = repository.get(1)
+        assert stored is not None
+        assert stored.assignee == "ann"
+        fresh = self.make_repository([_conversation(2)])
+        assert fresh.claim(2, "ann") is True
+        assert fresh.claim(2, "bob") is False
+        stored = fresh.get(2)
+        assert stored is not None
+        assert stored.assignee == "ann"
+
+    def test_claim_refuses_closed_and_missing_conversations(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, status=ConversationStatus.RESOLVED),
+                _conversation(2, status=ConversationStatus.PENDING),
+                _conversation(3, status=ConversationStatus.SNOOZED),
+            ]
+        )
+        for conversation in (1, 2, 3):
+            assert repository.claim(conversation, "ann") is False
+            stored = repository.get(conversation)
+            assert stored is not None
+            assert stored.assignee is None
+        assert repository.claim(99, "ann") is False
+        assert repository.get(99) is None
+
+    def test_claim_respects_capacity(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, assignee="ann"),
+                _conversation(2, assignee="ann"),
+                _conversation(3, assignee="ann", status=ConversationStatus.RESOLVED),
+                _conversation(4, assignee="ann", inbox=2),
+                _conversation(5, assignee="ann", inbox=2),
+                _conversation(6, assignee="ann", inbox=2),
+                _conversation(10),
+                _conversation(11),
+                _conversation(12),
+                _conversation(20, inbox=2),
+            ]
+        )
+        # 2 open in inbox 1 (the resolved one and inbox 2's do not count)
+        assert repository.claim(10, "ann", capacity_limit=3) is True
+        assert repository.claim(11, "ann", capacity_limit=3) is False
+        stored = repository.get(11)
+        assert stored is not None
+        assert stored.assignee is None
+        assert repository.claim(11, "bob", capacity_limit=1) is True
+        assert repository.claim(12, "cy", capacity_limit=0) is False
+        assert repository.claim(12, "ann", capacity_limit=None) is True
+        assert repository.claim(20, "ann", capacity_limit=3) is False
+        assert repository.claim(20, "ann", capacity_limit=4) is True
+
+    def test_concurrent_claims_have_exactly_one_winner(self) -> None:
+        rounds = 5
+        repository = self.make_repository([_conversation(i) for i in range(rounds)])
+        for conversation in range(rounds):
+
+            def attempt(index: int, target: int = conversation) -> bool:
+                return repository.claim(target, f"agent-{index}")
+
+            wins = _race(_CONCURRENCY, attempt)
+            assert sum(wins) == 1, f"conversation {conversation}: {wins}"
+            stored = repository.get(conversation)
+            assert stored is not None
+            assert stored.assignee == f"agent-{wins.index(True)}"
+
+    def test_concurrent_claims_respect_capacity(self) -> None:
+        repository = self.make_repository(
+            [_conversation(i, created=i) for i in range(_CONCURRENCY)]
+        )
+        wins = _race(
+            _CONCURRENCY, lambda i: repository.claim(i, "ann", capacity_limit=3)
+        )
+        assert sum(wins) == 3
+        assert repository.open_counts(1, ["ann"]).get("ann", 0) == 3
+
+
+# -- Directory ------------------------------------------------------------------------------
+
+
+class DirectoryContract:
+    """Checks :class:`~autoassign.ports.Directory`: lookups, membership, policy links,
+    capacity policies per inbox and batched iteration."""
+
+    def make_directory(
+        self,
+        *,
+        accounts: Sequence[Account],
+        inboxes: Sequence[Inbox],
+        members: Mapping[InboxId, Sequence[AgentId]],
+        teams: Sequence[Team],
+        policies: Sequence[AssignmentPolicy],
+        links: Mapping[InboxId, PolicyId],
+        capacity_policies: Sequence[CapacityPolicy],
+    ) -> Directory:
+        """A fresh directory holding exactly this configuration."""
+        raise NotImplementedError
+
+    def _world(self) -> Directory:
+        feature = "assignment_v2"
+        accounts = [
+            Account(id=1, features={feature}),
+            Account(id=2, features={feature, "other"}),
+            Account(id=3),
+            Account(id="acc", features={feature}),
+        ]
+        inboxes = [
+            Inbox(id=10, account=1),
+            Inbox(id=11, account=1, enable_auto_assignment=False),
+            Inbox(id=12, account=1),
+            Inbox(id=20, account=2),
+            Inbox(id="in", account="acc"),
+        ]
+        members: dict[InboxId, Sequence[AgentId]] = {
+            10: ["ann", "bob", 7],
+            11: ["ann"],
+            12: [],
+            20: ["ann", "cy"],
+            "in": ["zed"],
+        }
+        teams = [
+            Team(id=1, account=1, members={"ann", 7}),
+            Team(id="t2", account=1, allow_auto_assign=False),
+        ]
+        policies = [
+            AssignmentPolicy(id=100, account=1, name="Main"),
+            AssignmentPolicy(
+                id=101,
+                account=1,
+                name="Balanced",
+                assignment_order=AssignmentOrder.BALANCED,
+                fair_distribution_limit=5,
+                fair_distribution_window=600,
+                enabled=False,
+            ),
+            AssignmentPolicy(id=200, account=2),
+            AssignmentPolicy(id="p", account="acc"),
+        ]
+        links: dict[InboxId, PolicyId] = {10: 100, 11: 101, 20: 200, "in": "p"}
+        capacity_policies = [
+            CapacityPolicy(
+                id=1,
+                account=1,
+                inbox_limits={10: 2, 11: 0},
+                agents={"ann"},
+                exclusion_rules=ExclusionRules(
+                    excluded_labels={"spam"}, exclude_older_than_hours=24
+                ),
+            ),
+            CapacityPolicy(id=2, account=1, inbox_limits={11: 4}, agents={"bob"}),
+            CapacityPolicy(id=3, account=1, agents={"cy"}),
+            CapacityPolicy(id=4, account=2, inbox_limits={10: 9, 20: 1}),
+        ]
+        return self.make_directory(
+            accounts=accounts,
+            inboxes=inboxes,
+            members=members,
+            teams=teams,
+            policies=policies,
+            links=links,
+            capacity_policies=capacity_policies,
+        )
+
+    def test_account(self) -> None:
+        directory = self._world()
+        found = directory.account(1)
+        assert found is not None
+        assert found.id == 1
+        assert found.has_feature("assignment_v2")
+        other = directory.account(3)
+        assert other is not None
+        assert not other.has_feature("assignment_v2")
+        named = directory.account("acc")
+        assert named is not None
+        assert named.id == "acc"
+        assert directory.account(99) is None
+
+    def test_inbox(self) -> None:
+        directory = self._world()
+        found = directory.inbox(10)
+        assert found is not None
+        assert (found.id, found.account, found.enable_auto_assignment) == (10, 1, True)
+        off = directory.inbox(11)
+        assert off is not None
+        assert off.enable_auto_assignment is False
+        assert directory.inbox(99) is None
+
+    def test_inbox_members(self) -> None:
+        directory = self._world()
+        members = list(directory.inbox_members(10))
+        assert sorted(members, key=id_sort_key) == [7, "ann", "bob"]
+        assert len(members) == len(set(members))
+        assert list(directory.inbox_members(10)) == members  # a stable order
+        assert list(directory.inbox_members(12)) == []
+        assert list(directory.inbox_members(99)) == []
+        assert list(directory.inbox_members("in")) == ["zed"]
+
+    def test_team(self) -> None:
+        directory = self._world()
+        team = directory.team(1)
+        assert team is not None
+        assert team.allow_auto_assign is True
+        assert set(team.members) == {"ann", 7}
+        closed = directory.team("t2")
+        assert closed is not None
+        assert closed.allow_auto_assign is False
+        assert set(closed.members) == set()
+        assert directory.team(99) is None
+
+    def test_policy_for_inbox(self) -> None:
+        directory = self._world()
+        policy = directory.policy_for_inbox(10)
+        assert policy is not None
+        assert policy.id == 100
+        assert policy.enabled is True
+        other = directory.policy_for_inbox(11)
+        assert other is not None
+        assert other.id == 101
+        assert other.assignment_order is AssignmentOrder.BALANCED
+        assert other.fair_distribution_limit == 5
+        assert other.fair_distribution_window == 600
+        assert other.enabled is False
+        assert directory.policy_for_inbox(12) is None
+        assert directory.policy_for_inbox(99) is None
+        named = directory.policy_for_inbox("in")
+        assert named is not None
+        assert named.id == "p"
+
+    def test_capacity_policies_for_inbox(self) -> None:
+        directory = self._world()
+        found = directory.capacity_policies_for_inbox(10)
+        assert [policy.id for policy in found] == [1]  # 4 is another account's
+        (policy,) = found
+        assert policy.limit_for(10) == 2
+        assert set(policy.agents) == {"ann"}
+        assert policy.exclusion_rules.excluded_labels == frozenset({"spam"})
+        assert policy.exclusion_rules.exclude_older_than_hours == 24
+        assert sorted(
+            (policy.id for policy in directory.capacity_policies_for_inbox(11)),
+            key=id_sort_key,
+        ) == [1, 2]
+        zero = {p.id: p for p in directory.capacity_policies_for_inbox(11)}
+        assert zero[1].limit_for(11) == 0
+        assert list(directory.capacity_policies_for_inbox(12)) == []
+        assert [p.id for p in directory.capacity_policies_for_inbox(20)] == [4]
+        assert list(directory.capacity_policies_for_inbox(99)) == []
+
+    def test_inboxes_of_agent(self) -> None:
+        directory = self._world()
+        assert sorted(directory.inboxes_of_agent(1, "ann"), key=id_sort_key) == [
+            10,
+            11,
+        ]
+        assert list(directory.inboxes_of_agent(2, "ann")) == [20]
+        assert list(directory.inboxes_of_agent(1, 7)) == [10]
+        assert list(directory.inboxes_of_agent(1, "cy")) == []
+        assert list(directory.inboxes_of_agent(3, "ann")) == []
+        assert list(directory.inboxes_of_agent("acc", "zed")) == ["in"]
+
+    def test_iter_accounts_filters_by_feature(self) -> None:
+        directory = self._world()
+        batches = [
+            list(b)
+            for b in directory.iter_accounts(feature="assignment_v2", batch_size=10)
+        ]
+        found = [account.id for batch in batches for account in batch]
+        assert sorted(found, key=id_sort_key) == [1, 2, "acc"]
+        other = directory.iter_accounts(feature="other", batch_size=10)
+        assert [account.id for batch in other for account in batch] == [2]
+        assert [
+            account.id
+            for batch in directory.iter_accounts(feature="nope", batch_size=10)
+            for account in batch
+        ] == []
+
+    def test_iter_accounts_in_batches(self) -> None:
+        accounts = [
+            Account(id=i, features={"assignment_v2"} if i % 4 else set())
+            for i in range(1, 24)
+        ]
+        directory = self.make_directory(
+            accounts=accounts,
+            inboxes=[],
+            members={},
+            teams=[],
+            policies=[],
+            links={},
+            capacity_policies=[],
+        )
+        batches = [
+            list(b)
+            for b in directory.iter_accounts(feature="assignment_v2", batch_size=5)
+        ]
+        assert all(0 < len(batch) <= 5 for batch in batches)
+        found = [account.id for batch in batches for account in batch]
+        assert len(found) == len(set(found))
+        assert set(found) == {i for i in range(1, 24) if i % 4}
+        ones = list(directory.iter_accounts(feature="assignment_v2", batch_size=1))
+        assert all(len(batch) == 1 for batch in ones)
+        assert len(ones) == len(found)
+
+    def test_iter_inboxes_only_linked_inboxes_of_the_account(self) -> None:
+        directory = self._world()
+        found = [
+            inbox.id
+            for batch in directory.iter_inboxes(1, batch_size=10)
+            for inbox in batch
+        ]
+        assert sorted(found, key=id_sort_key) == [10, 11]  # 12 has no policy
+        assert [
+            inbox.id
+            for batch in directory.iter_inboxes(2, batch_size=10)
+            for inbox in batch
+        ] == [20]
+        assert [
+            inbox.id
+            for batch in directory.iter_inboxes(3, batch_size=10)
+            for inbox in batch
+        ] == []
+
+    def test_iter_inboxes_in_batches(self) -> None:
+        inboxes = [Inbox(id=i, account=1) for i in range(1, 18)]
+        links: dict[InboxId, PolicyId] = {i: 100 for i in range(1, 18) if i % 3}
+        directory = self.make_directory(
+            accounts=[Account(id=1, features={"assignment_v2"})],
+            inboxes=inboxes,
+            members={},
+            teams=[],
+            policies=[AssignmentPolicy(id=100, account=1)],
+            links=links,
+            capacity_policies=[],
+        )
+        batches = [list(b) for b in directory.iter_inboxes(1, batch_size=4)]
+        assert all(0 < len(batch) <= 4 for batch in batches)
+        found = [inbox.id for batch in batches for inbox in batch]
+        assert len(found) == len(set(found))
+        assert set(found) == set(links)

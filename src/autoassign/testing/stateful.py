@@ -1,0 +1,955 @@
+"""A hypothesis state machine that drives the whole engine against a reference model.
+
+Needs the ``autoassign[testing]`` extra (hypothesis). :func:`assignment_machine` builds
+a :class:`~hypothesis.stateful.RuleBasedStateMachine` class over a backend factory, so
+the same checks run on every adapter set::
+
+    from hypothesis import settings
+    from autoassign.testing import InMemoryBackend
+    from autoassign.testing.stateful import assignment_machine
+
+    Machine = assignment_machine(lambda clock: InMemoryBackend(clock=clock))
+    Machine.TestCase.settings = settings(max_examples=200, stateful_step_count=30)
+    TestAssignment = Machine.TestCase
+
+The host's data (directory and conversations) always lives in an
+:class:`~autoassign.adapters.memory.InMemoryWorld` that the machine edits; presence,
+ledger, rotation, lease and the job queue come from the backend under test.
+
+**Rules:** add or remove an inbox member; set an agent's presence (``online``,
+``busy``, ``offline``; coming online fires the trigger); open a conversation (with
+labels, a team, an age); change a conversation's status (resolve, snooze, reopen);
+assign or unassign one by hand; change an inbox's policy (limit, window, order,
+priority, enabled) or its capacity limit; switch a gate (the account flag, the inbox's
+``enable_auto_assignment``, the policy link); advance the clock (by fixed steps, or to
+exactly where an assignment leaves the fair-distribution window, then run a pass); run
+a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue jobs).
+
+**Checked after every step** against a small dict-based reference model:
+
+* no conversation is claimed twice or reassigned: the stored assignee of every
+  conversation is the model's (an auto-assignee changes only by the manual rule), and
+  each pass only assigns conversations the model has open and unassigned;
+* every auto-assignee was, when chosen, an inbox member, exactly ``online``, in the
+  conversation's team, under the fair-distribution limit and under capacity (checked
+  in decision order against the model, with the pass's earlier assignments applied);
+  one ``AssigneeChanged`` and one ``ConversationUpdated`` per assignment;
+* whenever the model can tell (the ledger's view is exact), the chosen agent is the one
+  the policy's selector must pick: the first eligible agent in the model's own
+  round-robin queue, or for balanced the fewest open conversations, then the oldest
+  last assignment in the window, then the smallest id;
+* each pass fetched exactly the model's top conversations in priority order (after
+  exclusions, up to the bulk limit) and assigned them in that order; a conversation
+  skipped for lack of an eligible agent really had none, and no later team-less
+  conversation of the same pass was assigned;
+* per (inbox, agent), the auto-assignments in the window since the limit or window was
+  last changed never exceed the limit;
+* round robin: between agents that were surely eligible at every round-robin decision
+  of an inbox since some point, the numbers of assignments since that point differ by
+  at most one;
+* a pass over an inbox whose gate is off assigns nothing and names the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, TypeAlias
+
+import attrs
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import (
+        Bundle,
+        MultipleResults,
+        RuleBasedStateMachine,
+        initialize,
+        invariant,
+        multiple,
+        rule,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "autoassign.testing.stateful needs hypothesis: install autoassign[testing]"
+    ) from exc
+
+from autoassign.adapters.memory import InMemoryWorld
+from autoassign.decisions import GateFailure, SkipReason
+from autoassign.events import AssigneeChanged, ConversationUpdated
+from autoassign.model import (
+    ASSIGNMENT_V2_FEATURE,
+    ONLINE,
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentOrder,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ConversationStatus,
+    ExclusionRules,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+    TeamId,
+    id_sort_key,
+)
+from autoassign.ports import (
+    ConversationRepository,
+    Directory,
+    EventBus,
+    InboxLease,
+    Presence,
+    RateLimitLedger,
+    RotationStore,
+)
+from autoassign.results import AssignmentResult
+from autoassign.testing import FakeClock
+from autoassign.wiring import Autoassign, build_autoassign
+
+__all__ = [
+    "Backendish",
+    "DrainableJobQueue",
+    "ReferenceModel",
+    "assignment_machine",
+]
+
+ACCOUNT: AccountId = 1
+INBOXES: tuple[InboxId, ...] = (10, "mail")
+AGENTS: tuple[AgentId, ...] = (1, 2, 3, "d", "e")
+OPEN_TEAM: TeamId = 7
+CLOSED_TEAM: TeamId = "closed"
+MISSING_TEAM: TeamId = 99
+CAPACITY_POLICY: PolicyId = 500
+POLICY_IDS: dict[InboxId, PolicyId] = {10: 100, "mail": "p-mail"}
+SPAM = "spam"
+
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+_ConversationSpec: TypeAlias = tuple[InboxId, TeamId | None, frozenset[str], int, int]
+"""(inbox, team, labels, age in seconds, idle seconds) of a conversation to open."""
+
+_CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
+    st.sampled_from(INBOXES),
+    st.sampled_from([*([None] * 8), OPEN_TEAM, OPEN_TEAM, CLOSED_TEAM, MISSING_TEAM]),
+    st.frozensets(st.sampled_from([SPAM, "Spam", "vip"]), max_size=2),
+    st.sampled_from([0, 0, 1, 59, 3599, 3600, 3601, 7200, 9000]),
+    st.sampled_from([0, 0, 1, 60, 3000]),
+)
+_ORDERS = st.sampled_from(
+    [AssignmentOrder.ROUND_ROBIN, AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED]
+)
+_LIMITS = st.sampled_from([None, 1, 1, 2, 3])
+_CAPACITIES = st.sampled_from([None, None, 1, 2, 3])
+_MOSTLY_ON = st.sampled_from([True, True, True, False])
+
+_NO_ELIGIBLE_AGENT = frozenset(
+    {
+        SkipReason.NO_AGENT_ONLINE,
+        SkipReason.NO_TEAM_MEMBER_ONLINE,
+        SkipReason.ALL_RATE_LIMITED,
+        SkipReason.ALL_AT_CAPACITY,
+        SkipReason.NO_AGENT_SELECTED,
+    }
+)
+
+
+class DrainableJobQueue(Protocol):
+    """A :class:`~autoassign.ports.JobQueue` the machine can drain one job at a time
+    (:class:`~autoassign.adapters.memory.InMemoryJobQueue` is one)."""
+
+    def enqueue_assignment(self, inbox: InboxId) -> None: ...
+
+    def pop(self) -> InboxId | None: ...
+
+
+class Backendish(Protocol):
+    """What :func:`assignment_machine` needs from a backend; an
+    :class:`~autoassign.adapters.memory.InMemoryBackend` is one. ``world`` holds the
+    host's data (the machine edits it); ``directory`` and ``conversations`` are the
+    ports the engine reads it through (usually ``world`` itself)."""
+
+    @property
+    def world(self) -> InMemoryWorld: ...
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def presence(self) -> Presence: ...
+
+    @property
+    def ledger(self) -> RateLimitLedger: ...
+
+    @property
+    def rotation(self) -> RotationStore: ...
+
+    @property
+    def lease(self) -> InboxLease: ...
+
+    @property
+    def events(self) -> EventBus: ...
+
+    @property
+    def jobs(self) -> DrainableJobQueue: ...
+
+    def set_status(self, account: AccountId, agent: AgentId, status: str) -> object:
+        """Set an agent's presence status (the host's write path)."""
+        ...
+
+
+class _TeeBus:
+    """Forwards events to the backend's bus and keeps a copy for the checks."""
+
+    def __init__(self, inner: EventBus) -> None:
+        self.inner = inner
+        self.events: list[object] = []
+
+    def publish(self, event: object) -> None:
+        self.events.append(event)
+        self.inner.publish(event)
+
+
+@attrs.define
+class _LogEntry:
+    seq: int
+    at: datetime
+
+
+@attrs.define
+class ReferenceModel:
+    """The reference: plain dicts of what the world should look like and what each
+    agent may receive. Independent of the engine's decision code."""
+
+    feature_on: bool = True
+    inbox_enabled: dict[InboxId, bool] = attrs.field(factory=dict)
+    linked: dict[InboxId, bool] = attrs.field(factory=dict)
+    policies: dict[InboxId, AssignmentPolicy] = attrs.field(factory=dict)
+    members: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
+    status: dict[AgentId, str] = attrs.field(factory=dict)
+    team_members: frozenset[AgentId] = frozenset()
+    capacity_agents: frozenset[AgentId] = frozenset()
+    capacity_limits: dict[InboxId, int] = attrs.field(factory=dict)
+    excluded_labels: frozenset[str] = frozenset()
+    exclude_older_than_hours: int | None = None
+    conversations: dict[ConversationId, Conversation] = attrs.field(factory=dict)
+    log: dict[tuple[InboxId, AgentId, ConversationId], _LogEntry] = attrs.field(
+        factory=dict
+    )
+    seq: int = 0
+    rate_epoch: dict[InboxId, int] = attrs.field(factory=dict)
+    """Log sequence number at the last change of an inbox's limit or window."""
+    decisions: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
+    """Round-robin decisions (assignees, in order) per inbox."""
+    queues: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
+    """The round-robin queue of each inbox, front first."""
+    streaks: dict[InboxId, dict[AgentId, int]] = attrs.field(factory=dict)
+    """Per inbox: agent -> index of the first decision of its current streak of being
+    surely eligible at every round-robin decision."""
+
+    # -- gates and conversations ----------------------------------------------------------
+
+    def gate(self, inbox: InboxId) -> GateFailure | None:
+        if not self.feature_on:
+            return GateFailure.FEATURE_DISABLED
+        if not self.linked[inbox]:
+            return GateFailure.NO_POLICY
+        if not self.policies[inbox].enabled:
+            return GateFailure.POLICY_DISABLED
+        if not self.inbox_enabled[inbox]:
+            return GateFailure.AUTO_ASSIGNMENT_DISABLED
+        return None
+
+    def excluded(self, conversation: Conversation, now: datetime) -> bool:
+        if conversation.inbox not in self.capacity_limits:
+            return False
+        if self.excluded_labels & conversation.labels:
+            return True
+        hours = self.exclude_older_than_hours
+        return hours is not None and now - conversation.created_at > timedelta(
+            hours=hours
+        )
+
+    def priority_key(
+        self, conversation: Conversation, priority: ConversationPriority
+    ) -> tuple[datetime, datetime, tuple[int, int | str]]:
+        if priority is ConversationPriority.LONGEST_WAITING:
+            first = conversation.last_activity_at
+        else:
+            first = conversation.created_at
+        return (first, conversation.created_at, id_sort_key(conversation.id))
+
+    def candidates(self, inbox: InboxId, now: datetime) -> list[Conversation]:
+        """The inbox's assignable conversations, in priority order."""
+        priority = self.policies[inbox].conversation_priority
+        found = [
+            c
+            for c in self.conversations.values()
+            if c.inbox == inbox
+            and c.status is ConversationStatus.OPEN
+            and c.assignee is None
+            and not self.excluded(c, now)
+        ]
+        found.sort(key=lambda c: self.priority_key(c, priority))
+        return found
+
+    def open_count(self, inbox: InboxId, agent: AgentId) -> int:
+        return sum(
+            1
+            for c in self.conversations.values()
+            if c.inbox == inbox
+            and c.assignee == agent
+            and c.status is ConversationStatus.OPEN
+        )
+
+    def capacity_limit(self, inbox: InboxId, agent: AgentId) -> int | None:
+        if agent not in self.capacity_agents:
+            return None
+        return self.capacity_limits.get(inbox)
+
+    # -- fair distribution ----------------------------------------------------------------
+
+    def recent(self, inbox: InboxId, agent: AgentId, now: datetime) -> tuple[int, int]:
+        """``(since, total)``: the agent's logged auto-assignments in the inbox within
+        the current window, counting only those since the last limit/window change,
+        and all of them. The ledger's own count lies between the two (a ledger may
+        forget entries that fell out of an earlier, shorter window)."""
+        window = timedelta(seconds=self.policies[inbox].fair_distribution_window)
+        epoch = self.rate_epoch.get(inbox, 0)
+        since = total = 0
+        for (log_inbox, log_agent, _), entry in self.log.items():
+            if log_inbox == inbox and log_agent == agent and now - entry.at < window:
+                total += 1
+                if entry.seq >= epoch:
+                    since += 1
+        return since, total
+
+    def record(
+        self, inbox: InboxId, agent: AgentId, conversation: ConversationId, at: datetime
+    ) -> None:
+        self.seq += 1
+        self.log[(inbox, agent, conversation)] = _LogEntry(seq=self.seq, at=at)
+
+    # -- eligibility ----------------------------------------------------------------------
+
+    def expected_team_skip(self, conversation: Conversation) -> SkipReason | None:
+        if conversation.team is None or conversation.team == OPEN_TEAM:
+            return None
+        if conversation.team == CLOSED_TEAM:
+            return SkipReason.TEAM_NOT_AUTO_ASSIGNABLE
+        return SkipReason.TEAM_NOT_FOUND
+
+    def eligible(
+        self, conversation: Conversation, now: datetime
+    ) -> tuple[set[AgentId], set[AgentId]]:
+        """``(maybe, surely)``: the agents the engine may choose for ``conversation``
+        now, and those it must consider eligible."""
+        inbox = conversation.inbox
+        if self.expected_team_skip(conversation) is not None:
+            return set(), set()
+        limit = self.policies[inbox].fair_distribution_limit
+        maybe: set[AgentId] = set()
+        surely: set[AgentId] = set()
+        for agent in self.members[inbox]:
+            if self.status.get(agent) != ONLINE:
+                continue
+            if conversation.team == OPEN_TEAM and agent not in self.team_members:
+                continue
+            capacity = self.capacity_limit(inbox, agent)
+            if capacity is not None and self.open_count(inbox, agent) >= capacity:
+                continue
+            if limit:
+                since, total = self.recent(inbox, agent, now)
+                if since < limit:
+                    maybe.add(agent)
+                if total < limit:
+                    surely.add(agent)
+            else:
+                maybe.add(agent)
+                surely.add(agent)
+        return maybe, surely
+
+    def ambiguous(
+        self, inbox: InboxId, agents: Iterable[AgentId], now: datetime
+    ) -> bool:
+        """Whether the ledger may have forgotten some of these agents' entries still in
+        the window (the limit or window changed since), so its view is not exact."""
+        return any(
+            since != total
+            for since, total in (self.recent(inbox, agent, now) for agent in agents)
+        )
+
+    def last_assigned(self, inbox: InboxId, agent: AgentId, now: datetime) -> datetime:
+        window = timedelta(seconds=self.policies[inbox].fair_distribution_window)
+        times = [
+            entry.at
+            for (log_inbox, log_agent, _), entry in self.log.items()
+            if log_inbox == inbox and log_agent == agent and now - entry.at < window
+        ]
+        return max(times) if times else _NEVER
+
+    def queue(self, inbox: InboxId) -> list[AgentId]:
+        """The inbox's queue reconciled with its members (as the rotation does)."""
+        members = self.members[inbox]
+        queue: list[AgentId] = []
+        for agent in [*self.queues.get(inbox, []), *members]:
+            if agent in members and agent not in queue:
+                queue.append(agent)
+        self.queues[inbox] = queue
+        return queue
+
+    def expected_agent(
+        self, conversation: Conversation, surely: set[AgentId], now: datetime
+    ) -> AgentId | None:
+        """The agent the policy's selector must choose, when the model can tell."""
+        inbox = conversation.inbox
+        if not surely:
+            return None
+        if self.policies[inbox].assignment_order is AssignmentOrder.ROUND_ROBIN:
+            return next(agent for agent in self.queue(inbox) if agent in surely)
+        if self.ambiguous(inbox, surely, now):
+            return None
+        return min(
+            surely,
+            key=lambda agent: (
+                self.open_count(inbox, agent),
+                self.last_assigned(inbox, agent, now),
+                id_sort_key(agent),
+            ),
+        )
+
+    def rotate(self, inbox: InboxId, agent: AgentId) -> None:
+        queue = self.queue(inbox)
+        queue.remove(agent)
+        queue.append(agent)
+
+    def forget_streak(self, agent: AgentId, inbox: InboxId | None = None) -> None:
+        for key, streaks in self.streaks.items():
+            if inbox is None or key == inbox:
+                streaks.pop(agent, None)
+
+    def round_robin_decision(
+        self, inbox: InboxId, agent: AgentId, surely: set[AgentId]
+    ) -> None:
+        """Record a round-robin assignment and check the spread among agents that have
+        been surely eligible at every decision since their streak began."""
+        decisions = self.decisions.setdefault(inbox, [])
+        streaks = self.streaks.setdefault(inbox, {})
+        index = len(decisions)
+        for candidate in list(streaks):
+            if candidate not in surely:
+                del streaks[candidate]
+        for candidate in surely:
+            streaks.setdefault(candidate, index)
+        decisions.append(agent)
+        ranked = sorted(streaks.items(), key=lambda item: id_sort_key(item[0]))
+        for position, (first, first_start) in enumerate(ranked):
+            for second, second_start in ranked[position + 1 :]:
+                start = max(first_start, second_start)
+                window = decisions[start:]
+                spread = abs(window.count(first) - window.count(second))
+                assert spread <= 1, (
+                    f"round robin in inbox {inbox!r}: {first!r} and {second!r} were "
+                    f"both eligible for decisions {start}..{index} ({window!r}) but "
+                    f"their counts differ by {spread}"
+                )
+
+
+def assignment_machine(
+    make_backend: Callable[[FakeClock], Backendish],
+) -> type[RuleBasedStateMachine]:
+    """A state machine class that runs the engine over ``make_backend(clock)`` (called
+    once per example with a fresh :class:`~autoassign.testing.FakeClock`) and checks it
+    against :class:`ReferenceModel` after every step. Run it with
+    ``assignment_machine(factory).TestCase`` (a :class:`unittest.TestCase`), or
+    ``hypothesis.stateful.run_state_machine_as_test``."""
+
+    class AssignmentMachine(RuleBasedStateMachine):
+        conversation_ids = Bundle("conversation_ids")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.clock = FakeClock()
+            self.backend = make_backend(self.clock)
+            self.model = ReferenceModel()
+            self.bus = _TeeBus(self.backend.events)
+            self.checked_events = 0
+            self.next_conversation = 1
+            self.bulk_limit = 100
+            self.app: Autoassign | None = None
+
+        # -- set-up -------------------------------------------------------------------------
+
+        @initialize(
+            target=conversation_ids,
+            backlog=st.lists(_CONVERSATION_SPECS, max_size=8),
+            bulk_limit=st.sampled_from([1, 3, 100, 100]),
+            team_members=st.frozensets(st.sampled_from(AGENTS)),
+            capacity_agents=st.frozensets(st.sampled_from(AGENTS)),
+            exclude_hours=st.sampled_from([None, 1, 2]),
+            members=st.lists(st.sampled_from(AGENTS), unique=True, min_size=1),
+            online=st.frozensets(st.sampled_from(AGENTS), min_size=2),
+            orders=st.tuples(_ORDERS, _ORDERS),
+            limits=st.tuples(_LIMITS, _LIMITS),
+            capacities=st.tuples(_CAPACITIES, _CAPACITIES),
+        )
+        def build_world(
+            self,
+            *,
+            backlog: list[_ConversationSpec],
+            bulk_limit: int,
+            team_members: frozenset[AgentId],
+            capacity_agents: frozenset[AgentId],
+            exclude_hours: int | None,
+            members: list[AgentId],
+            online: frozenset[AgentId],
+            orders: tuple[AssignmentOrder, AssignmentOrder],
+            limits: tuple[int | None, int | None],
+            capacities: tuple[int | None, int | None],
+        ) -> MultipleResults[ConversationId]:
+            world = self.backend.world
+            model = self.model
+            self.bulk_limit = bulk_limit
+            world.put_account(Account(id=ACCOUNT, features={ASSIGNMENT_V2_FEATURE}))
+            for inbox, order, limit, capacity in zip(
+                INBOXES, orders, limits, capacities, strict=True
+            ):
+                world.put_inbox(Inbox(id=inbox, account=ACCOUNT), members)
+                policy = AssignmentPolicy(
+                    id=POLICY_IDS[inbox],
+                    account=ACCOUNT,
+                    assignment_order=order,
+                    fair_distribution_limit=limit,
+                    fair_distribution_window=60,
+                )
+                if capacity is not None:
+                    model.capacity_limits[inbox] = capacity
+                world.put_policy(policy)
+                world.link_policy(inbox, policy.id)
+                model.inbox_enabled[inbox] = True
+                model.linked[inbox] = True
+                model.policies[inbox] = policy
+                model.members[inbox] = list(members)
+            world.put_team(Team(id=OPEN_TEAM, account=ACCOUNT, members=team_members))
+            world.put_team(
+                Team(id=CLOSED_TEAM, account=ACCOUNT, allow_auto_assign=False)
+            )
+            model.team_members = team_members
+            model.capacity_agents = capacity_agents
+            model.excluded_labels = frozenset({SPAM})
+            model.exclude_older_than_hours = exclude_hours
+            self._put_capacity()
+            for agent in AGENTS:
+                status = ONLINE if agent in online else "offline"
+                self.backend.set_status(ACCOUNT, agent, status)
+                model.status[agent] = status
+            self.app = build_autoassign(
+                directory=self.backend.directory,
+                conversations=self.backend.conversations,
+                presence=self.backend.presence,
+                ledger=self.backend.ledger,
+                rotation=self.backend.rotation,
+                lease=self.backend.lease,
+                events=self.bus,
+                jobs=self.backend.jobs,
+                clock=self.clock,
+                bulk_limit=bulk_limit,
+                environ={},
+                legacy_fallback=False,
+                strict=True,
+            )
+            return multiple(*(self._open(spec) for spec in backlog))
+
+        def _put_capacity(self) -> None:
+            model = self.model
+            self.backend.world.put_capacity_policy(
+                CapacityPolicy(
+                    id=CAPACITY_POLICY,
+                    account=ACCOUNT,
+                    inbox_limits=dict(model.capacity_limits),
+                    agents=model.capacity_agents,
+                    exclusion_rules=ExclusionRules(
+                        excluded_labels=model.excluded_labels,
+                        exclude_older_than_hours=model.exclude_older_than_hours,
+                    ),
+                )
+            )
+
+        @property
+        def autoassign(self) -> Autoassign:
+            assert self.app is not None
+            return self.app
+
+        # -- membership and presence ---------------------------------------------------------
+
+        @rule(inbox=st.sampled_from(INBOXES), agent=st.sampled_from(AGENTS))
+        def add_member(self, inbox: InboxId, agent: AgentId) -> None:
+            self.backend.world.add_member(inbox, agent)
+            if agent not in self.model.members[inbox]:
+                self.model.members[inbox].append(agent)
+
+        @rule(inbox=st.sampled_from(INBOXES), agent=st.sampled_from(AGENTS))
+        def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
+            self.backend.world.remove_member(inbox, agent)
+            if agent in self.model.members[inbox]:
+                self.model.members[inbox].remove(agent)
+            self.model.forget_streak(agent, inbox)
+
+        @rule(
+            agent=st.sampled_from(AGENTS),
+            status=st.sampled_from([ONLINE, "busy", "offline"]),
+        )
+        def set_presence(self, agent: AgentId, status: str) -> None:
+            before = self.model.status.get(agent)
+            self.backend.set_status(ACCOUNT, agent, status)
+            self.model.status[agent] = status
+            if status != ONLINE:
+                self.model.forget_streak(agent)
+            self.autoassign.triggers.on_agent_status_changed(
+                ACCOUNT, agent, before, status
+            )
+
+        # -- conversations -------------------------------------------------------------------
+
+        @rule(
+            target=conversation_ids,
+            specs=st.lists(_CONVERSATION_SPECS, min_size=1, max_size=3),
+        )
+        def open_conversations(
+            self, specs: list[_ConversationSpec]
+        ) -> MultipleResults[ConversationId]:
+            return multiple(*(self._open(spec) for spec in specs))
+
+        def _open(self, spec: _ConversationSpec) -> ConversationId:
+            inbox, team, labels, age, idle = spec
+            now = self.clock.now()
+            created = now - timedelta(seconds=age)
+            activity = max(created, now - timedelta(seconds=idle))
+            conversation = Conversation(
+                id=self.next_conversation,
+                inbox=inbox,
+                account=ACCOUNT,
+                team=team,
+                labels=labels,
+                created_at=created,
+                last_activity_at=activity,
+            )
+            self.next_conversation += 1
+            self.backend.world.put_conversation(conversation)
+            self.model.conversations[conversation.id] = conversation
+            self.autoassign.triggers.on_conversation_saved(None, conversation)
+            return conversation.id
+
+        @rule(
+            conversation=conversation_ids,
+            status=st.sampled_from(
+                [
+                    ConversationStatus.RESOLVED,
+                    ConversationStatus.SNOOZED,
+                    ConversationStatus.PENDING,
+                    ConversationStatus.OPEN,
+                ]
+            ),
+        )
+        def change_status(
+            self, conversation: ConversationId, status: ConversationStatus
+        ) -> None:
+            self._save(conversation, status=status)
+
+        @rule(
+            conversation=conversation_ids,
+            agent=st.sampled_from((None, *AGENTS)),
+        )
+        def assign_manually(
+            self, conversation: ConversationId, agent: AgentId | None
+        ) -> None:
+            self._save(conversation, assignee=agent)
+
+        def _save(self, conversation: ConversationId, **changes: object) -> None:
+            before, after = self.backend.world.update_conversation(
+                conversation, **changes
+            )
+            self.model.conversations[conversation] = after
+            self.autoassign.triggers.on_conversation_saved(before, after)
+
+        # -- configuration -------------------------------------------------------------------
+
+        @rule(
+            inbox=st.sampled_from(INBOXES),
+            limit=st.sampled_from([None, 0, 1, 2, 3]),
+            window=st.sampled_from([30, 60, 300]),
+            order=_ORDERS,
+            priority=st.sampled_from(ConversationPriority),
+            enabled=st.sampled_from([True, True, True, False]),
+        )
+        def change_policy(
+            self,
+            *,
+            inbox: InboxId,
+            limit: int | None,
+            window: int,
+            order: AssignmentOrder,
+            priority: ConversationPriority,
+            enabled: bool,
+        ) -> None:
+            old = self.model.policies[inbox]
+            policy = attrs.evolve(
+                old,
+                fair_distribution_limit=limit,
+                fair_distribution_window=window,
+                assignment_order=order,
+                conversation_priority=priority,
+                enabled=enabled,
+            )
+            self.backend.world.put_policy(policy)
+            self.model.policies[inbox] = policy
+            if (old.fair_distribution_limit, old.fair_distribution_window) != (
+                limit,
+                window,
+            ):
+                self.model.rate_epoch[inbox] = self.model.seq + 1
+
+        @rule(inbox=st.sampled_from(INBOXES), limit=st.sampled_from([None, 0, 1, 2]))
+        def change_capacity(self, inbox: InboxId, limit: int | None) -> None:
+            if limit is None:
+                self.model.capacity_limits.pop(inbox, None)
+            else:
+                self.model.capacity_limits[inbox] = limit
+            self._put_capacity()
+
+        @rule(on=_MOSTLY_ON)
+        def switch_feature(self, on: bool) -> None:
+            features = {ASSIGNMENT_V2_FEATURE} if on else set()
+            self.backend.world.put_account(Account(id=ACCOUNT, features=features))
+            self.model.feature_on = on
+
+        @rule(inbox=st.sampled_from(INBOXES), on=_MOSTLY_ON)
+        def switch_inbox(self, inbox: InboxId, on: bool) -> None:
+            self.backend.world.put_inbox(
+                Inbox(id=inbox, account=ACCOUNT, enable_auto_assignment=on)
+            )
+            self.model.inbox_enabled[inbox] = on
+
+        @rule(inbox=st.sampled_from(INBOXES), on=_MOSTLY_ON)
+        def switch_link(self, inbox: InboxId, on: bool) -> None:
+            if on:
+                self.backend.world.link_policy(inbox, POLICY_IDS[inbox])
+            else:
+                self.backend.world.unlink_policy(inbox)
+            self.model.linked[inbox] = on
+
+        # -- time and passes -----------------------------------------------------------------
+
+        @rule(seconds=st.sampled_from([0, 1, 29, 30, 31, 59, 60, 61, 300, 3600, 7200]))
+        def advance_clock(self, seconds: int) -> None:
+            self.clock.advance(seconds)
+
+        @rule(
+            inbox=st.sampled_from(INBOXES),
+            oldest=st.booleans(),
+            offset=st.sampled_from([-1, 0, 0, 1]),
+        )
+        def advance_to_window_edge(
+            self, inbox: InboxId, oldest: bool, offset: int
+        ) -> None:
+            """Move to where one of the inbox's auto-assignments (the oldest still in
+            the window, or the latest) leaves the window, give or take a second; make
+            sure a conversation waits; run a pass: the fair-distribution boundary."""
+            now = self.clock.now()
+            window = timedelta(
+                seconds=self.model.policies[inbox].fair_distribution_window
+            )
+            times = sorted(
+                entry.at
+                for (log_inbox, _, _), entry in self.model.log.items()
+                if log_inbox == inbox
+            )
+            if not times:
+                return
+            live = [at for at in times if now - at < window]
+            base = live[0] if oldest and live else times[-1]
+            edge = base + window + timedelta(seconds=offset)
+            if edge > self.clock.now():
+                self.clock.set(edge)
+            if not self.model.candidates(inbox, self.clock.now()):
+                self._open((inbox, None, frozenset(), 0, 0))
+            self.run_pass(inbox)
+
+        @rule(inbox=st.sampled_from(INBOXES))
+        def run_pass(self, inbox: InboxId) -> None:
+            result = self.autoassign.service.perform_bulk_assignment(inbox)
+            self._check_result(result)
+
+        @rule()
+        def drain_jobs(self) -> None:
+            self._drain()
+
+        @rule()
+        def periodic_cycle(self) -> None:
+            outcome = self.autoassign.periodic.run()
+            due = {inbox for inbox in INBOXES if self.model.gate(inbox) is None}
+            assert set(outcome.enqueued) | set(outcome.already_due) == due
+            self._drain()
+
+        def _drain(self) -> None:
+            for _ in range(50):
+                inbox = self.backend.jobs.pop()
+                if inbox is None:
+                    return
+                outcome = self.autoassign.job.run(inbox)
+                assert outcome.error is None
+                assert not outcome.coalesced, "nobody else holds the lease"
+                for result in outcome.results:
+                    self._check_result(result)
+            raise AssertionError("the job queue did not drain in 50 jobs")
+
+        # -- checking one pass ---------------------------------------------------------------
+
+        def _check_result(self, result: AssignmentResult) -> None:
+            model = self.model
+            inbox = result.inbox
+            now = self.clock.now()
+            gate = model.gate(inbox)
+            assert result.gate is gate, f"gate: engine {result.gate}, model {gate}"
+            if gate is not None:
+                assert result.assigned_count == 0
+                assert result.fetched == 0
+                self._check_events(result)
+                return
+            assert not result.degraded, result.degraded
+            candidates = model.candidates(inbox, now)
+            expected = candidates[: self.bulk_limit]
+            assert result.fetched == len(expected), (
+                f"fetched {result.fetched}, model has {len(candidates)} candidates"
+            )
+            assigned = {a.conversation: a for a in result.assignments}
+            skipped = {s.conversation: s for s in result.skips}
+            assert len(assigned) == len(result.assignments)
+            assert len(skipped) == len(result.skips)
+            assert not set(assigned) & set(skipped)
+            assert set(assigned) | set(skipped) == {c.id for c in expected}, (
+                "the pass did not work on the model's top conversations"
+            )
+            order = [c.id for c in expected]
+            assert [a.conversation for a in result.assignments] == [
+                c for c in order if c in assigned
+            ], "assignments out of priority order"
+
+            if not any(model.status.get(a) == ONLINE for a in model.members[inbox]):
+                # nobody online: the pass stops before looking at any conversation
+                assert not result.assignments
+                assert {s.reason for s in result.skips} <= {SkipReason.NO_AGENT_ONLINE}
+                self._check_events(result)
+                return
+            policy = model.policies[inbox]
+            starved = False  # a team-less conversation found no eligible agent
+            for conversation in expected:
+                maybe, surely = model.eligible(conversation, now)
+                if conversation.id in skipped:
+                    reason = skipped[conversation.id].reason
+                    team_skip = model.expected_team_skip(conversation)
+                    if team_skip is not None:
+                        assert reason is team_skip, (conversation, reason)
+                        continue
+                    assert reason in _NO_ELIGIBLE_AGENT, (conversation, reason)
+                    assert not surely, (
+                        f"conversation {conversation.id} skipped ({reason.value}) "
+                        f"although {sorted(surely, key=id_sort_key)} were eligible"
+                    )
+                    if conversation.team is None:
+                        starved = True
+                    continue
+                assignment = assigned[conversation.id]
+                agent = assignment.agent
+                assert assignment.occurred_at == now
+                assert agent in maybe, (
+                    f"conversation {conversation.id} went to {agent!r}, who was not "
+                    f"eligible (eligible: {sorted(maybe, key=id_sort_key)}; "
+                    f"member={agent in model.members[inbox]}, "
+                    f"status={model.status.get(agent)!r}, "
+                    f"open={model.open_count(inbox, agent)}, "
+                    f"capacity={model.capacity_limit(inbox, agent)}, "
+                    f"recent={model.recent(inbox, agent, now)}, "
+                    f"limit={policy.fair_distribution_limit})"
+                )
+                assert not (starved and conversation.team is None), (
+                    f"conversation {conversation.id} was assigned after an earlier "
+                    "team-less conversation found nobody eligible"
+                )
+                if maybe == surely:
+                    expected_agent = model.expected_agent(conversation, surely, now)
+                    assert expected_agent is None or agent == expected_agent, (
+                        f"conversation {conversation.id} went to {agent!r}; the "
+                        f"{policy.assignment_order.value} selector should have chosen "
+                        f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)})"
+                    )
+                if policy.assignment_order is AssignmentOrder.ROUND_ROBIN:
+                    model.rotate(inbox, agent)
+                    model.round_robin_decision(inbox, agent, surely)
+                else:
+                    model.streaks.pop(inbox, None)
+                model.conversations[conversation.id] = attrs.evolve(
+                    conversation, assignee=agent
+                )
+                model.record(inbox, agent, conversation.id, now)
+            self._check_events(result)
+
+        def _check_events(self, result: AssignmentResult) -> None:
+            new = self.bus.events[self.checked_events :]
+            self.checked_events = len(self.bus.events)
+            changed = [e for e in new if isinstance(e, AssigneeChanged)]
+            updated = [e for e in new if isinstance(e, ConversationUpdated)]
+            assert len(new) == len(changed) + len(updated)
+            policy_id = self.model.policies[result.inbox].id
+            assert [
+                (e.conversation, e.agent, e.inbox, e.policy, e.occurred_at)
+                for e in changed
+            ] == [
+                (a.conversation, a.agent, result.inbox, policy_id, a.occurred_at)
+                for a in result.assignments
+            ]
+            assert all(e.previous_agent is None for e in changed)
+            assert [e.conversation for e in updated] == [
+                a.conversation for a in result.assignments
+            ]
+
+        # -- invariants ----------------------------------------------------------------------
+
+        @invariant()
+        def stored_conversations_match_the_model(self) -> None:
+            repository = self.backend.conversations
+            for conversation_id, expected in self.model.conversations.items():
+                stored = repository.get(conversation_id)
+                assert stored is not None
+                assert stored.assignee == expected.assignee, (
+                    f"conversation {conversation_id}: stored assignee "
+                    f"{stored.assignee!r}, expected {expected.assignee!r}"
+                )
+                assert stored.status is expected.status
+
+        @invariant()
+        def fair_distribution_limit_holds(self) -> None:
+            model = self.model
+            if self.app is None:
+                return
+            now = self.clock.now()
+            for inbox in INBOXES:
+                limit = model.policies[inbox].fair_distribution_limit
+                if not limit:
+                    continue
+                for agent in AGENTS:
+                    since, _total = model.recent(inbox, agent, now)
+                    assert since <= limit, (inbox, agent, since, limit)
+
+        @invariant()
+        def every_event_was_checked(self) -> None:
+            assert self.checked_events == len(self.bus.events)
+
+    return AssignmentMachine

@@ -1,0 +1,106 @@
+"""Every shipped contract suite against the in-memory adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from autoassign.adapters.memory import (
+    InMemoryInboxLease,
+    InMemoryPresence,
+    InMemoryRateLimitLedger,
+    InMemoryRotationStore,
+    InMemoryWorld,
+)
+from autoassign.model import (
+    Account,
+    AccountId,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+)
+from autoassign.ports import (
+    ConversationRepository,
+    Directory,
+    InboxLease,
+    Presence,
+    RateLimitLedger,
+    RotationStore,
+)
+from autoassign.testing import FakeClock
+from autoassign.testing.contracts import (
+    ConversationRepositoryContract,
+    DirectoryContract,
+    InboxLeaseContract,
+    PresenceContract,
+    RateLimitLedgerContract,
+    RotationStoreContract,
+)
+
+
+class TestMemoryRateLimitLedger(RateLimitLedgerContract):
+    def make_ledger(self) -> RateLimitLedger:
+        return InMemoryRateLimitLedger()
+
+
+class TestMemoryRotationStore(RotationStoreContract):
+    def make_rotation(self) -> RotationStore:
+        return InMemoryRotationStore()
+
+
+class TestMemoryInboxLease(InboxLeaseContract):
+    def make_lease(self, clock: FakeClock) -> InboxLease:
+        return InMemoryInboxLease(clock)
+
+
+class TestMemoryPresence(PresenceContract):
+    def make_presence(self) -> Presence:
+        return InMemoryPresence()
+
+    def set_status(
+        self, presence: Presence, account: AccountId, agent: AgentId, status: str
+    ) -> None:
+        assert isinstance(presence, InMemoryPresence)
+        presence.set_status(account, agent, status)
+
+
+class TestMemoryConversationRepository(ConversationRepositoryContract):
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        world = InMemoryWorld(FakeClock())
+        for conversation in conversations:
+            world.put_conversation(conversation)
+        return world
+
+
+class TestMemoryDirectory(DirectoryContract):
+    def make_directory(
+        self,
+        *,
+        accounts: Sequence[Account],
+        inboxes: Sequence[Inbox],
+        members: Mapping[InboxId, Sequence[AgentId]],
+        teams: Sequence[Team],
+        policies: Sequence[AssignmentPolicy],
+        links: Mapping[InboxId, PolicyId],
+        capacity_policies: Sequence[CapacityPolicy],
+    ) -> Directory:
+        world = InMemoryWorld(FakeClock())
+        for account in accounts:
+            world.put_account(account)
+        for inbox in inboxes:
+            world.put_inbox(inbox, members.get(inbox.id, ()))
+        for team in teams:
+            world.put_team(team)
+        for policy in policies:
+            world.put_policy(policy)
+        for inbox_id, policy_id in links.items():
+            world.link_policy(inbox_id, policy_id)
+        for capacity in capacity_policies:
+            world.put_capacity_policy(capacity)
+        return world

@@ -1,0 +1,189 @@
+"""The public API: ``autoassign.__all__`` is sorted and complete, every module declares
+its exports, and the core imports without redis."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+import textwrap
+from typing import TypeVar
+
+import pytest
+
+import autoassign
+
+# The modules whose public names make up the top-level API.
+CORE_MODULES = (
+    "autoassign.clock",
+    "autoassign.decisions",
+    "autoassign.errors",
+    "autoassign.events",
+    "autoassign.jobs",
+    "autoassign.model",
+    "autoassign.ports",
+    "autoassign.results",
+    "autoassign.selection",
+    "autoassign.service",
+    "autoassign.triggers",
+    "autoassign.wiring",
+)
+
+# Public in their module but intentionally not re-exported from ``autoassign``: the ports
+# (imported from ``autoassign.ports`` by adapter authors), id aliases, limits and
+# constants, and helpers of the decision core.
+NOT_AT_TOP_LEVEL = {
+    "autoassign.decisions": {
+        "RecentAssignments",
+        "capacity_limits",
+        "exclusions_for_inbox",
+        "skip_reason_for",
+    },
+    "autoassign.events": {"Event"},
+    "autoassign.jobs": {"DEFAULT_LEASE_TTL", "DEFAULT_PENDING_TTL"},
+    "autoassign.model": {
+        "ADVANCED_ASSIGNMENT_FEATURE",
+        "DEFAULT_FAIR_DISTRIBUTION_WINDOW",
+        "MAX_FAIR_DISTRIBUTION_LIMIT",
+        "MAX_FAIR_DISTRIBUTION_WINDOW",
+        "AccountId",
+        "AgentId",
+        "ConversationId",
+        "Id",
+        "InboxId",
+        "PolicyId",
+        "TeamId",
+        "id_sort_key",
+    },
+    "autoassign.ports": {
+        "Clock",
+        "ConversationRepository",
+        "Directory",
+        "EventBus",
+        "InboxLease",
+        "JobQueue",
+        "Lease",
+        "Presence",
+        "RateLimitLedger",
+        "RotationStore",
+    },
+    "autoassign.service": {"DEFAULT_BULK_LIMIT", "InboxState", "check_bulk_limit"},
+    "autoassign.wiring": {"BULK_LIMIT_ENV"},
+}
+
+# Modules with their own ``__all__`` that are not re-exported at the top level.
+OTHER_MODULES = (
+    "autoassign.adapters.memory",
+    "autoassign.testing",
+    "autoassign.testing.contracts",
+    "autoassign.testing.strategies",
+    "autoassign.testing.stateful",
+)
+
+
+def _isort_style(name: str) -> tuple[int, list[tuple[int, int | str]]]:
+    """The order ruff's RUF022 keeps ``__all__`` in: SCREAMING_SNAKE_CASE first, then
+    CamelCase, then the rest; case-sensitive natural order within each group."""
+    if len(name) > 1 and name.isupper():
+        group = 0
+    elif name[:1].isupper():
+        group = 1
+    else:
+        group = 2
+    chunks = re.findall(r"\d+|\D+", name)
+    return group, [(0, int(c)) if c.isdigit() else (1, c) for c in chunks]
+
+
+def test_all_is_sorted() -> None:
+    names = list(autoassign.__all__)
+    assert names == sorted(names, key=_isort_style)
+
+
+def test_all_has_no_duplicates_and_every_name_exists() -> None:
+    assert len(set(autoassign.__all__)) == len(autoassign.__all__)
+    for name in autoassign.__all__:
+        assert hasattr(autoassign, name), name
+
+
+@pytest.mark.parametrize("module_name", CORE_MODULES)
+def test_every_public_name_is_exported_or_intentionally_not(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    declared = set(module.__all__)
+    missing = (
+        declared - set(autoassign.__all__) - NOT_AT_TOP_LEVEL.get(module_name, set())
+    )
+    assert not missing, f"{module_name} names neither exported nor listed: {missing}"
+    stale = NOT_AT_TOP_LEVEL.get(module_name, set()) - declared
+    assert not stale, (
+        f"NOT_AT_TOP_LEVEL lists names {module_name} no longer has: {stale}"
+    )
+
+
+def _defined_here(module_name: str) -> set[str]:
+    module = importlib.import_module(module_name)
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == module_name
+        and not isinstance(value, TypeVar)
+    }
+
+
+@pytest.mark.parametrize("module_name", CORE_MODULES + OTHER_MODULES)
+def test_module_all_is_complete(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    declared = set(module.__all__)
+    assert len(declared) == len(module.__all__), f"{module_name}.__all__ has duplicates"
+    for name in declared:
+        assert hasattr(module, name), f"{module_name}.__all__ names missing {name}"
+    undeclared = _defined_here(module_name) - declared
+    assert not undeclared, (
+        f"{module_name} defines public names not in __all__: {undeclared}"
+    )
+
+
+def test_top_level_names_come_from_core_modules() -> None:
+    exported = set()
+    for module_name in CORE_MODULES:
+        exported |= set(importlib.import_module(module_name).__all__)
+    assert set(autoassign.__all__) - exported == {"__version__"}
+
+
+def test_core_imports_without_redis() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["redis"] = None  # any "import redis" now raises ImportError
+        import autoassign
+        import autoassign.adapters.memory
+        import autoassign.testing
+        import autoassign.testing.contracts
+        assert sys.modules["redis"] is None
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_strategies_explain_a_missing_hypothesis() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["hypothesis"] = None
+        import autoassign.testing
+        try:
+            import autoassign.testing.strategies
+        except ImportError as exc:
+            assert "install autoassign[testing]" in str(exc), exc
+        else:
+            raise AssertionError("strategies imported without hypothesis")
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
