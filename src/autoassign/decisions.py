@@ -7,6 +7,7 @@ writing, so a dry run can never disagree with a real pass.
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -140,22 +141,29 @@ class RecentAssignments:
 
     window: timedelta
     times: dict[AgentId, list[datetime]] = attrs.field(factory=dict)
+    """Each agent's assignment times, kept sorted (oldest first)."""
+
+    def __attrs_post_init__(self) -> None:
+        for times in self.times.values():
+            times.sort()
 
     def count(self, agent: AgentId, now: datetime) -> int:
-        start = now - self.window
-        return sum(1 for t in self.times.get(agent, ()) if t > start)
+        times = self.times.get(agent)
+        if not times:
+            return 0
+        return len(times) - bisect.bisect_right(times, now - self.window)
 
     def add(self, agent: AgentId, at: datetime) -> None:
-        self.times.setdefault(agent, []).append(at)
+        bisect.insort(self.times.setdefault(agent, []), at)
 
     def fill(self, agent: AgentId, now: datetime, limit: int) -> None:
         """Mark ``agent`` full (another worker took its last slot)."""
-        missing = limit - self.count(agent, now)
-        self.times.setdefault(agent, []).extend([now] * max(missing, 0))
+        for _ in range(max(limit - self.count(agent, now), 0)):
+            self.add(agent, now)
 
     def last(self, agent: AgentId) -> datetime | None:
         times = self.times.get(agent)
-        return max(times) if times else None
+        return times[-1] if times else None
 
 
 def exclusions_for_inbox(

@@ -13,10 +13,18 @@ from autoassign.testing import FakeClock, InMemoryBackend
 
 
 def run_worker(
-    url: str, prefix: str, decode: bool, config: dict[str, Any], seed_value: int
+    url: str,
+    prefix: str,
+    decode: bool,
+    config: dict[str, Any],
+    seed_value: int,
+    *,
+    start: Any = None,
 ) -> list[tuple[str, str, int]]:
     """Run passes over every inbox until two rounds in a row assign nothing; returns
-    ``(conversation, agent, inbox)`` for each assignment this process made."""
+    ``(conversation, agent, inbox)`` for each assignment this process made. ``start``
+    (a barrier shared by the workers) lines their first passes up, so that they really
+    overlap however long each process took to spawn."""
     # Siblings by top-level name: the child has this directory on sys.path.
     from _redis_repo import RedisRepository  # type: ignore[import-not-found]  # noqa: PLC0415
     from _world import seed, wire  # type: ignore[import-not-found]  # noqa: PLC0415
@@ -31,6 +39,8 @@ def run_worker(
         app = wire(backend, memory, clock, conversations=repo)
         rng = random.Random(seed_value)
         made: list[tuple[str, str, int]] = []
+        if start is not None:
+            start.wait(timeout=120)
         idle = 0
         while idle < 2:
             inboxes = list(config["inboxes"])

@@ -155,7 +155,8 @@ def test_four_processes(real_redis: Target) -> None:
     import _mp_worker  # type: ignore[import-not-found]  # noqa: PLC0415
 
     context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
+    with context.Manager() as manager, context.Pool(4) as pool:
+        start = manager.Barrier(4)
         jobs = [
             pool.apply_async(
                 _mp_worker.run_worker,
@@ -166,6 +167,7 @@ def test_four_processes(real_redis: Target) -> None:
                     _config(limit, capacity),
                     n,
                 ),
+                {"start": start},
             )
             for n in range(4)
         ]

@@ -1,0 +1,462 @@
+"""Run the benchmarks: ``python -m benchmarks.run [--quick | --smoke]``.
+
+Writes ``bench-results/results.json`` and ``bench-results/results.md`` and prints every
+target with PASS or FAIL. See ``docs/benchmarks.md`` for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from autoassign import AssignmentOrder
+from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
+
+from . import memory_pass, redis_pass
+from ._common import machine_info
+
+ORDERS = (AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED)
+DEFAULT_URL = "redis://127.0.0.1:6379/13"
+
+MODES: dict[str, dict[str, Any]] = {
+    "full": {
+        "repeat": 5,
+        "memory_agents": [10, 100, 1_000, 10_000],
+        "redis_agents": [10, 100, 1_000, 10_000],
+        "ledgers": [0, 10_000, 1_000_000],
+        "unrelated_keys": 100_000,
+        "reference_agents": 20,
+        "reference_conversations": 5,
+        "workers": [1, 2, 4],
+        "worker_passes": 10,
+        "simulation": (100_000, 200),
+    },
+    "quick": {
+        "repeat": 3,
+        "memory_agents": [10, 1_000],
+        "redis_agents": [10, 1_000],
+        "ledgers": [0, 10_000],
+        "unrelated_keys": 10_000,
+        "reference_agents": 20,
+        "reference_conversations": 5,
+        "workers": [1, 2],
+        "worker_passes": 3,
+        "simulation": (10_000, 200),
+    },
+    "smoke": {
+        "repeat": 1,
+        "memory_agents": [10, 20],
+        "redis": False,
+        "simulation": None,
+    },
+}
+
+# Targets (issue 6)
+MAX_ROUND_TRIPS = 2.0
+MAX_LEDGER_RATIO = 1.5
+MIN_REFERENCE_SPEEDUP = 50.0
+MAX_AGENT_SCALING = 3.0
+MAX_SIM_MB = 500.0
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_memory(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for agents in cfg["memory_agents"]:
+        for order in ORDERS:
+            row = memory_pass.measure(agents, order, repeat=cfg["repeat"])
+            log(
+                f"  memory  {order.value:<11} agents={agents:>6}  "
+                f"{row['assignments_per_second']:>10.0f} assignments/s  "
+                f"{row['per_assignment_us']:>9.1f} us/assignment"
+            )
+            rows.append(row)
+    return rows
+
+
+def max_ledger_per_agent() -> int:
+    return MAX_FAIR_DISTRIBUTION_LIMIT * 9 // 10
+
+
+def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        results["redis_skipped"] = f"no Redis at {url}: {exc}"
+        log(f"  redis: skipped ({exc})")
+        return
+    prefix = f"aa-bench-{uuid.uuid4().hex[:12]}"
+    bench = redis_pass.RedisBench(url, prefix)
+    results["machine"]["redis_server"] = bench.server_version()
+    results["redis_url"] = url
+    results["redis_prefix"] = prefix
+    try:
+        bench.fill_unrelated(cfg["unrelated_keys"])
+        rows = []
+        for agents in cfg["redis_agents"]:
+            for entries in cfg["ledgers"]:
+                if entries / agents > max_ledger_per_agent():
+                    rows.append(
+                        {
+                            "agents": agents,
+                            "ledger_entries": entries,
+                            "skipped": "more entries per agent than the largest "
+                            "fair_distribution_limit allows (everyone would be full)",
+                        }
+                    )
+                    continue
+                for order in ORDERS:
+                    row = bench.measure_pass(
+                        agents, entries, order, repeat=cfg["repeat"]
+                    )
+                    log(
+                        f"  redis   {order.value:<11} agents={agents:>6} "
+                        f"ledger={entries:>9}  "
+                        f"{row['assignments_per_second']:>8.0f} assignments/s  "
+                        f"{row['round_trips_per_assignment']:.2f} round trips/assignment"
+                    )
+                    rows.append(row)
+        results["redis_pass"] = rows
+
+        ours = bench.measure_pass(
+            cfg["reference_agents"],
+            0,
+            AssignmentOrder.ROUND_ROBIN,
+            repeat=cfg["repeat"],
+        )
+        ref = bench.measure_reference(
+            cfg["reference_agents"],
+            cfg["reference_conversations"],
+            repeat=cfg["repeat"],
+        )
+        speedup = ref["per_assignment_us"] / ours["per_assignment_us"]
+        results["reference"] = {"ours": ours, "reference": ref, "speedup": speedup}
+        log(
+            f"  reference agents={cfg['reference_agents']} "
+            f"unrelated={cfg['unrelated_keys']}: ours {ours['per_assignment_us']:.0f} us, "
+            f"reference {ref['per_assignment_us']:.0f} us per assignment "
+            f"({ref['round_trips_per_assignment']:.0f} round trips): {speedup:.0f}x"
+        )
+
+        workers = []
+        for count in cfg["workers"]:
+            row = redis_pass.measure_workers(
+                bench, count, agent_count=100, passes=cfg["worker_passes"]
+            )
+            log(f"  workers={count}  {row['assignments_per_second']:.0f} assignments/s")
+            workers.append(row)
+        if workers:
+            base = workers[0]["assignments_per_second"]
+            for row in workers:
+                row["speedup_vs_1"] = row["assignments_per_second"] / base
+        results["workers"] = workers
+    finally:
+        results["redis_keys_deleted"] = bench.cleanup()
+
+
+def run_simulation(cfg: dict[str, Any]) -> dict[str, Any]:
+    conversations, agents = cfg["simulation"]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sim_memory",
+            str(conversations),
+            str(agents),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    log(
+        f"  simulation {row['totals'].get('conversations')} conversations, "
+        f"{agents} agents: peak {row['peak_rss_mb']:.0f} MB, {row['seconds']:.1f} s"
+    )
+    return row
+
+
+def _target(name: str, passed: bool | None, value: Any, detail: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": "SKIP" if passed is None else ("PASS" if passed else "FAIL"),
+        "value": value,
+        "detail": detail,
+    }
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    targets = []
+    rows = [r for r in results.get("redis_pass", []) if "skipped" not in r]
+    if rows:
+        worst = max(r["round_trips_per_assignment"] for r in rows)
+        by_order: dict[str, set[float]] = {}
+        for r in rows:
+            by_order.setdefault(r["order"], set()).add(
+                round(r["round_trips_per_assignment"], 2)
+            )
+        constant = all(len(values) == 1 for values in by_order.values())
+        per_order = ", ".join(
+            f"{order} {sorted(values)}" for order, values in sorted(by_order.items())
+        )
+        targets.append(
+            _target(
+                "redis_round_trips_per_assignment",
+                worst <= MAX_ROUND_TRIPS and constant,
+                worst,
+                f"max {worst:.2f} (target <= {MAX_ROUND_TRIPS}); per order: {per_order}; "
+                f"constant across agents and ledgers: {constant}",
+            )
+        )
+        ratios = []
+        for r in rows:
+            if r["ledger_entries"] == 0:
+                continue
+            big = max(x["ledger_entries"] for x in rows if x["agents"] == r["agents"])
+            if r["ledger_entries"] != big:
+                continue
+            empty = next(
+                x
+                for x in rows
+                if x["agents"] == r["agents"]
+                and x["order"] == r["order"]
+                and x["ledger_entries"] == 0
+            )
+            ratios.append(
+                (
+                    r["per_assignment_us"] / empty["per_assignment_us"],
+                    r["agents"],
+                    r["order"],
+                    r["ledger_entries"],
+                )
+            )
+        if ratios:
+            worst_ratio = max(ratios)
+            targets.append(
+                _target(
+                    "ledger_size_ratio",
+                    worst_ratio[0] <= MAX_LEDGER_RATIO,
+                    worst_ratio[0],
+                    f"largest ledger vs empty, worst {worst_ratio[0]:.2f}x at "
+                    f"{worst_ratio[1]} agents / {worst_ratio[2]} / "
+                    f"{worst_ratio[3]} entries (target <= {MAX_LEDGER_RATIO}x)",
+                )
+            )
+    else:
+        targets.append(
+            _target("redis_round_trips_per_assignment", None, None, "no Redis")
+        )
+        targets.append(_target("ledger_size_ratio", None, None, "no Redis"))
+    ref = results.get("reference")
+    if ref:
+        unrelated = ref["reference"]["unrelated_keys"]
+        targets.append(
+            _target(
+                "speedup_vs_reference",
+                ref["speedup"] >= MIN_REFERENCE_SPEEDUP,
+                ref["speedup"],
+                f"{ref['speedup']:.0f}x with {unrelated} unrelated keys and "
+                f"{ref['reference']['agents']} agents (target >= {MIN_REFERENCE_SPEEDUP:.0f}x"
+                " with 100,000 keys)",
+            )
+        )
+    else:
+        targets.append(_target("speedup_vs_reference", None, None, "no Redis"))
+    memory = results.get("memory_pass", [])
+    if memory:
+        low = min(r["agents"] for r in memory)
+        high = max(r["agents"] for r in memory)
+        worst = None
+        for order in {r["order"] for r in memory}:
+            a = next(r for r in memory if r["order"] == order and r["agents"] == low)
+            b = next(r for r in memory if r["order"] == order and r["agents"] == high)
+            ratio = b["per_assignment_us"] / a["per_assignment_us"]
+            if worst is None or ratio > worst[0]:
+                worst = (ratio, order)
+        assert worst is not None
+        targets.append(
+            _target(
+                "memory_agent_scaling",
+                worst[0] <= MAX_AGENT_SCALING,
+                worst[0],
+                f"per assignment with {high} agents vs {low}: worst {worst[0]:.1f}x "
+                f"({worst[1]}; target <= {MAX_AGENT_SCALING}x at 10,000 vs 10)",
+            )
+        )
+    sim = results.get("simulation")
+    if sim:
+        targets.append(
+            _target(
+                "simulation_peak_memory",
+                sim["peak_rss_mb"] < MAX_SIM_MB,
+                sim["peak_rss_mb"],
+                f"{sim['peak_rss_mb']:.0f} MB for {sim['target_conversations']} "
+                f"conversations (target < {MAX_SIM_MB:.0f} MB at 100,000)",
+            )
+        )
+    else:
+        targets.append(_target("simulation_peak_memory", None, None, "not run"))
+    return targets
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    out = [
+        f"# Benchmark results ({results['mode']} mode)",
+        "",
+        f"- Machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['memory']} RAM; "
+        f"{m['platform']}",
+        f"- Python {m['python']}, redis-py {m['redis_py']}, Redis server "
+        f"{m['redis_server'] or 'n/a'}; commit {m['git_commit']}",
+        f"- Median of {results['repeat']} runs each; total {results['seconds']:.0f} s",
+        "",
+        "## Targets",
+        "",
+        "| target | status | detail |",
+        "| --- | --- | --- |",
+    ]
+    out += [
+        f"| {t['name']} | {t['status']} | {t['detail']} |" for t in results["targets"]
+    ]
+    out += [
+        "",
+        "## 1. In-memory pass (100 conversations, all filters on)",
+        "",
+        "| order | agents | assignments/s | us/assignment |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    out += [
+        f"| {r['order']} | {r['agents']:,} | {r['assignments_per_second']:,.0f} | "
+        f"{r['per_assignment_us']:,.1f} |"
+        for r in results.get("memory_pass", [])
+    ]
+    if results.get("redis_pass"):
+        out += [
+            "",
+            "## 2. Redis pass (100 conversations, "
+            f"{results['redis_pass'][0].get('unrelated_keys', 0):,} unrelated keys)",
+            "",
+            "| order | agents | ledger entries | assignments/s | us/assignment "
+            "| round trips/assignment |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in results["redis_pass"]:
+            if "skipped" in r:
+                out.append(
+                    f"| - | {r['agents']:,} | {r['ledger_entries']:,} | skipped: "
+                    f"{r['skipped']} | | |"
+                )
+                continue
+            out.append(
+                f"| {r['order']} | {r['agents']:,} | {r['ledger_entries']:,} | "
+                f"{r['assignments_per_second']:,.0f} | {r['per_assignment_us']:,.1f} | "
+                f"{r['round_trips_per_assignment']:.2f} |"
+            )
+    ref = results.get("reference")
+    if ref:
+        ours, theirs = ref["ours"], ref["reference"]
+        out += [
+            "",
+            f"## 3. Against the reference ({theirs['agents']} agents, "
+            f"{theirs['unrelated_keys']:,} unrelated keys)",
+            "",
+            "| approach | assignments/s | us/assignment | round trips/assignment |",
+            "| --- | ---: | ---: | ---: |",
+            f"| autoassign (round robin) | {ours['assignments_per_second']:,.0f} | "
+            f"{ours['per_assignment_us']:,.1f} | "
+            f"{ours['round_trips_per_assignment']:.2f} |",
+            f"| reference (SCAN per agent) | {theirs['assignments_per_second']:,.1f} | "
+            f"{theirs['per_assignment_us']:,.0f} | "
+            f"{theirs['round_trips_per_assignment']:,.0f} |",
+            f"| ratio | {ref['speedup']:,.0f}x | | |",
+        ]
+    if results.get("workers"):
+        out += [
+            "",
+            "## 4. Worker processes (100 agents each, own inbox, one Redis)",
+            "",
+            "| workers | assignments/s | vs 1 worker |",
+            "| ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {r['workers']} | {r['assignments_per_second']:,.0f} | "
+            f"{r['speedup_vs_1']:.2f}x |"
+            for r in results["workers"]
+        ]
+    sim = results.get("simulation")
+    if sim:
+        out += [
+            "",
+            "## 5. Simulation peak memory",
+            "",
+            "| conversations | agents | peak RSS | wall time |",
+            "| ---: | ---: | ---: | ---: |",
+            f"| {sim['totals'].get('conversations', 0):,} | {sim['agents']} | "
+            f"{sim['peak_rss_mb']:.0f} MB | {sim['seconds']:.1f} s |",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="small sizes, under 60 s")
+    group.add_argument(
+        "--smoke", action="store_true", help="tiny, in-memory only (for the test suite)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("AUTOASSIGN_BENCH_REDIS_URL", DEFAULT_URL),
+        help=f"Redis for measurements 2-4 (default {DEFAULT_URL})",
+    )
+    parser.add_argument("--no-redis", action="store_true", help="skip measurements 2-4")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="output directory"
+    )
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "smoke" if args.smoke else "full"
+    cfg = MODES[mode]
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "mode": mode,
+        "repeat": cfg["repeat"],
+        "machine": machine_info(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    log(f"autoassign benchmarks, {mode} mode")
+    log("1. in-memory pass")
+    results["memory_pass"] = run_memory(cfg)
+    if cfg.get("redis", True) and not args.no_redis:
+        log("2-4. Redis")
+        run_redis(cfg, args.redis_url, results)
+    if cfg["simulation"]:
+        log("5. simulation memory")
+        results["simulation"] = run_simulation(cfg)
+    results["seconds"] = time.perf_counter() - started
+    results["targets"] = evaluate_targets(results)
+    log("targets:")
+    for target in results["targets"]:
+        log(f"  {target['status']:<4} {target['name']}: {target['detail']}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "results.md").write_text(markdown(results))
+    log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Measurement 5 (run in its own process): peak memory of a simulation.
+
+``python -m benchmarks.sim_memory CONVERSATIONS AGENTS`` prints one JSON object:
+the conversations the workload generated, the wall time and ``ru_maxrss`` (peak
+resident set size of this process, including the interpreter and imports).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from autoassign.simulate import generate_workload, parse_scenario_text
+from autoassign.simulate.engine import Simulation
+
+DURATION_MINUTES = 1440
+
+
+def scenario_text(conversations: int, agents: int) -> str:
+    """One day, ``agents`` always-on agents over 4 inboxes, about ``conversations``
+    arrivals (Poisson), round robin with fair distribution, capacity and exclusions."""
+    inboxes = 4
+    names = [f"a{n}" for n in range(agents)]
+    per_hour = conversations / (DURATION_MINUTES / 60) / inboxes
+    agent_list = ", ".join(f'"{name}"' for name in names)
+    lines = [
+        "[simulation]",
+        'name = "bench-memory"',
+        "seed = 7",
+        f"duration_minutes = {DURATION_MINUTES}",
+        "bulk_limit = 100",
+        "",
+        "[policies.fair]",
+        'assignment_order = "round_robin"',
+        "fair_distribution_limit = 1000",
+        "fair_distribution_window = 3600",
+        "",
+        "[policies.balanced]",
+        'assignment_order = "balanced"',
+        "fair_distribution_limit = 1000",
+        "fair_distribution_window = 3600",
+        "",
+    ]
+    lines += [f'[[agents]]\nid = "{name}"\n' for name in names]
+    limits = ", ".join(f"in{n} = 50" for n in range(inboxes))
+    lines += [
+        "[[capacity_policies]]",
+        'id = "all"',
+        f"agents = [{agent_list}]",
+        f"inbox_limits = {{ {limits} }}",
+        'excluded_labels = ["vip"]',
+        "",
+    ]
+    for n in range(inboxes):
+        policy = "fair" if n % 2 == 0 else "balanced"
+        lines += [
+            "[[inboxes]]",
+            f'id = "in{n}"',
+            f'policy = "{policy}"',
+            f"members = [{agent_list}]",
+            f"arrivals_per_hour = {per_hour:.3f}",
+            'resolve = { distribution = "lognormal", median = 7, sigma = 0.6 }',
+            "labels = { vip = 0.01 }",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    conversations, agents = int(argv[0]), int(argv[1])
+    scenario = parse_scenario_text(scenario_text(conversations, agents))
+    start = time.perf_counter()
+    workload = generate_workload(scenario)
+    run = Simulation(scenario, workload)
+    run.run()
+    report = run.report()
+    elapsed = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    totals = report.get("totals", {})
+    print(
+        json.dumps(
+            {
+                "target_conversations": conversations,
+                "agents": agents,
+                "totals": totals,
+                "seconds": elapsed,
+                "peak_rss_mb": peak_kib / 1024,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,50 @@
+"""The benchmark scripts run (``--smoke``: tiny, in-memory only) and write the JSON the
+docs describe, so ``benchmarks/`` cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_run_writes_results(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["mode"] == "smoke"
+    assert {"nproc", "cpu_model", "memory", "python", "redis_py"} <= set(
+        results["machine"]
+    )
+    rows = results["memory_pass"]
+    assert {(r["agents"], r["order"]) for r in rows} == {
+        (10, "round_robin"),
+        (10, "balanced"),
+        (20, "round_robin"),
+        (20, "balanced"),
+    }
+    for row in rows:
+        assert row["assigned"] == 100
+        assert row["assignments_per_second"] > 0
+    names = {t["name"]: t["status"] for t in results["targets"]}
+    assert set(names) == {
+        "redis_round_trips_per_assignment",
+        "ledger_size_ratio",
+        "speedup_vs_reference",
+        "memory_agent_scaling",
+        "simulation_peak_memory",
+    }
+    assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
+    assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| target | status | detail |" in markdown
