@@ -29,11 +29,17 @@ CONVERSATIONS = 20
 WINDOW = 3600
 
 
+LEDGER_SIZES = {"100k": 100_000, "1m": 1_000_000}
+
+
 def fill_ledger(
-    target: Target, backend: RedisBackend, agents: list[int], now_us: int
+    target: Target,
+    backend: RedisBackend,
+    agents: list[int],
+    now_us: int,
+    total: int = 100_000,
 ) -> int:
-    """100,000 entries over the inbox's agents: half inside the window, half older."""
-    total = 100_000
+    """``total`` entries over the inbox's agents: half inside the window, half older."""
     pipe = target.client.pipeline(transaction=False)
     window_us = WINDOW * 10**6
     for n in range(total):
@@ -62,6 +68,20 @@ RR = AssignmentOrder.ROUND_ROBIN
 def test_round_trips_per_assignment(
     fake_or_real: Target, agent_count: int, ledger_size: str, order: AssignmentOrder
 ) -> None:
+    _check_round_trips(fake_or_real, agent_count, ledger_size, order)
+
+
+@pytest.mark.slow
+def test_round_trips_at_ten_thousand_agents_and_a_million_entries(
+    real_redis: Target,
+) -> None:
+    """The issue's sizes, on the real server only (fakeredis is too slow to fill it)."""
+    _check_round_trips(real_redis, 10_000, "1m", RR)
+
+
+def _check_round_trips(
+    fake_or_real: Target, agent_count: int, ledger_size: str, order: AssignmentOrder
+) -> None:
     clock = FakeClock()
     memory = InMemoryBackend(clock=clock)
     agents = list(range(1, agent_count + 1))
@@ -83,7 +103,7 @@ def test_round_trips_per_assignment(
     app = wire(backend, memory, clock)
     if ledger_size != "empty":
         now_us = int(clock.now().timestamp() * 10**6)
-        fill_ledger(fake_or_real, backend, agents, now_us)
+        fill_ledger(fake_or_real, backend, agents, now_us, LEDGER_SIZES[ledger_size])
     assert app.service.perform_bulk_assignment(99).assigned_count == 1  # loads scripts
 
     clock.advance(timedelta(seconds=1))
