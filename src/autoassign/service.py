@@ -87,6 +87,9 @@ class _Pass:
     statuses: Mapping[AgentId, str]
     recent: RecentAssignments | None
     rate_limiting: bool
+    limits: Mapping[AgentId, int]
+    """Each agent's capacity limit in the inbox, read once per pass: configuration
+    changes take effect on the next pass; open counts are read per conversation."""
     assignments: list[Assignment] = attrs.field(factory=list)
     skips: list[Skip] = attrs.field(factory=list)
     degraded: set[Degradation] = attrs.field(factory=set)
@@ -222,22 +225,18 @@ class AssignmentService:
         if not conversations:
             return AssignmentResult(inbox=inbox)
 
-        members = self.directory.inbox_members(inbox)
-        statuses = self.read_statuses(loaded.account, members)
         run = _Pass(
             state=loaded,
-            members=members,
-            statuses=statuses or {},
+            members=self.directory.inbox_members(inbox),
+            statuses={},
             recent=None,
             rate_limiting=loaded.policy.rate_limited,
+            limits=capacity_limits(capacity_policies, inbox),
         )
-        if statuses is None:
-            run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
-        if not any(run.statuses.get(agent) == ONLINE for agent in members):
+        if not self._read_presence(run, conversations):
             # Nobody online: nothing else is touched (no ledger, no rotation).
-            for conversation in conversations:
-                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
             return self._result(inbox, conversations, run)
+        members = run.members
 
         selector = self.selector_for(loaded.policy.assignment_order)
         run.recent = self.read_recent(loaded, members, now)
@@ -286,15 +285,20 @@ class AssignmentService:
             return False
         run.state = loaded
         run.members = self.directory.inbox_members(inbox)
-        statuses = self.read_statuses(loaded.account, run.members)
+        return self._read_presence(run, remaining)
+
+    def _read_presence(self, run: _Pass, remaining: Sequence[Conversation]) -> bool:
+        """Read the members' statuses into ``run``. ``False`` when nobody is online
+        (presence failing counts as nobody): every remaining conversation is skipped."""
+        statuses = self.read_statuses(run.state.account, run.members)
         if statuses is None:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
         run.statuses = statuses or {}
-        if not any(run.statuses.get(agent) == ONLINE for agent in run.members):
-            for conversation in remaining:
-                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
-            return False
-        return True
+        if any(run.statuses.get(agent) == ONLINE for agent in run.members):
+            return True
+        for conversation in remaining:
+            run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+        return False
 
     def _team_for(
         self, run: _Pass, conversation: Conversation
@@ -346,8 +350,7 @@ class AssignmentService:
             run.skip(conversation, team)
             return
 
-        capacity_policies = self.directory.capacity_policies_for_inbox(inbox)
-        limits = capacity_limits(capacity_policies, inbox)
+        limits = run.limits
         candidates = [
             agent
             for agent in run.members

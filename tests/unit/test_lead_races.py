@@ -93,3 +93,14 @@ def test_a_strict_job_raises_when_the_lease_store_is_down(
     with pytest.raises(BackendUnavailable):
         app.job.run(INBOX)
     assert scenario.assignee(1) is None
+
+
+def test_capacity_policies_are_read_once_per_pass(scenario: Any, wrap: Any) -> None:
+    """Configuration is read once per pass (changes take effect on the next pass); only
+    open counts are re-read per conversation."""
+    scenario.setup(members=["ann", "bob"])
+    scenario.convs([1, 2, 3])
+    directory = wrap(scenario.world)
+    result = scenario.build(directory=directory).service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 3
+    assert len(directory.called("capacity_policies_for_inbox")) == 1
