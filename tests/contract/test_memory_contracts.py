@@ -31,7 +31,7 @@ from autoassign.ports import (
     RateLimitLedger,
     RotationStore,
 )
-from autoassign.testing import FakeClock
+from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
@@ -91,16 +91,14 @@ class TestMemoryDirectory(DirectoryContract):
         capacity_policies: Sequence[CapacityPolicy],
     ) -> Directory:
         world = InMemoryWorld(FakeClock())
-        for account in accounts:
-            world.put_account(account)
-        for inbox in inboxes:
-            world.put_inbox(inbox, members.get(inbox.id, ()))
-        for team in teams:
-            world.put_team(team)
-        for policy in policies:
-            world.put_policy(policy)
-        for inbox_id, policy_id in links.items():
-            world.link_policy(inbox_id, policy_id)
-        for capacity in capacity_policies:
-            world.put_capacity_policy(capacity)
+        seed_directory(
+            world,
+            accounts=accounts,
+            inboxes=inboxes,
+            members=members,
+            teams=teams,
+            policies=policies,
+            links=links,
+            capacity_policies=capacity_policies,
+        )
         return world

@@ -33,7 +33,7 @@ from autoassign.model import (
     Team,
 )
 from autoassign.ports import ConversationRepository, Directory
-from autoassign.testing import FakeClock
+from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
@@ -112,19 +112,16 @@ class _SqlContracts:
         capacity_policies: Sequence[CapacityPolicy],
     ) -> Directory:
         engine, schema = self.stores.make()
-        writer = SqlWriter(engine, schema)
-        for account in accounts:
-            writer.put_account(account)
-        for inbox in inboxes:
-            writer.put_inbox(inbox, members.get(inbox.id, ()))
-        for team in teams:
-            writer.put_team(team)
-        for policy in policies:
-            writer.put_policy(policy)
-        for inbox_id, policy_id in links.items():
-            writer.link_policy(inbox_id, policy_id)
-        for capacity in capacity_policies:
-            writer.put_capacity_policy(capacity)
+        seed_directory(
+            SqlWriter(engine, schema),
+            accounts=accounts,
+            inboxes=inboxes,
+            members=members,
+            teams=teams,
+            policies=policies,
+            links=links,
+            capacity_policies=capacity_policies,
+        )
         return SqlDirectory(engine, schema)
 
 

@@ -8,20 +8,34 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from autoassign.adapters.memory import (
     InMemoryBackend,
     InMemoryEventBus,
     build_in_memory,
 )
+from autoassign.model import (
+    Account,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+)
 
 __all__ = [
     "EPOCH",
+    "DirectoryWriter",
     "FakeClock",
     "InMemoryBackend",
     "RecordingEventBus",
     "build_in_memory",
+    "seed_directory",
 ]
 
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -59,3 +73,51 @@ class FakeClock:
 
 RecordingEventBus = InMemoryEventBus
 """An event bus that records every event (``.events``, ``.of_type(kind)``)."""
+
+
+class DirectoryWriter(Protocol):
+    """The write side of a directory, as test seeding needs it. ``InMemoryWorld`` and
+    ``autoassign.adapters.sql.SqlWriter`` are such writers; a host's fixture can be one
+    too."""
+
+    def put_account(self, account: Account) -> None: ...
+
+    def put_inbox(self, inbox: Inbox, members: Iterable[AgentId] = ()) -> None: ...
+
+    def put_team(self, team: Team) -> None: ...
+
+    def put_policy(self, policy: AssignmentPolicy) -> None: ...
+
+    def link_policy(self, inbox: InboxId, policy: PolicyId) -> None: ...
+
+    def put_capacity_policy(self, policy: CapacityPolicy) -> None: ...
+
+
+def seed_directory(
+    writer: DirectoryWriter,
+    *,
+    accounts: Iterable[Account] = (),
+    inboxes: Iterable[Inbox] = (),
+    members: Mapping[InboxId, Iterable[AgentId]] | None = None,
+    teams: Iterable[Team] = (),
+    policies: Iterable[AssignmentPolicy] = (),
+    links: Mapping[InboxId, PolicyId] | None = None,
+    capacity_policies: Iterable[CapacityPolicy] = (),
+) -> None:
+    """Write a whole directory through ``writer``, in dependency order (accounts, then
+    inboxes with their members, teams, policies, links, capacity policies). The
+    arguments are those of :meth:`DirectoryContract.make_directory
+    <autoassign.testing.contracts.DirectoryContract.make_directory>`."""
+    members = members or {}
+    for account in accounts:
+        writer.put_account(account)
+    for inbox in inboxes:
+        writer.put_inbox(inbox, members.get(inbox.id, ()))
+    for team in teams:
+        writer.put_team(team)
+    for policy in policies:
+        writer.put_policy(policy)
+    for inbox_id, policy_id in (links or {}).items():
+        writer.link_policy(inbox_id, policy_id)
+    for capacity in capacity_policies:
+        writer.put_capacity_policy(capacity)

@@ -55,7 +55,7 @@ from autoassign.model import (
     Team,
     TeamId,
 )
-from autoassign.testing import EPOCH
+from autoassign.testing import EPOCH, seed_directory
 
 __all__ = [
     "STATUSES",
@@ -242,23 +242,20 @@ class World:
 
     def seed(self, backend: InMemoryBackend) -> None:
         """Load the world into ``backend``."""
-        world = backend.world
-        for account in self.accounts:
-            world.put_account(account)
-        for inbox in self.inboxes:
-            world.put_inbox(inbox, self.members.get(inbox.id, ()))
-        for team in self.teams:
-            world.put_team(team)
-        for policy in self.policies:
-            world.put_policy(policy)
-        for inbox_id, policy_id in self.links.items():
-            world.link_policy(inbox_id, policy_id)
-        for capacity in self.capacity_policies:
-            world.put_capacity_policy(capacity)
+        seed_directory(
+            backend.world,
+            accounts=self.accounts,
+            inboxes=self.inboxes,
+            members=self.members,
+            teams=self.teams,
+            policies=self.policies,
+            links=self.links,
+            capacity_policies=self.capacity_policies,
+        )
         for (account_id, agent), status in self.presence.items():
             backend.set_status(account_id, agent, status)
         for conversation in self.conversations:
-            world.put_conversation(conversation)
+            backend.world.put_conversation(conversation)
 
 
 def load_world(backend: InMemoryBackend, world: World) -> None:
