@@ -55,6 +55,23 @@ def exclusion_rules_to_json(rules: ExclusionRules) -> dict[str, Any] | None:
     }
 
 
+def _replace_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    owner: tuple[str, object],
+    *,
+    column: str,
+    values: Iterable[Any],
+) -> None:
+    """Make ``table``'s rows whose ``owner`` (column name, value) matches hold exactly
+    ``values`` in ``column``, one row per value."""
+    owner_column, key = owner
+    conn.execute(sa.delete(table).where(table.c[owner_column] == key))
+    rows = [{owner_column: key, column: value} for value in sorted(values, key=str)]
+    if rows:
+        conn.execute(sa.insert(table), rows)
+
+
 def _upsert(
     conn: sa.Connection,
     table: sa.Table,
@@ -104,15 +121,13 @@ class SqlWriter:
         features = self.schema.account_features
         with self._db.write("put account") as conn:
             self._account(conn, account.id)
-            conn.execute(sa.delete(features).where(features.c.account_id == account.id))
-            if account.features:
-                conn.execute(
-                    sa.insert(features),
-                    [
-                        {"account_id": account.id, "feature": f}
-                        for f in sorted(account.features)
-                    ],
-                )
+            _replace_rows(
+                conn,
+                features,
+                ("account_id", account.id),
+                column="feature",
+                values=account.features,
+            )
 
     def put_agent(
         self,
@@ -245,12 +260,13 @@ class SqlWriter:
                     "allow_auto_assign": team.allow_auto_assign,
                 },
             )
-            conn.execute(sa.delete(members).where(members.c.team_id == team.id))
-            if team.members:
-                conn.execute(
-                    sa.insert(members),
-                    [{"team_id": team.id, "agent_id": agent} for agent in team.members],
-                )
+            _replace_rows(
+                conn,
+                members,
+                ("team_id", team.id),
+                column="agent_id",
+                values=team.members,
+            )
 
     def put_policy(self, policy: AssignmentPolicy) -> None:
         self._ids(policy=policy.id, account=policy.account)
@@ -390,15 +406,13 @@ class SqlWriter:
                     {"id": c.id},
                     self._conversation_values(c),
                 )
-                conn.execute(sa.delete(labels).where(labels.c.conversation_id == c.id))
-                if c.labels:
-                    conn.execute(
-                        sa.insert(labels),
-                        [
-                            {"conversation_id": c.id, "label": label}
-                            for label in sorted(c.labels)
-                        ],
-                    )
+                _replace_rows(
+                    conn,
+                    labels,
+                    ("conversation_id", c.id),
+                    column="label",
+                    values=c.labels,
+                )
 
     def update_conversation(
         self, conversation: ConversationId, **changes: Any
