@@ -134,6 +134,15 @@ class RedisBench:
         assigned, trips, commands = passes[-1]
         if assigned != CONVERSATIONS:
             raise RuntimeError(f"expected {CONVERSATIONS} assignments, got {assigned}")
+        # One more pass of half the size splits the count into a per-conversation part
+        # (the slope) and a per-pass part (the intercept).
+        feed.size = CONVERSATIONS // 2
+        feed()
+        run()
+        half_assigned, half_trips, _ = passes[-1]
+        feed.size = CONVERSATIONS
+        per_conversation = (trips - half_trips) / (assigned - half_assigned)
+        per_pass = trips - per_conversation * assigned
         kinds: dict[str, int] = {}
         for name in commands:
             kinds[name] = kinds.get(name, 0) + 1
@@ -148,6 +157,8 @@ class RedisBench:
             "assignments_per_second": assigned / seconds,
             "round_trips": trips,
             "round_trips_per_assignment": trips / assigned,
+            "round_trips_per_conversation": per_conversation,
+            "round_trips_per_pass": per_pass,
             "commands": kinds,
             "runs_seconds": times,
         }

@@ -211,6 +211,20 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         per_order = ", ".join(
             f"{order} {sorted(values)}" for order, values in sorted(by_order.items())
         )
+        split = sorted(
+            {
+                (
+                    r["order"],
+                    round(r.get("round_trips_per_conversation", 0.0), 2),
+                    round(r.get("round_trips_per_pass", 0.0), 2),
+                )
+                for r in rows
+            }
+        )
+        per_order += "; split: " + ", ".join(
+            f"{order} {slope:g} per conversation + {fixed:g} per pass"
+            for order, slope, fixed in split
+        )
         targets.append(
             _target(
                 "redis_round_trips_per_assignment",
@@ -349,20 +363,22 @@ def markdown(results: dict[str, Any]) -> str:
             f"{results['redis_pass'][0].get('unrelated_keys', 0):,} unrelated keys)",
             "",
             "| order | agents | ledger entries | assignments/s | us/assignment "
-            "| round trips/assignment |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            "| round trips/assignment | per conversation + per pass |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in results["redis_pass"]:
             if "skipped" in r:
                 out.append(
                     f"| - | {r['agents']:,} | {r['ledger_entries']:,} | skipped: "
-                    f"{r['skipped']} | | |"
+                    f"{r['skipped']} | | | |"
                 )
                 continue
             out.append(
                 f"| {r['order']} | {r['agents']:,} | {r['ledger_entries']:,} | "
                 f"{r['assignments_per_second']:,.0f} | {r['per_assignment_us']:,.1f} | "
-                f"{r['round_trips_per_assignment']:.2f} |"
+                f"{r['round_trips_per_assignment']:.2f} | "
+                f"{r.get('round_trips_per_conversation', 0):g} + "
+                f"{r.get('round_trips_per_pass', 0):g} |"
             )
     ref = results.get("reference")
     if ref:

@@ -15,6 +15,7 @@ from autoassign.decisions import (
     GateFailure,
     SkipReason,
     check_gates,
+    evaluate_agent,
     evaluate_agents,
 )
 from autoassign.errors import (
@@ -45,6 +46,7 @@ from autoassign.model import (
     EffectivePolicy,
     ExclusionRules,
     Inbox,
+    LedgerUsage,
     OverridePrecedence,
     PolicyOverrides,
     Team,
@@ -52,6 +54,8 @@ from autoassign.model import (
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
+    Ranking,
+    RankingInput,
     RoundRobinSelector,
     SelectionContext,
     Selector,
@@ -102,11 +106,14 @@ __all__ = [
     "GateFailure",
     "Inbox",
     "JobOutcome",
+    "LedgerUsage",
     "LegacyAssigner",
     "OverridePrecedence",
     "PeriodicAssignmentJob",
     "PeriodicOutcome",
     "PolicyOverrides",
+    "Ranking",
+    "RankingInput",
     "RoundRobinLegacyAssigner",
     "RoundRobinSelector",
     "SelectionContext",
@@ -120,6 +127,7 @@ __all__ = [
     "build_autoassign",
     "bulk_limit_from_env",
     "check_gates",
+    "evaluate_agent",
     "evaluate_agents",
     "request_assignment",
 ]

@@ -7,9 +7,8 @@ writing, so a dry run can never disagree with a real pass.
 
 from __future__ import annotations
 
-import bisect
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -24,6 +23,7 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    LedgerUsage,
     Team,
 )
 
@@ -35,6 +35,7 @@ __all__ = [
     "SkipReason",
     "capacity_limits",
     "check_gates",
+    "evaluate_agent",
     "evaluate_agents",
     "exclusions_for_inbox",
     "skip_reason_for",
@@ -134,36 +135,85 @@ class AgentVerdict:
 class RecentAssignments:
     """A pass's view of the fair-distribution ledger for one inbox.
 
-    Built from :meth:`~autoassign.ports.RateLimitLedger.recent` at the start of a pass and
-    kept current with every assignment the pass makes; the inbox lease keeps other passes
+    Built from :meth:`~autoassign.ports.RateLimitLedger.usage` at the start of a pass
+    (each agent's count in the window, oldest and newest entry) and kept current with
+    every assignment the pass makes. A count is exact until the agent's oldest entry
+    leaves the window; after that ``reload`` (given by the service) reads the agent's
+    usage again, or, without it, the count stays as it was (conservative: a freed slot
+    is used from the next pass, never an overshoot). The inbox lease keeps other passes
     of the inbox out meanwhile, and the ledger's atomic ``try_record`` guards the rest.
     """
 
     window: timedelta
-    times: dict[AgentId, list[datetime]] = attrs.field(factory=dict)
-    """Each agent's assignment times, kept sorted (oldest first)."""
+    usage: dict[AgentId, LedgerUsage] = attrs.field(factory=dict)
+    reload: Callable[[AgentId, datetime], LedgerUsage | None] | None = None
+    """Reads one agent's usage again at ``now``; ``None`` when it could not."""
 
-    def __attrs_post_init__(self) -> None:
-        for times in self.times.values():
-            times.sort()
+    def _current(self, agent: AgentId, now: datetime) -> LedgerUsage | None:
+        found = self.usage.get(agent)
+        if (
+            found is not None
+            and found.count
+            and found.oldest is not None
+            and now - found.oldest >= self.window
+            and self.reload is not None
+        ):
+            fresh = self.reload(agent, now)
+            if fresh is not None:
+                self.usage[agent] = found = fresh
+        return found
 
     def count(self, agent: AgentId, now: datetime) -> int:
-        times = self.times.get(agent)
-        if not times:
-            return 0
-        return len(times) - bisect.bisect_right(times, now - self.window)
+        """The agent's entries in the window ending ``now``."""
+        found = self._current(agent, now)
+        return 0 if found is None else found.count
 
     def add(self, agent: AgentId, at: datetime) -> None:
-        bisect.insort(self.times.setdefault(agent, []), at)
+        found = self._current(agent, at)
+        if found is None or not found.count:
+            self.usage[agent] = LedgerUsage(count=1, oldest=at, last=at)
+            return
+        self.usage[agent] = LedgerUsage(
+            count=found.count + 1,
+            oldest=found.oldest if found.oldest is not None else at,
+            last=at if found.last is None or at > found.last else found.last,
+        )
 
     def fill(self, agent: AgentId, now: datetime, limit: int) -> None:
-        """Mark ``agent`` full (another worker took its last slot)."""
-        for _ in range(max(limit - self.count(agent, now), 0)):
-            self.add(agent, now)
+        """Mark ``agent`` full (another worker took its last slot): full until a
+        reload says otherwise (when its oldest known entry leaves the window)."""
+        found = self.usage.get(agent)
+        count = 0 if found is None else found.count
+        oldest = now if found is None or found.oldest is None else found.oldest
+        last = now if found is None or found.last is None else max(found.last, now)
+        self.usage[agent] = LedgerUsage(
+            count=max(count, limit), oldest=oldest, last=last
+        )
 
     def last(self, agent: AgentId) -> datetime | None:
-        times = self.times.get(agent)
-        return times[-1] if times else None
+        found = self.usage.get(agent)
+        return None if found is None else found.last
+
+    def last_times(self) -> Mapping[AgentId, datetime]:
+        """A live, read-only view: each agent's newest remembered assignment."""
+        return _LastTimes(self.usage)
+
+
+class _LastTimes(Mapping[AgentId, datetime]):
+    def __init__(self, usage: dict[AgentId, LedgerUsage]) -> None:
+        self._usage = usage
+
+    def __getitem__(self, agent: AgentId) -> datetime:
+        found = self._usage[agent]
+        if found.last is None:
+            raise KeyError(agent)
+        return found.last
+
+    def __iter__(self) -> Iterator[AgentId]:
+        return (agent for agent, found in self._usage.items() if found.last is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for found in self._usage.values() if found.last is not None)
 
 
 def exclusions_for_inbox(
@@ -188,11 +238,64 @@ def capacity_limits(
         limit = policy.limit_for(inbox)
         if limit is None:
             continue
+        if not limits:
+            limits = dict.fromkeys(policy.agents, limit)
+            continue
         for agent in policy.agents:
             # An agent has one capacity policy per account; should a host's data hold
             # two, the stricter limit wins.
             limits[agent] = min(limit, limits.get(agent, limit))
     return limits
+
+
+def evaluate_agent(
+    agent: AgentId,
+    *,
+    statuses: Mapping[AgentId, str],
+    team: Team | None,
+    recent: RecentAssignments | None,
+    rate_limit: int | None,
+    now: datetime,
+    open_counts: Mapping[AgentId, int] | None,
+    limits: Mapping[AgentId, int],
+) -> AgentVerdict:
+    """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
+    for one member agent and stop at the first filter that removes it.
+
+    ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
+    ``None`` only if the agent has no capacity limit.
+    """
+    status = statuses.get(agent, "offline")
+    removed: AgentFilter | None = None
+    count: int | None = None
+    open_count: int | None = None
+    limit = limits.get(agent)
+    if status != ONLINE:
+        removed = AgentFilter.NOT_ONLINE
+    elif team is not None and agent not in team.members:
+        removed = AgentFilter.NOT_IN_TEAM
+    else:
+        if recent is not None and rate_limit:
+            count = recent.count(agent, now)
+            if count >= rate_limit:
+                removed = AgentFilter.RATE_LIMITED
+        if removed is None and limit is not None:
+            if open_counts is None:
+                raise ValueError("open_counts are needed to check capacity")
+            open_count = open_counts.get(agent, 0)
+            if open_count >= limit:
+                removed = AgentFilter.AT_CAPACITY
+        elif open_counts is not None:
+            open_count = open_counts.get(agent, 0)
+    return AgentVerdict(
+        agent=agent,
+        status=status,
+        removed_by=removed,
+        recent_assignments=count,
+        rate_limit=rate_limit or None,
+        open_conversations=open_count,
+        capacity_limit=limit,
+    )
 
 
 def evaluate_agents(
@@ -206,48 +309,20 @@ def evaluate_agents(
     open_counts: Mapping[AgentId, int] | None,
     limits: Mapping[AgentId, int],
 ) -> list[AgentVerdict]:
-    """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
-    over ``members`` and return one verdict each, in member order.
-
-    ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
-    ``None`` only if no member reaching the capacity step has a limit.
-    """
-    verdicts: list[AgentVerdict] = []
-    for agent in members:
-        status = statuses.get(agent, "offline")
-        removed: AgentFilter | None = None
-        count: int | None = None
-        open_count: int | None = None
-        limit = limits.get(agent)
-        if status != ONLINE:
-            removed = AgentFilter.NOT_ONLINE
-        elif team is not None and agent not in team.members:
-            removed = AgentFilter.NOT_IN_TEAM
-        else:
-            if recent is not None and rate_limit:
-                count = recent.count(agent, now)
-                if count >= rate_limit:
-                    removed = AgentFilter.RATE_LIMITED
-            if removed is None and limit is not None:
-                if open_counts is None:
-                    raise ValueError("open_counts are needed to check capacity")
-                open_count = open_counts.get(agent, 0)
-                if open_count >= limit:
-                    removed = AgentFilter.AT_CAPACITY
-            elif open_counts is not None:
-                open_count = open_counts.get(agent, 0)
-        verdicts.append(
-            AgentVerdict(
-                agent=agent,
-                status=status,
-                removed_by=removed,
-                recent_assignments=count,
-                rate_limit=rate_limit or None,
-                open_conversations=open_count,
-                capacity_limit=limit,
-            )
+    """:func:`evaluate_agent` for every one of ``members``, in member order."""
+    return [
+        evaluate_agent(
+            agent,
+            statuses=statuses,
+            team=team,
+            recent=recent,
+            rate_limit=rate_limit,
+            now=now,
+            open_counts=open_counts,
+            limits=limits,
         )
-    return verdicts
+        for agent in members
+    ]
 
 
 def skip_reason_for(verdicts: Sequence[AgentVerdict]) -> SkipReason:

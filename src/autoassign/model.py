@@ -38,6 +38,7 @@ __all__ = [
     "Id",
     "Inbox",
     "InboxId",
+    "LedgerUsage",
     "OverridePrecedence",
     "PolicyId",
     "PolicyOverrides",
@@ -549,3 +550,14 @@ class EffectivePolicy:
             fair_distribution_limit=pick("fair_distribution_limit"),
             fair_distribution_window=pick("fair_distribution_window"),
         )
+
+
+@attrs.frozen(kw_only=True)
+class LedgerUsage:
+    """One agent's standing in an inbox's fair-distribution ledger at one instant: how
+    many auto-assignments fall inside the window, and when the oldest and the newest of
+    them were made (``count`` stays exact until ``oldest`` leaves the window)."""
+
+    count: int
+    oldest: datetime | None = None
+    last: datetime | None = None

@@ -29,6 +29,7 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    LedgerUsage,
     Team,
     TeamId,
 )
@@ -157,16 +158,18 @@ class RateLimitLedger(Protocol):
     from the caller (the :class:`Clock`), never from the store.
     """
 
-    def recent(
+    def usage(
         self,
         inbox: InboxId,
         agents: Collection[AgentId],
         *,
         now: datetime,
         window: timedelta,
-    ) -> Mapping[AgentId, Sequence[datetime]]:
-        """The times of each agent's assignments in ``inbox`` within the window ending
-        ``now``, oldest first. Agents with none may be absent."""
+    ) -> Mapping[AgentId, LedgerUsage]:
+        """For each of ``agents``: how many entries it has in ``inbox`` within the window
+        ending ``now``, and the times of the oldest and the newest of them. Agents with
+        no entry in the window may be absent. One read for all agents; the cost must not
+        grow with the number of entries (count them, never list them)."""
         ...
 
     def try_record(
@@ -211,6 +214,19 @@ class RotationStore(Protocol):
     def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
         """The queue as :meth:`select` would see it after reconciling, front first.
         Read-only: nothing is written."""
+        ...
+
+    def advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        agents: Sequence[AgentId],
+    ) -> None:
+        """In one atomic step: reconcile the queue with ``members`` (as :meth:`select`
+        does), then move each of ``agents`` that is a member to the back, in the order
+        given (an agent listed twice moves twice). A pass calls it once at its end with
+        the agents it assigned, in assignment order, after choosing from :meth:`order`."""
         ...
 
 

@@ -13,11 +13,13 @@ from datetime import datetime
 import attrs
 
 from autoassign.decisions import (
+    AgentFilter,
     GateFailure,
     RecentAssignments,
     SkipReason,
     capacity_limits,
     check_gates,
+    evaluate_agent,
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
@@ -33,6 +35,7 @@ from autoassign.model import (
     EffectivePolicy,
     Inbox,
     InboxId,
+    LedgerUsage,
     OverridePrecedence,
     Team,
 )
@@ -48,8 +51,9 @@ from autoassign.ports import (
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
+    Ranking,
+    RankingInput,
     RoundRobinSelector,
-    SelectionContext,
     Selector,
 )
 
@@ -80,16 +84,34 @@ class InboxState:
 
 @attrs.define
 class _Pass:
-    """The mutable bookkeeping of one pass."""
+    """The mutable bookkeeping of one pass.
+
+    At the start (and again if the inbox's membership changes mid-pass) the pass takes a
+    snapshot: presence of every member, the ledger's usage and the open counts of the
+    online members, and the selector's ranking. Per conversation it then walks the
+    ranking lazily and confirms the presence of the agent it chose, so the work per
+    assignment does not grow with the number of agents.
+    """
 
     state: InboxState
     members: Sequence[AgentId]
-    statuses: Mapping[AgentId, str]
-    recent: RecentAssignments | None
-    rate_limiting: bool
     limits: Mapping[AgentId, int]
     """Each agent's capacity limit in the inbox, read once per pass: configuration
-    changes take effect on the next pass; open counts are read per conversation."""
+    changes take effect on the next pass."""
+    member_set: frozenset[AgentId] = frozenset()
+    statuses: dict[AgentId, str] = attrs.field(factory=dict)
+    recent: RecentAssignments | None = None
+    rate_limiting: bool = False
+    open_counts: dict[AgentId, int] | None = None
+    """Open conversations in the inbox of the online members, when the selector or a
+    capacity limit needs them: read with the snapshot, then kept current with the
+    pass's own assignments (the claim re-checks capacity atomically)."""
+    ranking: Ranking | None = None
+    rank_error: str = ""
+    """Why the selector could not rank (every conversation is skipped)."""
+    fresh: bool = False
+    """The presence snapshot was just read: the next conversation needs no
+    confirmation."""
     assignments: list[Assignment] = attrs.field(factory=list)
     skips: list[Skip] = attrs.field(factory=list)
     degraded: set[Degradation] = attrs.field(factory=set)
@@ -186,7 +208,7 @@ class AssignmentService:
         """The ledger snapshot for ``members``; ``None`` if the ledger failed."""
         window = state.policy.window
         try:
-            times = self.ledger.recent(state.inbox.id, members, now=now, window=window)
+            usage = self.ledger.usage(state.inbox.id, members, now=now, window=window)
         except Exception:
             logger.warning(
                 "rate-limit ledger unavailable; rate limiting is skipped for this pass",
@@ -194,9 +216,21 @@ class AssignmentService:
                 extra=_log_extra(state.inbox.id),
             )
             return None
-        return RecentAssignments(
-            window=window, times={agent: list(ts) for agent, ts in times.items()}
-        )
+        inbox = state.inbox.id
+
+        def reload(agent: AgentId, at: datetime) -> LedgerUsage | None:
+            try:
+                found = self.ledger.usage(inbox, (agent,), now=at, window=window)
+            except Exception:
+                logger.warning(
+                    "rate-limit ledger unavailable; the agent's count stays as it was",
+                    exc_info=True,
+                    extra=_log_extra(inbox, agent=agent),
+                )
+                return None
+            return found.get(agent) or LedgerUsage(count=0)
+
+        return RecentAssignments(window=window, usage=dict(usage), reload=reload)
 
     # -- the pass -------------------------------------------------------------------------
 
@@ -228,26 +262,21 @@ class AssignmentService:
         run = _Pass(
             state=loaded,
             members=self.directory.inbox_members(inbox),
-            statuses={},
-            recent=None,
-            rate_limiting=loaded.policy.rate_limited,
             limits=capacity_limits(capacity_policies, inbox),
         )
-        if not self._read_presence(run, conversations):
+        selector = self.selector_for(loaded.policy.assignment_order)
+        if not self._snapshot(run, conversations, selector, now):
             # Nobody online: nothing else is touched (no ledger, no rotation).
             return self._result(inbox, conversations, run)
-        members = run.members
-
-        selector = self.selector_for(loaded.policy.assignment_order)
-        run.recent = self.read_recent(loaded, members, now)
-        if run.recent is None:
-            run.degraded.add(Degradation.RATE_LIMIT_SKIPPED)
-            run.rate_limiting = False
-
-        for index, conversation in enumerate(conversations):
-            if index > 0 and not self._refresh(run, conversations[index:]):
-                break
-            self._assign_one(run, conversation, selector)
+        try:
+            for index, conversation in enumerate(conversations):
+                if index > 0 and not self._refresh(
+                    run, conversations[index:], selector
+                ):
+                    break
+                self._assign_one(run, conversation, selector)
+        finally:
+            self._finish_ranking(run)
         return self._result(inbox, conversations, run)
 
     def _result(
@@ -271,9 +300,90 @@ class AssignmentService:
             stopped=stopped,
         )
 
-    def _refresh(self, run: _Pass, remaining: Sequence[Conversation]) -> bool:
-        """Before each conversation after the first: re-check the gates, membership and
-        presence. ``False`` stops the pass (every remaining conversation is skipped)."""
+    def _snapshot(
+        self,
+        run: _Pass,
+        remaining: Sequence[Conversation],
+        selector: Selector,
+        now: datetime,
+    ) -> bool:
+        """Read presence, the ledger, the open counts and the ranking for the current
+        members. ``False`` when nobody is online (every remaining conversation is
+        skipped and nothing else is read)."""
+        run.member_set = frozenset(run.members)
+        statuses = self.read_statuses(run.state.account, run.members)
+        if statuses is None:
+            run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
+        run.statuses = dict(statuses or {})
+        if not any(run.statuses.get(agent) == ONLINE for agent in run.members):
+            for conversation in remaining:
+                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+            return False
+        run.fresh = True
+
+        # Offline members are read too: they may come online during the pass.
+        run.rate_limiting = run.state.policy.rate_limited
+        if Degradation.RATE_LIMIT_SKIPPED in run.degraded:
+            run.recent = None  # the ledger failed earlier in this pass
+        else:
+            run.recent = self.read_recent(run.state, run.members, now)
+        if run.recent is None:
+            run.degraded.add(Degradation.RATE_LIMIT_SKIPPED)
+            run.rate_limiting = False
+
+        run.open_counts = None
+        run.ranking = None
+        try:
+            wanted = (
+                run.members
+                if selector.needs_open_counts
+                else [agent for agent in run.members if agent in run.limits]
+            )
+            if wanted:
+                run.open_counts = dict(
+                    self.conversations.open_counts(run.state.inbox.id, wanted)
+                )
+            recent = run.recent
+            run.ranking = selector.rank(
+                RankingInput(
+                    inbox=run.state.inbox.id,
+                    members=run.members,
+                    open_counts=run.open_counts if run.open_counts is not None else {},
+                    last_assigned=recent.last_times() if recent is not None else {},
+                )
+            )
+        except Exception as exc:
+            # Every conversation of the snapshot is skipped with backend_error.
+            logger.warning(
+                "could not rank the agents (open counts or selector %s): %s",
+                selector.name,
+                exc,
+                exc_info=True,
+                extra=_log_extra(run.state.inbox.id),
+            )
+            run.rank_error = type(exc).__name__
+        return True
+
+    def _finish_ranking(self, run: _Pass) -> None:
+        ranking, run.ranking = run.ranking, None
+        if ranking is None:
+            return
+        try:
+            ranking.finish()
+        except Exception:
+            # The assignments stand; only the rotation did not advance (fairness).
+            logger.warning(
+                "could not persist the selector's state at the end of the pass",
+                exc_info=True,
+                extra=_log_extra(run.state.inbox.id),
+            )
+
+    def _refresh(
+        self, run: _Pass, remaining: Sequence[Conversation], selector: Selector
+    ) -> bool:
+        """Before each conversation after the first: re-check the gates and the
+        membership. ``False`` stops the pass (every remaining conversation is
+        skipped)."""
         inbox = run.state.inbox.id
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
@@ -283,22 +393,17 @@ class AssignmentService:
             for conversation in remaining:
                 run.skip(conversation, SkipReason.PASS_STOPPED, loaded.value)
             return False
+        order_changed = (
+            loaded.policy.assignment_order is not run.state.policy.assignment_order
+        )
         run.state = loaded
-        run.members = self.directory.inbox_members(inbox)
-        return self._read_presence(run, remaining)
-
-    def _read_presence(self, run: _Pass, remaining: Sequence[Conversation]) -> bool:
-        """Read the members' statuses into ``run``. ``False`` when nobody is online
-        (presence failing counts as nobody): every remaining conversation is skipped."""
-        statuses = self.read_statuses(run.state.account, run.members)
-        if statuses is None:
-            run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
-        run.statuses = statuses or {}
-        if any(run.statuses.get(agent) == ONLINE for agent in run.members):
+        members = self.directory.inbox_members(inbox)
+        if (members is run.members or members == run.members) and not order_changed:
             return True
-        for conversation in remaining:
-            run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
-        return False
+        # Membership changed: persist the ranking and take a new snapshot.
+        self._finish_ranking(run)
+        run.members = members
+        return self._snapshot(run, remaining, selector, self.clock.now())
 
     def _team_for(
         self, run: _Pass, conversation: Conversation
@@ -331,6 +436,100 @@ class AssignmentService:
             )
             run.skip(queued, SkipReason.BACKEND_ERROR, type(exc).__name__)
 
+    def _walk(
+        self,
+        run: _Pass,
+        team: Team | None,
+        now: datetime,
+        passed_over: set[AgentId],
+        confirmed: set[AgentId] | None,
+    ) -> tuple[AgentId | None, list[AgentId]]:
+        """The first agent in ranking order that passes every filter (lazily: the walk
+        stops there), and the agents before it that were offline and whose presence has
+        not been read for this conversation (``confirmed``; ``None``: everyone's was)."""
+        offline: list[AgentId] = []
+        if run.ranking is None:
+            return None, offline
+        policy = run.state.policy
+        recent = run.recent if run.rate_limiting else None
+        for agent in run.ranking.candidates():
+            if agent in passed_over or agent not in run.member_set:
+                continue  # a host's ranking may not name a non-member
+            verdict = evaluate_agent(
+                agent,
+                statuses=run.statuses,
+                team=team,
+                recent=recent,
+                rate_limit=policy.fair_distribution_limit,
+                now=now,
+                open_counts=run.open_counts,
+                limits=run.limits,
+            )
+            if verdict.eligible:
+                return agent, offline
+            if (
+                confirmed is not None
+                and verdict.removed_by is AgentFilter.NOT_ONLINE
+                and agent not in confirmed
+            ):
+                offline.append(agent)
+        return None, offline
+
+    def _nobody_eligible(
+        self, run: _Pass, team: Team | None, now: datetime
+    ) -> tuple[SkipReason, str]:
+        """Why nobody could take a conversation: every member's first failing filter."""
+        verdicts = evaluate_agents(
+            members=run.members,
+            statuses=run.statuses,
+            team=team,
+            recent=run.recent if run.rate_limiting else None,
+            rate_limit=run.state.policy.fair_distribution_limit,
+            now=now,
+            open_counts=run.open_counts,
+            limits=run.limits,
+        )
+        if any(v.eligible for v in verdicts):
+            # Everyone left was passed over for this conversation (lost claims).
+            return SkipReason.NO_AGENT_SELECTED, ""
+        removed = Counter(
+            v.removed_by.value for v in verdicts if v.removed_by is not None
+        )
+        detail = ", ".join(f"{name}={n}" for name, n in sorted(removed.items()))
+        return skip_reason_for(verdicts), detail
+
+    def _presence_changed(
+        self,
+        run: _Pass,
+        agent: AgentId | None,
+        offline: Sequence[AgentId],
+        confirmed: set[AgentId] | None,
+    ) -> bool | None:
+        """Presence at the time of assignment: read the chosen agent and the offline
+        agents ahead of it (they may have come online), only those. ``True``: someone
+        changed, walk again; ``None``: presence failed (nobody counts as online)."""
+        if confirmed is None:
+            return False  # the snapshot was just read
+        wanted = list(offline)
+        if agent is not None and agent not in confirmed:
+            wanted.append(agent)
+        if not wanted:
+            return False
+        statuses = self.read_statuses(run.state.account, wanted)
+        if statuses is None:
+            run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
+            run.statuses.clear()
+            return None
+        changed = False
+        for each in wanted:
+            status = statuses.get(each, "offline")
+            changed = changed or (status == ONLINE) != (
+                run.statuses.get(each) == ONLINE
+            )
+            run.statuses[each] = status
+            confirmed.add(each)
+        return changed
+
     def _try_assign(self, run: _Pass, queued: Conversation, selector: Selector) -> None:
         state = run.state
         inbox = state.inbox.id
@@ -349,60 +548,24 @@ class AssignmentService:
         if isinstance(team, SkipReason):
             run.skip(conversation, team)
             return
+        if run.ranking is None:
+            run.skip(conversation, SkipReason.BACKEND_ERROR, run.rank_error)
+            return
 
         limits = run.limits
-        candidates = [
-            agent
-            for agent in run.members
-            if run.statuses.get(agent) == ONLINE
-            and (team is None or agent in team.members)
-        ]
-        open_counts: dict[AgentId, int] | None = None
-        if candidates and (
-            selector.needs_open_counts or any(agent in limits for agent in candidates)
-        ):
-            open_counts = dict(self.conversations.open_counts(inbox, candidates))
-
-        lost_race: set[AgentId] = set()
-        for _attempt in range(len(run.members) + 1):
-            verdicts = evaluate_agents(
-                members=run.members,
-                statuses=run.statuses,
-                team=team,
-                recent=run.recent if run.rate_limiting else None,
-                rate_limit=policy.fair_distribution_limit,
-                now=now,
-                open_counts=open_counts,
-                limits=limits,
-            )
-            eligible = [
-                v.agent for v in verdicts if v.eligible and v.agent not in lost_race
-            ]
-            if not eligible:
-                removed = Counter(
-                    v.removed_by.value for v in verdicts if v.removed_by is not None
-                )
-                detail = ", ".join(f"{name}={n}" for name, n in sorted(removed.items()))
-                run.skip(conversation, skip_reason_for(verdicts), detail)
+        passed_over: set[AgentId] = set()
+        confirmed: set[AgentId] | None = None if run.fresh else set()
+        run.fresh = False
+        for _attempt in range(3 * len(run.members) + 1):
+            agent, offline = self._walk(run, team, now, passed_over, confirmed)
+            changed = self._presence_changed(run, agent, offline, confirmed)
+            if changed is None:
+                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
                 return
-            context = SelectionContext(
-                inbox=inbox,
-                conversation=conversation,
-                members=run.members,
-                eligible=eligible,
-                open_counts=open_counts or {},
-                last_assigned=self._last_assigned(run, eligible),
-            )
-            agent = selector.select(context)
-            if agent is None or agent not in eligible:
-                if agent is not None:
-                    logger.error(
-                        "selector %s chose %r, who is not eligible",
-                        selector.name,
-                        agent,
-                        extra=_log_extra(inbox),
-                    )
-                run.skip(conversation, SkipReason.NO_AGENT_SELECTED)
+            if changed:
+                continue  # someone came online or went offline: walk again
+            if agent is None:
+                run.skip(conversation, *self._nobody_eligible(run, team, now))
                 return
 
             if not self._reserve(run, agent, conversation, now):
@@ -410,6 +573,7 @@ class AssignmentService:
                 assert run.recent is not None
                 assert policy.fair_distribution_limit
                 run.recent.fill(agent, now, policy.fair_distribution_limit)
+                self._rerank(run, agent, assigned=False)
                 continue
             # If the claim raises, its outcome is unknown: the reservation stays (the
             # agent only looks busier until the window ends; never an overshoot).
@@ -428,22 +592,17 @@ class AssignmentService:
                 run.skip(conversation, SkipReason.CLAIM_LOST)
                 return
             # Still assignable, so the repository refused the agent's capacity.
-            lost_race.add(agent)
-            if open_counts is not None and agent in limits:
-                open_counts[agent] = max(open_counts.get(agent, 0), limits[agent])
+            passed_over.add(agent)
+            if run.open_counts is not None and agent in limits:
+                run.open_counts[agent] = max(
+                    run.open_counts.get(agent, 0), limits[agent]
+                )
+                self._rerank(run, agent, assigned=False)
         run.skip(conversation, SkipReason.NO_AGENT_SELECTED)
 
-    def _last_assigned(
-        self, run: _Pass, agents: Sequence[AgentId]
-    ) -> dict[AgentId, datetime]:
-        if run.recent is None:
-            return {}
-        out: dict[AgentId, datetime] = {}
-        for agent in agents:
-            last = run.recent.last(agent)
-            if last is not None:
-                out[agent] = last
-        return out
+    def _rerank(self, run: _Pass, agent: AgentId, *, assigned: bool) -> None:
+        if run.ranking is not None:
+            run.ranking.update(agent, assigned=assigned)
 
     def _reserve(
         self, run: _Pass, agent: AgentId, conversation: Conversation, now: datetime
@@ -497,6 +656,9 @@ class AssignmentService:
         inbox = run.state.inbox.id
         if run.recent is not None:
             run.recent.add(agent, now)
+        if run.open_counts is not None:
+            run.open_counts[agent] = run.open_counts.get(agent, 0) + 1
+        self._rerank(run, agent, assigned=True)
         run.assignments.append(
             Assignment(conversation=conversation.id, agent=agent, occurred_at=now)
         )

@@ -21,6 +21,7 @@ from autoassign.adapters.redis import (
     RedisRotationStore,
 )
 from autoassign.errors import ConfigurationError
+from autoassign.model import LedgerUsage
 from autoassign.testing import EPOCH, FakeClock
 
 from .conftest import Target
@@ -37,12 +38,15 @@ def test_ledger_window_boundary_and_limit(any_redis: Target) -> None:
     # Recording the same conversation again replaces it (never refused for itself).
     later = t0 + timedelta(seconds=1)
     assert ledger.try_record(1, "ann", 11, now=later, window=W, limit=2)
-    assert ledger.recent(1, ["ann"], now=later, window=W) == {"ann": [t0, later]}
+    both = LedgerUsage(count=2, oldest=t0, last=later)
+    assert ledger.usage(1, ["ann"], now=later, window=W) == {"ann": both}
     # An entry at t counts while now - t < window, to the microsecond.
     edge = t0 + W - timedelta(microseconds=1)
-    assert ledger.recent(1, ["ann"], now=edge, window=W) == {"ann": [t0, later]}
+    assert ledger.usage(1, ["ann"], now=edge, window=W) == {"ann": both}
     assert not ledger.try_record(1, "ann", 12, now=edge, window=W, limit=2)
-    assert ledger.recent(1, ["ann"], now=t0 + W, window=W) == {"ann": [later]}
+    assert ledger.usage(1, ["ann"], now=t0 + W, window=W) == {
+        "ann": LedgerUsage(count=1, oldest=later, last=later)
+    }
     assert ledger.try_record(1, "ann", 12, now=t0 + W, window=W, limit=2)
     # No limit (None or 0) always records; discard removes; other inboxes are separate.
     for n in range(5):
@@ -50,16 +54,16 @@ def test_ledger_window_boundary_and_limit(any_redis: Target) -> None:
         assert ledger.try_record(1, "bob", 100 + n, now=t0, window=W, limit=0)
     ledger.discard(1, "bob", 0)
     ledger.discard(1, "bob", 999)
-    assert len(ledger.recent(1, ["bob"], now=t0, window=W)["bob"]) == 9
-    assert ledger.recent(2, ["ann", "bob"], now=t0, window=W) == {}
-    assert ledger.recent(1, [], now=t0, window=W) == {}
+    assert ledger.usage(1, ["bob"], now=t0, window=W)["bob"].count == 9
+    assert ledger.usage(2, ["ann", "bob"], now=t0, window=W) == {}
+    assert ledger.usage(1, [], now=t0, window=W) == {}
 
 
 def test_ledger_returns_the_callers_id_objects(any_redis: Target) -> None:
     ledger = RedisRateLimitLedger(any_redis.client, prefix=any_redis.prefix)
     assert ledger.try_record("inbox", 42, "c-1", now=EPOCH, window=W, limit=3)
     assert ledger.try_record("inbox", "42x", 7, now=EPOCH, window=W, limit=3)
-    found = ledger.recent("inbox", [42, "42x", "nobody"], now=EPOCH, window=W)
+    found = ledger.usage("inbox", [42, "42x", "nobody"], now=EPOCH, window=W)
     assert set(found) == {42, "42x"}
     assert [type(agent) for agent in found] == [int, str]
 
@@ -89,9 +93,9 @@ def test_ledger_matches_memory(any_redis: Target, seed: int) -> None:
             ours.discard(*args)
             reference.discard(*args)
         else:
-            assert ours.recent(
+            assert ours.usage(inbox, agents, now=now, window=window) == reference.usage(
                 inbox, agents, now=now, window=window
-            ) == reference.recent(inbox, agents, now=now, window=window)
+            )
 
 
 def test_rotation_select_and_order(any_redis: Target) -> None:
@@ -131,10 +135,15 @@ def test_rotation_matches_memory(any_redis: Target, seed: int) -> None:
         if members and rng.random() < 0.2:
             members.append(rng.choice(members))  # a duplicate member
         eligible = rng.sample(pool, rng.randrange(len(pool) + 1))
-        if rng.random() < 0.7:
+        roll = rng.random()
+        if roll < 0.5:
             assert ours.select(
                 inbox, members=members, eligible=eligible
             ) == reference.select(inbox, members=members, eligible=eligible)
+        elif roll < 0.7:
+            moved = rng.choices(pool, k=rng.randrange(12))  # some twice, some strangers
+            ours.advance(inbox, members=members, agents=moved)
+            reference.advance(inbox, members=members, agents=moved)
         else:
             assert list(ours.order(inbox, members=members)) == list(
                 reference.order(inbox, members=members)
@@ -148,6 +157,10 @@ def test_rotation_many_members(any_redis: Target) -> None:
     order = rotation.order(1, members=members)
     assert len(order) == 2500
     assert order[-1] == 5
+    rotation.advance(1, members=members, agents=list(range(100, 1300)))
+    order = rotation.order(1, members=members)
+    assert len(order) == 2500
+    assert list(order[-1200:]) == list(range(100, 1300))
     assert order[:5] == (0, 1, 2, 3, 4)
 
 

@@ -190,10 +190,10 @@ def test_a_claim_refused_for_capacity_goes_to_the_next_agent(
     assert claims[0][1] == {"capacity_limit": 1}
     assert claims[1][1] == {"capacity_limit": None}
     # ann's ledger reservation for conversation 1 was given back.
-    recent = scenario.backend.ledger.recent(
+    usage = scenario.backend.ledger.usage(
         INBOX, ["ann", "bob"], now=scenario.clock.now(), window=timedelta(hours=1)
     )
-    assert list(recent) == ["bob"]
+    assert list(usage) == ["bob"]
 
 
 @given(

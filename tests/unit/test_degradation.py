@@ -72,7 +72,7 @@ def test_presence_failing_mid_pass_stops_assigning(
     assert [s.reason for s in result.skips] == [SkipReason.NO_AGENT_ONLINE] * 2
 
 
-@pytest.mark.parametrize("method", ["recent", "try_record"])
+@pytest.mark.parametrize("method", ["usage", "try_record"])
 def test_ledger_unavailable_skips_rate_limiting_and_assignments_go_on(
     scenario: Any,
     wrap: Any,
@@ -99,7 +99,7 @@ def test_ledger_back_again_rate_limits_the_next_pass(
 ) -> None:
     scenario.setup(members=["ann"], policy=_limited(1))
     scenario.convs([1, 2])
-    broken = wrap(scenario.backend.ledger, recent=_raise(boom))
+    broken = wrap(scenario.backend.ledger, usage=_raise(boom))
     scenario.build(ledger=broken).service.perform_bulk_assignment(INBOX)
     scenario.build()
     scenario.convs([3, 4])
@@ -135,7 +135,7 @@ def test_a_claim_error_on_one_conversation_is_skipped_and_the_pass_goes_on(
     assert set(scenario.snapshot()["ledger"][(INBOX, "ann")]) == {1, 2, 3}
 
 
-@pytest.mark.parametrize("method", ["get", "open_counts"])
+@pytest.mark.parametrize("method", ["get"])
 def test_a_repository_read_error_on_one_conversation_is_skipped(
     scenario: Any, wrap: Any, boom: Any, method: str
 ) -> None:
@@ -158,6 +158,31 @@ def test_a_repository_read_error_on_one_conversation_is_skipped(
     )
     assert result.assigned_count == 2
     assert [s.reason for s in result.skips] == [SkipReason.BACKEND_ERROR]
+
+
+def test_an_open_counts_error_skips_the_pass_with_backend_error(
+    scenario: Any, wrap: Any, boom: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Open counts are read once per pass (balanced needs them to rank): if that read
+    fails, every conversation is skipped with backend_error and nothing is written."""
+    scenario.setup(
+        members=["ann"],
+        policy=AssignmentPolicy(id=1, account=ACCOUNT, assignment_order="balanced"),
+    )
+    scenario.convs([1, 2, 3])
+    repository = wrap(scenario.world, open_counts=_raise(boom))
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        result = scenario.build(
+            conversations=repository
+        ).service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 0
+    assert [(s.reason, s.detail) for s in result.skips] == [
+        (SkipReason.BACKEND_ERROR, boom.__name__)
+    ] * 3
+    assert scenario.snapshot()["ledger"] == {}
+    assert "could not rank" in caplog.text
+    # The next pass, with the repository back, assigns them.
+    assert scenario.build().service.perform_bulk_assignment(INBOX).assigned_count == 3
 
 
 def test_an_event_bus_failure_never_undoes_an_assignment(

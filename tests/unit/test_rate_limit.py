@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoassign import AssigneeChanged, AssignmentPolicy, SkipReason
+from autoassign import AssigneeChanged, AssignmentPolicy, LedgerUsage, SkipReason
 from autoassign.adapters.memory import InMemoryRateLimitLedger
 
 ACCOUNT, INBOX = 1, 10
@@ -283,10 +283,10 @@ def test_the_in_memory_ledger_window_is_half_open(clock: Any) -> None:
     assert not ledger.try_record(
         INBOX, "ann", 2, now=t0 + timedelta(seconds=59), window=window, limit=1
     )
-    assert ledger.recent(
+    assert ledger.usage(
         INBOX, ["ann"], now=t0 + timedelta(seconds=59.999), window=window
-    ) == {"ann": [t0]}
-    assert ledger.recent(INBOX, ["ann"], now=t0 + window, window=window) == {}
+    ) == {"ann": LedgerUsage(count=1, oldest=t0, last=t0)}
+    assert ledger.usage(INBOX, ["ann"], now=t0 + window, window=window) == {}
     assert ledger.try_record(INBOX, "ann", 2, now=t0 + window, window=window, limit=1)
 
 
@@ -307,4 +307,4 @@ def test_the_in_memory_ledger_rerecording_replaces_and_discard_frees(
     assert ledger.try_record(INBOX, "bob", 4, now=now, window=window, limit=1)
     # No limit: always recorded.
     assert ledger.try_record(INBOX, "ann", 5, now=now, window=window, limit=None)
-    assert len(ledger.recent(INBOX, ["ann"], now=now, window=window)["ann"]) == 2
+    assert ledger.usage(INBOX, ["ann"], now=now, window=window)["ann"].count == 2

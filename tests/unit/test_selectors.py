@@ -6,6 +6,7 @@ own selector."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -17,6 +18,7 @@ from autoassign import (
     AssigneeChanged,
     AssignmentOrder,
     AssignmentPolicy,
+    RankingInput,
     SelectionContext,
     SkipReason,
 )
@@ -121,8 +123,24 @@ def test_round_robin_preview_does_not_rotate(scenario: Any) -> None:
     assert selector.preview(context) == "B"
     assert selector.preview(context) == "B"
     assert scenario.backend.rotation._queues == {}
-    assert selector.select(context) == "B"
-    assert _order(scenario) == ["A", "B"]
+    # A pass's ranking writes nothing until it finishes, and then the moves it made.
+    ranking = selector.rank(
+        RankingInput(
+            inbox=INBOX,
+            members=["A", "B"],
+            open_counts={},
+            last_assigned={},
+        )
+    )
+    assert list(ranking.candidates()) == ["A", "B"]
+    ranking.update("B", assigned=True)
+    ranking.update("A", assigned=False)
+    assert list(ranking.candidates()) == ["A", "B"]
+    ranking.update("A", assigned=True)
+    assert list(ranking.candidates()) == ["B", "A"]
+    assert scenario.backend.rotation._queues == {}
+    ranking.finish()
+    assert _order(scenario) == ["B", "A"]
 
 
 @given(
@@ -250,18 +268,51 @@ def test_balanced_always_picks_a_least_loaded_agent(
         load[assignment.agent] += 1
 
 
+class _Broken:
+    def __init__(self, order: list[Any]) -> None:
+        self.order = order
+
+    def candidates(self) -> Iterator[Any]:
+        raise RuntimeError("ranking broke")
+
+    def update(self, agent: Any, *, assigned: bool) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
 # -- a host's own selector -------------------------------------------------------------------
 
 
 @attrs.define
+class _Fixed:
+    order: list[Any]
+    finished: int = 0
+
+    def candidates(self) -> Iterator[Any]:
+        return iter(self.order)
+
+    def update(self, agent: Any, *, assigned: bool) -> None:
+        return None
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
+@attrs.define
 class LastEligible:
+    """Prefers the last member: a ranking in reverse member order."""
+
     name: str = "last_eligible"
     needs_open_counts: bool = False
-    seen: list[SelectionContext] = attrs.field(factory=list)
+    seen: list[RankingInput] = attrs.field(factory=list)
+    rankings: list[_Fixed] = attrs.field(factory=list)
 
-    def select(self, context: SelectionContext) -> Any:
-        self.seen.append(context)
-        return context.eligible[-1]
+    def rank(self, source: RankingInput) -> _Fixed:
+        self.seen.append(source)
+        self.rankings.append(_Fixed(list(reversed(source.members))))
+        return self.rankings[-1]
 
     def preview(self, context: SelectionContext) -> Any:
         return context.eligible[-1]
@@ -280,8 +331,8 @@ def test_a_host_selector_replaces_round_robin(scenario: Any) -> None:
     assert [e.selector for e in scenario.backend.events.of_type(AssigneeChanged)] == [
         "last_eligible"
     ] * 2
-    assert list(selector.seen[0].eligible) == ["A", "B"]
     assert list(selector.seen[0].members) == ["A", "B", "C"]
+    assert [ranking.finished for ranking in selector.rankings] == [1]
     assert scenario.backend.rotation._queues == {}
 
 
@@ -295,24 +346,28 @@ def test_a_host_selector_for_balanced_leaves_round_robin_alone(scenario: Any) ->
 @pytest.mark.parametrize(
     ("choice", "reason"),
     [
-        (lambda ctx: None, SkipReason.NO_AGENT_SELECTED),
-        (lambda ctx: "stranger", SkipReason.NO_AGENT_SELECTED),
-        (lambda ctx: 1 / 0, SkipReason.BACKEND_ERROR),
+        (lambda source: _Fixed([]), SkipReason.NO_AGENT_SELECTED),
+        (lambda source: _Fixed(["stranger"]), SkipReason.NO_AGENT_SELECTED),
+        (lambda source: 1 / 0, SkipReason.BACKEND_ERROR),
+        (lambda source: _Broken([]), SkipReason.BACKEND_ERROR),
     ],
 )
 def test_a_misbehaving_selector_assigns_nothing(
     scenario: Any, choice: Any, reason: SkipReason
 ) -> None:
+    """A ranking that names nobody, names a non-member (online, but never assigned), or
+    raises: nothing is assigned and nothing is written."""
+
     @attrs.define
     class Bad:
         name: str = "bad"
         needs_open_counts: bool = False
 
-        def select(self, context: SelectionContext) -> Any:
-            return choice(context)
+        def rank(self, source: RankingInput) -> Any:
+            return choice(source)
 
         def preview(self, context: SelectionContext) -> Any:
-            return choice(context)
+            return None
 
     scenario.setup(members=["A"])
     scenario.set_status("stranger", "online")

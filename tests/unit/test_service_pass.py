@@ -236,10 +236,10 @@ def test_assigned_count_counts_successful_claims_only(scenario: Any, wrap: Any) 
     ]
     assert scenario.assignee(2) == "manual"
     # The lost claim's ledger reservation is gone: only two entries count for ann.
-    recent = scenario.backend.ledger.recent(
+    usage = scenario.backend.ledger.usage(
         INBOX, ["ann"], now=scenario.clock.now(), window=timedelta(hours=1)
     )
-    assert len(recent["ann"]) == 2
+    assert usage["ann"].count == 2
     assert len(scenario.backend.events.of_type(AssigneeChanged)) == 2
 
 

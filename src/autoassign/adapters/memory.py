@@ -40,6 +40,7 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    LedgerUsage,
     PolicyId,
     PolicyOverrides,
     Team,
@@ -77,6 +78,9 @@ def reconcile_queue(
     """The round-robin queue reconciled with ``members``: non-members and duplicates
     leave, survivors keep their order, new members join at the back in member order."""
     member_set = set(members)
+    queued = list(queue)
+    if len(queued) == len(member_set) and set(queued) == member_set:
+        return queued  # the common case: nothing to reconcile
     seen: set[AgentId] = set()
     out: list[AgentId] = []
     for agent in itertools.chain(queue, members):
@@ -97,6 +101,9 @@ class InMemoryWorld:
         self.accounts: dict[AccountId, Account] = {}
         self.inboxes: dict[InboxId, Inbox] = {}
         self.members: dict[InboxId, list[AgentId]] = {}
+        self._member_views: dict[InboxId, tuple[AgentId, ...]] = {}
+        """What ``inbox_members`` returns: the same object until membership changes,
+        so a caller can tell "unchanged" in O(1)."""
         self.teams: dict[TeamId, Team] = {}
         self.policies: dict[PolicyId, AssignmentPolicy] = {}
         self.policy_links: dict[InboxId, PolicyId] = {}
@@ -116,6 +123,7 @@ class InMemoryWorld:
         with self._lock:
             self.inboxes[inbox.id] = inbox
             self.members.setdefault(inbox.id, [])
+            self._member_views.pop(inbox.id, None)
             for agent in members:
                 self.add_member(inbox.id, agent)
 
@@ -123,6 +131,7 @@ class InMemoryWorld:
         with self._lock:
             self.inboxes.pop(inbox, None)
             self.members.pop(inbox, None)
+            self._member_views.pop(inbox, None)
             self.policy_links.pop(inbox, None)
 
     def add_member(self, inbox: InboxId, agent: AgentId) -> None:
@@ -130,12 +139,14 @@ class InMemoryWorld:
             members = self.members.setdefault(inbox, [])
             if agent not in members:
                 members.append(agent)
+                self._member_views.pop(inbox, None)
 
     def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
         with self._lock:
             members = self.members.get(inbox, [])
             if agent in members:
                 members.remove(agent)
+            self._member_views.pop(inbox, None)
 
     def put_team(self, team: Team) -> None:
         with self._lock:
@@ -226,7 +237,11 @@ class InMemoryWorld:
 
     def inbox_members(self, inbox: InboxId) -> Sequence[AgentId]:
         with self._lock:
-            return tuple(self.members.get(inbox, ()))
+            view = self._member_views.get(inbox)
+            if view is None:
+                view = tuple(self.members.get(inbox, ()))
+                self._member_views[inbox] = view
+            return view
 
     def team(self, team: TeamId) -> Team | None:
         with self._lock:
@@ -361,23 +376,26 @@ class InMemoryRateLimitLedger:
             tuple[InboxId, AgentId], dict[ConversationId, datetime]
         ] = {}
 
-    def recent(
+    def usage(
         self,
         inbox: InboxId,
         agents: Collection[AgentId],
         *,
         now: datetime,
         window: timedelta,
-    ) -> Mapping[AgentId, Sequence[datetime]]:
+    ) -> Mapping[AgentId, LedgerUsage]:
         start = now - window
-        out: dict[AgentId, Sequence[datetime]] = {}
+        out: dict[AgentId, LedgerUsage] = {}
         with self._lock:
             for agent in agents:
                 entries = self._entries.get((inbox, agent))
-                if entries:
-                    times = sorted(t for t in entries.values() if t > start)
-                    if times:
-                        out[agent] = times
+                if not entries:
+                    continue
+                times = [t for t in entries.values() if start < t]
+                if times:
+                    out[agent] = LedgerUsage(
+                        count=len(times), oldest=min(times), last=max(times)
+                    )
         return out
 
     def try_record(
@@ -435,6 +453,22 @@ class InMemoryRotationStore:
     def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
         with self._lock:
             return tuple(reconcile_queue(self._queues.get(inbox, ()), members))
+
+    def advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        agents: Sequence[AgentId],
+    ) -> None:
+        with self._lock:
+            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            positions = dict.fromkeys(queue)
+            for agent in agents:
+                if agent in positions:
+                    del positions[agent]
+                    positions[agent] = None
+            self._queues[inbox] = list(positions)
 
 
 @attrs.define

@@ -116,8 +116,8 @@ def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
 
 class RateLimitLedgerContract:
     """Checks :class:`~autoassign.ports.RateLimitLedger`: sliding windows on the
-    caller's time, oldest-first reads, atomic limited recording, replacement and
-    discard."""
+    caller's time, counted usage with the newest entry, atomic limited recording,
+    replacement and discard."""
 
     window: timedelta = _HOUR
 
@@ -125,67 +125,68 @@ class RateLimitLedgerContract:
         """A fresh, empty ledger."""
         raise NotImplementedError
 
-    def _times(
+    def _usage(
         self,
         ledger: RateLimitLedger,
         inbox: InboxId,
         agent: AgentId,
         now: datetime,
         window: timedelta | None = None,
-    ) -> list[datetime]:
-        found = ledger.recent(inbox, [agent], now=now, window=window or self.window)
-        assert set(found) <= {agent}, f"recent() returned unrequested agents {found!r}"
-        return list(found.get(agent, ()))
+    ) -> tuple[int, datetime | None]:
+        found = ledger.usage(inbox, [agent], now=now, window=window or self.window)
+        assert set(found) <= {agent}, f"usage() returned unrequested agents {found!r}"
+        usage = found.get(agent)
+        if usage is None or usage.count == 0:
+            return (0, None)
+        return (usage.count, usage.last)
 
     def test_entry_counts_until_exactly_the_window_has_passed(self) -> None:
         ledger = self.make_ledger()
         t0 = _at(0)
         assert ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
-        assert self._times(ledger, 1, "ann", t0) == [t0]
+        assert self._usage(ledger, 1, "ann", t0) == (1, t0)
         almost = t0 + self.window - timedelta(milliseconds=1)
-        assert self._times(ledger, 1, "ann", almost) == [t0]
-        assert self._times(ledger, 1, "ann", t0 + self.window) == []
-        assert self._times(ledger, 1, "ann", t0 + 2 * self.window) == []
+        assert self._usage(ledger, 1, "ann", almost) == (1, t0)
+        assert self._usage(ledger, 1, "ann", t0 + self.window) == (0, None)
+        assert self._usage(ledger, 1, "ann", t0 + 2 * self.window) == (0, None)
 
     def test_window_is_the_callers(self) -> None:
         ledger = self.make_ledger()
         t0 = _at(0)
         ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
         now = t0 + timedelta(seconds=30)
-        assert self._times(ledger, 1, "ann", now, timedelta(seconds=31)) == [t0]
-        assert self._times(ledger, 1, "ann", now, timedelta(seconds=30)) == []
-        assert self._times(ledger, 1, "ann", now, timedelta(seconds=29)) == []
+        assert self._usage(ledger, 1, "ann", now, timedelta(seconds=31)) == (1, t0)
+        assert self._usage(ledger, 1, "ann", now, timedelta(seconds=30)) == (0, None)
+        assert self._usage(ledger, 1, "ann", now, timedelta(seconds=29)) == (0, None)
 
-    def test_recent_is_oldest_first(self) -> None:
+    def test_usage_counts_the_window_and_reports_the_newest_entry(self) -> None:
         ledger = self.make_ledger()
-        for seconds, conversation in ((1, "zeta"), (2, "alpha"), (3, 7), (4, "mid")):
+        # recorded out of time order: "last" is the newest time, not the latest call
+        for seconds, conversation in ((3, "zeta"), (1, "alpha"), (4, 7), (2, "mid")):
             assert ledger.try_record(
                 1, "ann", conversation, now=_at(seconds), window=self.window, limit=None
             )
-        assert self._times(ledger, 1, "ann", _at(10)) == [
-            _at(1),
-            _at(2),
-            _at(3),
-            _at(4),
-        ]
+        assert self._usage(ledger, 1, "ann", _at(10)) == (4, _at(4))
+        # entries leave the window one by one, oldest first
+        assert self._usage(ledger, 1, "ann", _at(2) + self.window) == (2, _at(4))
 
-    def test_recent_reports_each_requested_agent(self) -> None:
+    def test_usage_reports_each_requested_agent(self) -> None:
         ledger = self.make_ledger()
         ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=None)
         ledger.try_record(1, "bob", 101, now=_at(1), window=self.window, limit=None)
         ledger.try_record(1, "bob", 102, now=_at(2), window=self.window, limit=None)
-        found = ledger.recent(1, ["ann", "bob", "cy"], now=_at(5), window=self.window)
+        found = ledger.usage(1, ["ann", "bob", "cy"], now=_at(5), window=self.window)
         assert set(found) <= {"ann", "bob", "cy"}
-        assert list(found["ann"]) == [_at(0)]
-        assert list(found["bob"]) == [_at(1), _at(2)]
-        assert list(found.get("cy", ())) == []
-        assert dict(ledger.recent(1, [], now=_at(5), window=self.window)) == {}
+        assert (found["ann"].count, found["ann"].last) == (1, _at(0))
+        assert (found["bob"].count, found["bob"].last) == (2, _at(2))
+        assert "cy" not in found or found["cy"].count == 0
+        assert dict(ledger.usage(1, [], now=_at(5), window=self.window)) == {}
 
     def test_entries_are_per_inbox_and_agent(self) -> None:
         ledger = self.make_ledger()
         ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=None)
-        assert self._times(ledger, 2, "ann", _at(1)) == []
-        assert self._times(ledger, 1, "bob", _at(1)) == []
+        assert self._usage(ledger, 2, "ann", _at(1)) == (0, None)
+        assert self._usage(ledger, 1, "bob", _at(1)) == (0, None)
         # a full agent in one inbox is not full in another, nor is a colleague
         assert ledger.try_record(2, "ann", 101, now=_at(1), window=self.window, limit=1)
         assert ledger.try_record(1, "bob", 102, now=_at(1), window=self.window, limit=1)
@@ -199,7 +200,7 @@ class RateLimitLedgerContract:
             assert ledger.try_record(
                 1, "ann", index, now=_at(index), window=self.window, limit=None
             )
-        assert len(self._times(ledger, 1, "ann", _at(20))) == 20
+        assert self._usage(ledger, 1, "ann", _at(20)) == (20, _at(19))
 
     def test_try_record_refuses_at_the_limit_and_changes_nothing(self) -> None:
         ledger = self.make_ledger()
@@ -208,11 +209,11 @@ class RateLimitLedgerContract:
         assert not ledger.try_record(
             1, "ann", 102, now=_at(2), window=self.window, limit=2
         )
-        assert self._times(ledger, 1, "ann", _at(3)) == [_at(0), _at(1)]
+        assert self._usage(ledger, 1, "ann", _at(3)) == (2, _at(1))
         # the refused conversation was not recorded: discarding the others frees both
         ledger.discard(1, "ann", 100)
         ledger.discard(1, "ann", 101)
-        assert self._times(ledger, 1, "ann", _at(3)) == []
+        assert self._usage(ledger, 1, "ann", _at(3)) == (0, None)
 
     def test_a_slot_frees_when_its_entry_leaves_the_window(self) -> None:
         ledger = self.make_ledger()
@@ -225,7 +226,7 @@ class RateLimitLedgerContract:
         assert ledger.try_record(
             1, "ann", 101, now=exactly, window=self.window, limit=1
         )
-        assert self._times(ledger, 1, "ann", exactly) == [exactly]
+        assert self._usage(ledger, 1, "ann", exactly) == (1, exactly)
 
     def test_recording_a_conversation_again_replaces_its_entry(self) -> None:
         ledger = self.make_ledger()
@@ -235,13 +236,13 @@ class RateLimitLedgerContract:
         assert ledger.try_record(
             1, "ann", 100, now=_at(5), window=self.window, limit=None
         )
-        assert self._times(ledger, 1, "ann", _at(6)) == [_at(5)]
+        assert self._usage(ledger, 1, "ann", _at(6)) == (1, _at(5))
         # it counts once toward the limit
         assert ledger.try_record(1, "ann", 101, now=_at(6), window=self.window, limit=2)
         assert not ledger.try_record(
             1, "ann", 102, now=_at(7), window=self.window, limit=2
         )
-        assert self._times(ledger, 1, "ann", _at(8)) == [_at(5), _at(6)]
+        assert self._usage(ledger, 1, "ann", _at(8)) == (2, _at(6))
 
     def test_discard_removes_one_entry(self) -> None:
         ledger = self.make_ledger()
@@ -249,12 +250,14 @@ class RateLimitLedgerContract:
         ledger.try_record(1, "ann", 101, now=_at(1), window=self.window, limit=None)
         ledger.try_record(2, "ann", 100, now=_at(2), window=self.window, limit=None)
         ledger.discard(1, "ann", 100)
-        assert self._times(ledger, 1, "ann", _at(3)) == [_at(1)]
-        assert self._times(ledger, 2, "ann", _at(3)) == [_at(2)]
+        assert self._usage(ledger, 1, "ann", _at(3)) == (1, _at(1))
+        assert self._usage(ledger, 2, "ann", _at(3)) == (1, _at(2))
+        ledger.discard(1, "ann", 101)  # the newest goes: "last" goes with it
+        assert self._usage(ledger, 1, "ann", _at(3)) == (0, None)
         # unknown entries are ignored
         ledger.discard(1, "ann", 999)
         ledger.discard(3, "nobody", 100)
-        assert self._times(ledger, 1, "ann", _at(3)) == [_at(1)]
+        assert self._usage(ledger, 2, "ann", _at(3)) == (1, _at(2))
 
     def test_discard_frees_a_slot(self) -> None:
         ledger = self.make_ledger()
@@ -272,12 +275,9 @@ class RateLimitLedgerContract:
         assert not ledger.try_record(
             1, "ann", count, now=_at(count), window=self.window, limit=count
         )
-        times = self._times(ledger, 1, "ann", _at(count))
-        assert times == [_at(index) for index in range(count)]
+        assert self._usage(ledger, 1, "ann", _at(count)) == (count, _at(count - 1))
         later = _at(250) + self.window  # entries 0..250 have left the window
-        assert self._times(ledger, 1, "ann", later) == [
-            _at(index) for index in range(251, count)
-        ]
+        assert self._usage(ledger, 1, "ann", later) == (count - 251, _at(count - 1))
 
     def test_int_and_str_ids(self) -> None:
         ledger = self.make_ledger()
@@ -285,15 +285,15 @@ class RateLimitLedgerContract:
         assert ledger.try_record(
             "inbox-x", "agent-y", "conv-z", now=_at(1), window=self.window, limit=5
         )
-        found = ledger.recent(7, [42], now=_at(2), window=self.window)
+        found = ledger.usage(7, [42], now=_at(2), window=self.window)
         assert list(found) == [42]
         assert type(next(iter(found))) is int
-        assert list(found[42]) == [_at(0)]
-        found = ledger.recent("inbox-x", ["agent-y"], now=_at(2), window=self.window)
+        assert (found[42].count, found[42].last) == (1, _at(0))
+        found = ledger.usage("inbox-x", ["agent-y"], now=_at(2), window=self.window)
         assert list(found) == ["agent-y"]
-        assert list(found["agent-y"]) == [_at(1)]
+        assert (found["agent-y"].count, found["agent-y"].last) == (1, _at(1))
         ledger.discard("inbox-x", "agent-y", "conv-z")
-        assert self._times(ledger, "inbox-x", "agent-y", _at(2)) == []
+        assert self._usage(ledger, "inbox-x", "agent-y", _at(2)) == (0, None)
 
     def test_two_callers_never_both_take_the_last_slot(self) -> None:
         ledger = self.make_ledger()
@@ -305,7 +305,7 @@ class RateLimitLedgerContract:
             ),
         )
         assert sum(wins) == limit
-        assert len(self._times(ledger, 1, "ann", _at(1))) == limit
+        assert self._usage(ledger, 1, "ann", _at(1))[0] == limit
 
 
 # -- RotationStore ----------------------------------------------------------------------
@@ -361,6 +361,39 @@ class RotationStoreContract:
         # B comes back: at the back, not at its old place
         back = ["A", "B", "C", "D", "E"]
         assert list(rotation.order(1, members=back)) == ["C", "D", "E", "A", "B"]
+
+    def test_advance_moves_agents_to_the_back_in_order(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C", "D"]
+        rotation.advance(1, members=members, agents=["B", "A"])
+        assert list(rotation.order(1, members=members)) == ["C", "D", "B", "A"]
+        # an agent listed twice moves twice; non-members are ignored
+        rotation.advance(1, members=members, agents=["C", "X", "D", "C"])
+        assert list(rotation.order(1, members=members)) == ["B", "A", "D", "C"]
+        rotation.advance(1, members=members, agents=[])
+        assert list(rotation.order(1, members=members)) == ["B", "A", "D", "C"]
+        # select continues from there
+        assert rotation.select(1, members=members, eligible=members) == "B"
+
+    def test_advance_equals_the_same_selects(self) -> None:
+        """What a pass writes at its end equals choosing the same agents one by one."""
+        stepwise, batched = self.make_rotation(), self.make_rotation()
+        members = [f"agent-{index}" for index in range(12)]
+        picks = ["agent-3", "agent-0", "agent-3", "agent-11", "agent-5", "agent-0"]
+        picks += [f"agent-{index}" for index in range(12)]  # many moves at once
+        for agent in picks:
+            assert stepwise.select(1, members=members, eligible={agent}) == agent
+        batched.advance(1, members=members, agents=picks)
+        assert list(batched.order(1, members=members)) == list(
+            stepwise.order(1, members=members)
+        )
+
+    def test_advance_reconciles_with_the_members(self) -> None:
+        rotation = self.make_rotation()
+        rotation.select(1, members=["A", "B", "C"], eligible={"A"})  # B, C, A
+        drifted = ["D", "C", "A", "E"]  # B left; D and E are new
+        rotation.advance(1, members=drifted, agents=["C", "B"])
+        assert list(rotation.order(1, members=drifted)) == ["A", "D", "E", "C"]
 
     def test_duplicates_never_appear(self) -> None:
         rotation = self.make_rotation()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from autoassign.model import AgentId, ConversationId, InboxId
+from autoassign.model import AgentId, ConversationId, InboxId, LedgerUsage
 
 from . import _scripts
 from ._codec import (
@@ -34,9 +34,11 @@ class RedisRateLimitLedger:
     member = conversation id text, score = assignment time in epoch microseconds taken
     from the caller's ``now``.
 
-    ``recent`` is one pipelined round trip for all agents; ``try_record`` is one Lua
-    script (trim, count, refuse or record); ``discard`` is one ``ZREM``. Counting is
-    logarithmic in the set size; nothing scans the keyspace.
+    ``usage`` is one pipelined round trip for all agents (``ZCOUNT``, the oldest entry
+    in the window and the newest per agent: logarithmic in the set size, never a
+    listing); ``try_record`` is
+    one Lua script (trim, count, refuse or record); ``discard`` is one ``ZREM``.
+    Nothing scans the keyspace.
     """
 
     def __init__(
@@ -46,29 +48,35 @@ class RedisRateLimitLedger:
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._try_record = _scripts.register(self._client, "ledger_try_record")
 
-    def recent(
+    def usage(
         self,
         inbox: InboxId,
         agents: Collection[AgentId],
         *,
         now: datetime,
         window: timedelta,
-    ) -> Mapping[AgentId, Sequence[datetime]]:
+    ) -> Mapping[AgentId, LedgerUsage]:
         wanted = list(dict.fromkeys(agents))
         if not wanted:
             return {}
         start = f"({score_from_datetime(now) - window_micros(window)}"
-        keys = [self.keys.fair(inbox, agent) for agent in wanted]
-        with translate_errors("ledger.recent"):
+        with translate_errors("ledger.usage"):
             pipe = self._client.pipeline(transaction=False)
-            for key in keys:
-                pipe.zrangebyscore(key, start, "+inf", withscores=True)
+            for agent in wanted:
+                key = self.keys.fair(inbox, agent)
+                pipe.zcount(key, start, "+inf")
+                pipe.zrangebyscore(key, start, "+inf", start=0, num=1, withscores=True)
+                pipe.zrange(key, -1, -1, withscores=True)
             replies = as_list(pipe.execute())
-        out: dict[AgentId, Sequence[datetime]] = {}
-        for agent, reply in zip(wanted, replies, strict=True):
-            times = [datetime_from_score(pair[1]) for pair in as_list(reply)]
-            if times:
-                out[agent] = times
+        out: dict[AgentId, LedgerUsage] = {}
+        for index, agent in enumerate(wanted):
+            count, oldest, newest = replies[3 * index : 3 * index + 3]
+            if as_int(count):
+                out[agent] = LedgerUsage(
+                    count=as_int(count),
+                    oldest=datetime_from_score(as_list(oldest)[0][1]),
+                    last=datetime_from_score(as_list(newest)[0][1]),
+                )
         return out
 
     def try_record(

@@ -21,8 +21,9 @@ __all__ = ["RedisRotationStore"]
 
 class RedisRotationStore:
     """:class:`~autoassign.ports.RotationStore` over one list per inbox (agent id texts,
-    front first). ``select`` is one Lua script: reconcile with the members, pick the
-    first eligible agent, move it to the back. ``order`` is one ``LRANGE`` and writes
+    front first). ``select`` and ``advance`` are one Lua script each (``rotation.lua``):
+    reconcile with the members, then pick the first eligible agent and move it to the
+    back, or move the given agents to the back. ``order`` is one ``LRANGE`` and writes
     nothing."""
 
     def __init__(
@@ -30,7 +31,7 @@ class RedisRotationStore:
     ) -> None:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
-        self._select = _scripts.register(self._client, "rotation_select")
+        self._script = _scripts.register(self._client, "rotation")
 
     def select(
         self,
@@ -39,11 +40,10 @@ class RedisRotationStore:
         members: Sequence[AgentId],
         eligible: Collection[AgentId],
     ) -> AgentId | None:
-        member_texts = [id_text(agent) for agent in members]
-        args: list[str] = [str(len(member_texts)), *member_texts]
+        args = self._args("select", members)
         args.extend(dict.fromkeys(id_text(agent) for agent in eligible))
         with translate_errors("rotation.select"):
-            reply = self._select(keys=[self.keys.rotation(inbox)], args=args)
+            reply = self._script(keys=[self.keys.rotation(inbox)], args=args)
         position = as_int(reply)
         if position == 0:
             return None
@@ -61,3 +61,19 @@ class RedisRotationStore:
             if agent is not None:
                 out.append(agent)
         return tuple(out)
+
+    def advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        agents: Sequence[AgentId],
+    ) -> None:
+        args = self._args("advance", members)
+        args.extend(id_text(agent) for agent in agents)
+        with translate_errors("rotation.advance"):
+            self._script(keys=[self.keys.rotation(inbox)], args=args)
+
+    @staticmethod
+    def _args(mode: str, members: Sequence[AgentId]) -> list[str]:
+        return [mode, str(len(members)), *(id_text(agent) for agent in members)]

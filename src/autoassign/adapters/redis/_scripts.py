@@ -14,7 +14,7 @@ SCRIPT_NAMES = (
     "ledger_try_record",
     "presence_set_status",
     "presence_statuses",
-    "rotation_select",
+    "rotation",
 )
 
 
