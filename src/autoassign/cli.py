@@ -1,8 +1,13 @@
 """The ``autoassign`` command: ``simulate``, ``replay`` and ``explain``.
 
-Exit codes: 0 ok; 2 usage or scenario errors (a one-line message, no traceback); 1 when
-a simulation counted invariant violations. Terminal output needs the ``cli`` extra
-(``rich``); ``--json`` output needs nothing beyond the core.
+``explain`` runs on a simulated scenario by default, or read-only on a live system: the
+host's own wiring (``--wiring module:factory``) or the library's own schema and Redis
+keys (``--redis-url`` and ``--sql-url``); see :mod:`autoassign._live`.
+
+Exit codes: 0 ok; 2 usage or scenario errors, and a live explain whose wiring or backends
+cannot be set up or read (a one-line message, no traceback); 1 when a simulation counted
+invariant violations. Terminal output needs the ``cli`` extra (``rich``); ``--json``
+output needs nothing beyond the core.
 """
 
 from __future__ import annotations
@@ -12,8 +17,19 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import IO, Any
 
+from autoassign._live import (
+    LiveError,
+    LiveTarget,
+    connect_urls,
+    id_candidates,
+    load_wiring,
+    resolve_conversation,
+    resolve_inbox,
+)
+from autoassign.errors import AutoassignError
 from autoassign.explain import explain_conversation, explain_inbox
 from autoassign.simulate import (
     Scenario,
@@ -90,25 +106,96 @@ def _parser() -> argparse.ArgumentParser:
     exp = commands.add_parser(
         "explain",
         help="dry-run a pass: the troubleshooting checklist per inbox, or one conversation",
-        description="Run the scenario up to --at minutes, then explain without writing.",
+        description="Explain without writing anything: the spec's troubleshooting "
+        "checklist for an inbox, or every member agent for one conversation. By default "
+        "on a simulated scenario (run up to --at minutes); with --wiring, or --redis-url "
+        "and --sql-url, on a live system (read-only). See docs/troubleshooting.md.",
+        epilog="Live examples:  autoassign explain --wiring myapp.autoassign:build_app "
+        "--inbox 42   |   autoassign explain --redis-url redis://localhost:6379/0 "
+        "--sql-url postgresql+psycopg://app@db/app --conversation 1234 --json. Ids that "
+        "look like integers are tried as int, then as text. Exit codes: 0 ok; 2 bad "
+        "arguments, unknown inbox, or a backend that cannot be reached or read.",
     )
     exp.add_argument(
+        "--inbox", help="explain this inbox (scenario: default every inbox)"
+    )
+    exp.add_argument("--conversation", help="explain this conversation id")
+    exp.add_argument(
+        "--jobs-scheduled",
+        choices=("yes", "no"),
+        help="whether PeriodicAssignmentJob is scheduled, for the job_scheduled gate "
+        "(scenario default: yes; live default: judged from the pending mark and lease)",
+    )
+    sim_group = exp.add_argument_group("simulated (the default)")
+    sim_group.add_argument(
         "--scenario", metavar="FILE", help="default: the built-in scenario"
     )
-    exp.add_argument("--inbox", help="explain this inbox (default: every inbox)")
-    exp.add_argument("--conversation", type=int, help="explain this conversation id")
-    exp.add_argument(
+    sim_group.add_argument(
         "--at",
         type=float,
         metavar="MINUTES",
         help="minutes after the scenario start (default: half the duration)",
     )
-    _common(exp, duration=False)
+    _common(sim_group, duration=False, json=False)
+    exp.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    live = exp.add_argument_group(
+        "live, through the host's own wiring",
+        "Import the host's factory (module:attribute, called with no arguments; the "
+        "current directory is searched first) returning its autoassign.Autoassign or "
+        "AssignmentService.",
+    )
+    live.add_argument("--wiring", metavar="MODULE:FACTORY")
+    urls = exp.add_argument_group(
+        "live, over the library's own schema and Redis keys",
+        "Both URLs are needed. The SQL connection is read-only (PostgreSQL read-only "
+        "transactions; SQLite opened read-only); nothing is written to Redis.",
+    )
+    urls.add_argument("--redis-url", metavar="URL", help="e.g. redis://host:6379/0")
+    urls.add_argument(
+        "--redis-cluster", action="store_true", help="the URL names a Redis Cluster"
+    )
+    urls.add_argument(
+        "--redis-prefix", metavar="PREFIX", help="key prefix (default: autoassign)"
+    )
+    urls.add_argument(
+        "--presence-window",
+        type=float,
+        metavar="SECONDS",
+        help="heartbeat freshness (default: 20)",
+    )
+    urls.add_argument(
+        "--no-heartbeat",
+        action="store_true",
+        help="statuses alone decide presence (RedisBackend(require_heartbeat=False))",
+    )
+    urls.add_argument(
+        "--sql-url", metavar="URL", help="e.g. postgresql+psycopg://user@host/db"
+    )
+    urls.add_argument(
+        "--sql-schema", metavar="NAME", help="the PostgreSQL schema of the tables"
+    )
+    urls.add_argument(
+        "--sql-table-prefix", metavar="PREFIX", help="SqlSchema(prefix=...)"
+    )
+    urls.add_argument(
+        "--sql-ids",
+        choices=("int", "str", "mixed"),
+        help="how ids are stored (SqlSchema(ids=...); default: int)",
+    )
+    urls.add_argument(
+        "--override-precedence",
+        choices=("inbox", "policy"),
+        help="as given to build_autoassign (default: inbox)",
+    )
     return parser
 
 
 def _common(
-    parser: argparse.ArgumentParser, *, seed: bool = True, duration: bool = True
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    seed: bool = True,
+    duration: bool = True,
+    json: bool = True,
 ) -> None:
     if seed:
         parser.add_argument("--seed", type=int, help="override the scenario's seed")
@@ -119,9 +206,10 @@ def _common(
     parser.add_argument(
         "--policy", metavar="NAME", help="link every inbox to this scenario policy"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON instead of tables"
-    )
+    if json:
+        parser.add_argument(
+            "--json", action="store_true", help="print JSON instead of tables"
+        )
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:
@@ -267,7 +355,44 @@ def _cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_VIOLATIONS if _violations(report) else EXIT_OK
 
 
+_URL_OPTIONS = (
+    "redis_cluster",
+    "redis_prefix",
+    "presence_window",
+    "no_heartbeat",
+    "sql_schema",
+    "sql_table_prefix",
+    "sql_ids",
+    "override_precedence",
+)
+_SCENARIO_OPTIONS = ("scenario", "at", "policy")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    value = getattr(args, name, None)
+    return value is not None and value is not False
+
+
+def _jobs_scheduled(args: argparse.Namespace, default: bool | None) -> bool | None:
+    if args.jobs_scheduled is None:
+        return default
+    return bool(args.jobs_scheduled == "yes")
+
+
 def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
+    if (
+        args.wiring is not None
+        or args.redis_url is not None
+        or args.sql_url is not None
+    ):
+        return _explain_live(args, out)
+    for name in ("wiring", "redis_url", "sql_url", *_URL_OPTIONS):
+        if _given(args, name):
+            raise _UsageError(f"{_flag(name)} applies to a live explain (--redis-url)")
     scenario = _scenario(args)
     at = scenario.duration_minutes / 2 if args.at is None else args.at
     if not 0 <= at <= scenario.duration_minutes:
@@ -280,15 +405,24 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
             "--inbox",
             f"unknown inbox {args.inbox!r} (scenario has: {', '.join(inbox_ids)})",
         )
+    conversation: int | None = None
+    if args.conversation is not None:
+        text = args.conversation
+        if not (text.isascii() and text.isdigit()):
+            raise ScenarioError(
+                "--conversation",
+                f"scenario conversations are numbered 1, 2, ...; got {text!r}",
+            )
+        conversation = int(text)
     run = Simulation(scenario, generate_workload(scenario), policy=args.policy)
     run.run(until=at)
     note = (
         f"(the simulator runs PeriodicAssignmentJob every "
         f"{scenario.periodic_interval_minutes} min)"
     )
-    if args.conversation is not None:
-        explanation = explain_conversation(run.app, args.conversation)
-        history = run.history(args.conversation)
+    if conversation is not None:
+        explanation = explain_conversation(run.app, conversation)
+        history = run.history(conversation)
         if args.json:
             data = explanation.to_dict()
             data["history"] = history
@@ -302,7 +436,7 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
         if not explanation.found:
             if history is None:
                 console.print(
-                    f"(conversation {args.conversation} has not arrived by minute {at:g})"
+                    f"(conversation {conversation} has not arrived by minute {at:g})"
                 )
             else:
                 console.print(
@@ -312,8 +446,9 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
                 )
         return EXIT_OK
     chosen = [args.inbox] if args.inbox is not None else inbox_ids
+    scheduled = _jobs_scheduled(args, True)
     explanations = [
-        explain_inbox(run.app, inbox, jobs_scheduled=True) for inbox in chosen
+        explain_inbox(run.app, inbox, jobs_scheduled=scheduled) for inbox in chosen
     ]
     if args.json:
         out.write(json.dumps([e.to_dict() for e in explanations], indent=2) + "\n")
@@ -324,6 +459,98 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
     console.print(f"Scenario {scenario.name!r}, minute {at:g} {note}")
     for inbox_explanation in explanations:
         render_inbox(console, inbox_explanation)
+    return EXIT_OK
+
+
+def _live_target(args: argparse.Namespace) -> LiveTarget:
+    for name in _SCENARIO_OPTIONS:
+        if _given(args, name):
+            raise _UsageError(
+                f"{_flag(name)} applies to a simulated explain, not a live one"
+            )
+    if (args.inbox is None) == (args.conversation is None):
+        raise _UsageError("a live explain needs exactly one of --inbox, --conversation")
+    if args.wiring is not None:
+        for name in ("redis_url", "sql_url", *_URL_OPTIONS):
+            if _given(args, name):
+                raise _UsageError(
+                    f"{_flag(name)} cannot be combined with --wiring (the host's "
+                    "factory configures its own adapters)"
+                )
+        return load_wiring(args.wiring)
+    for name in ("redis_url", "sql_url"):
+        if not _given(args, name):
+            raise _UsageError(
+                f"a live explain without --wiring needs both --redis-url and "
+                f"--sql-url ({_flag(name)} is missing)"
+            )
+    window = None
+    if args.presence_window is not None:
+        if not args.presence_window > 0:
+            raise _UsageError(
+                f"--presence-window must be > 0 seconds, got {args.presence_window:g}"
+            )
+        window = timedelta(seconds=args.presence_window)
+    return connect_urls(
+        redis_url=args.redis_url,
+        sql_url=args.sql_url,
+        redis_cluster=args.redis_cluster,
+        redis_prefix=args.redis_prefix or "autoassign",
+        presence_window=window,
+        require_heartbeat=not args.no_heartbeat,
+        sql_schema=args.sql_schema,
+        sql_table_prefix=args.sql_table_prefix or "",
+        sql_ids=args.sql_ids or "int",
+        override_precedence=args.override_precedence or "inbox",
+    )
+
+
+def _explain_live(args: argparse.Namespace, out: IO[str]) -> int:
+    target = _live_target(args)
+    try:
+        return _explain_live_target(args, target, out)
+    except AutoassignError as exc:
+        cause = exc.__cause__
+        detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        raise _UsageError(
+            f"cannot explain on {target.description}: {exc}{detail}"
+        ) from None
+    finally:
+        target.close()
+
+
+def _explain_live_target(
+    args: argparse.Namespace, target: LiveTarget, out: IO[str]
+) -> int:
+    app = target.app
+    header = f"Live: {target.description} (read-only)"
+    if args.conversation is not None:
+        found = resolve_conversation(app, args.conversation)
+        conversation = id_candidates(args.conversation)[0] if found is None else found
+        explanation = explain_conversation(app, conversation)
+        if args.json:
+            out.write(json.dumps(explanation.to_dict(), indent=2) + "\n")
+            return EXIT_OK
+        from autoassign.simulate.render import render_conversation  # noqa: PLC0415
+
+        console = _console(out)
+        console.print(header)
+        render_conversation(console, explanation)
+        return EXIT_OK
+    inbox = resolve_inbox(app, args.inbox)
+    if inbox is None:
+        raise _UsageError(f"--inbox: no inbox {args.inbox!r} on {target.description}")
+    inbox_explanation = explain_inbox(
+        app, inbox, jobs_scheduled=_jobs_scheduled(args, None)
+    )
+    if args.json:
+        out.write(json.dumps([inbox_explanation.to_dict()], indent=2) + "\n")
+        return EXIT_OK
+    from autoassign.simulate.render import render_inbox  # noqa: PLC0415
+
+    console = _console(out)
+    console.print(header)
+    render_inbox(console, inbox_explanation)
     return EXIT_OK
 
 
@@ -342,7 +569,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
     }
     try:
         return handlers[args.command](args, out)
-    except (ScenarioError, _UsageError) as exc:
+    except (ScenarioError, _UsageError, LiveError) as exc:
         print(f"autoassign {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

@@ -6,19 +6,21 @@ being assigned") for one inbox and reports each gate with pass/fail and its numb
 first filter that removed it and who a pass would choose now.
 
 Both only *read* through the ports (directory, repository, presence, ledger, rotation
-order) and decide with the very functions a real pass uses
+order, the lease's pending mark) and decide with the very functions a real pass uses
 (:func:`~autoassign.decisions.check_gates`,
 :func:`~autoassign.decisions.evaluate_agents`,
 :func:`~autoassign.decisions.capacity_limits`,
 :func:`~autoassign.decisions.exclusions_for_inbox` and the selector's ``preview``), so a
-dry run cannot disagree with the pass that would run at the same instant. Nothing here
-needs ``rich``.
+dry run cannot disagree with the pass that would run at the same instant. They work on
+any wiring, simulated or live (``autoassign explain --wiring`` / ``--redis-url``). Nothing
+here needs ``rich``.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +49,7 @@ from autoassign.model import (
     InboxId,
     Team,
 )
+from autoassign.ports import InboxLease
 from autoassign.selection import SelectionContext
 from autoassign.service import AssignmentService, InboxState
 from autoassign.wiring import Autoassign
@@ -79,6 +82,12 @@ DEFAULT_SCAN_LIMIT = 100_000
 """At most this many open, unassigned conversations are read to count exclusions."""
 
 Number = int | float | str | bool | None
+
+logger = logging.getLogger(__name__)
+
+
+def _log_extra(inbox: InboxId) -> dict[str, object]:
+    return {"autoassign_inbox": inbox}
 
 
 def _plain(value: object) -> Any:
@@ -347,23 +356,29 @@ def _agent_gates(
             Gate(name="rate_limits", passed=None, detail=unknown),
             Gate(name="capacity", passed=None, detail=unknown),
         ], 0
-    statuses = service.read_statuses(account, members) or {}
+    read = service.read_statuses(account, members)
+    statuses = read or {}
     online = [agent for agent in members if statuses.get(agent) == ONLINE]
     others: dict[str, int] = {}
     for agent in members:
         if agent not in online:
             status = statuses.get(agent, "offline")
             others[status] = others.get(status, 0) + 1
+    detail = f"{len(online)} of {len(members)} member agents online" + (
+        " (" + ", ".join(f"{n} {s}" for s, n in sorted(others.items())) + ")"
+        if others
+        else ""
+    )
+    if read is None:
+        detail = (
+            "presence could not be read (see the log): a pass would treat all "
+            f"{len(members)} member agents as offline"
+        )
     gates = [
         Gate(
             name="agents_online",
             passed=bool(online),
-            detail=f"{len(online)} of {len(members)} member agents online"
-            + (
-                " (" + ", ".join(f"{n} {s}" for s, n in sorted(others.items())) + ")"
-                if others
-                else ""
-            ),
+            detail=detail,
             numbers={"online": len(online), "members": len(members)},
         )
     ]
@@ -510,46 +525,78 @@ def _exclusion_gate(
     return gate, assignable
 
 
+def _probe(
+    check: Callable[[InboxId], object], inbox: InboxId, what: str
+) -> bool | None:
+    """``check(inbox)`` as a bool, or ``None`` (logged) if the store failed."""
+    try:
+        return bool(check(inbox))
+    except Exception:
+        logger.warning(
+            "explain: could not read %s", what, exc_info=True, extra=_log_extra(inbox)
+        )
+        return None
+
+
 def _job_gate(
     app_or_service: Autoassign | AssignmentService,
     inbox: InboxId,
-    lease: object | None,
+    lease: InboxLease | None,
     jobs_scheduled: bool | None,
 ) -> Gate:
+    if lease is None and isinstance(app_or_service, Autoassign):
+        lease = app_or_service.job.lease
+    queue = app_or_service.job.jobs if isinstance(app_or_service, Autoassign) else None
+    listed = getattr(queue, "queued", None)  # only a queue that can list its jobs
+    queued = (inbox in listed) if isinstance(listed, tuple) else None
+    pending = held = None
+    if lease is not None:
+        pending = _probe(lease.is_pending, inbox, "the pending mark")
+        is_held = getattr(lease, "is_held", None)  # optional: not part of the port
+        if callable(is_held):
+            held = _probe(is_held, inbox, "the inbox lease")
+    facts = [
+        text
+        for fact, text in (
+            (queued, "an AssignmentJob for the inbox is queued"),
+            (pending, "the inbox is marked pending: an AssignmentJob is due"),
+            (held, "a pass over the inbox is running now (its lease is held)"),
+        )
+        if fact
+    ]
+    numbers: dict[str, Number] = {
+        "queued": queued,
+        "pending": pending,
+        "lease_held": held,
+    }
     if jobs_scheduled is not None:
+        said = "is" if jobs_scheduled else "is not"
         return Gate(
             name="job_scheduled",
             passed=jobs_scheduled,
-            detail=(
-                "PeriodicAssignmentJob is scheduled (as the caller says)"
-                if jobs_scheduled
-                else "PeriodicAssignmentJob is not scheduled (as the caller says)"
+            detail="; ".join(
+                [f"PeriodicAssignmentJob {said} scheduled (as the caller says)", *facts]
             ),
+            numbers=numbers,
         )
-    queue = app_or_service.job.jobs if isinstance(app_or_service, Autoassign) else None
-    if lease is None and isinstance(app_or_service, Autoassign):
-        lease = app_or_service.job.lease
-    queued = getattr(queue, "queued", None)
-    if isinstance(queued, tuple) and inbox in queued:
+    if facts:
         return Gate(
-            name="job_scheduled",
-            passed=True,
-            detail="an AssignmentJob for the inbox is queued",
+            name="job_scheduled", passed=True, detail="; ".join(facts), numbers=numbers
         )
-    for method, text in (
-        ("is_pending", "the inbox is marked pending: an AssignmentJob is due"),
-        ("is_held", "a pass over the inbox is running now"),
-    ):
-        probe = getattr(lease, method, None)
-        if callable(probe) and probe(inbox):
-            return Gate(name="job_scheduled", passed=True, detail=text)
+    if lease is None and queued is None:
+        detail = "no lease or job queue to read whether a job is due (pass lease=...)"
+    elif lease is not None and pending is None:
+        detail = "the lease store could not be read (see the log)"
+    else:
+        detail = "no AssignmentJob is due or running for the inbox"
     return Gate(
         name="job_scheduled",
         passed=None,
         detail=(
-            "no job is due for the inbox; whether PeriodicAssignmentJob is scheduled is "
-            "up to the host's scheduler (pass jobs_scheduled=...)"
+            f"{detail}; whether PeriodicAssignmentJob is scheduled is up to the host's "
+            "scheduler (pass jobs_scheduled=...)"
         ),
+        numbers=numbers,
     )
 
 
@@ -557,7 +604,7 @@ def explain_inbox(
     app_or_service: Autoassign | AssignmentService,
     inbox: InboxId,
     *,
-    lease: object | None = None,
+    lease: InboxLease | None = None,
     jobs_scheduled: bool | None = None,
     scan_limit: int = DEFAULT_SCAN_LIMIT,
 ) -> InboxExplanation:
@@ -566,10 +613,12 @@ def explain_inbox(
     capacity, exclusions, job scheduled. Writes nothing.
 
     ``jobs_scheduled`` is the caller's word on whether the periodic job runs; without it
-    the job gate passes if the inbox has a queued job (in-memory queue), a pending mark
-    (a lease with ``is_pending``) or a running pass (a lease with ``is_held``), and is
-    ``n/a`` otherwise. ``lease`` defaults to the app's lease when given an
-    :class:`~autoassign.Autoassign`.
+    the job gate passes if a job for the inbox is due: it is queued (a queue that lists
+    its jobs, like the in-memory one), the inbox is marked pending
+    (:meth:`InboxLease.is_pending <autoassign.ports.InboxLease.is_pending>`) or a pass
+    holds the inbox lease (an ``is_held(inbox)`` method, which the shipped leases
+    have), and is ``n/a`` otherwise. Its numbers say which (``None``: unknown).
+    ``lease`` defaults to the app's lease when given an :class:`~autoassign.Autoassign`.
     """
     service = _service_of(app_or_service)
     now = service.clock.now()

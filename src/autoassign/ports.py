@@ -256,6 +256,12 @@ class InboxLease(Protocol):
         """Clear the mark and return whether it was set, atomically."""
         ...
 
+    def is_pending(self, inbox: InboxId) -> bool:
+        """Whether the inbox is marked now (a job is due and has not started), as
+        :meth:`mark_pending` would see it: a lapsed mark is not pending. Read-only: it
+        neither sets, clears nor extends the mark (``explain`` relies on that)."""
+        ...
+
 
 class EventBus(Protocol):
     """**Port:** where domain events go (webhooks, notifications, analytics)."""

@@ -4,13 +4,17 @@ run that agrees with the real pass."""
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import timedelta
 from typing import Any
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autoassign import AssignmentPolicy, CapacityPolicy, ExclusionRules
+from autoassign.errors import BackendUnavailable
 from autoassign.explain import GATE_ORDER, explain_conversation, explain_inbox
 from autoassign.testing import FakeClock, InMemoryBackend, build_in_memory
 from autoassign.wiring import Autoassign
@@ -170,6 +174,77 @@ def test_job_scheduled() -> None:
     gate = explain_inbox(app, 10).gate("job_scheduled")
     assert gate.passed is True
     assert "queued" in gate.detail
+    assert gate.numbers == {"queued": True, "pending": True, "lease_held": False}
+
+
+def test_job_scheduled_reads_the_pending_mark_and_the_lease() -> None:
+    backend, clock, app = world()
+    lease = backend.lease
+    gate = explain_inbox(app, 10).gate("job_scheduled")
+    assert gate.numbers == {"queued": False, "pending": False, "lease_held": False}
+    assert "no AssignmentJob is due or running" in gate.detail
+
+    assert lease.mark_pending(10, ttl=timedelta(minutes=15))  # no job queued
+    gate = explain_inbox(app, 10).gate("job_scheduled")
+    assert gate.passed is True
+    assert gate.detail == "the inbox is marked pending: an AssignmentJob is due"
+    assert lease.mark_pending(10, ttl=timedelta(minutes=15)) is False  # still marked
+    gate = explain_inbox(app, 10, jobs_scheduled=True).gate("job_scheduled")
+    assert gate.detail == (
+        "PeriodicAssignmentJob is scheduled (as the caller says); the inbox is marked "
+        "pending: an AssignmentJob is due"
+    )
+    clock.advance(timedelta(minutes=15))  # the mark lapses
+    assert explain_inbox(app, 10).gate("job_scheduled").passed is None
+
+    held = lease.acquire(10, ttl=timedelta(minutes=5))
+    assert held is not None
+    gate = explain_inbox(app, 10).gate("job_scheduled")
+    assert gate.passed is True
+    assert "running now" in gate.detail
+    assert gate.numbers["lease_held"] is True
+    held.release()
+    assert explain_inbox(app, 10).gate("job_scheduled").passed is None
+
+
+class _DownLease:
+    """A lease store that is down (BackendUnavailable on every call)."""
+
+    def _down(self, *args: object, **kwargs: object) -> Any:
+        raise BackendUnavailable("lease store down")
+
+    acquire = mark_pending = take_pending = is_pending = _down
+
+
+def test_job_scheduled_when_the_lease_store_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _backend, _clock, app = world()
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        gate = explain_inbox(app, 10, lease=_DownLease()).gate("job_scheduled")
+    assert gate.passed is None
+    assert "the lease store could not be read" in gate.detail
+    assert gate.numbers["pending"] is None
+    assert "could not read the pending mark" in caplog.text
+
+
+class _DownPresence:
+    def statuses(self, *args: object, **kwargs: object) -> Any:
+        raise BackendUnavailable("presence down")
+
+
+def test_agents_online_when_presence_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    _backend, _clock, app = world()
+    service = attrs.evolve(app.service, presence=_DownPresence())
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        result = explain_inbox(service, 10)
+    gate = result.gate("agents_online")
+    assert gate.passed is False
+    assert gate.detail == (
+        "presence could not be read (see the log): a pass would treat all 3 member "
+        "agents as offline"
+    )
+    assert result.blocking == "agents_online"
 
 
 def test_unknown_inbox() -> None:

@@ -527,6 +527,12 @@ class InMemoryInboxLease:
             expires = self._pending.pop(inbox, None)
             return expires is not None and expires > now
 
+    def is_pending(self, inbox: InboxId) -> bool:
+        now = self._clock.now()
+        with self._lock:
+            expires = self._pending.get(inbox)
+            return expires is not None and expires > now
+
 
 class InMemoryEventBus:
     """:class:`~autoassign.ports.EventBus` that keeps every event and calls subscribers."""

@@ -35,6 +35,7 @@ from autoassign.explain import inbox_verdicts
 from autoassign.model import (
     ONLINE,
     CapacityPolicy,
+    Conversation,
     ConversationStatus,
 )
 from autoassign.results import Assignment
@@ -104,6 +105,11 @@ class _Conversation:
     assigned: float | None = None
     agent: str | None = None
     closed: float | None = None
+    waiting_since: float = 0.0
+    """When it last became open and unassigned (creation, or a reopen)."""
+    reopened: int = 0
+    archived: Conversation | None = None
+    """The record as it was resolved (the store forgets resolved conversations)."""
 
 
 class Simulation:
@@ -153,6 +159,7 @@ class Simulation:
         self._jobs = 0
         self._passes = 0
         self._ignored_events = 0
+        self._reopened = 0
         self._decisions: list[dict[str, object]] = []
         self._team_members = {team.id: set(team.members) for team in scenario.teams}
         self._schedule_workload()
@@ -301,7 +308,7 @@ class Simulation:
             team=arrival.team,
         )
         self._conversations[arrival.conversation] = _Conversation(
-            arrival=arrival, created=self.minute
+            arrival=arrival, created=self.minute, waiting_since=self.minute
         )
         self._waiting[arrival.inbox].add(arrival.conversation)
         self._log(
@@ -316,14 +323,22 @@ class Simulation:
     def _on_status(self, payload: tuple[int, str]) -> None:
         number, status = payload
         world = self.backend.world
-        if world.get(number) is None:
-            self._ignored_events += 1  # unknown, or resolved earlier and archived
+        new_status = ConversationStatus(status)
+        tracked = self._conversations.get(number)
+        if world.get(number) is not None:
+            before, after = world.update_conversation(number, status=new_status)
+        elif (
+            tracked is not None
+            and tracked.archived is not None
+            and new_status is not ConversationStatus.RESOLVED
+        ):
+            before, after = self._reopen(tracked, new_status)
+        else:
+            # unknown, or a resolved conversation resolved again
+            self._ignored_events += 1
             return
-        before, after = world.update_conversation(
-            number, status=ConversationStatus(status)
-        )
+        assert tracked is not None
         self._log("status_changed", conversation=number, status=status)
-        tracked = self._conversations[number]
         was_open = before.status is ConversationStatus.OPEN
         is_open = after.status is ConversationStatus.OPEN
         if after.assignee is not None and was_open != is_open:
@@ -332,19 +347,44 @@ class Simulation:
             )
         if after.assignee is None:
             if is_open:
+                if number not in self._waiting[str(after.inbox)]:
+                    tracked.waiting_since = self.minute
                 self._waiting[str(after.inbox)].add(number)
             else:
                 self._waiting[str(after.inbox)].discard(number)
         self.app.triggers.on_conversation_saved(before, after)
         if after.status is ConversationStatus.RESOLVED:
             tracked.closed = self.minute
-            # Resolved conversations can never be assigned or counted again: archive
-            # them out of the store, so a pass costs O(open conversations).
+            tracked.archived = after
+            # Resolved conversations can only come back by a reopen (a logged status
+            # change), which restores them from ``tracked.archived``: archive them out
+            # of the store, so a pass costs O(open conversations).
             remove = getattr(world, "remove_conversation", None)
             if callable(remove):
                 remove(number)
             else:  # pragma: no cover - an older in-memory world
                 world.conversations.pop(number, None)
+
+    def _reopen(
+        self, tracked: _Conversation, status: ConversationStatus
+    ) -> tuple[Conversation, Conversation]:
+        """Put a resolved (archived) conversation back in the store with ``status``.
+
+        As in the reference, reopening changes the status only: the conversation keeps
+        its assignee if it had one (Chatwoot hands a returning conversation back to its
+        agent, chatwoot#4158), so the trigger enqueues a pass only if it has none. The
+        reopen counts as activity (``last_activity_at``), and it is resolved no more.
+        """
+        before = tracked.archived
+        assert before is not None
+        now = self.clock.now()
+        after = attrs.evolve(before, status=status, last_activity_at=now)
+        self.backend.world.put_conversation(after)
+        tracked.archived = None
+        tracked.closed = None
+        tracked.reopened += 1
+        self._reopened += 1
+        return before, after
 
     def _on_periodic(self, _payload: object) -> None:
         self.app.periodic.run()
@@ -519,7 +559,9 @@ class Simulation:
                 for c in self._conversations.values()
                 if c.arrival.inbox == inbox_spec.id
             ]
-            waits = [c.assigned - c.created for c in tracked if c.assigned is not None]
+            waits = [
+                c.assigned - c.waiting_since for c in tracked if c.assigned is not None
+            ]
             rules = exclusions_for_inbox(
                 self.backend.world.capacity_policies_for_inbox(inbox_spec.id),
                 inbox_spec.id,
@@ -537,6 +579,7 @@ class Simulation:
                     "conversations": len(tracked),
                     "assigned": len(waits),
                     "resolved": sum(1 for c in tracked if c.closed is not None),
+                    "reopened": sum(c.reopened for c in tracked),
                     "wait_minutes": {
                         "p50": _r(percentile(waits, 50)),
                         "p90": _r(percentile(waits, 90)),
@@ -569,6 +612,7 @@ class Simulation:
                 "resolved": sum(
                     1 for c in self._conversations.values() if c.closed is not None
                 ),
+                "reopened": self._reopened,
                 "unassigned_at_end": sum(len(w) for w in self._waiting.values()),
                 "excluded_at_end": sum(i["excluded_at_end"] for i in inboxes),
                 "jobs": self._jobs,
@@ -604,6 +648,7 @@ class Simulation:
             "assigned": _r(tracked.assigned),
             "agent": tracked.agent,
             "resolved": _r(tracked.closed),
+            "reopened": tracked.reopened,
         }
 
     @property

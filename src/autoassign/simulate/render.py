@@ -74,9 +74,12 @@ def render_report(
             style="bold",
         )
     )
+    reopened = totals.get("reopened", 0)
     console.print(
         f"{totals['conversations']} conversations, {totals['assigned']} assigned, "
-        f"{totals['resolved']} resolved, {totals['unassigned_at_end']} unassigned at the end "
+        f"{totals['resolved']} resolved"
+        + (f" ({reopened} reopens)" if reopened else "")
+        + f", {totals['unassigned_at_end']} unassigned at the end "
         f"({totals['excluded_at_end']} excluded by rules); {totals['jobs']} jobs, "
         f"{totals['passes']} passes"
     )

@@ -541,6 +541,49 @@ class InboxLeaseContract:
         clock.advance(self.ttl)
         assert leases.take_pending(1) is False
 
+    def test_is_pending_reports_the_mark(self) -> None:
+        leases = self.make_lease(FakeClock())
+        assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        assert leases.is_pending(1) is True
+        assert leases.is_pending(2) is False
+        assert leases.is_pending("two") is False
+        assert leases.take_pending(1) is True
+        assert leases.is_pending(1) is False
+
+    def test_is_pending_is_read_only(self) -> None:
+        leases = self.make_lease(FakeClock())
+        for _ in range(3):
+            assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True  # checking set nothing
+        for _ in range(3):
+            assert leases.is_pending(1) is True
+        assert leases.mark_pending(1, ttl=self.ttl) is False  # nor cleared it
+        assert leases.take_pending(1) is True
+        assert leases.take_pending(1) is False
+
+    def test_is_pending_ignores_the_lease(self) -> None:
+        leases = self.make_lease(FakeClock())
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        held.release()
+        assert leases.is_pending(1) is True
+        assert leases.acquire(1, ttl=self.ttl) is not None  # checking took no lease
+
+    def test_is_pending_lapses_with_the_mark_and_never_extends_it(self) -> None:
+        if not self.expiry_follows_clock:
+            return
+        clock = FakeClock()
+        leases = self.make_lease(clock)
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        clock.advance(self.ttl - timedelta(seconds=1))
+        assert leases.is_pending(1) is True
+        clock.advance(timedelta(seconds=1))
+        assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+
     def test_inboxes_are_isolated(self) -> None:
         leases = self.make_lease(FakeClock())
         one = leases.acquire(1, ttl=self.ttl)

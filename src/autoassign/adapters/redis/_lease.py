@@ -96,6 +96,12 @@ class RedisInboxLease:
             reply = self._client.delete(self.keys.pending(inbox))
         return int(reply) > 0
 
+    def is_pending(self, inbox: InboxId) -> bool:
+        """Whether the pending mark is set now: one ``EXISTS``, read-only (a lapsed
+        mark has already expired on the server)."""
+        with translate_errors("lease.is_pending"):
+            return int(self._client.exists(self.keys.pending(inbox))) > 0
+
     def is_held(self, inbox: InboxId) -> bool:
         """Whether someone holds the inbox's lease now (for tests and diagnostics)."""
         with translate_errors("lease.is_held"):
