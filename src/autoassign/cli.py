@@ -39,7 +39,7 @@ from autoassign.simulate import (
     default_scenario,
     generate_workload,
     load_scenario,
-    read_event_log,
+    replay,
     report_json,
     write_event_log,
 )
@@ -325,20 +325,8 @@ def _cmd_simulate(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     scenario = _scenario(args)
-    workload = read_event_log(args.log, scenario)
-    last = max(
-        [a.minute for a in workload.arrivals]
-        + [s.minute for s in workload.status_changes]
-        + [p.minute for p in workload.presence]
-        + [0.0]
-    )
-    # The replay runs until just after the log's last event (at least a minute).
-    scenario = scenario.with_changes(duration_minutes=max(1, int(last) + 1))
     with _progress(1) as progress:
-        run = Simulation(scenario, workload, policy=args.policy, progress=progress)
-        run.run()
-    report = run.report()
-    report["assignments"] = run.decisions
+        report = replay(scenario, args.log, policy=args.policy, progress=progress)
     if args.plot:
         _plot({args.policy or "replay": report}, args.plot)
     if args.json:
@@ -350,7 +338,7 @@ def _cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
         render_report(
             console,
             report,
-            title=f"Replay of {args.log} ({len(workload.arrivals)} conversations)",
+            title=f"Replay of {args.log} ({report['totals']['conversations']} conversations)",
         )
     return EXIT_VIOLATIONS if _violations(report) else EXIT_OK
 

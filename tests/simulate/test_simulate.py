@@ -162,6 +162,34 @@ def test_replay_accepts_iso_times(short: Scenario, tmp_path: Path) -> None:
     assert report["totals"]["resolved"] == 1
 
 
+def test_replay_runs_until_the_logs_last_event(short: Scenario, tmp_path: Path) -> None:
+    """The library replay, like the CLI, stretches the run to the log: an event past the
+    scenario's duration is replayed, not dropped."""
+    short = short.with_changes(duration_minutes=10)
+    log = tmp_path / "late.jsonl"
+    events = [
+        {
+            "event": "agent_status_changed",
+            "minute": 0,
+            "agent": "ana",
+            "status": "online",
+        },
+        {
+            "event": "conversation_created",
+            "minute": 95,
+            "conversation": 8,
+            "inbox": "support",
+        },
+    ]
+    log.write_text("".join(json.dumps(event) + "\n" for event in events))
+    report = replay(short, str(log))
+    assert report["totals"]["conversations"] == 1
+    assert [(a["conversation"], a["agent"]) for a in report["assignments"]] == [
+        (8, "ana")
+    ]
+    assert report["assignments"][0]["minute"] >= 95
+
+
 def test_statistics_helpers() -> None:
     assert percentile([], 50) is None
     assert percentile([5.0, 1.0, 3.0], 50) == 3.0

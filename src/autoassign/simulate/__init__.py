@@ -99,10 +99,17 @@ def replay(
 ) -> dict[str, Any]:
     """Feed a recorded JSONL event log through the scenario's configuration (or every
     inbox on ``policy``) and report what the core would have done, with every
-    assignment decision under ``"assignments"``."""
-    run = Simulation(
-        scenario, read_event_log(log, scenario), policy=policy, progress=progress
+    assignment decision under ``"assignments"``. The run lasts until just after the
+    log's last event (at least a minute), whatever the scenario's duration."""
+    workload = read_event_log(log, scenario)
+    last = max(
+        [a.minute for a in workload.arrivals]
+        + [s.minute for s in workload.status_changes]
+        + [p.minute for p in workload.presence]
+        + [0.0]
     )
+    scenario = scenario.with_changes(duration_minutes=max(1, int(last) + 1))
+    run = Simulation(scenario, workload, policy=policy, progress=progress)
     run.run()
     report = run.report()
     report["assignments"] = run.decisions
