@@ -116,6 +116,16 @@ def db(
 
 
 @pytest.fixture
+def sqlite_db(require_service: Callable[[str, bool, str], None]) -> Iterator[Db]:
+    """SQLite only."""
+    handle = _open_db("sqlite", require_service)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
 def pg(require_service: Callable[[str, bool, str], None]) -> Iterator[Db]:
     """PostgreSQL only (tests using it must be marked ``postgres``)."""
     handle = _open_db("postgres", require_service)

@@ -1,5 +1,6 @@
 """The shipped contract suites and the assignment state machine on the SQL adapters,
-on SQLite and on PostgreSQL (``mixed`` id columns: the suites use int and str ids)."""
+on SQLite and on PostgreSQL (``mixed`` id columns: the suites use int and str ids).
+The PolicyStore suite runs in ``test_policy_store.py``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from autoassign.adapters.memory import InMemoryBackend, InMemoryWorld
 from autoassign.adapters.sql import (
+    LOGICAL_TABLES,
     SqlConversationRepository,
     SqlDirectory,
     SqlSchema,
@@ -217,30 +220,38 @@ class _MirroredWorld(InMemoryWorld):
 
 class _SqlBackend(InMemoryBackend):
     """In-memory presence, ledger, rotation, lease, events and jobs; directory and
-    conversations in SQLite."""
+    conversations in SQL (``engine``/``schema``, emptied first)."""
 
-    def __init__(self, *, clock: FakeClock) -> None:
+    def __init__(
+        self, *, clock: FakeClock, engine: sa.Engine, schema: SqlSchema
+    ) -> None:
         super().__init__(clock=clock)
-        engine = create_sqlite_engine()
-        schema = SqlSchema(ids="mixed")
-        schema.create_all(engine)
-        _ENGINES.append(engine)
         repo = SqlConversationRepository(engine, schema)
         self.world = _MirroredWorld(clock, SqlWriter(engine, schema), repo)
         self.directory = SqlDirectory(engine, schema)  # type: ignore[assignment]
         self.conversations = repo  # type: ignore[assignment]
 
 
+def _machine_schema(**kwargs: Any) -> SqlSchema:
+    # The library's own schema, unique (account, name) policy names included: the
+    # machine names each inbox's policy apart.
+    return SqlSchema(ids="mixed", **kwargs)
+
+
 _ENGINES: list[sa.Engine] = []
 
 
-def _sql_backend(clock: FakeClock) -> _SqlBackend:
+def _sqlite_backend(clock: FakeClock) -> _SqlBackend:
     while len(_ENGINES) > 4:  # earlier examples' databases
         _ENGINES.pop(0).dispose()
-    return _SqlBackend(clock=clock)
+    engine = create_sqlite_engine()
+    schema = _machine_schema()
+    schema.create_all(engine)
+    _ENGINES.append(engine)
+    return _SqlBackend(clock=clock, engine=engine, schema=schema)
 
 
-SqlAssignmentMachine = assignment_machine(_sql_backend)
+SqlAssignmentMachine = assignment_machine(_sqlite_backend)
 SqlAssignmentMachine.TestCase.settings = settings(
     max_examples=40 if os.environ.get("CI") else 15,
     stateful_step_count=25,
@@ -248,3 +259,30 @@ SqlAssignmentMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSqliteAssignmentMachine = SqlAssignmentMachine.TestCase
+
+
+@pytest.mark.postgres
+def test_postgres_assignment_machine(pg: Any) -> None:
+    """The same machine with the directory and conversations on PostgreSQL: one
+    schema for the whole run, every table emptied at the start of each example."""
+    engine = pg.engine(pool_size=4, max_overflow=0)
+    schema = _machine_schema(schema=pg.new_pg_schema())
+    schema.create_all(engine)
+    owned = ", ".join(
+        f'"{schema.schema}"."{schema.tables[name].name}"' for name in LOGICAL_TABLES
+    )
+
+    def fresh(clock: FakeClock) -> _SqlBackend:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {owned} RESTART IDENTITY CASCADE"))
+        return _SqlBackend(clock=clock, engine=engine, schema=schema)
+
+    run_state_machine_as_test(
+        assignment_machine(fresh),
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

@@ -525,6 +525,7 @@ def assignment_machine(
                 policy = AssignmentPolicy(
                     id=POLICY_IDS[inbox],
                     account=ACCOUNT,
+                    name=f"Policy {inbox}",
                     assignment_order=order,
                     fair_distribution_limit=limit,
                     fair_distribution_window=60,

@@ -9,6 +9,7 @@ the PostgreSQL driver). See ``docs/sql.md``.
     schema.create_all(engine)
     conversations = SqlConversationRepository(engine, schema)
     directory = SqlDirectory(engine, schema)
+    policies = SqlPolicyStore(engine, schema)           # for autoassign.admin.PolicyAdmin
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from autoassign.adapters.sql.directory import (
     exclusion_rules_from_json,
     overrides_from_json,
 )
+from autoassign.adapters.sql.policy_store import AgentLinks, SqlPolicyStore
 from autoassign.adapters.sql.repository import SqlConversationRepository
 from autoassign.adapters.sql.schema import (
     DEFAULT_ORDER_ENCODING,
@@ -38,10 +40,12 @@ __all__ = [
     "DEFAULT_PRIORITY_ENCODING",
     "DEFAULT_STATUS_ENCODING",
     "LOGICAL_TABLES",
+    "AgentLinks",
     "EnumEncoding",
     "IdKind",
     "SqlConversationRepository",
     "SqlDirectory",
+    "SqlPolicyStore",
     "SqlSchema",
     "SqlWriter",
     "TableMap",

@@ -153,7 +153,12 @@ class _MixedId(_StrId):
 
 
 def _new_text_id() -> str:
-    return uuid.uuid4().hex
+    """A random hex id that is never all digits (an id of only ASCII digits would
+    come back from a URL or JSON as an int; see ``autoassign.admin.coerce_id``)."""
+    while True:
+        value = uuid.uuid4().hex
+        if not value.isdigit():
+            return value
 
 
 def id_type(kind: IdKind) -> TypeEngine[Any]:
@@ -199,7 +204,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-def _frozen_values(values: Mapping[Any, str | int]) -> Mapping[Any, str | int]:
+def _frozen_values(values: Mapping[E, str | int]) -> Mapping[E, str | int]:
     return dict(values)
 
 
@@ -256,6 +261,10 @@ DEFAULT_PRIORITY_ENCODING: EnumEncoding[ConversationPriority] = EnumEncoding(
 )
 
 
+def _column_map(columns: Mapping[str, str | None]) -> dict[str, str | None]:
+    return dict(columns)
+
+
 @attrs.frozen
 class TableMap:
     """Where one logical table lives.
@@ -268,7 +277,7 @@ class TableMap:
     """
 
     name: str
-    columns: Mapping[str, str | None] = attrs.field(factory=dict, converter=dict)
+    columns: Mapping[str, str | None] = attrs.field(factory=dict, converter=_column_map)
     create: bool = False
     schema: str | None = None
 
@@ -321,6 +330,11 @@ class SqlSchema:
     for every entity, or a mapping ``{"default": ..., "agent": ...}``. ``status``,
     ``assignment_order`` and ``conversation_priority`` say how those enums are stored.
     ``naive_datetimes`` stores datetimes as naive UTC (``TIMESTAMP WITHOUT TIME ZONE``).
+    ``unique_policy_names`` (default on) gives the library's own
+    ``assignment_policies`` table a unique ``(account_id, name)`` constraint, as the
+    reference has; turn it off only for test worlds that seed two same-named policies
+    in one account. (A mapped host table is never altered;
+    :class:`~autoassign.adapters.sql.SqlPolicyStore` enforces unique names either way.)
     """
 
     def __init__(
@@ -336,6 +350,7 @@ class SqlSchema:
             ConversationPriority
         ] = DEFAULT_PRIORITY_ENCODING,
         naive_datetimes: bool = False,
+        unique_policy_names: bool = True,
         metadata: sa.MetaData | None = None,
     ) -> None:
         maps = dict(tables or {})
@@ -359,6 +374,7 @@ class SqlSchema:
         self.assignment_order = assignment_order
         self.conversation_priority = conversation_priority
         self.naive_datetimes = naive_datetimes
+        self.unique_policy_names = unique_policy_names
         if ConversationStatus.OPEN not in status.values:
             raise ConfigurationError("the status encoding needs OPEN", field="status")
         self.metadata = metadata if metadata is not None else sa.MetaData()
@@ -574,7 +590,11 @@ class SqlSchema:
                 col("updated_at", ts(), optional=True, nullable=True),
             ],
             *fk("assignment_policies", ["account_id"], "accounts", ["id"]),
-            sa.Index(None, "account_id", "name"),
+            # names are unique per account (the reference's unique index); the
+            # constraint's own index serves the store's name look-up
+            sa.UniqueConstraint("account_id", "name")
+            if self.unique_policy_names
+            else sa.Index(None, "account_id", "name"),
             **autoinc,
         )
         self.inbox_assignment_policies = self._table(
