@@ -5,7 +5,7 @@ once) while ``service.perform_bulk_assignment`` runs, after the scripts are load
 warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once).
 
 A pass takes a snapshot when it starts: presence of every member (one script), the
-ledger's usage of every member (one pipeline) and, for round robin, the queue (one
+ledger's usage of every member (one script) and, for round robin, the queue (one
 ``LRANGE``). Per conversation it then sends exactly two commands: the presence of the
 agent it chose (not for the first conversation: the snapshot is that fresh) and
 ``ledger.try_record``. Round robin writes the queue's moves once, at the end
@@ -119,11 +119,8 @@ def _check_round_trips(
     round_robin = order is AssignmentOrder.ROUND_ROBIN
     per_pass = 3 if round_robin else 1
     assert len(commands) == 2 * n + per_pass
-    assert commands.count("PIPELINE") == 1  # ledger.usage, all agents at once
     assert commands.count("LRANGE") == (1 if round_robin else 0)  # rotation.order
-    assert set(commands) == {"PIPELINE", "EVALSHA"} | (
-        {"LRANGE"} if round_robin else set()
-    )
+    assert set(commands) == {"EVALSHA"} | ({"LRANGE"} if round_robin else set())
     assert not {"KEYS", "SCAN"} & set(commands)
 
 

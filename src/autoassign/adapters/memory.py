@@ -111,7 +111,7 @@ class InMemoryWorld:
         self.conversations: dict[ConversationId, Conversation] = {}
         # Indexes, so per-assignment work does not grow with history:
         self._waiting: dict[InboxId, set[ConversationId]] = {}  # open and unassigned
-        self._open_held: dict[tuple[InboxId, AgentId], int] = {}  # open per assignee
+        self._open_by_inbox: dict[InboxId, dict[AgentId, int]] = {}  # open, by assignee
 
     # -- seeding -------------------------------------------------------------------------
 
@@ -200,8 +200,8 @@ class InMemoryWorld:
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
         ):
-            key = (conversation.inbox, conversation.assignee)
-            self._open_held[key] = self._open_held.get(key, 0) + 1
+            held = self._open_by_inbox.setdefault(conversation.inbox, {})
+            held[conversation.assignee] = held.get(conversation.assignee, 0) + 1
 
     def _unindex(self, conversation: Conversation) -> None:
         self._waiting.get(conversation.inbox, set()).discard(conversation.id)
@@ -209,10 +209,10 @@ class InMemoryWorld:
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
         ):
-            key = (conversation.inbox, conversation.assignee)
-            self._open_held[key] -= 1
-            if not self._open_held[key]:
-                del self._open_held[key]
+            held = self._open_by_inbox[conversation.inbox]
+            held[conversation.assignee] -= 1
+            if not held[conversation.assignee]:
+                del held[conversation.assignee]
 
     def update_conversation(
         self, conversation: ConversationId, **changes: Any
@@ -316,12 +316,13 @@ class InMemoryWorld:
         self, inbox: InboxId, agents: Collection[AgentId]
     ) -> Mapping[AgentId, int]:
         with self._lock:
-            held = self._open_held
-            return {
-                agent: held[(inbox, agent)]
-                for agent in agents
-                if (inbox, agent) in held
-            }
+            held = self._open_by_inbox.get(inbox)
+            if not held:
+                return {}
+            if len(held) < len(agents):  # few agents hold any: walk those
+                wanted = agents if isinstance(agents, (set, frozenset)) else set(agents)
+                return {agent: n for agent, n in held.items() if agent in wanted}
+            return {agent: held[agent] for agent in agents if agent in held}
 
     def claim(
         self,
@@ -375,6 +376,9 @@ class InMemoryRateLimitLedger:
         self._entries: dict[
             tuple[InboxId, AgentId], dict[ConversationId, datetime]
         ] = {}
+        self._recorded: dict[InboxId, set[AgentId]] = {}
+        """The agents with entries in each inbox (maybe expired), so ``usage`` walks
+        those rather than every requested agent."""
 
     def usage(
         self,
@@ -387,6 +391,10 @@ class InMemoryRateLimitLedger:
         start = now - window
         out: dict[AgentId, LedgerUsage] = {}
         with self._lock:
+            recorded = self._recorded.get(inbox, set())
+            if len(recorded) < len(agents):
+                wanted = agents if isinstance(agents, (set, frozenset)) else set(agents)
+                agents = [agent for agent in recorded if agent in wanted]
             for agent in agents:
                 entries = self._entries.get((inbox, agent))
                 if not entries:
@@ -411,6 +419,7 @@ class InMemoryRateLimitLedger:
         start = now - window
         with self._lock:
             entries = self._entries.setdefault((inbox, agent), {})
+            self._recorded.setdefault(inbox, set()).add(agent)
             for key in [k for k, t in entries.items() if t <= start]:
                 del entries[key]
             others = sum(1 for key in entries if key != conversation)

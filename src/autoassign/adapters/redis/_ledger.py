@@ -34,9 +34,9 @@ class RedisRateLimitLedger:
     member = conversation id text, score = assignment time in epoch microseconds taken
     from the caller's ``now``.
 
-    ``usage`` is one pipelined round trip for all agents (``ZCOUNT``, the oldest entry
+    ``usage`` is one read-only Lua script for all agents (``ZCOUNT``, the oldest entry
     in the window and the newest per agent: logarithmic in the set size, never a
-    listing); ``try_record`` is
+    listing; only agents with entries come back); ``try_record`` is
     one Lua script (trim, count, refuse or record); ``discard`` is one ``ZREM``.
     Nothing scans the keyspace.
     """
@@ -47,6 +47,7 @@ class RedisRateLimitLedger:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._try_record = _scripts.register(self._client, "ledger_try_record")
+        self._usage = _scripts.register(self._client, "ledger_usage")
 
     def usage(
         self,
@@ -60,23 +61,17 @@ class RedisRateLimitLedger:
         if not wanted:
             return {}
         start = f"({score_from_datetime(now) - window_micros(window)}"
+        keys = [self.keys.fair(inbox, agent) for agent in wanted]
         with translate_errors("ledger.usage"):
-            pipe = self._client.pipeline(transaction=False)
-            for agent in wanted:
-                key = self.keys.fair(inbox, agent)
-                pipe.zcount(key, start, "+inf")
-                pipe.zrangebyscore(key, start, "+inf", start=0, num=1, withscores=True)
-                pipe.zrange(key, -1, -1, withscores=True)
-            replies = as_list(pipe.execute())
+            reply = as_list(self._usage(keys=keys, args=[start]))
         out: dict[AgentId, LedgerUsage] = {}
-        for index, agent in enumerate(wanted):
-            count, oldest, newest = replies[3 * index : 3 * index + 3]
-            if as_int(count):
-                out[agent] = LedgerUsage(
-                    count=as_int(count),
-                    oldest=datetime_from_score(as_list(oldest)[0][1]),
-                    last=datetime_from_score(as_list(newest)[0][1]),
-                )
+        for at in range(0, len(reply), 4):
+            position, count, oldest, newest = reply[at : at + 4]
+            out[wanted[as_int(position) - 1]] = LedgerUsage(
+                count=as_int(count),
+                oldest=datetime_from_score(oldest),
+                last=datetime_from_score(newest),
+            )
         return out
 
     def try_record(

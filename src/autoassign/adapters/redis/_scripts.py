@@ -12,6 +12,7 @@ __all__ = ["SCRIPT_NAMES", "register", "source"]
 
 SCRIPT_NAMES = (
     "ledger_try_record",
+    "ledger_usage",
     "presence_set_status",
     "presence_statuses",
     "rotation",
