@@ -28,7 +28,6 @@ thread-safe and, for a database, open one connection per thread.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -59,6 +58,7 @@ from autoassign.model import (
 )
 from autoassign.ports import Directory
 from autoassign.testing import FakeClock
+from autoassign.testing.contracts import _race
 
 __all__ = ["PolicyStoreContract"]
 
@@ -86,31 +86,6 @@ USERS: tuple[AgentInfo, ...] = (
 
 _CONCURRENCY = 8
 _MINUTE = timedelta(minutes=1)
-
-
-def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
-    """Run ``body(i)`` on ``workers`` threads released together; a worker's exception
-    is re-raised here."""
-    barrier = threading.Barrier(workers, timeout=10)
-    results: list[bool | None] = [None] * workers
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = body(index)
-        except BaseException as exc:  # re-raised in the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    assert all(result is not None for result in results), "a worker did not finish"
-    return [bool(result) for result in results]
 
 
 class _HasId(Protocol):

@@ -275,21 +275,10 @@ class SqlDirectory:
 
     def _policy(self, row: Any) -> AssignmentPolicy:
         mapping = row._mapping
-        enabled = mapping.get("enabled")
         return AssignmentPolicy(
             id=mapping["id"],
             account=mapping["account_id"],
-            name=mapping["name"],
-            description=mapping.get("description") or "",
-            assignment_order=self.schema.assignment_order.decode(
-                mapping["assignment_order"]
-            ),
-            conversation_priority=self.schema.conversation_priority.decode(
-                mapping["conversation_priority"]
-            ),
-            fair_distribution_limit=mapping["fair_distribution_limit"],
-            fair_distribution_window=mapping["fair_distribution_window"],
-            enabled=True if enabled is None else bool(enabled),
+            **self.schema.policy_fields(mapping),
         )
 
     def policy_for_inbox(self, inbox: InboxId) -> AssignmentPolicy | None:

@@ -293,20 +293,7 @@ class SqlPolicyStore:
     # -- assignment policies (on a connection) -----------------------------------------
 
     def _policy_values(self, row: Mapping[Any, Any]) -> PolicyValues:
-        enabled = row.get("enabled")
-        return PolicyValues(
-            name=row["name"],
-            description=row.get("description") or "",
-            assignment_order=self.schema.assignment_order.decode(
-                row["assignment_order"]
-            ),
-            conversation_priority=self.schema.conversation_priority.decode(
-                row["conversation_priority"]
-            ),
-            fair_distribution_limit=row["fair_distribution_limit"],
-            fair_distribution_window=row["fair_distribution_window"],
-            enabled=True if enabled is None else bool(enabled),
-        )
+        return PolicyValues(**self.schema.policy_fields(row))
 
     def _policies(
         self,

@@ -405,6 +405,23 @@ class SqlSchema:
             return column.collate("C")
         return column
 
+    def policy_fields(self, row: Mapping[Any, Any]) -> dict[str, Any]:
+        """The editable fields of an assignment policy row, decoded: what
+        :class:`~autoassign.model.AssignmentPolicy` and the admin store's
+        ``PolicyValues`` share."""
+        enabled = row.get("enabled")
+        return {
+            "name": row["name"],
+            "description": row.get("description") or "",
+            "assignment_order": self.assignment_order.decode(row["assignment_order"]),
+            "conversation_priority": self.conversation_priority.decode(
+                row["conversation_priority"]
+            ),
+            "fair_distribution_limit": row["fair_distribution_limit"],
+            "fair_distribution_window": row["fair_distribution_window"],
+            "enabled": True if enabled is None else bool(enabled),
+        }
+
     def owned(self, logical: str) -> bool:
         return self._maps[logical].create
 
