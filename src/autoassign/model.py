@@ -108,18 +108,7 @@ def _strict_int(field: str, value: object) -> int:
 
 
 def _features(values: Iterable[str]) -> frozenset[str]:
-    if isinstance(values, str):
-        raise ConfigurationError(
-            "features must be a collection of flag names, not a string",
-            field="features",
-        )
-    out = frozenset(values)
-    for flag in out:
-        if not isinstance(flag, str):
-            raise ConfigurationError(
-                f"features must be strings, got {type(flag).__name__}", field="features"
-            )
-    return out
+    return _labels(values, field="features")
 
 
 def _ids(values: Iterable[Id]) -> frozenset[Id]:

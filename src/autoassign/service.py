@@ -393,12 +393,9 @@ class AssignmentService:
             for conversation in remaining:
                 run.skip(conversation, SkipReason.PASS_STOPPED, loaded.value)
             return False
-        order_changed = (
-            loaded.policy.assignment_order is not run.state.policy.assignment_order
-        )
         run.state = loaded
         members = self.directory.inbox_members(inbox)
-        if (members is run.members or members == run.members) and not order_changed:
+        if members is run.members or members == run.members:
             return True
         # Membership changed: persist the ranking and take a new snapshot.
         self._finish_ranking(run)

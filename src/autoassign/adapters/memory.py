@@ -336,7 +336,7 @@ class InMemoryWorld:
             if current is None or not current.is_assignable:
                 return False
             if capacity_limit is not None:
-                held = self.open_counts(current.inbox, (agent,)).get(agent, 0)
+                held = self._open_by_inbox.get(current.inbox, {}).get(agent, 0)
                 if held >= capacity_limit:
                     return False
             self._store(attrs.evolve(current, assignee=agent))

@@ -1,0 +1,52 @@
+"""The pass's snapshot: taken once, taken again when membership changes mid-pass, and
+the ranking's state persisted before the new snapshot reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoassign import AssigneeChanged
+
+from .conftest import INBOX
+
+
+def _order(scenario: Any) -> list[Any]:
+    members = scenario.world.inbox_members(INBOX)
+    return list(scenario.backend.rotation.order(INBOX, members=members))
+
+
+def test_a_member_joining_mid_pass_takes_a_turn_after_the_moves_so_far(
+    scenario: Any,
+) -> None:
+    """Round robin writes its moves before re-reading the queue (without that, A, already
+    served in this pass, would be first in line again); the newcomer joins at the back."""
+    scenario.setup(members=["A", "B"])
+    scenario.set_status("C", "online")
+    scenario.convs([1, 2, 3, 4])
+
+    def on_event(event: object) -> None:
+        if isinstance(event, AssigneeChanged) and event.conversation == 1:
+            scenario.world.add_member(INBOX, "C")
+
+    scenario.backend.events.subscribe(on_event)
+    result = scenario.run()
+    assert [a.agent for a in result.assignments] == ["A", "B", "A", "C"]
+    assert _order(scenario) == ["B", "A", "C"]
+
+
+def test_without_a_membership_change_the_snapshot_is_taken_once(
+    scenario: Any, wrap: Any
+) -> None:
+    """Presence of every member, the ledger's usage and the open counts are read once
+    per pass; per conversation only the chosen agent's presence is read."""
+    scenario.setup(members=["A", "B", "C"])
+    scenario.convs([1, 2, 3, 4, 5])
+    presence = wrap(scenario.backend.presence)
+    ledger = wrap(scenario.backend.ledger)
+    app = scenario.build(presence=presence, ledger=ledger)
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 5
+    reads = [list(call[0][1]) for call in presence.called("statuses")]
+    assert reads[0] == ["A", "B", "C"]
+    assert [len(agents) for agents in reads[1:]] == [1, 1, 1, 1]
+    assert len(ledger.called("usage")) == 1
