@@ -148,7 +148,8 @@ def test_each_invalid_policy_field_is_named(
 )
 def test_bounds_are_inclusive(admin: PolicyAdmin, field: str, value: object) -> None:
     data = {"name": "P", field: value}
-    admin.create_policy(ADMIN, 1, data)
+    record = admin.create_policy(ADMIN, 1, data)
+    assert getattr(record.values, field) == ("" if value is None else value)
 
 
 def test_every_invalid_field_is_reported_at_once(
@@ -299,10 +300,15 @@ def test_the_administrator_passes_every_call(admin: PolicyAdmin) -> None:
         ADMIN, 1, capacity.id, {"inbox_id": 10, "conversation_limit": 1}
     )
     assert (policy.id, capacity.id) == (1, 1)
-    for attempt in _every_call(admin, ADMIN):
+    done = []
+    for index, attempt in enumerate(_every_call(admin, ADMIN)):
         # the sequence deletes what later calls use: NotFound is fine here
         with contextlib.suppress(NotFound):
             attempt()
+            done.append(index)
+    # every call up to the policy's delete, and every capacity call up to the
+    # capacity policy's delete, went through
+    assert done == [0, 1, 2, 3, 4, 9, 10, 11, 12, 13]
 
 
 def test_other_accounts_resources_are_not_found(
@@ -403,7 +409,7 @@ def test_link_validation(
 ) -> None:
     admin.create_policy(ADMIN, 1, {"name": "A"})
     errors = invalid(admin, store, lambda: admin.link_inbox(ADMIN, 1, 10, body))
-    assert field in errors
+    assert list(errors) == [field]
 
 
 def test_link_to_unknown_policy_or_inbox_is_not_found(admin: PolicyAdmin) -> None:
@@ -569,7 +575,7 @@ def test_inbox_limit_validation(
     errors = invalid(
         admin, store, lambda: admin.add_inbox_limit(ADMIN, 1, record.id, body)
     )
-    assert field in errors
+    assert list(errors) == [field]
 
 
 def test_inbox_limits_lifecycle(

@@ -325,11 +325,10 @@ def test_ids_a_column_cannot_hold_are_missing(db: Any) -> None:
 
 
 def test_str_ids_reject_ints(db: Any) -> None:
-    repo, _, _ = setup(
-        db, [conv("c1", inbox="i", account="a", assignee=None)], ids="str"
-    )
+    stored = conv("c1", inbox="i", account="a", assignee=None)
+    repo, _, _ = setup(db, [stored], ids="str")
     assert repo.get(1) is None
-    assert repo.get("c1") is not None
+    assert repo.get("c1") == stored
     assert repo.claim("c1", "agent")
     assert repo.open_counts("i", ["agent", 3]) == {"agent": 1}
 

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 
 __all__ = ["AdminError", "NotFound", "Unauthorized", "ValidationFailed"]
 
+NOT_FOUND = "Resource could not be found"
+UNAUTHORIZED = "You are not authorized to do this action"
+
 
 class AdminError(Exception):
     """Base class of the admin service's errors."""
@@ -16,9 +19,7 @@ class Unauthorized(AdminError):
     """The actor may not act on this account (not signed in, not an administrator of
     it): HTTP 401."""
 
-    def __init__(
-        self, message: str = "You are not authorized to do this action"
-    ) -> None:
+    def __init__(self, message: str = UNAUTHORIZED) -> None:
         super().__init__(message)
         self.message = message
 
@@ -26,7 +27,7 @@ class Unauthorized(AdminError):
 class NotFound(AdminError):
     """The resource does not exist in the account (or belongs to another): HTTP 404."""
 
-    def __init__(self, message: str = "Resource could not be found") -> None:
+    def __init__(self, message: str = NOT_FOUND) -> None:
         super().__init__(message)
         self.message = message
 

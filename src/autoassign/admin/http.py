@@ -34,7 +34,12 @@ from typing import Any, Protocol
 
 import attrs
 
-from autoassign.admin.errors import NotFound, Unauthorized, ValidationFailed
+from autoassign.admin.errors import (
+    NOT_FOUND,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from autoassign.admin.service import (
     Actor,
     PolicyAdmin,
@@ -61,8 +66,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 PREFIX = ("api", "v1", "accounts")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-NOT_FOUND = "Resource could not be found"
-UNAUTHORIZED = "You are not authorized to do this action"
 
 Environ = Mapping[str, Any]
 StartResponse = Callable[..., Any]

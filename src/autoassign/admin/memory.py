@@ -19,6 +19,7 @@ import attrs
 
 from autoassign.adapters.memory import InMemoryWorld
 from autoassign.admin.store import (
+    POLICY_FIELDS,
     AgentInfo,
     CapacityPolicyRecord,
     CapacityPolicyValues,
@@ -65,15 +66,7 @@ class _Ids:
 
 
 def _values_of(policy: AssignmentPolicy) -> PolicyValues:
-    return PolicyValues(
-        name=policy.name,
-        description=policy.description,
-        assignment_order=policy.assignment_order,
-        conversation_priority=policy.conversation_priority,
-        fair_distribution_limit=policy.fair_distribution_limit,
-        fair_distribution_window=policy.fair_distribution_window,
-        enabled=policy.enabled,
-    )
+    return PolicyValues(**{name: getattr(policy, name) for name in POLICY_FIELDS})
 
 
 class InMemoryPolicyStore:

@@ -9,14 +9,16 @@ field with its reason. The ``*_json`` serialisers produce the reference JSON sha
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 from autoassign.admin.errors import NotFound, Unauthorized, ValidationFailed
 from autoassign.admin.store import (
+    POLICY_FIELDS,
     AgentInfo,
     CapacityPolicyRecord,
     CapacityPolicyValues,
@@ -52,6 +54,7 @@ __all__ = [
     "policy_json",
 ]
 
+E = TypeVar("E", bound=enum.Enum)
 Role = Literal["administrator", "agent"]
 ROLES: frozenset[str] = frozenset({"administrator", "agent"})
 MAX_NAME_LENGTH = 255
@@ -61,15 +64,6 @@ MAX_CONVERSATION_LIMIT = 2**31 - 1
 MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
 MAX_LABELS = 1000
 
-POLICY_FIELDS = (
-    "name",
-    "description",
-    "assignment_order",
-    "conversation_priority",
-    "fair_distribution_limit",
-    "fair_distribution_window",
-    "enabled",
-)
 CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
 EXCLUSION_FIELDS = ("excluded_labels", "exclude_older_than_hours")
 LIMIT_FIELDS = ("inbox_id", "conversation_limit")
@@ -195,25 +189,14 @@ class _Checker:
         return (False, None)
 
     def enum_value(
-        self, data: Mapping[str, object], field: str, kind: type[AssignmentOrder]
-    ) -> AssignmentOrder | None:
+        self, data: Mapping[str, object], field: str, kind: type[E]
+    ) -> E | None:
         if field not in data:
             return None
         value = data[field]
         allowed = [member.value for member in kind]
         if isinstance(value, str) and value in allowed:
             return kind(value)
-        self.fail(field, f"must be one of: {', '.join(allowed)}")
-        return None
-
-    def priority(self, data: Mapping[str, object]) -> ConversationPriority | None:
-        field = "conversation_priority"
-        if field not in data:
-            return None
-        value = data[field]
-        allowed = [member.value for member in ConversationPriority]
-        if isinstance(value, str) and value in allowed:
-            return ConversationPriority(value)
         self.fail(field, f"must be one of: {', '.join(allowed)}")
         return None
 
@@ -291,7 +274,7 @@ def _parse_policy(data: object, current: PolicyValues | None) -> PolicyValues:
     name = check.name(body, required=current is None)
     description = check.description(body)
     order = check.enum_value(body, "assignment_order", AssignmentOrder)
-    priority = check.priority(body)
+    priority = check.enum_value(body, "conversation_priority", ConversationPriority)
     has_limit, limit = check.integer(
         body, "fair_distribution_limit", 0, MAX_FAIR_DISTRIBUTION_LIMIT, nullable=True
     )
@@ -528,7 +511,7 @@ class PolicyAdmin:
         policy = check.identifier(body, "assignment_policy_id")
         check.raise_if_any()
         assert policy is not None
-        self._policy(account, policy)
+        # False when the policy (or the inbox) is not in the account
         if not self.store.link_inbox(account, inbox, policy):
             raise NotFound()
         return self._policy(account, policy)

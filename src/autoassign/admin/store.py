@@ -30,6 +30,7 @@ from autoassign.model import (
 
 __all__ = [
     "DEFAULT_FAIR_DISTRIBUTION_LIMIT",
+    "POLICY_FIELDS",
     "AgentInfo",
     "CapacityPolicyRecord",
     "CapacityPolicyValues",
@@ -80,6 +81,14 @@ class PolicyValues:
     fair_distribution_limit: int | None = DEFAULT_FAIR_DISTRIBUTION_LIMIT
     fair_distribution_window: int = DEFAULT_FAIR_DISTRIBUTION_WINDOW
     enabled: bool = True
+
+
+POLICY_FIELDS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(PolicyValues)
+)
+"""The editable fields of an assignment policy, in order: :class:`PolicyValues`'
+attributes, which :class:`~autoassign.model.AssignmentPolicy` shares (and the SQL
+``assignment_policies`` columns of the same names)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import weakref
@@ -16,7 +17,12 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from autoassign.errors import BackendError, BackendUnavailable
 
-__all__ = ["Database", "create_sqlite_engine", "translate_errors"]
+__all__ = [
+    "Database",
+    "advisory_lock_key",
+    "create_sqlite_engine",
+    "translate_errors",
+]
 
 _LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -32,6 +38,16 @@ def _shared_connection_lock(engine: Engine) -> threading.RLock | None:
         if lock is None:
             lock = _LOCKS[engine] = threading.RLock()
         return lock
+
+
+def advisory_lock_key(namespace: str, value: object) -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for ``value`` in
+    ``namespace`` (int 7 and str "7" differ, and so do namespaces)."""
+    digest = hashlib.blake2b(
+        f"autoassign:{namespace}:{type(value).__name__}:{value}".encode(),
+        digest_size=8,
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from autoassign.adapters.sql._db import Database
-from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.adapters.sql.schema import SqlSchema, labelled
+from autoassign.admin.store import POLICY_FIELDS
 from autoassign.model import (
     Account,
     AccountId,
@@ -75,6 +76,18 @@ class SqlDirectory:
     def __init__(self, engine: Engine, schema: SqlSchema) -> None:
         self.schema = schema
         self._db = Database(engine)
+        # the columns every pass selects, built once
+        self._inbox_columns = labelled(
+            schema.inboxes,
+            ("id", "account_id", "enable_auto_assignment", "auto_assignment_config"),
+        )
+        self._policy_columns = labelled(
+            schema.assignment_policies, ("id", "account_id", *POLICY_FIELDS)
+        )
+        self._capacity_columns = labelled(
+            schema.capacity_policies,
+            ("id", "account_id", "name", "description", "exclusion_rules"),
+        )
 
     @property
     def engine(self) -> Engine:
@@ -156,18 +169,13 @@ class SqlDirectory:
             overrides=overrides_from_json(mapping.get("auto_assignment_config")),
         )
 
-    def _inbox_columns(self) -> list[Any]:
-        inboxes = self.schema.inboxes
-        names = ["id", "account_id", "enable_auto_assignment", "auto_assignment_config"]
-        return [inboxes.c[n].label(n) for n in names if n in inboxes.c]
-
     def inbox(self, inbox: InboxId) -> Inbox | None:
         if not self.schema.accepts("inbox", inbox):
             return None
         inboxes = self.schema.inboxes
         with self._db.read("inbox") as conn:
             row = conn.execute(
-                sa.select(*self._inbox_columns()).where(inboxes.c.id == inbox)
+                sa.select(*self._inbox_columns).where(inboxes.c.id == inbox)
             ).first()
         return None if row is None else self._inbox(row)
 
@@ -226,7 +234,7 @@ class SqlDirectory:
         linked = sa.exists().where(links.c.inbox_id == inboxes.c.id)
         last: InboxId | None = None
         while True:
-            stmt = sa.select(*self._inbox_columns()).where(
+            stmt = sa.select(*self._inbox_columns).where(
                 inboxes.c.account_id == account, linked
             )
             if last is not None:
@@ -286,19 +294,8 @@ class SqlDirectory:
             return None
         policies = self.schema.assignment_policies
         links = self.schema.inbox_assignment_policies
-        names = [
-            "id",
-            "account_id",
-            "name",
-            "description",
-            "assignment_order",
-            "conversation_priority",
-            "fair_distribution_limit",
-            "fair_distribution_window",
-            "enabled",
-        ]
         stmt = (
-            sa.select(*(policies.c[n].label(n) for n in names if n in policies.c))
+            sa.select(*self._policy_columns)
             .select_from(
                 links.join(policies, policies.c.id == links.c.assignment_policy_id)
             )
@@ -315,9 +312,8 @@ class SqlDirectory:
         policies = self.schema.capacity_policies
         limits = self.schema.inbox_capacity_limits
         agents = self.schema.capacity_policy_agents
-        names = ["id", "account_id", "name", "description", "exclusion_rules"]
         stmt = (
-            sa.select(*(policies.c[n].label(n) for n in names if n in policies.c))
+            sa.select(*self._capacity_columns)
             .select_from(
                 policies.join(
                     limits,

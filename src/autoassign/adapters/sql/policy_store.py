@@ -8,7 +8,6 @@ committed change is seen by the next assignment pass.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -17,11 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from autoassign.adapters.sql._db import Database
+from autoassign.adapters.sql._db import Database, advisory_lock_key
 from autoassign.adapters.sql.directory import exclusion_rules_from_json
-from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.adapters.sql.schema import SqlSchema, labelled
 from autoassign.adapters.sql.writer import exclusion_rules_to_json
 from autoassign.admin.store import (
+    POLICY_FIELDS,
     AgentInfo,
     CapacityPolicyRecord,
     CapacityPolicyValues,
@@ -43,19 +43,7 @@ __all__ = ["AgentLinks", "SqlPolicyStore"]
 AgentLinks = Literal["rows", "column"]
 """How ``capacity_policy_agents`` records that an agent is on a capacity policy."""
 
-_POLICY_COLUMNS = (
-    "id",
-    "account_id",
-    "name",
-    "description",
-    "assignment_order",
-    "conversation_priority",
-    "fair_distribution_limit",
-    "fair_distribution_window",
-    "enabled",
-    "created_at",
-    "updated_at",
-)
+_POLICY_COLUMNS = ("id", "account_id", *POLICY_FIELDS, "created_at", "updated_at")
 _CAPACITY_COLUMNS = (
     "id",
     "account_id",
@@ -73,15 +61,6 @@ _LIMIT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-
-
-def _admin_lock_key(account: AccountId) -> int:
-    """A stable signed 64-bit advisory-lock key for one account's admin writes (int 7
-    and str "7" differ; a different namespace from the claim's per-agent keys)."""
-    digest = hashlib.blake2b(
-        f"autoassign:admin:{type(account).__name__}:{account}".encode(), digest_size=8
-    ).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _new_id(result: sa.CursorResult[Any]) -> Id:
@@ -195,7 +174,7 @@ class SqlPolicyStore:
                 conn.execute(
                     sa.select(
                         sa.func.pg_advisory_xact_lock(
-                            sa.literal(_admin_lock_key(account))
+                            sa.literal(advisory_lock_key("admin", account))
                         )
                     )
                 )
@@ -208,9 +187,6 @@ class SqlPolicyStore:
                 if raw is not None and not getattr(raw, "in_transaction", True):
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
-
-    def _columns(self, table: sa.Table, names: Sequence[str]) -> list[Any]:
-        return [table.c[n].label(n) for n in names if n in table.c]
 
     def _only(self, table: sa.Table, values: Mapping[Any, Any]) -> dict[str, Any]:
         """``values`` without the columns the (mapped) table does not have."""
@@ -243,14 +219,38 @@ class SqlPolicyStore:
             is not None
         )
 
+    def _policy_in(self, conn: sa.Connection, account: AccountId, policy: Id) -> bool:
+        return self._owned(conn, "policy", account, policy)
+
+    def _capacity_in(self, conn: sa.Connection, account: AccountId, policy: Id) -> bool:
+        return self._owned(conn, "capacity_policy", account, policy)
+
+    def _owned(
+        self, conn: sa.Connection, entity: str, account: AccountId, policy: Id
+    ) -> bool:
+        """Whether the (capacity) policy exists in ``account``, without loading it."""
+        if not self._ok(account=account, **{entity: policy}):
+            return False
+        table = (
+            self.schema.assignment_policies
+            if entity == "policy"
+            else self.schema.capacity_policies
+        )
+        found = conn.execute(
+            sa.select(table.c.id).where(
+                table.c.id == policy, table.c.account_id == account
+            )
+        ).first()
+        return found is not None
+
     def _user_row(
         self, conn: sa.Connection, account: AccountId, agent: AgentId
     ) -> Mapping[Any, Any] | None:
         agents = self.schema.agents
         row = conn.execute(
-            sa.select(
-                *self._columns(agents, ("agent_id", "name", "email", "role"))
-            ).where(agents.c.account_id == account, agents.c.agent_id == agent)
+            sa.select(*labelled(agents, ("agent_id", "name", "email", "role"))).where(
+                agents.c.account_id == account, agents.c.agent_id == agent
+            )
         ).first()
         return None if row is None else row._mapping
 
@@ -318,7 +318,7 @@ class SqlPolicyStore:
             .scalar_subquery()
             .label("assigned_inbox_count")
         )
-        stmt = sa.select(*self._columns(table, _POLICY_COLUMNS), linked).where(
+        stmt = sa.select(*labelled(table, _POLICY_COLUMNS), linked).where(
             table.c.account_id == account
         )
         if policy is not None:
@@ -363,20 +363,8 @@ class SqlPolicyStore:
         return conn.execute(stmt.limit(1)).first() is not None
 
     def _policy_columns(self, values: PolicyValues) -> dict[str, Any]:
-        s = self.schema
         return self._only(
-            s.assignment_policies,
-            {
-                "name": values.name,
-                "description": values.description,
-                "assignment_order": s.assignment_order.encode(values.assignment_order),
-                "conversation_priority": s.conversation_priority.encode(
-                    values.conversation_priority
-                ),
-                "fair_distribution_limit": values.fair_distribution_limit,
-                "fair_distribution_window": values.fair_distribution_window,
-                "enabled": values.enabled,
-            },
+            self.schema.assignment_policies, self.schema.policy_columns(values)
         )
 
     @contextlib.contextmanager
@@ -460,7 +448,7 @@ class SqlPolicyStore:
         table = self.schema.assignment_policies
         links = self.schema.inbox_assignment_policies
         with self._write("delete policy", account) as conn:
-            if self._policy(conn, account, policy) is None:
+            if not self._policy_in(conn, account, policy):
                 return False
             conn.execute(sa.delete(links).where(links.c.assignment_policy_id == policy))
             conn.execute(
@@ -496,9 +484,8 @@ class SqlPolicyStore:
             return False
         links = self.schema.inbox_assignment_policies
         with self._write("link inbox", account) as conn:
-            if (
-                not self._inbox_in(conn, account, inbox)
-                or self._policy(conn, account, policy) is None
+            if not self._inbox_in(conn, account, inbox) or not self._policy_in(
+                conn, account, policy
             ):
                 return False
             # the reference destroys the old link and creates a new one
@@ -524,10 +511,10 @@ class SqlPolicyStore:
         links = self.schema.inbox_assignment_policies
         inboxes = self.schema.inboxes
         with self._db.read("inboxes of policy") as conn:
-            if self._policy(conn, account, policy) is None:
+            if not self._policy_in(conn, account, policy):
                 return ()
             rows = conn.execute(
-                sa.select(*self._columns(inboxes, ("id", "name")))
+                sa.select(*labelled(inboxes, ("id", "name")))
                 .select_from(links.join(inboxes, inboxes.c.id == links.c.inbox_id))
                 .where(
                     links.c.assignment_policy_id == policy,
@@ -575,7 +562,7 @@ class SqlPolicyStore:
             .scalar_subquery()
             .label("assigned_agent_count")
         )
-        stmt = sa.select(*self._columns(table, _CAPACITY_COLUMNS), held).where(
+        stmt = sa.select(*labelled(table, _CAPACITY_COLUMNS), held).where(
             table.c.account_id == account
         )
         if policy is not None:
@@ -587,7 +574,7 @@ class SqlPolicyStore:
         now = self._clock.now()
         by_policy: dict[PolicyId, list[InboxLimitRecord]] = {r["id"]: [] for r in rows}
         limit_rows = conn.execute(
-            sa.select(*self._columns(limits, _LIMIT_COLUMNS))
+            sa.select(*labelled(limits, _LIMIT_COLUMNS))
             .where(limits.c.capacity_policy_id.in_(list(by_policy)))
             .order_by(self._key("limit", limits.c.id))
         )
@@ -705,7 +692,7 @@ class SqlPolicyStore:
         limits = self.schema.inbox_capacity_limits
         agents = self.schema.capacity_policy_agents
         with self._write("delete capacity policy", account) as conn:
-            if self._capacity(conn, account, policy) is None:
+            if not self._capacity_in(conn, account, policy):
                 return False
             conn.execute(sa.delete(limits).where(limits.c.capacity_policy_id == policy))
             self._release_agents(conn, agents.c.capacity_policy_id == policy)
@@ -726,7 +713,7 @@ class SqlPolicyStore:
         limits = self.schema.inbox_capacity_limits
         policies = self.schema.capacity_policies
         row = conn.execute(
-            sa.select(*self._columns(limits, _LIMIT_COLUMNS))
+            sa.select(*labelled(limits, _LIMIT_COLUMNS))
             .select_from(
                 limits.join(policies, policies.c.id == limits.c.capacity_policy_id)
             )
@@ -736,10 +723,9 @@ class SqlPolicyStore:
                 policies.c.account_id == account,
             )
         ).first()
-        return None if row is None else self._limit_record(row._mapping, self._now())
-
-    def _now(self) -> datetime:
-        return self._clock.now()
+        return (
+            None if row is None else self._limit_record(row._mapping, self._clock.now())
+        )
 
     def get_inbox_limit(
         self, account: AccountId, policy: PolicyId, limit: LimitId
@@ -759,13 +745,13 @@ class SqlPolicyStore:
         limits = self.schema.inbox_capacity_limits
         try:
             with self._write("add inbox limit", account) as conn:
-                if self._capacity(conn, account, policy) is None or not self._inbox_in(
+                if not self._capacity_in(conn, account, policy) or not self._inbox_in(
                     conn, account, inbox
                 ):
                     return None
                 if self._limit_for(conn, policy, inbox) is not None:
                     raise DuplicateInboxLimit(inbox)
-                now = self._now()
+                now = self._clock.now()
                 stamps = self._only(limits, {"created_at": now, "updated_at": now})
                 result = conn.execute(
                     sa.insert(limits).values(
@@ -804,7 +790,7 @@ class SqlPolicyStore:
             if record is None or record.conversation_limit == conversation_limit:
                 return record
             changes: dict[str, Any] = {"conversation_limit": conversation_limit}
-            changes.update(self._only(limits, {"updated_at": self._now()}))
+            changes.update(self._only(limits, {"updated_at": self._clock.now()}))
             conn.execute(sa.update(limits).where(limits.c.id == limit).values(changes))
             return self._limit(conn, account, policy, limit)
 
@@ -826,11 +812,9 @@ class SqlPolicyStore:
         agents = self.schema.capacity_policy_agents
         users = self.schema.agents
         with self._db.read("agents of capacity policy") as conn:
-            if self._capacity(conn, account, policy) is None:
+            if not self._capacity_in(conn, account, policy):
                 return ()
-            user_columns = [
-                users.c[n].label(n) for n in ("name", "email", "role") if n in users.c
-            ]
+            user_columns = labelled(users, ("name", "email", "role"))
             stmt = (
                 sa.select(
                     agents.c.agent_id.label("agent_id"),
@@ -888,7 +872,7 @@ class SqlPolicyStore:
         agents = self.schema.capacity_policy_agents
         policies = self.schema.capacity_policies
         with self._write("add agent", account) as conn:
-            if self._capacity(conn, account, policy) is None or not self._agent_in(
+            if not self._capacity_in(conn, account, policy) or not self._agent_in(
                 conn, account, agent
             ):
                 return False
@@ -927,7 +911,7 @@ class SqlPolicyStore:
             return False
         agents = self.schema.capacity_policy_agents
         with self._write("remove agent", account) as conn:
-            if self._capacity(conn, account, policy) is None:
+            if not self._capacity_in(conn, account, policy):
                 return False
             conditions = [
                 agents.c.capacity_policy_id == policy,
@@ -960,7 +944,7 @@ class SqlPolicyStore:
         inboxes = self.schema.inboxes
         with self._db.read("inbox info") as conn:
             row = conn.execute(
-                sa.select(*self._columns(inboxes, ("id", "name"))).where(
+                sa.select(*labelled(inboxes, ("id", "name"))).where(
                     inboxes.c.id == inbox, inboxes.c.account_id == account
                 )
             ).first()

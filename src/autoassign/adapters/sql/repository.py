@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from autoassign.adapters.sql._db import Database
+from autoassign.adapters.sql._db import Database, advisory_lock_key
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.model import (
     AgentId,
@@ -24,14 +23,6 @@ from autoassign.model import (
 )
 
 __all__ = ["SqlConversationRepository"]
-
-
-def _lock_key(agent: AgentId) -> int:
-    """A stable signed 64-bit advisory-lock key for an agent (int 7 and str "7" differ)."""
-    digest = hashlib.blake2b(
-        f"autoassign:claim:{type(agent).__name__}:{agent}".encode(), digest_size=8
-    ).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class SqlConversationRepository:
@@ -270,7 +261,9 @@ class SqlConversationRepository:
             ):
                 conn.execute(
                     sa.select(
-                        sa.func.pg_advisory_xact_lock(sa.literal(_lock_key(agent)))
+                        sa.func.pg_advisory_xact_lock(
+                            sa.literal(advisory_lock_key("claim", agent))
+                        )
                     )
                 )
             result = conn.execute(stmt)

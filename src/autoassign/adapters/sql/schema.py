@@ -18,7 +18,7 @@ import enum
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -29,10 +29,14 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
     AssignmentOrder,
+    AssignmentPolicy,
     ConversationPriority,
     ConversationStatus,
     Id,
 )
+
+if TYPE_CHECKING:
+    from autoassign.admin.store import PolicyValues
 
 __all__ = [
     "DEFAULT_ORDER_ENCODING",
@@ -319,6 +323,12 @@ def _kinds(ids: IdKind | str | Mapping[str, IdKind | str]) -> dict[str, IdKind]:
         ) from None
 
 
+def labelled(table: sa.Table, names: Iterable[str]) -> list[sa.Label[Any]]:
+    """The columns ``names`` of ``table``, labelled with their logical names; the ones a
+    mapped host table does not have (optional columns mapped to ``None``) are left out."""
+    return [table.c[name].label(name) for name in names if name in table.c]
+
+
 class SqlSchema:
     """The logical tables, as SQLAlchemy Core tables.
 
@@ -420,6 +430,22 @@ class SqlSchema:
             "fair_distribution_limit": row["fair_distribution_limit"],
             "fair_distribution_window": row["fair_distribution_window"],
             "enabled": True if enabled is None else bool(enabled),
+        }
+
+    def policy_columns(self, policy: AssignmentPolicy | PolicyValues) -> dict[str, Any]:
+        """The editable fields of an assignment policy (or its admin ``PolicyValues``),
+        encoded for the ``assignment_policies`` columns of the same names: the inverse
+        of :meth:`policy_fields`."""
+        return {
+            "name": policy.name,
+            "description": policy.description,
+            "assignment_order": self.assignment_order.encode(policy.assignment_order),
+            "conversation_priority": self.conversation_priority.encode(
+                policy.conversation_priority
+            ),
+            "fair_distribution_limit": policy.fair_distribution_limit,
+            "fair_distribution_window": policy.fair_distribution_window,
+            "enabled": policy.enabled,
         }
 
     def owned(self, logical: str) -> bool:

@@ -168,8 +168,7 @@ class SqlWriter:
                     "auto_assignment_config": overrides_to_json(inbox.overrides),
                 },
             )
-            for agent in members:
-                self._add_member(conn, inbox.id, agent)
+            self._add_members(conn, inbox.id, members)
 
     def ensure_inbox(self, inbox: InboxId, account: AccountId) -> None:
         """Create the account and the inbox if they do not exist (never changes one)."""
@@ -219,20 +218,33 @@ class SqlWriter:
             conn.execute(sa.delete(conv).where(conv.c.inbox_id == inbox))
             conn.execute(sa.delete(s.inboxes).where(s.inboxes.c.id == inbox))
 
-    def _add_member(self, conn: sa.Connection, inbox: InboxId, agent: AgentId) -> None:
+    def _add_members(
+        self, conn: sa.Connection, inbox: InboxId, agents: Iterable[AgentId]
+    ) -> None:
+        """Append the ``agents`` not yet members, in order (one query, one insert)."""
         members = self.schema.inbox_members
-        exists = conn.execute(
-            sa.select(members.c.agent_id).where(
-                members.c.inbox_id == inbox, members.c.agent_id == agent
-            )
-        ).first()
-        if exists is None:
-            conn.execute(sa.insert(members).values(inbox_id=inbox, agent_id=agent))
+        wanted = list(dict.fromkeys(agents))
+        if not wanted:
+            return
+        present = set(
+            conn.execute(
+                sa.select(members.c.agent_id).where(
+                    members.c.inbox_id == inbox, members.c.agent_id.in_(wanted)
+                )
+            ).scalars()
+        )
+        rows = [
+            {"inbox_id": inbox, "agent_id": agent}
+            for agent in wanted
+            if agent not in present
+        ]
+        if rows:
+            conn.execute(sa.insert(members), rows)
 
     def add_member(self, inbox: InboxId, agent: AgentId) -> None:
         self._ids(inbox=inbox, agent=agent)
         with self._db.write("add member") as conn:
-            self._add_member(conn, inbox, agent)
+            self._add_members(conn, inbox, [agent])
 
     def remove_member(self, inbox: InboxId, agent: AgentId) -> None:
         self._ids(inbox=inbox, agent=agent)
@@ -277,20 +289,7 @@ class SqlWriter:
                 conn,
                 s.assignment_policies,
                 {"id": policy.id},
-                {
-                    "account_id": policy.account,
-                    "name": policy.name,
-                    "description": policy.description,
-                    "assignment_order": s.assignment_order.encode(
-                        policy.assignment_order
-                    ),
-                    "conversation_priority": s.conversation_priority.encode(
-                        policy.conversation_priority
-                    ),
-                    "fair_distribution_limit": policy.fair_distribution_limit,
-                    "fair_distribution_window": policy.fair_distribution_window,
-                    "enabled": policy.enabled,
-                },
+                {"account_id": policy.account, **s.policy_columns(policy)},
             )
 
     def link_policy(self, inbox: InboxId, policy: PolicyId) -> None:
@@ -336,27 +335,42 @@ class SqlWriter:
             conn.execute(
                 sa.delete(limits).where(limits.c.capacity_policy_id == policy.id)
             )
-            for inbox, limit in policy.inbox_limits.items():
+            for inbox in policy.inbox_limits:
                 self._ensure_inbox(conn, inbox, policy.account)
+            if policy.inbox_limits:
                 conn.execute(
-                    sa.insert(limits).values(
-                        capacity_policy_id=policy.id,
-                        inbox_id=inbox,
-                        conversation_limit=limit,
-                    )
+                    sa.insert(limits),
+                    [
+                        {
+                            "capacity_policy_id": policy.id,
+                            "inbox_id": inbox,
+                            "conversation_limit": limit,
+                        }
+                        for inbox, limit in policy.inbox_limits.items()
+                    ],
                 )
             conn.execute(
                 sa.delete(agents).where(agents.c.capacity_policy_id == policy.id)
             )
-            for agent in policy.agents:
-                key: dict[str, Any] = {"agent_id": agent}
+            if policy.agents:
+                # an agent on another capacity policy (of the account, where the
+                # table records it) is moved to this one
+                key: dict[str, Any] = {}
                 if "account_id" in agents.c:
                     key["account_id"] = policy.account
+                members = sorted(policy.agents, key=str)
                 conn.execute(
-                    sa.delete(agents).where(*(agents.c[k] == v for k, v in key.items()))
+                    sa.delete(agents).where(
+                        agents.c.agent_id.in_(members),
+                        *(agents.c[k] == v for k, v in key.items()),
+                    )
                 )
                 conn.execute(
-                    sa.insert(agents).values(capacity_policy_id=policy.id, **key)
+                    sa.insert(agents),
+                    [
+                        {"capacity_policy_id": policy.id, "agent_id": agent, **key}
+                        for agent in members
+                    ],
                 )
 
     # -- conversations ----------------------------------------------------------------
