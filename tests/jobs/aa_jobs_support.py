@@ -1,4 +1,5 @@
-"""Helpers for tests/jobs: worker subprocesses and bounded polling."""
+"""Helpers for tests/jobs: worker subprocesses, bounded polling, and stand-ins for the
+bundle the task bodies build."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
+from autoassign.adapters.memory import InMemoryBackend
+from autoassign.jobs import JobOutcome
+from autoassign.model import AssignmentPolicy
+from autoassign.testing import FakeClock
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,3 +73,39 @@ def wait_until(
             log = "\n".join(worker.output()[-3000:] for worker in workers)
             pytest.fail(f"timed out after {timeout}s waiting for {what}\n{log}")
         time.sleep(interval)
+
+
+def seeded_backend() -> InMemoryBackend:
+    """Account 1 with inbox 10 (one online agent ``a1``, a policy) and conversation
+    ``c1`` waiting in it."""
+    backend = InMemoryBackend(clock=FakeClock())
+    backend.add_account(1)
+    backend.add_inbox(10, account=1, members=["a1"])
+    backend.add_policy(AssignmentPolicy(id=1, account=1), inboxes=[10])
+    backend.set_status(1, "a1", "online")
+    backend.add_conversation("c1", inbox=10)
+    return backend
+
+
+def failing_bundle(
+    exception: Exception, calls: list[object], *, raises: bool = False
+) -> Callable[[], object]:
+    """A factory of a stand-in bundle whose ``job.run(inbox)`` appends ``inbox`` to
+    ``calls`` and then raises ``exception`` (``raises``) or reports a pass that failed
+    with it."""
+
+    class Job:
+        def run(self, inbox: object) -> JobOutcome:
+            calls.append(inbox)
+            if raises:
+                raise exception
+            return JobOutcome(
+                inbox=inbox,  # type: ignore[arg-type]
+                error=f"{type(exception).__name__}: {exception}",
+                exception=exception,
+            )
+
+    class Bundle:
+        job = Job()
+
+    return Bundle

@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aa_jobs_support import failing_bundle, seeded_backend
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from autoassign.adapters.memory import InMemoryBackend, build_in_memory
+from autoassign.adapters.memory import build_in_memory
 from autoassign.errors import BackendError, BackendUnavailable, ContractViolation
 from autoassign.integrations import RetryablePassError, raise_if_retryable
 from autoassign.integrations.celery import (
@@ -23,8 +24,6 @@ from autoassign.integrations.celery import (
     register_tasks,
 )
 from autoassign.jobs import JobOutcome
-from autoassign.model import AssignmentPolicy
-from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign
 
 
@@ -43,16 +42,6 @@ def make_app() -> Celery:
     app = Celery("aa-unit", broker="memory://", set_as_current=False)
     app.conf.task_always_eager = False
     return app
-
-
-def seeded() -> InMemoryBackend:
-    backend = InMemoryBackend(clock=FakeClock())
-    backend.add_account(1)
-    backend.add_inbox(10, account=1, members=["a1"])
-    backend.add_policy(AssignmentPolicy(id=1, account=1), inboxes=[10])
-    backend.set_status(1, "a1", "online")
-    backend.add_conversation("c1", inbox=10)
-    return backend
 
 
 class TestCeleryJobQueue:
@@ -155,7 +144,7 @@ class TestRegisterTasks:
 
 class TestTaskBodies:
     def test_assignment_task_runs_the_job_and_builds_once(self) -> None:
-        backend = seeded()
+        backend = seeded_backend()
         built: list[Autoassign] = []
 
         def factory() -> Autoassign:
@@ -171,64 +160,36 @@ class TestTaskBodies:
         assert conversation.assignee == "a1"
 
     def test_periodic_task_requests_every_eligible_inbox(self) -> None:
-        backend = seeded()
+        backend = seeded_backend()
         tasks = register_tasks(make_app(), lambda: build_in_memory(backend))
         tasks.periodic.apply().get()
         assert backend.jobs.queued == (10,)
 
     def test_backend_unavailable_is_retried_with_a_bound(self) -> None:
         calls: list[object] = []
-
-        class Unavailable:
-            def run(self, inbox: object) -> JobOutcome:
-                calls.append(inbox)
-                raise BackendUnavailable("lease store down")
-
-        class Bundle:
-            job = Unavailable()
-
-        tasks = register_tasks(make_app(), Bundle, max_retries=2)  # type: ignore[arg-type]
+        bundle = failing_bundle(
+            BackendUnavailable("lease store down"), calls, raises=True
+        )
+        tasks = register_tasks(make_app(), bundle, max_retries=2)  # type: ignore[arg-type]
         result = tasks.assignment.apply(args=(10,))
         assert isinstance(result.result, BackendUnavailable)
         assert calls == [10, 10, 10]  # the first run and two retries
 
     def test_a_pass_failing_on_an_unavailable_backend_is_retried(self) -> None:
         calls: list[object] = []
-
-        class Failing:
-            def run(self, inbox: object) -> JobOutcome:
-                calls.append(inbox)
-                return JobOutcome(
-                    inbox=inbox,
-                    error="BackendUnavailable: redis down",
-                    exception=BackendUnavailable("redis down"),
-                )  # type: ignore[arg-type]
-
-        class Bundle:
-            job = Failing()
-
-        tasks = register_tasks(make_app(), Bundle, max_retries=1)  # type: ignore[arg-type]
+        bundle = failing_bundle(BackendUnavailable("redis down"), calls)
+        tasks = register_tasks(make_app(), bundle, max_retries=1)  # type: ignore[arg-type]
         result = tasks.assignment.apply(args=(10,))
         assert isinstance(result.result, RetryablePassError)
         assert calls == [10, 10]
 
     def test_other_errors_are_not_retried(self) -> None:
         calls: list[object] = []
-
-        class Failing:
-            def run(self, inbox: object) -> JobOutcome:
-                calls.append(inbox)
-                return JobOutcome(
-                    inbox=inbox,
-                    error="ContractViolation: nonsense",
-                    exception=ContractViolation("nonsense"),
-                )  # type: ignore[arg-type]
-
-        class Bundle:
-            job = Failing()
-
-        tasks = register_tasks(make_app(), Bundle)  # type: ignore[arg-type]
-        tasks.assignment.apply(args=(10,)).get()
+        bundle = failing_bundle(ContractViolation("nonsense"), calls)
+        tasks = register_tasks(make_app(), bundle)  # type: ignore[arg-type]
+        result = tasks.assignment.apply(args=(10,))
+        result.get()
+        assert result.successful()
         assert calls == [10]
 
 

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta, timezone
 import fakeredis
 import pytest
 import rq
+from aa_jobs_support import failing_bundle, seeded_backend
 from redis import exceptions as rx
 
 from autoassign.adapters.memory import InMemoryBackend, build_in_memory
 from autoassign.errors import BackendError, BackendUnavailable, ConfigurationError
+from autoassign.integrations import RetryablePassError
 from autoassign.integrations import rq as aa_rq
 from autoassign.integrations.rq import (
     FACTORY_ENV,
@@ -24,9 +26,6 @@ from autoassign.integrations.rq import (
     run_periodic_cycle,
     schedule_periodic,
 )
-from autoassign.jobs import JobOutcome
-from autoassign.model import AssignmentPolicy
-from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign
 
 EVERY = timedelta(minutes=30)
@@ -39,13 +38,7 @@ def connection() -> fakeredis.FakeRedis:
 
 @pytest.fixture
 def backend() -> InMemoryBackend:
-    backend = InMemoryBackend(clock=FakeClock())
-    backend.add_account(1)
-    backend.add_inbox(10, account=1, members=["a1"])
-    backend.add_policy(AssignmentPolicy(id=1, account=1), inboxes=[10])
-    backend.set_status(1, "a1", "online")
-    backend.add_conversation("c1", inbox=10)
-    return backend
+    return seeded_backend()
 
 
 @pytest.fixture(autouse=True)
@@ -149,19 +142,19 @@ class TestFactory:
             get_autoassign()
 
     def test_unavailable_pass_raises_for_rq_retry(self) -> None:
-        class Bundle:
-            class job:
-                @staticmethod
-                def run(inbox: object) -> object:
-                    return JobOutcome(
-                        inbox=inbox,
-                        error="BackendUnavailable: down",
-                        exception=BackendUnavailable("down"),
-                    )  # type: ignore[arg-type]
-
-        configure(Bundle)  # type: ignore[arg-type]
-        with pytest.raises(BackendUnavailable):
+        calls: list[object] = []
+        configure(failing_bundle(BackendUnavailable("down"), calls))  # type: ignore[arg-type]
+        with pytest.raises(RetryablePassError) as info:
             run_assignment_job(10)
+        assert isinstance(info.value, BackendUnavailable)
+        assert info.value.inbox == 10
+        assert calls == [10]
+
+    def test_other_pass_errors_are_not_raised(self) -> None:
+        calls: list[object] = []
+        configure(failing_bundle(BackendError("bad reply"), calls))  # type: ignore[arg-type]
+        run_assignment_job(10)
+        assert calls == [10]
 
 
 class TestPeriodicSchedule:

@@ -20,14 +20,18 @@ def run_worker(
     seed_value: int,
     *,
     start: Any = None,
-) -> list[tuple[str, str, int]]:
+) -> list[tuple[str, str, Any]]:
     """Run passes over every inbox until two rounds in a row assign nothing; returns
     ``(conversation, agent, inbox)`` for each assignment this process made. ``start``
     (a barrier shared by the workers) lines their first passes up, so that they really
     overlap however long each process took to spawn."""
     # Siblings by top-level name: the child has this directory on sys.path.
     from _redis_repo import RedisRepository  # type: ignore[import-not-found]  # noqa: PLC0415
-    from _world import seed, wire  # type: ignore[import-not-found]  # noqa: PLC0415
+    from _world import (  # type: ignore[import-not-found]  # noqa: PLC0415
+        passes_until_idle,
+        seed,
+        wire,
+    )
 
     client = redis.Redis.from_url(url, decode_responses=decode, socket_timeout=10)
     try:
@@ -37,21 +41,8 @@ def run_worker(
         backend = RedisBackend(client, prefix=prefix, clock=clock)
         repo = RedisRepository(client, prefix)
         app = wire(backend, memory, clock, conversations=repo)
-        rng = random.Random(seed_value)
-        made: list[tuple[str, str, int]] = []
         if start is not None:
             start.wait(timeout=120)
-        idle = 0
-        while idle < 2:
-            inboxes = list(config["inboxes"])
-            rng.shuffle(inboxes)
-            assigned = 0
-            for inbox in inboxes:
-                result = app.service.perform_bulk_assignment(inbox, limit=5)
-                for a in result.assignments:
-                    made.append((str(a.conversation), str(a.agent), inbox))
-                assigned += result.assigned_count
-            idle = idle + 1 if assigned == 0 else 0
-        return made
+        return passes_until_idle(app, config["inboxes"], random.Random(seed_value))
     finally:
         client.close()

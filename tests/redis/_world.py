@@ -3,6 +3,7 @@ with Redis presence, ledger, rotation and lease."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -83,3 +84,25 @@ def wire(
         bulk_limit=1000,
         **options,
     )
+
+
+def passes_until_idle(
+    app: Autoassign, inboxes: Sequence[InboxId], rng: random.Random
+) -> list[tuple[str, str, InboxId]]:
+    """Run passes (5 conversations each) over ``inboxes`` in a random order until two
+    rounds in a row assign nothing; returns ``(conversation, agent, inbox)`` for each
+    assignment made."""
+    made: list[tuple[str, str, InboxId]] = []
+    idle = 0
+    while idle < 2:
+        shuffled = list(inboxes)
+        rng.shuffle(shuffled)
+        assigned = 0
+        for inbox in shuffled:
+            result = app.service.perform_bulk_assignment(inbox, limit=5)
+            made.extend(
+                (str(a.conversation), str(a.agent), inbox) for a in result.assignments
+            )
+            assigned += result.assigned_count
+        idle = idle + 1 if assigned == 0 else 0
+    return made

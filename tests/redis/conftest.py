@@ -165,31 +165,39 @@ def _cleanup(client: Any, recorder: Recorder) -> None:
         client.delete(key)  # one key per call: safe in cluster mode
 
 
-def _make_real(decode: bool, require_service: Callable[..., None]) -> Iterator[Target]:
-    problem = _probe(
-        REDIS_URL,
-        lambda: redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2),
-    )
-    require_service("Redis", problem is None, f"{REDIS_URL}: {problem}")
+def _make_served(
+    kind: str, decode: bool, connect: Callable[..., Any]
+) -> Iterator[Target]:
+    """A :class:`Target` on a real server; its clients are closed and exactly the keys
+    the test touched are deleted afterwards."""
     prefix = _unique_prefix()
     recorder = Recorder(prefix)
     clients: list[Any] = []
 
     def new_client() -> Any:
-        client = RecordingRedis.from_url(
-            REDIS_URL, decode_responses=decode, socket_timeout=10
-        )
+        client = connect(decode_responses=decode, socket_timeout=10)
         client.recorder = recorder
         clients.append(client)
         return client
 
-    target = Target("real", decode, prefix, recorder, new_client(), new_client)
+    target = Target(kind, decode, prefix, recorder, new_client(), new_client)
     try:
         yield target
     finally:
         _cleanup(clients[0], recorder)
         for client in clients:
             client.close()
+
+
+def _make_real(decode: bool, require_service: Callable[..., None]) -> Iterator[Target]:
+    problem = _probe(
+        REDIS_URL,
+        lambda: redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2),
+    )
+    require_service("Redis", problem is None, f"{REDIS_URL}: {problem}")
+    yield from _make_served(
+        "real", decode, lambda **kw: RecordingRedis.from_url(REDIS_URL, **kw)
+    )
 
 
 def cluster_nodes() -> list[ClusterNode]:
@@ -213,25 +221,19 @@ def _make_cluster(
         lambda: RedisCluster(startup_nodes=nodes, socket_connect_timeout=2),
     )
     require_service("Redis Cluster", problem is None, f"{nodes}: {problem}")
-    prefix = _unique_prefix()
-    recorder = Recorder(prefix)
-    clients: list[Any] = []
+    yield from _make_served(
+        "cluster", decode, lambda **kw: RecordingCluster(startup_nodes=nodes, **kw)
+    )
 
-    def new_client() -> Any:
-        client = RecordingCluster(
-            startup_nodes=nodes, decode_responses=decode, socket_timeout=10
-        )
-        client.recorder = recorder
-        clients.append(client)
-        return client
 
-    target = Target("cluster", decode, prefix, recorder, new_client(), new_client)
-    try:
-        yield target
-    finally:
-        _cleanup(clients[0], recorder)
-        for client in clients:
-            client.close()
+def _make(
+    kind: str, decode: bool, require_service: Callable[..., None]
+) -> Iterator[Target]:
+    if kind == "fake":
+        return _make_fake(decode)
+    if kind == "real":
+        return _make_real(decode, require_service)
+    return _make_cluster(decode, require_service)
 
 
 @pytest.fixture(params=DECODE)
@@ -273,12 +275,7 @@ def any_redis(
     request: pytest.FixtureRequest, require_service: Callable[..., None]
 ) -> Iterator[Target]:
     kind, decode = request.param
-    if kind == "fake":
-        yield from _make_fake(decode)
-    elif kind == "real":
-        yield from _make_real(decode, require_service)
-    else:
-        yield from _make_cluster(decode, require_service)
+    yield from _make(kind, decode, require_service)
 
 
 @pytest.fixture(
@@ -291,7 +288,4 @@ def fake_or_real(
     request: pytest.FixtureRequest, require_service: Callable[..., None]
 ) -> Iterator[Target]:
     kind, decode = request.param
-    if kind == "fake":
-        yield from _make_fake(decode)
-    else:
-        yield from _make_real(decode, require_service)
+    yield from _make(kind, decode, require_service)

@@ -254,9 +254,11 @@ def test_lease_ttl_is_set_on_the_server(any_redis: Target) -> None:
     leases = RedisInboxLease(any_redis.client, prefix=any_redis.prefix)
     held = leases.acquire(1, ttl=timedelta(seconds=30))
     assert held is not None
-    assert 0 < any_redis.client.pttl(leases.keys.lease(1)) <= 30_000
+    # Milliseconds on the server: a unit slip (seconds as ms, or the reverse) fails.
+    assert 25_000 < any_redis.client.pttl(leases.keys.lease(1)) <= 30_000
     assert leases.mark_pending(1, ttl=timedelta(seconds=5))
     assert 0 < any_redis.client.pttl(leases.keys.pending(1)) <= 5_000
+    assert any_redis.client.pttl(leases.keys.pending(1)) > 1_000
     held.release()
 
 
@@ -264,9 +266,13 @@ def test_pending_mark(any_redis: Target) -> None:
     leases = RedisInboxLease(any_redis.client, prefix=any_redis.prefix)
     ttl = timedelta(seconds=30)
     assert not leases.take_pending(1)
+    assert not leases.is_pending(1)
     assert leases.mark_pending(1, ttl=ttl)
+    assert leases.is_pending(1)
+    assert not leases.is_pending(2)  # marks are per inbox
     assert not leases.mark_pending(1, ttl=ttl)
     assert leases.take_pending(1)
+    assert not leases.is_pending(1)
     assert not leases.take_pending(1)
     assert leases.mark_pending(1, ttl=ttl)
 
@@ -280,12 +286,16 @@ def test_ledger_keys_expire_only_as_garbage(any_redis: Target) -> None:
         < ttl
         <= (W + timedelta(minutes=1)).total_seconds() * 1000
     )
+    # The whole garbage-collection margin is there (not just a little over the window).
+    assert ttl > (W + timedelta(seconds=55)).total_seconds() * 1000
 
 
 def test_backend_bundle(fake_redis: Target) -> None:
     backend = RedisBackend(fake_redis.client, prefix="p")
     assert backend.presence.keys is backend.keys
     assert backend.ledger.keys.prefix == "p"
+    assert backend.rotation.keys is backend.keys
+    assert backend.lease.keys is backend.keys
     assert repr(backend) == "RedisBackend(prefix='p')"
     with pytest.raises(ConfigurationError):
         RedisBackend(fake_redis.client, prefix="p{x}")

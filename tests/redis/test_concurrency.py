@@ -11,6 +11,7 @@ import random
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from autoassign.adapters.redis import RedisBackend
 from autoassign.testing import FakeClock, InMemoryBackend
 
 from ._redis_repo import RedisRepository
-from ._world import go_online, seed, wire
+from ._world import go_online, passes_until_idle, seed, wire
 from .conftest import REDIS_URL, Target
 
 pytestmark = pytest.mark.redis
@@ -89,59 +90,54 @@ def _prepare(target: Target, scenario: str) -> tuple[RedisBackend, RedisReposito
     return backend, repo
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_eight_threads(real_redis: Target, scenario: str) -> None:
-    _conversations, limit, capacity = SCENARIOS[scenario]
-    backend, repo = _prepare(real_redis, scenario)
-    made: list[tuple[str, str, int]] = []
+def _in_threads(worker: Callable[[int], None], count: int = 8) -> None:
+    """Run ``worker(0) ... worker(count - 1)`` in threads; every one must finish (within
+    120 s each) without raising."""
     errors: list[BaseException] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
 
-    def worker(n: int) -> None:
+    def guarded(n: int) -> None:
         try:
-            clock = FakeClock()
-            memory = InMemoryBackend(clock=clock)
-            seed(
-                memory,
-                add_conversations=False,
-                conversations=0,
-                **_config(limit, capacity),
-            )
-            client = real_redis.new_client()
-            mine = RedisBackend(client, prefix=real_redis.prefix, clock=clock)
-            app = wire(
-                mine,
-                memory,
-                clock,
-                conversations=RedisRepository(client, real_redis.prefix),
-            )
-            rng = random.Random(n)
-            start.wait(timeout=30)
-            idle = 0
-            while idle < 2:
-                inboxes = list(INBOXES)
-                rng.shuffle(inboxes)
-                assigned = 0
-                for inbox in inboxes:
-                    result = app.service.perform_bulk_assignment(inbox, limit=5)
-                    with lock:
-                        made.extend(
-                            (str(a.conversation), str(a.agent), inbox)
-                            for a in result.assignments
-                        )
-                    assigned += result.assigned_count
-                idle = idle + 1 if assigned == 0 else 0
+            worker(n)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads)
     assert not errors, errors
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_eight_threads(real_redis: Target, scenario: str) -> None:
+    _conversations, limit, capacity = SCENARIOS[scenario]
+    backend, repo = _prepare(real_redis, scenario)
+    made: list[tuple[str, str, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        clock = FakeClock()
+        memory = InMemoryBackend(clock=clock)
+        seed(
+            memory, add_conversations=False, conversations=0, **_config(limit, capacity)
+        )
+        client = real_redis.new_client()
+        mine = RedisBackend(client, prefix=real_redis.prefix, clock=clock)
+        app = wire(
+            mine,
+            memory,
+            clock,
+            conversations=RedisRepository(client, real_redis.prefix),
+        )
+        start.wait(timeout=30)
+        mine_made = passes_until_idle(app, INBOXES, random.Random(n))
+        with lock:
+            made.extend(mine_made)
+
+    _in_threads(worker)
     _check(real_redis, backend, repo, made, scenario)
 
 
@@ -187,54 +183,44 @@ def test_lease_one_pass_per_inbox_at_a_time(real_redis: Target) -> None:
     most = 0
     state = threading.Lock()
     contended = threading.Event()
-    errors: list[BaseException] = []
     start = threading.Barrier(8)
 
     def worker(n: int) -> None:
-        nonlocal running, most
-        try:
-            mine = RedisBackend(
-                real_redis.new_client(), prefix=real_redis.prefix, clock=clock
-            )
-            app = wire(mine, memory, clock, strict=True)
-            acquire = mine.lease.acquire
-            service = app.service
+        mine = RedisBackend(
+            real_redis.new_client(), prefix=real_redis.prefix, clock=clock
+        )
+        app = wire(mine, memory, clock, strict=True)
+        acquire = mine.lease.acquire
+        service = app.service
 
-            def watched_acquire(*args: Any, **kwargs: Any) -> Any:
-                held = acquire(*args, **kwargs)
-                if held is None:
-                    contended.set()
-                return held
+        def watched_acquire(*args: Any, **kwargs: Any) -> Any:
+            held = acquire(*args, **kwargs)
+            if held is None:
+                contended.set()
+            return held
 
-            class WatchedService:
-                def perform_bulk_assignment(self, inbox: Any, **kwargs: Any) -> Any:
-                    nonlocal running, most
+        class WatchedService:
+            def perform_bulk_assignment(self, inbox: Any, **kwargs: Any) -> Any:
+                nonlocal running, most
+                with state:
+                    running += 1
+                    most = max(most, running)
+                try:
+                    # Hold the lease until another worker was turned away (bounded).
+                    contended.wait(timeout=5)
+                    return service.perform_bulk_assignment(inbox)
+                finally:
                     with state:
-                        running += 1
-                        most = max(most, running)
-                    try:
-                        # Hold the lease until another worker was turned away (bounded).
-                        contended.wait(timeout=5)
-                        return service.perform_bulk_assignment(inbox)
-                    finally:
-                        with state:
-                            running -= 1
+                        running -= 1
 
-            mine.lease.acquire = watched_acquire  # type: ignore[method-assign]
-            app.job.service = WatchedService()  # type: ignore[assignment]
-            start.wait(timeout=30)
-            for _ in range(3):
-                mine.lease.mark_pending(10, ttl=timedelta(seconds=30))
-                app.job.run(10)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        mine.lease.acquire = watched_acquire  # type: ignore[method-assign]
+        app.job.service = WatchedService()  # type: ignore[assignment]
+        start.wait(timeout=30)
+        for _ in range(3):
+            mine.lease.mark_pending(10, ttl=timedelta(seconds=30))
+            app.job.run(10)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    _in_threads(worker)
     assert contended.is_set()
     assert most == 1
     assigned = [

@@ -58,21 +58,13 @@ class TestRedisInboxLease(_OnRedis, InboxLeaseContract):
 
 
 class TestRedisPresence(_OnRedis, PresenceContract):
-    def make_presence(self) -> Presence:
-        return RedisPresence(self.target.client, prefix=self.fresh_prefix())
+    require_heartbeat = True
 
-    def set_status(
-        self, presence: Presence, account: AccountId, agent: AgentId, status: str
-    ) -> None:
-        assert isinstance(presence, RedisPresence)
-        presence.set_status(account, agent, status)
-        presence.heartbeat(account, agent)
-
-
-class TestRedisPresenceWithoutHeartbeats(_OnRedis, PresenceContract):
     def make_presence(self) -> Presence:
         return RedisPresence(
-            self.target.client, prefix=self.fresh_prefix(), require_heartbeat=False
+            self.target.client,
+            prefix=self.fresh_prefix(),
+            require_heartbeat=self.require_heartbeat,
         )
 
     def set_status(
@@ -80,3 +72,9 @@ class TestRedisPresenceWithoutHeartbeats(_OnRedis, PresenceContract):
     ) -> None:
         assert isinstance(presence, RedisPresence)
         presence.set_status(account, agent, status)
+        if self.require_heartbeat:
+            presence.heartbeat(account, agent)
+
+
+class TestRedisPresenceWithoutHeartbeats(TestRedisPresence):
+    require_heartbeat = False

@@ -53,6 +53,7 @@ def every_operation(backend: RedisBackend) -> list[Callable[[], Any]]:
         lambda: backend.lease.acquire(1, ttl=W),
         lambda: backend.lease.mark_pending(1, ttl=W),
         lambda: backend.lease.take_pending(1),
+        lambda: backend.lease.is_pending(1),
         lambda: backend.lease.is_held(1),
     ]
 

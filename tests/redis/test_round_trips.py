@@ -137,3 +137,8 @@ def test_job_run_adds_a_constant_per_pass(fake_or_real: Target) -> None:
     outcome = app.job.run(10)
     assert outcome.assigned_count == 5
     assert fake_or_real.recorder.count == 2 * 5 + 3 + 4
+    commands = fake_or_real.recorder.commands
+    assert commands[:2] == ["SET", "DEL"]  # the lease, then the pending mark taken
+    assert commands[-2:] == ["EVALSHA", "DEL"]  # released, then the mark checked again
+    assert commands.count("SET") == 1
+    assert commands.count("DEL") == 2

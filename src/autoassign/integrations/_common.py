@@ -1,22 +1,27 @@
-"""What the Celery and RQ integrations share: the per-process factory cache and the
-retry rule."""
+"""What the Celery and RQ integrations share: the per-process factory cache, the task
+bodies, the retry rule and the enqueue error mapping."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from autoassign.errors import BackendUnavailable
+from autoassign.errors import BackendError, BackendUnavailable
 from autoassign.jobs import JobOutcome
+from autoassign.model import InboxId
 from autoassign.wiring import Autoassign
 
 __all__ = [
     "AutoassignFactory",
     "PerProcessFactory",
     "RetryablePassError",
+    "enqueue_errors",
     "raise_if_retryable",
+    "run_assignment",
+    "run_periodic",
 ]
 
 logger = logging.getLogger("autoassign.integrations")
@@ -50,6 +55,51 @@ def raise_if_retryable(outcome: JobOutcome) -> None:
     errors were already logged by the job and are left to the next trigger or cycle."""
     if outcome.error is not None and isinstance(outcome.exception, BackendUnavailable):
         raise RetryablePassError(outcome.inbox, outcome.error)
+
+
+def run_assignment(bundle: Callable[[], Autoassign], inbox: InboxId) -> None:
+    """The per-inbox task body: ``bundle().job.run(inbox)``. Raises
+    :class:`~autoassign.errors.BackendUnavailable` (logged) when the job could not run
+    and :class:`RetryablePassError` when its pass failed on an unavailable backend, so
+    the engine's retry takes over."""
+    try:
+        outcome = bundle().job.run(inbox)
+    except BackendUnavailable:
+        logger.warning(
+            "assignment job for inbox %s could not run (backend unavailable); "
+            "the job engine retries it while retries remain",
+            inbox,
+            exc_info=True,
+            extra={"autoassign_inbox": inbox},
+        )
+        raise
+    raise_if_retryable(outcome)
+
+
+def run_periodic(bundle: Callable[[], Autoassign]) -> None:
+    """The periodic task body: ``bundle().periodic.run()``, logging what it requested."""
+    outcome = bundle().periodic.run()
+    logger.info(
+        "periodic assignment cycle: %d enqueued, %d already due, %d failed accounts",
+        len(outcome.enqueued),
+        len(outcome.already_due),
+        len(outcome.failed_accounts),
+    )
+
+
+@contextmanager
+def enqueue_errors(
+    what: str, unavailable: tuple[type[BaseException], ...]
+) -> Iterator[None]:
+    """Run an engine's enqueue call: ``unavailable`` errors become
+    :class:`~autoassign.errors.BackendUnavailable`, any other error
+    :class:`~autoassign.errors.BackendError` (the engine's error as ``__cause__``)."""
+    try:
+        yield
+    except unavailable as exc:
+        raise BackendUnavailable(f"{what}: {exc}") from exc
+    except Exception as exc:
+        raise BackendError(f"{what}: {exc}") from exc
 
 
 class PerProcessFactory:

@@ -42,11 +42,13 @@ from typing import Any
 
 import attrs
 
-from autoassign.errors import BackendError, BackendUnavailable
+from autoassign.errors import BackendUnavailable
 from autoassign.integrations._common import (
     AutoassignFactory,
     PerProcessFactory,
-    raise_if_retryable,
+    enqueue_errors,
+    run_assignment,
+    run_periodic,
 )
 from autoassign.jobs import DEFAULT_LEASE_TTL
 from autoassign.model import InboxId
@@ -116,18 +118,12 @@ class CeleryJobQueue:
         self.options: dict[str, Any] = dict(options or {})
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
-        try:
+        with enqueue_errors(
+            f"could not send {self.task_name} for inbox {inbox}", _BROKER_UNAVAILABLE
+        ):
             self.app.send_task(
                 self.task_name, args=(inbox,), queue=self.queue, **self.options
             )
-        except _BROKER_UNAVAILABLE as exc:
-            raise BackendUnavailable(
-                f"could not send {self.task_name} for inbox {inbox}: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise BackendError(
-                f"could not send {self.task_name} for inbox {inbox}: {exc}"
-            ) from exc
 
     def __repr__(self) -> str:
         return f"CeleryJobQueue(task_name={self.task_name!r}, queue={self.queue!r})"
@@ -229,18 +225,7 @@ def register_tasks(
         **retry_options,
     )
     def assignment_job(inbox: InboxId) -> None:
-        try:
-            outcome = cached().job.run(inbox)
-        except BackendUnavailable:
-            logger.warning(
-                "assignment job for inbox %s could not run (backend unavailable); "
-                "Celery retries it while retries remain",
-                inbox,
-                exc_info=True,
-                extra={"autoassign_inbox": inbox},
-            )
-            raise
-        raise_if_retryable(outcome)
+        run_assignment(cached, inbox)
 
     @app.task(  # type: ignore[untyped-decorator,unused-ignore]
         name=periodic_task_name,
@@ -249,13 +234,7 @@ def register_tasks(
         **retry_options,
     )
     def periodic_cycle() -> None:
-        outcome = cached().periodic.run()
-        logger.info(
-            "periodic assignment cycle: %d enqueued, %d already due, %d failed accounts",
-            len(outcome.enqueued),
-            len(outcome.already_due),
-            len(outcome.failed_accounts),
-        )
+        run_periodic(cached)
 
     _add_routes(
         app,

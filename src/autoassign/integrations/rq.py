@@ -57,11 +57,13 @@ from typing import Any
 
 from redis import exceptions as rx
 
-from autoassign.errors import BackendError, BackendUnavailable, ConfigurationError
+from autoassign.errors import ConfigurationError
 from autoassign.integrations._common import (
     AutoassignFactory,
     PerProcessFactory,
-    raise_if_retryable,
+    enqueue_errors,
+    run_assignment,
+    run_periodic,
 )
 from autoassign.jobs import DEFAULT_LEASE_TTL
 from autoassign.model import InboxId
@@ -88,6 +90,13 @@ FACTORY_ENV = "AUTOASSIGN_RQ_FACTORY"
 PERIODIC_JOB_PREFIX = "autoassign-periodic"
 DEFAULT_PERIODIC_EVERY = timedelta(minutes=30)
 DEFAULT_RETRY_INTERVALS = (5, 30, 120)
+
+_REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    rx.ConnectionError,
+    rx.TimeoutError,
+)
 
 _lock = threading.Lock()
 _factory: PerProcessFactory | None = None
@@ -156,17 +165,7 @@ def run_assignment_job(inbox: InboxId) -> None:
     because a backend was unavailable raises
     :class:`~autoassign.integrations.RetryablePassError` so RQ's ``Retry`` runs it again.
     """
-    try:
-        outcome = get_autoassign().job.run(inbox)
-    except BackendUnavailable:
-        logger.warning(
-            "assignment job for inbox %s could not run (backend unavailable)",
-            inbox,
-            exc_info=True,
-            extra={"autoassign_inbox": inbox},
-        )
-        raise
-    raise_if_retryable(outcome)
+    run_assignment(get_autoassign, inbox)
 
 
 class RQJobQueue:
@@ -203,28 +202,16 @@ class RQJobQueue:
         options: dict[str, Any] = {"result_ttl": 0, "retry": self.retry}
         if self.job_timeout is not None:
             options["job_timeout"] = max(1, math.ceil(self.job_timeout.total_seconds()))
-        try:
+        with enqueue_errors(f"could not enqueue inbox {inbox}", _REDIS_UNAVAILABLE):
             self.queue.enqueue(
                 self.func,
                 args=(inbox,),
                 description=f"autoassign assignment job for inbox {inbox!r}",
                 **options,
             )
-        except (ConnectionError, TimeoutError) as exc:
-            raise BackendUnavailable(f"could not enqueue inbox {inbox}: {exc}") from exc
-        except Exception as exc:
-            if _is_redis_unavailable(exc):
-                raise BackendUnavailable(
-                    f"could not enqueue inbox {inbox}: {exc}"
-                ) from exc
-            raise BackendError(f"could not enqueue inbox {inbox}: {exc}") from exc
 
     def __repr__(self) -> str:
         return f"RQJobQueue(queue={getattr(self.queue, 'name', self.queue)!r})"
-
-
-def _is_redis_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, (rx.ConnectionError, rx.TimeoutError))
 
 
 def _slot_of(moment: datetime, every: timedelta) -> int:
@@ -297,10 +284,4 @@ def run_periodic_cycle(
                 )
             except Exception:
                 logger.exception("could not schedule the next periodic cycle")
-    outcome = get_autoassign().periodic.run()
-    logger.info(
-        "periodic assignment cycle: %d enqueued, %d already due, %d failed accounts",
-        len(outcome.enqueued),
-        len(outcome.already_due),
-        len(outcome.failed_accounts),
-    )
+    run_periodic(get_autoassign)

@@ -22,11 +22,13 @@ __all__ = [
     "as_text",
     "datetime_from_score",
     "score_from_datetime",
+    "ttl_millis",
     "window_micros",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
+_MILLI = timedelta(milliseconds=1)
 
 
 def as_text(value: Any) -> str:
@@ -90,6 +92,11 @@ def window_micros(window: timedelta) -> int:
     return window // _MICRO
 
 
+def ttl_millis(ttl: timedelta) -> int:
+    """A TTL in whole milliseconds, rounded up and at least 1 (for ``PX``/``PEXPIRE``)."""
+    return max(1, -(-ttl // _MILLI))
+
+
 class IdMap:
     """Maps the text Redis stores back to the exact id objects the caller passed."""
 
@@ -105,6 +112,3 @@ class IdMap:
 
     def get(self, text: Any) -> Id | None:
         return self._by_text.get(as_text(text))
-
-    def __contains__(self, text: object) -> bool:
-        return text in self._by_text

@@ -11,6 +11,7 @@ from redis.exceptions import LockError
 
 from autoassign.model import InboxId
 
+from ._codec import ttl_millis
 from ._errors import translate_errors
 from ._keys import KeySchema
 
@@ -20,12 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisInboxLease", "RedisLease"]
 
 logger = logging.getLogger(__name__)
-
-_MS = timedelta(milliseconds=1)
-
-
-def _ttl_ms(ttl: timedelta) -> int:
-    return max(1, -(-ttl // _MS))
 
 
 class RedisLease:
@@ -76,7 +71,7 @@ class RedisInboxLease:
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
         lock = self._client.lock(
             self.keys.lease(inbox),
-            timeout=_ttl_ms(ttl) / 1000,
+            timeout=ttl_millis(ttl) / 1000,
             blocking=False,
             thread_local=False,
         )
@@ -87,7 +82,7 @@ class RedisInboxLease:
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         with translate_errors("lease.mark_pending"):
             reply = self._client.set(
-                self.keys.pending(inbox), "1", nx=True, px=_ttl_ms(ttl)
+                self.keys.pending(inbox), "1", nx=True, px=ttl_millis(ttl)
             )
         return bool(reply)
 

@@ -14,6 +14,7 @@ from ._codec import (
     as_list,
     datetime_from_score,
     score_from_datetime,
+    ttl_millis,
     window_micros,
 )
 from ._errors import translate_errors
@@ -85,13 +86,12 @@ class RedisRateLimitLedger:
         limit: int | None,
     ) -> bool:
         now_score = score_from_datetime(now)
-        ttl_ms = max(1, -(-(window + GC_MARGIN) // timedelta(milliseconds=1)))
         args = [
             id_text(conversation),
             str(now_score),
             str(now_score - window_micros(window)),
             str(limit or 0),
-            str(ttl_ms),
+            str(ttl_millis(window + GC_MARGIN)),
         ]
         key = self.keys.fair(inbox, agent)
         with translate_errors("ledger.try_record"):
