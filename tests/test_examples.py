@@ -8,6 +8,9 @@ repository of ``examples/host_wiring.py`` also runs the shipped contract suite.
 from __future__ import annotations
 
 import importlib.util
+import io
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from autoassign import Conversation
+from autoassign import Conversation, cli
 from autoassign.ports import ConversationRepository
 from autoassign.testing.contracts import ConversationRepositoryContract
 
@@ -72,3 +75,43 @@ class TestHostWiringRepository(ConversationRepositoryContract):
         for conversation in conversations:
             repository.put(conversation)
         return repository  # type: ignore[no-any-return]
+
+
+_TRANSCRIPT = re.compile(r"```console\n\$ (autoassign explain [^\n]*)\n(.*?)```", re.S)
+SIMULATED_TRANSCRIPTS = [
+    (command, output)
+    for command, output in _TRANSCRIPT.findall(
+        (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    )
+    if "--redis-url" not in command and "--wiring" not in command
+]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def test_the_troubleshooting_guide_shows_every_example_scenario() -> None:
+    shown = " ".join(command for command, _output in SIMULATED_TRANSCRIPTS)
+    for scenario in sorted((ROOT / "examples" / "scenarios").glob("*.toml")):
+        if scenario.name != "default.toml":  # the built-in one, used without --scenario
+            assert f"examples/scenarios/{scenario.name}" in shown, scenario.name
+    assert len(SIMULATED_TRANSCRIPTS) >= 9  # one per checklist gate, and conversations
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    SIMULATED_TRANSCRIPTS,
+    ids=[command for command, _output in SIMULATED_TRANSCRIPTS],
+)
+def test_troubleshooting_transcripts_are_what_explain_prints(
+    command: str, output: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/troubleshooting.md shows real output: each simulated ``autoassign explain``
+    transcript there is what the command prints now (trailing spaces aside)."""
+    pytest.importorskip("rich")
+    monkeypatch.chdir(ROOT)  # the transcripts name the scenarios from the root
+    out = io.StringIO()
+    code = cli.main(shlex.split(command)[1:], stdout=out)
+    assert code == 0
+    assert _lines(out.getvalue()) == _lines(output)

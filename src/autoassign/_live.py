@@ -221,13 +221,12 @@ def _read_only_engine(url: str) -> Any:
             raise LiveError(
                 "--sql-url: an in-memory SQLite database is empty; give a file"
             )
-        if database.startswith("file:"):
-            query = {**parsed.query, "mode": "ro", "uri": "true"}
-        else:
+        if not database.startswith("file:"):
             path = urllib.parse.quote(os.path.abspath(database), safe="/")
             database = f"file:{path}"
-            query = {**parsed.query, "mode": "ro", "uri": "true"}
-        parsed = parsed.set(database=database, query=query)
+        parsed = parsed.set(
+            database=database, query={**parsed.query, "mode": "ro", "uri": "true"}
+        )
     try:
         engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:

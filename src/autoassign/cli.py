@@ -30,7 +30,12 @@ from autoassign._live import (
     resolve_inbox,
 )
 from autoassign.errors import AutoassignError
-from autoassign.explain import explain_conversation, explain_inbox
+from autoassign.explain import (
+    ConversationExplanation,
+    InboxExplanation,
+    explain_conversation,
+    explain_inbox,
+)
 from autoassign.simulate import (
     Scenario,
     ScenarioError,
@@ -41,6 +46,7 @@ from autoassign.simulate import (
     load_scenario,
     replay,
     report_json,
+    simulate,
     write_event_log,
 )
 
@@ -298,19 +304,15 @@ def _cmd_simulate(args: argparse.Namespace, out: IO[str]) -> int:
 
             render_compare(_console(out), result)
         return EXIT_VIOLATIONS if _violations(*runs.values()) else EXIT_OK
-    record: list[dict[str, object]] | None = [] if args.record else None
+    record: list[dict[str, object]] = []
     with _progress(1) as progress:
-        run = Simulation(
+        report = simulate(
             scenario,
-            generate_workload(scenario),
             policy=args.policy,
-            record=record,
+            record=record if args.record else None,
             progress=progress,
         )
-        run.run()
-    report = run.report()
     if args.record:
-        assert record is not None
         write_event_log(args.record, record)
     if args.plot:
         _plot({args.policy or "scenario": report}, args.plot)
@@ -404,24 +406,12 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
         conversation = int(text)
     run = Simulation(scenario, generate_workload(scenario), policy=args.policy)
     run.run(until=at)
-    note = (
-        f"(the simulator runs PeriodicAssignmentJob every "
-        f"{scenario.periodic_interval_minutes} min)"
-    )
+    header = f"Scenario {scenario.name!r}, minute {at:g}"
     if conversation is not None:
         explanation = explain_conversation(run.app, conversation)
         history = run.history(conversation)
-        if args.json:
-            data = explanation.to_dict()
-            data["history"] = history
-            out.write(json.dumps(data, indent=2) + "\n")
-            return EXIT_OK
-        from autoassign.simulate.render import render_conversation  # noqa: PLC0415
-
-        console = _console(out)
-        console.print(f"Scenario {scenario.name!r}, minute {at:g}")
-        render_conversation(console, explanation)
-        if not explanation.found:
+        console = _show_conversation(args, out, header, explanation, history=history)
+        if console is not None and not explanation.found:
             if history is None:
                 console.print(
                     f"(conversation {conversation} has not arrived by minute {at:g})"
@@ -435,18 +425,54 @@ def _cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
         return EXIT_OK
     chosen = [args.inbox] if args.inbox is not None else inbox_ids
     scheduled = _jobs_scheduled(args, True)
-    explanations = [
-        explain_inbox(run.app, inbox, jobs_scheduled=scheduled) for inbox in chosen
-    ]
+    note = (
+        f"(the simulator runs PeriodicAssignmentJob every "
+        f"{scenario.periodic_interval_minutes} min)"
+    )
+    return _show_inboxes(
+        args,
+        out,
+        f"{header} {note}",
+        [explain_inbox(run.app, inbox, jobs_scheduled=scheduled) for inbox in chosen],
+    )
+
+
+def _show_conversation(
+    args: argparse.Namespace,
+    out: IO[str],
+    header: str,
+    explanation: ConversationExplanation,
+    **extra: object,
+) -> Any:
+    """Print one conversation's explanation (``extra`` joins its JSON). Returns the
+    console the tables went to, for a footnote; ``None`` after ``--json``."""
+    if args.json:
+        out.write(json.dumps({**explanation.to_dict(), **extra}, indent=2) + "\n")
+        return None
+    from autoassign.simulate.render import render_conversation  # noqa: PLC0415
+
+    console = _console(out)
+    console.print(header)
+    render_conversation(console, explanation)
+    return console
+
+
+def _show_inboxes(
+    args: argparse.Namespace,
+    out: IO[str],
+    header: str,
+    explanations: Sequence[InboxExplanation],
+) -> int:
+    """Print inbox explanations (a JSON list with ``--json``)."""
     if args.json:
         out.write(json.dumps([e.to_dict() for e in explanations], indent=2) + "\n")
         return EXIT_OK
     from autoassign.simulate.render import render_inbox  # noqa: PLC0415
 
     console = _console(out)
-    console.print(f"Scenario {scenario.name!r}, minute {at:g} {note}")
-    for inbox_explanation in explanations:
-        render_inbox(console, inbox_explanation)
+    console.print(header)
+    for explanation in explanations:
+        render_inbox(console, explanation)
     return EXIT_OK
 
 
@@ -515,31 +541,17 @@ def _explain_live_target(
     if args.conversation is not None:
         found = resolve_conversation(app, args.conversation)
         conversation = id_candidates(args.conversation)[0] if found is None else found
-        explanation = explain_conversation(app, conversation)
-        if args.json:
-            out.write(json.dumps(explanation.to_dict(), indent=2) + "\n")
-            return EXIT_OK
-        from autoassign.simulate.render import render_conversation  # noqa: PLC0415
-
-        console = _console(out)
-        console.print(header)
-        render_conversation(console, explanation)
+        _show_conversation(args, out, header, explain_conversation(app, conversation))
         return EXIT_OK
     inbox = resolve_inbox(app, args.inbox)
     if inbox is None:
         raise _UsageError(f"--inbox: no inbox {args.inbox!r} on {target.description}")
-    inbox_explanation = explain_inbox(
-        app, inbox, jobs_scheduled=_jobs_scheduled(args, None)
+    return _show_inboxes(
+        args,
+        out,
+        header,
+        [explain_inbox(app, inbox, jobs_scheduled=_jobs_scheduled(args, None))],
     )
-    if args.json:
-        out.write(json.dumps([inbox_explanation.to_dict()], indent=2) + "\n")
-        return EXIT_OK
-    from autoassign.simulate.render import render_inbox  # noqa: PLC0415
-
-    console = _console(out)
-    console.print(header)
-    render_inbox(console, inbox_explanation)
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) -> int:

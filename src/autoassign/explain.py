@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,11 +42,14 @@ from autoassign.decisions import (
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
+    Account,
     AgentId,
+    AssignmentPolicy,
     ConversationId,
     ConversationPriority,
     EffectivePolicy,
     ExclusionRules,
+    Inbox,
     InboxId,
     Team,
 )
@@ -237,13 +241,64 @@ def _service_of(app_or_service: Autoassign | AssignmentService) -> AssignmentSer
     return app_or_service
 
 
-def _effective(service: AssignmentService, inbox: InboxId) -> EffectivePolicy | None:
-    record = service.directory.inbox(inbox)
-    policy = service.directory.policy_for_inbox(inbox)
-    if record is None or policy is None:
-        return None
-    return EffectivePolicy.resolve(
-        policy, record.overrides, service.override_precedence
+@attrs.frozen(kw_only=True)
+class _Standing:
+    """The member agents as a pass starting now would read them, and their verdicts."""
+
+    members: Sequence[AgentId]
+    statuses: Mapping[AgentId, str] | None
+    """``None``: presence could not be read (a pass treats everyone as offline)."""
+    online: list[AgentId]
+    open_counts: dict[AgentId, int]
+    recent: RecentAssignments | None
+    """The ledger snapshot; ``None`` without a policy or when the ledger failed."""
+    verdicts: list[AgentVerdict]
+
+
+def _standing(
+    service: AssignmentService,
+    account: Account,
+    record: Inbox,
+    policy: EffectivePolicy | None,
+    limits: Mapping[AgentId, int],
+    *,
+    team: Team | None,
+    now: datetime,
+) -> _Standing:
+    """Presence, ledger and open counts read once, each through the service's own
+    reader, and every member's verdict on them (no policy: no rate limit)."""
+    inbox = record.id
+    members = service.directory.inbox_members(inbox)
+    read = service.read_statuses(account, members)
+    statuses = read or {}
+    online = [agent for agent in members if statuses.get(agent) == ONLINE]
+    recent = (
+        None
+        if policy is None
+        else service.read_recent(
+            InboxState(account=account, inbox=record, policy=policy), members, now
+        )
+    )
+    open_counts = (
+        dict(service.conversations.open_counts(inbox, online)) if online else {}
+    )
+    verdicts = evaluate_agents(
+        members=members,
+        statuses=statuses,
+        team=team,
+        recent=recent if policy is not None and policy.rate_limited else None,
+        rate_limit=None if policy is None else policy.fair_distribution_limit,
+        now=now,
+        open_counts=open_counts,
+        limits=limits,
+    )
+    return _Standing(
+        members=members,
+        statuses=read,
+        online=online,
+        open_counts=open_counts,
+        recent=recent,
+        verdicts=verdicts,
     )
 
 
@@ -257,46 +312,27 @@ def inbox_verdicts(
     """Every member's verdict for a conversation of ``state``'s inbox (with ``team``) as
     a pass starting now would see it, plus the ledger snapshot and open counts it used.
     Reads only."""
-    at = service.clock.now() if now is None else now
     inbox = state.inbox.id
-    members = service.directory.inbox_members(inbox)
-    statuses = service.read_statuses(state.account, members) or {}
-    recent = service.read_recent(state, members, at)
-    rate_limiting = state.policy.rate_limited and recent is not None
-    limits = capacity_limits(
-        service.directory.capacity_policies_for_inbox(inbox), inbox
-    )
-    online = [agent for agent in members if statuses.get(agent) == ONLINE]
-    open_counts = (
-        dict(service.conversations.open_counts(inbox, online)) if online else {}
-    )
-    verdicts = evaluate_agents(
-        members=members,
-        statuses=statuses,
+    standing = _standing(
+        service,
+        state.account,
+        state.inbox,
+        state.policy,
+        capacity_limits(service.directory.capacity_policies_for_inbox(inbox), inbox),
         team=team,
-        recent=recent if rate_limiting else None,
-        rate_limit=state.policy.fair_distribution_limit,
-        now=at,
-        open_counts=open_counts,
-        limits=limits,
+        now=service.clock.now() if now is None else now,
     )
-    return verdicts, recent, open_counts
+    return standing.verdicts, standing.recent, standing.open_counts
 
 
 # -- explain_inbox -----------------------------------------------------------------------
 
 
 def _config_gates(
-    service: AssignmentService, inbox: InboxId
-) -> tuple[list[Gate], GateFailure | None]:
-    directory = service.directory
-    record = directory.inbox(inbox)
-    assert record is not None
-    account = directory.account(record.account)
-    policy = directory.policy_for_inbox(inbox)
-    failure = check_gates(account, record, policy)
+    record: Inbox, account: Account | None, policy: AssignmentPolicy | None
+) -> list[Gate]:
     features = sorted(account.features) if account is not None else []
-    gates = [
+    return [
         Gate(
             name="feature_flag",
             passed=account is not None and account.has_feature(ASSIGNMENT_V2_FEATURE),
@@ -336,19 +372,57 @@ def _config_gates(
             detail=f"enable_auto_assignment = {str(record.enable_auto_assignment).lower()}",
         ),
     ]
-    return gates, failure
+
+
+def _rate_gate(policy: EffectivePolicy | None, standing: _Standing) -> Gate:
+    if policy is None:
+        return Gate(name="rate_limits", passed=None, detail="no policy: no rate limit")
+    online = standing.online
+    limit = policy.fair_distribution_limit
+    window = policy.fair_distribution_window
+    if not policy.rate_limited:
+        return Gate(
+            name="rate_limits",
+            passed=True if online else None,
+            detail="fair distribution is off (no limit)",
+            numbers={"at_limit": 0, "limit": None, "window_seconds": window},
+        )
+    if standing.recent is None:
+        return Gate(
+            name="rate_limits",
+            passed=True if online else None,
+            detail="the ledger is unavailable: a pass would skip rate limiting",
+            numbers={"at_limit": None, "limit": limit, "window_seconds": window},
+        )
+    at_limit = sum(
+        1 for v in standing.verdicts if v.removed_by is AgentFilter.RATE_LIMITED
+    )
+    return Gate(
+        name="rate_limits",
+        passed=(at_limit < len(online)) if online else None,
+        detail=(
+            f"{at_limit} of {len(online)} online agents at their limit of "
+            f"{limit} per {window} s"
+        ),
+        numbers={
+            "at_limit": at_limit,
+            "online": len(online),
+            "limit": limit,
+            "window_seconds": window,
+        },
+    )
 
 
 def _agent_gates(
-    service: AssignmentService, inbox: InboxId, now: datetime
+    service: AssignmentService,
+    record: Inbox,
+    account: Account | None,
+    policy: EffectivePolicy | None,
+    *,
+    limits: Mapping[AgentId, int],
+    now: datetime,
 ) -> tuple[list[Gate], int]:
     """The online, rate-limit and capacity gates; returns them and the eligible count."""
-    directory = service.directory
-    record = directory.inbox(inbox)
-    assert record is not None
-    account = directory.account(record.account)
-    policy = _effective(service, inbox)
-    members = directory.inbox_members(inbox)
     if account is None:
         unknown = "the account is missing"
         return [
@@ -356,105 +430,42 @@ def _agent_gates(
             Gate(name="rate_limits", passed=None, detail=unknown),
             Gate(name="capacity", passed=None, detail=unknown),
         ], 0
-    read = service.read_statuses(account, members)
-    statuses = read or {}
-    online = [agent for agent in members if statuses.get(agent) == ONLINE]
-    others: dict[str, int] = {}
-    for agent in members:
-        if agent not in online:
-            status = statuses.get(agent, "offline")
-            others[status] = others.get(status, 0) + 1
-    detail = f"{len(online)} of {len(members)} member agents online" + (
-        " (" + ", ".join(f"{n} {s}" for s, n in sorted(others.items())) + ")"
-        if others
-        else ""
-    )
-    if read is None:
+    standing = _standing(service, account, record, policy, limits, team=None, now=now)
+    members, online, verdicts = standing.members, standing.online, standing.verdicts
+    if standing.statuses is None:
         detail = (
             "presence could not be read (see the log): a pass would treat all "
             f"{len(members)} member agents as offline"
         )
+    else:
+        others = Counter(
+            status
+            for status in (standing.statuses.get(a, "offline") for a in members)
+            if status != ONLINE
+        )
+        detail = f"{len(online)} of {len(members)} member agents online" + (
+            " (" + ", ".join(f"{n} {s}" for s, n in sorted(others.items())) + ")"
+            if others
+            else ""
+        )
+    open_counts = standing.open_counts
+    at_capacity_any = sum(
+        1
+        for agent in online
+        if agent in limits and open_counts.get(agent, 0) >= limits[agent]
+    )
+    eligible = sum(1 for v in verdicts if v.eligible)
+    past_rate = [v for v in verdicts if v.removed_by in (None, AgentFilter.AT_CAPACITY)]
+    at_capacity = sum(1 for v in verdicts if v.removed_by is AgentFilter.AT_CAPACITY)
+    limited = sum(1 for agent in online if agent in limits)
     gates = [
         Gate(
             name="agents_online",
             passed=bool(online),
             detail=detail,
             numbers={"online": len(online), "members": len(members)},
-        )
-    ]
-    limits = capacity_limits(directory.capacity_policies_for_inbox(inbox), inbox)
-    open_counts = (
-        dict(service.conversations.open_counts(inbox, online)) if online else {}
-    )
-    at_capacity_any = sum(
-        1
-        for agent in online
-        if agent in limits and open_counts.get(agent, 0) >= limits[agent]
-    )
-    if policy is None:
-        gates.append(
-            Gate(name="rate_limits", passed=None, detail="no policy: no rate limit")
-        )
-        verdicts = evaluate_agents(
-            members=members,
-            statuses=statuses,
-            team=None,
-            recent=None,
-            rate_limit=None,
-            now=now,
-            open_counts=open_counts,
-            limits=limits,
-        )
-    else:
-        state = InboxState(account=account, inbox=record, policy=policy)
-        verdicts, recent, open_counts = inbox_verdicts(service, state, now=now)
-        limit = policy.fair_distribution_limit
-        window = policy.fair_distribution_window
-        at_limit = sum(1 for v in verdicts if v.removed_by is AgentFilter.RATE_LIMITED)
-        if not policy.rate_limited:
-            gates.append(
-                Gate(
-                    name="rate_limits",
-                    passed=True if online else None,
-                    detail="fair distribution is off (no limit)",
-                    numbers={"at_limit": 0, "limit": None, "window_seconds": window},
-                )
-            )
-        elif recent is None:
-            gates.append(
-                Gate(
-                    name="rate_limits",
-                    passed=True if online else None,
-                    detail="the ledger is unavailable: a pass would skip rate limiting",
-                    numbers={
-                        "at_limit": None,
-                        "limit": limit,
-                        "window_seconds": window,
-                    },
-                )
-            )
-        else:
-            gates.append(
-                Gate(
-                    name="rate_limits",
-                    passed=(at_limit < len(online)) if online else None,
-                    detail=(
-                        f"{at_limit} of {len(online)} online agents at their limit of "
-                        f"{limit} per {window} s"
-                    ),
-                    numbers={
-                        "at_limit": at_limit,
-                        "online": len(online),
-                        "limit": limit,
-                        "window_seconds": window,
-                    },
-                )
-            )
-    eligible = sum(1 for v in verdicts if v.eligible)
-    past_rate = [v for v in verdicts if v.removed_by in (None, AgentFilter.AT_CAPACITY)]
-    at_capacity = sum(1 for v in verdicts if v.removed_by is AgentFilter.AT_CAPACITY)
-    limited = sum(1 for agent in online if agent in limits)
-    gates.append(
+        ),
+        _rate_gate(policy, standing),
         Gate(
             name="capacity",
             passed=(eligible > 0) if past_rate else None,
@@ -470,17 +481,20 @@ def _agent_gates(
                 "online_with_limit": limited,
                 "eligible": eligible,
             },
-        )
-    )
+        ),
+    ]
     return gates, eligible
 
 
 def _exclusion_gate(
-    service: AssignmentService, inbox: InboxId, now: datetime, scan_limit: int
+    service: AssignmentService,
+    inbox: InboxId,
+    rules: ExclusionRules,
+    policy: EffectivePolicy | None,
+    *,
+    now: datetime,
+    scan_limit: int,
 ) -> tuple[Gate, int]:
-    policies = service.directory.capacity_policies_for_inbox(inbox)
-    rules = exclusions_for_inbox(policies, inbox)
-    policy = _effective(service, inbox)
     waiting = service.conversations.unassigned_open(
         inbox,
         limit=scan_limit,
@@ -622,7 +636,9 @@ def explain_inbox(
     """
     service = _service_of(app_or_service)
     now = service.clock.now()
-    if service.directory.inbox(inbox) is None:
+    directory = service.directory
+    record = directory.inbox(inbox)
+    if record is None:
         gate = Gate(name="inbox", passed=False, detail=f"inbox {inbox!r} not found")
         return InboxExplanation(
             inbox=inbox,
@@ -632,9 +648,36 @@ def explain_inbox(
             blocking="inbox",
             would_assign=False,
         )
-    gates, failure = _config_gates(service, inbox)
-    agent_gates, eligible = _agent_gates(service, inbox, now)
-    exclusion_gate, assignable = _exclusion_gate(service, inbox, now, scan_limit)
+    # The configuration is read once; unlike load_inbox, every gate is shown even
+    # when an earlier one fails (so the effective policy is resolved regardless).
+    account = directory.account(record.account)
+    linked = directory.policy_for_inbox(inbox)
+    policy = (
+        None
+        if linked is None
+        else EffectivePolicy.resolve(
+            linked, record.overrides, service.override_precedence
+        )
+    )
+    capacity = directory.capacity_policies_for_inbox(inbox)
+    failure = check_gates(account, record, linked)
+    gates = _config_gates(record, account, linked)
+    agent_gates, eligible = _agent_gates(
+        service,
+        record,
+        account,
+        policy,
+        limits=capacity_limits(capacity, inbox),
+        now=now,
+    )
+    exclusion_gate, assignable = _exclusion_gate(
+        service,
+        inbox,
+        exclusions_for_inbox(capacity, inbox),
+        policy,
+        now=now,
+        scan_limit=scan_limit,
+    )
     gates.extend(agent_gates)
     gates.append(exclusion_gate)
     gates.append(_job_gate(app_or_service, inbox, lease, jobs_scheduled))
@@ -708,9 +751,8 @@ def explain_conversation(
     loaded = service.load_inbox(record.inbox)
     if isinstance(loaded, GateFailure):
         return ConversationExplanation(**base, gate=loaded.value, outcome="inbox_gate")
-    rules = exclusions_for_inbox(
-        service.directory.capacity_policies_for_inbox(record.inbox), record.inbox
-    )
+    capacity = service.directory.capacity_policies_for_inbox(record.inbox)
+    rules = exclusions_for_inbox(capacity, record.inbox)
     reasons = _exclusion_reasons(rules, record.labels, record.created_at, now)
     base["excluded"] = bool(reasons)
     base["exclusion_reasons"] = reasons
@@ -723,7 +765,16 @@ def explain_conversation(
         return ConversationExplanation(
             **base, skip_reason=team.value, outcome=team.value
         )
-    verdicts, recent, open_counts = inbox_verdicts(service, loaded, team=team, now=now)
+    standing = _standing(
+        service,
+        loaded.account,
+        loaded.inbox,
+        loaded.policy,
+        capacity_limits(capacity, record.inbox),
+        team=team,
+        now=now,
+    )
+    verdicts, recent = standing.verdicts, standing.recent
     base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)
     if reasons:
         return ConversationExplanation(**base, outcome="excluded")
@@ -743,9 +794,9 @@ def explain_conversation(
     context = SelectionContext(
         inbox=record.inbox,
         conversation=record,
-        members=service.directory.inbox_members(record.inbox),
+        members=standing.members,
         eligible=eligible,
-        open_counts=open_counts,
+        open_counts=standing.open_counts,
         last_assigned=last_assigned,
     )
     chosen = selector.preview(context)

@@ -4,7 +4,6 @@ services: the host module here wires the in-memory adapters."""
 
 from __future__ import annotations
 
-import copy
 import importlib
 import io
 import json
@@ -13,9 +12,9 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.simulate._backend_state import backend_state
 
 from autoassign import cli
 from autoassign._live import id_candidates, redact_url
@@ -101,33 +100,20 @@ def run(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def _state(module: Any) -> Any:
-    backend = module.BACKEND
-    return copy.deepcopy(
-        (
-            backend.world.conversations,
-            backend.ledger._entries,
-            backend.rotation._queues,
-            backend.events.events,
-            backend.lease._pending,
-            backend.lease._held,
-            backend.jobs.queued,
-        )
-    )
-
-
 def test_explain_an_inbox_through_the_hosts_wiring(host: str) -> None:
     code, text = run("explain", "--wiring", f"{host}:build", "--inbox", "support")
     assert code == 0, text
     assert f"Live: wiring {host}:build (read-only)" in text
     assert "Inbox 'support'" in text
     module = sys.modules[host]
-    before = _state(module)
+    before = backend_state(module.BACKEND)
     code, text = run(
         "explain", "--wiring", f"{host}:build", "--inbox", "support", "--json"
     )
     assert code == 0
-    assert _state(module) == before  # the same app object: nothing was written
+    assert (
+        backend_state(module.BACKEND) == before
+    )  # the same app object: nothing was written
     [inbox] = json.loads(text)
     gates = {gate["name"]: gate for gate in inbox["gates"]}
     assert gates["agents_online"]["numbers"] == {"online": 1, "members": 3}

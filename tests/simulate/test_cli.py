@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from autoassign import cli
+from autoassign.explain import GATE_ORDER
 from autoassign.simulate import default_scenario_text
 
 EXAMPLE = str(
@@ -61,6 +62,8 @@ def test_simulate_compare_and_plot(tmp_path: Path) -> None:
     assert code == 0
     assert "fair" in text
     assert "balanced" in text
+    assert "the same workload under 'fair' and 'balanced'" in text
+    assert "fair: assigned / peak open" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, data = run(
         "simulate", "--duration", "30", "--compare", "fair", "strict", "--json"
@@ -99,9 +102,24 @@ def test_explain_inboxes_and_a_conversation() -> None:
     assert code == 0
     [inbox] = json.loads(data)
     assert inbox["gates"][0]["name"] == "feature_flag"
+    assert tuple(gate["name"] for gate in inbox["gates"]) == GATE_ORDER
+    assert inbox["inbox"] == "support"
     code, text = run("explain", "--at", "200", "--conversation", "1")
     assert code == 0
     assert "Conversation 1" in text
+    assert "Scenario 'default', minute 200" in text
+    code, data = run("explain", "--at", "200", "--conversation", "1", "--json")
+    assert code == 0
+    explanation = json.loads(data)
+    # resolved by then, so archived: the simulator's own record says what happened
+    assert (explanation["conversation"], explanation["found"]) == (1, False)
+    history = explanation["history"]
+    assert history["conversation"] == 1
+    assert history["resolved"] is not None
+    assert (
+        f"(resolved at minute {history['resolved']} after being assigned to "
+        f"{history['agent']} at minute {history['assigned']};"
+    ) in " ".join(text.split())
     code, data = run("explain", "--at", "0.5", "--conversation", "999999", "--json")
     assert code == 0
     assert json.loads(data)["found"] is False

@@ -3,7 +3,6 @@ run that agrees with the real pass."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,8 @@ from autoassign.errors import BackendUnavailable
 from autoassign.explain import GATE_ORDER, explain_conversation, explain_inbox
 from autoassign.testing import FakeClock, InMemoryBackend, build_in_memory
 from autoassign.wiring import Autoassign
+
+from ._backend_state import backend_state
 
 
 def world(
@@ -115,6 +116,7 @@ def test_agents_online() -> None:
     gate = result.gate("agents_online")
     assert gate.numbers == {"online": 0, "members": 3}
     assert "0 of 3" in gate.detail
+    assert gate.detail == "0 of 3 member agents online (1 away, 1 busy, 1 offline)"
     assert result.gate("rate_limits").passed is None
 
 
@@ -130,6 +132,87 @@ def test_rate_limits() -> None:
     assert gate.numbers["limit"] == 1
     assert gate.numbers["window_seconds"] == 3600
     assert result.blocking == "rate_limits"
+
+
+def test_rate_limits_off_and_without_a_policy() -> None:
+    backend, _clock, app = world()
+    backend.add_conversation(1, inbox=10)
+    gate = explain_inbox(app, 10).gate("rate_limits")
+    assert gate.passed is True
+    assert gate.detail == "fair distribution is off (no limit)"
+    assert gate.numbers == {"at_limit": 0, "limit": None, "window_seconds": 3600}
+
+    backend, _clock, app = world(link=False)
+    backend.add_conversation(1, inbox=10)
+    result = explain_inbox(app, 10)
+    gate = result.gate("rate_limits")
+    assert (gate.passed, gate.detail) == (None, "no policy: no rate limit")
+    # the agents are still judged, without a rate limit
+    assert result.gate("agents_online").numbers == {"online": 2, "members": 3}
+    assert result.gate("capacity").passed is True
+    assert result.gate("capacity").numbers == {
+        "at_capacity": 0,
+        "checked": 2,
+        "at_capacity_online": 0,
+        "online_with_limit": 0,
+        "eligible": 2,
+    }
+    assert result.blocking == "policy_linked"
+    assert not result.would_assign
+
+
+class _DownLedger:
+    def usage(self, *args: object, **kwargs: object) -> Any:
+        raise BackendUnavailable("ledger down")
+
+
+def test_rate_limits_when_the_ledger_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    backend, _clock, app = world(limit=1)
+    backend.add_conversation(1, inbox=10)
+    service = attrs.evolve(app.service, ledger=_DownLedger())
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        result = explain_inbox(service, 10)
+    gate = result.gate("rate_limits")
+    assert gate.passed is True
+    assert gate.detail == "the ledger is unavailable: a pass would skip rate limiting"
+    assert gate.numbers == {"at_limit": None, "limit": 1, "window_seconds": 3600}
+    assert result.would_assign
+    assert "rate-limit ledger unavailable" in caplog.text
+
+
+def test_agent_gates_without_the_account() -> None:
+    backend, _clock, app = world()
+    backend.add_conversation(1, inbox=10)
+    del backend.world.accounts[1]
+    result = explain_inbox(app, 10)
+    assert result.blocking == "feature_flag"
+    assert result.gate("feature_flag").detail == "account 1 not found"
+    for name in ("agents_online", "rate_limits", "capacity"):
+        gate = result.gate(name)
+        assert (gate.passed, gate.detail) == (None, "the account is missing")
+    assert not result.would_assign
+
+
+def test_capacity_counts_the_online_agents_held_by_the_rate_limit() -> None:
+    backend, _clock, app = world(limit=1, capacity=1, statuses=("online", "online"))
+    for number in range(1, 4):
+        backend.add_conversation(number, inbox=10)
+    assert app.service.perform_bulk_assignment(10).assigned_count == 2
+    result = explain_inbox(app, 10)
+    assert result.blocking == "rate_limits"
+    gate = result.gate("capacity")
+    assert gate.passed is None  # the rate limit left nobody to check
+    assert gate.numbers == {
+        "at_capacity": 0,
+        "checked": 0,
+        "at_capacity_online": 2,
+        "online_with_limit": 2,
+        "eligible": 0,
+    }
+    assert gate.detail == (
+        "0 of the 0 agents past the rate limit at capacity (2 of 2 online at "
+        "capacity, 2 with a limit in this inbox)"
+    )
 
 
 def test_capacity() -> None:
@@ -245,6 +328,7 @@ def test_agents_online_when_presence_is_down(caplog: pytest.LogCaptureFixture) -
         "agents as offline"
     )
     assert result.blocking == "agents_online"
+    assert "presence unavailable" in caplog.text
 
 
 def test_unknown_inbox() -> None:
@@ -252,20 +336,6 @@ def test_unknown_inbox() -> None:
     result = explain_inbox(app, 999)
     assert not result.found
     assert result.blocking == "inbox"
-
-
-def _snapshot(backend: InMemoryBackend) -> Any:
-    return copy.deepcopy(
-        (
-            backend.world.conversations,
-            backend.ledger._entries,
-            backend.rotation._queues,
-            backend.events.events,
-            backend.lease._pending,
-            backend.lease._held,
-            backend.jobs.queued,
-        )
-    )
 
 
 def test_explain_writes_nothing() -> None:
@@ -276,11 +346,11 @@ def test_explain_writes_nothing() -> None:
         )
     app.service.perform_bulk_assignment(10, limit=2)
     clock.advance(60)
-    before = _snapshot(backend)
+    before = backend_state(backend)
     explain_inbox(app, 10)
     for number in range(1, 7):
         explain_conversation(app, number)
-    assert _snapshot(backend) == before
+    assert backend_state(backend) == before
 
 
 def test_conversation_agents_and_choice() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from autoassign.results import Assignment
 from autoassign.simulate import (
     INVARIANTS,
     Scenario,
@@ -18,12 +19,14 @@ from autoassign.simulate import (
     default_scenario,
     generate_workload,
     jain_index,
+    parse_scenario,
     percentile,
     replay,
     report_json,
     simulate,
     write_event_log,
 )
+from autoassign.simulate.workload import Arrival, Workload
 
 
 def test_same_seed_gives_byte_identical_json(short: Scenario) -> None:
@@ -197,3 +200,69 @@ def test_statistics_helpers() -> None:
     assert jain_index([]) is None
     assert jain_index([2.0, 2.0]) == 1.0
     assert jain_index([4.0, 0.0]) == 0.5
+
+
+def test_each_invariant_check_fires_on_a_violation() -> None:
+    """The invariant counters are not vacuous: assignments the core never made (fed to
+    the bookkeeping directly) are each caught, and the rate limit counts only the
+    assignments within the window."""
+    scenario = parse_scenario(
+        {
+            "agents": [{"id": "ann"}, {"id": "bob"}],
+            "teams": [{"id": "t", "members": ["bob"]}],
+            "policies": {"p": {"fair_distribution_limit": 2}},
+            "inboxes": [
+                {
+                    "id": "i",
+                    "policy": "p",
+                    "members": ["ann", "bob"],
+                    "arrivals_per_hour": 0,
+                    "resolve": {"distribution": "fixed", "minutes": 5},
+                }
+            ],
+            "capacity_policies": [
+                {"id": "c", "agents": ["ann"], "inbox_limits": {"i": 1}}
+            ],
+        }
+    )
+    arrivals = tuple(
+        Arrival(minute=0.0, conversation=n, inbox="i", team="t" if n == 5 else None)
+        for n in range(1, 6)
+    )
+    run = Simulation(scenario, Workload(arrivals=arrivals, presence=()))
+    run.run(until=1)  # nobody is online: nothing is assigned
+    assert run.decisions == []
+
+    def assign(conversation: int, agent: str) -> None:
+        run._on_assigned(
+            "i",
+            Assignment(
+                conversation=conversation, agent=agent, occurred_at=run.clock.now()
+            ),
+        )
+
+    def counts() -> dict[str, int]:
+        return {name: run._violations[name] for name in INVARIANTS}
+
+    assign(1, "ann")
+    assert counts() == dict.fromkeys(INVARIANTS, 0) | {"assigned_while_not_online": 1}
+    assign(2, "ann")  # 2 open with a limit of 1; 2 in the window with a limit of 2
+    assign(3, "ann")  # 3 in the window
+    assert counts() == dict.fromkeys(INVARIANTS, 0) | {
+        "assigned_while_not_online": 3,
+        "capacity_overshoot": 2,
+        "rate_limit_overshoot": 1,
+    }
+    run.run(until=62)  # the first three leave the one-hour window
+    assign(4, "ann")
+    assert counts()["rate_limit_overshoot"] == 1
+    assert counts()["capacity_overshoot"] == 3
+    assign(1, "bob")
+    assert counts()["double_assignment"] == 1
+    assign(5, "ann")
+    assert counts()["assigned_outside_team"] == 1
+    invariants = run.report()["invariants"]
+    # and no AssigneeChanged event was published for any of the six
+    assert invariants["double_assignment"] == 2
+    assert invariants["total"] == sum(invariants[name] for name in INVARIANTS) > 0
+    assert len(invariants["examples"]) == invariants["total"]

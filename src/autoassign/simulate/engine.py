@@ -13,6 +13,7 @@ changes (resolutions), arrivals, the periodic job, then the backlog sample.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -37,10 +38,11 @@ from autoassign.model import (
     CapacityPolicy,
     Conversation,
     ConversationStatus,
+    InboxId,
 )
 from autoassign.results import Assignment
 from autoassign.simulate.scenario import Scenario
-from autoassign.simulate.workload import Arrival, Workload
+from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign
 
@@ -281,7 +283,7 @@ class Simulation:
         if self.record is not None:
             self.record.append({"event": event, "minute": self.minute, **fields})
 
-    def _on_presence(self, change: Any) -> None:
+    def _on_presence(self, change: PresenceChange) -> None:
         stats = self._agents[change.agent]
         before = self.backend.set_status(
             self.scenario.account, change.agent, change.status
@@ -359,11 +361,7 @@ class Simulation:
             # Resolved conversations can only come back by a reopen (a logged status
             # change), which restores them from ``tracked.archived``: archive them out
             # of the store, so a pass costs O(open conversations).
-            remove = getattr(world, "remove_conversation", None)
-            if callable(remove):
-                remove(number)
-            else:  # pragma: no cover - an older in-memory world
-                world.conversations.pop(number, None)
+            world.remove_conversation(number)
 
     def _reopen(
         self, tracked: _Conversation, status: ConversationStatus
@@ -392,22 +390,26 @@ class Simulation:
     def _on_sample(self, _payload: object) -> None:
         # The backlog is what a pass could fetch: open, unassigned and not excluded.
         now = self.clock.now()
-        world = self.backend.world
         for inbox, waiting in self._waiting.items():
-            rules = exclusions_for_inbox(
-                world.capacity_policies_for_inbox(inbox), inbox
-            )
-            count = len(waiting)
-            if not rules.is_empty:
-                for number in waiting:
-                    record = world.get(number)
-                    if record is not None and rules.excludes(record, now):
-                        count -= 1
+            count = len(waiting) - self._excluded_waiting(inbox, now)
             self._backlog[inbox].append([round(self.minute, 3), count])
         if self.progress is not None:
             self.progress(self.minute, float(self.scenario.duration_minutes))
 
     # -- bookkeeping -------------------------------------------------------------------------
+
+    def _excluded_waiting(self, inbox: str, now: datetime) -> int:
+        """How many of the inbox's open, unassigned conversations its exclusion rules
+        keep from a pass now."""
+        world = self.backend.world
+        rules = exclusions_for_inbox(world.capacity_policies_for_inbox(inbox), inbox)
+        if rules.is_empty:
+            return 0
+        return sum(
+            1
+            for number in self._waiting[inbox]
+            if (record := world.get(number)) is not None and rules.excludes(record, now)
+        )
 
     def _change_open(self, agent: str, inbox: str, delta: int) -> None:
         self._agents[agent].change_open(self.minute, delta)
@@ -418,11 +420,11 @@ class Simulation:
         if len(self._examples) < 20:
             self._examples.append(f"minute {self.minute:.2f}: {kind}: {text}")
 
-    def _count_held_back(self, inbox: object) -> None:
+    def _count_held_back(self, inbox: InboxId) -> None:
         """Before a job: which members the filter chain holds back from this inbox now
         (same decision functions as the pass), if anything is waiting."""
         service = self.app.service
-        loaded = service.load_inbox(inbox)  # type: ignore[arg-type]
+        loaded = service.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             return
         rules = exclusions_for_inbox(
@@ -465,7 +467,8 @@ class Simulation:
         self._change_open(agent, inbox, 1)
         service = self.app.service
         # Rate limit: count this agent's assignments in the inbox within the window,
-        # from the simulator's own log (not the ledger).
+        # from the simulator's own log (not the ledger). The virtual clock never goes
+        # back, so the log is sorted: a binary search, not a walk of the history.
         loaded = service.load_inbox(inbox)
         log = self._assign_log.setdefault((inbox, agent), [])
         log.append(assignment.occurred_at)
@@ -473,7 +476,7 @@ class Simulation:
             limit = loaded.policy.fair_distribution_limit
             assert limit is not None
             start = assignment.occurred_at - loaded.policy.window
-            recent = sum(1 for t in log if t > start)
+            recent = len(log) - bisect.bisect_right(log, start)
             if recent > limit:
                 self._violation(
                     "rate_limit_overshoot",
@@ -553,24 +556,17 @@ class Simulation:
                 per_hour.append(stats.assignments / (online / 60.0))
         inboxes: list[dict[str, Any]] = []
         now = self.clock.now()
+        by_inbox: dict[str, list[_Conversation]] = {
+            inbox.id: [] for inbox in scenario.inboxes
+        }
+        for conversation in self._conversations.values():
+            by_inbox[conversation.arrival.inbox].append(conversation)
         for inbox_spec in scenario.inboxes:
-            tracked = [
-                c
-                for c in self._conversations.values()
-                if c.arrival.inbox == inbox_spec.id
-            ]
+            tracked = by_inbox[inbox_spec.id]
             waits = [
                 c.assigned - c.waiting_since for c in tracked if c.assigned is not None
             ]
-            rules = exclusions_for_inbox(
-                self.backend.world.capacity_policies_for_inbox(inbox_spec.id),
-                inbox_spec.id,
-            )
-            excluded = 0
-            for number in self._waiting[inbox_spec.id]:
-                record = self.backend.world.get(number)
-                if record is not None and rules.excludes(record, now):
-                    excluded += 1
+            excluded = self._excluded_waiting(inbox_spec.id, now)
             backlog = self._backlog[inbox_spec.id]
             inboxes.append(
                 {

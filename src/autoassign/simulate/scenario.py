@@ -305,8 +305,7 @@ class ShiftSpec:
         simulation whose minute 0 is ``day_start`` minutes after midnight."""
         out: list[tuple[float, float]] = []
         length = (self.end - self.start) % 1440 or 1440
-        first_day = -1
-        day = first_day
+        day = -1  # a shift that began the day before may still be running
         while True:
             begin = day * 1440 + self.start - day_start
             if begin >= duration:

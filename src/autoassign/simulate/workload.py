@@ -175,9 +175,7 @@ def generate_workload(scenario: Scenario) -> Workload:
 # -- event logs ------------------------------------------------------------------------------
 
 
-def _minute(
-    where: str, entry: dict[str, object], start: datetime, duration: int
-) -> float:
+def _minute(where: str, entry: dict[str, object], start: datetime) -> float:
     if "minute" in entry:
         value = entry["minute"]
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -200,7 +198,6 @@ def _minute(
         raise ScenarioError(
             where, f"time must be at or after the scenario start, got {minute}"
         )
-    del duration
     return minute
 
 
@@ -252,7 +249,7 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
             raise ScenarioError(
                 where, f"event must be one of {', '.join(EVENT_TYPES)}, got {kind!r}"
             )
-        minute = _minute(where, entry, scenario.start, scenario.duration_minutes)
+        minute = _minute(where, entry, scenario.start)
         if kind == "conversation_created":
             conversation = _conversation_id(where, entry)
             if conversation in created:
