@@ -14,6 +14,7 @@ import attrs
 
 from autoassign.decisions import (
     AgentFilter,
+    AgentVerdict,
     GateFailure,
     RecentAssignments,
     SkipReason,
@@ -440,11 +441,15 @@ class AssignmentService:
         now: datetime,
         passed_over: set[AgentId],
         confirmed: set[AgentId] | None,
+        *,
+        judged: dict[AgentId, AgentVerdict],
     ) -> tuple[AgentId | None, list[AgentId]]:
         """The first agent in ranking order that passes every filter (lazily: the walk
         stops there), and the agents before it that were offline and whose presence has
-        not been read for this conversation (``confirmed``; ``None``: everyone's was)."""
+        not been read for this conversation (``confirmed``; ``None``: everyone's was).
+        Every verdict reached is left in ``judged``."""
         offline: list[AgentId] = []
+        judged.clear()
         if run.ranking is None:
             return None, offline
         policy = run.state.policy
@@ -462,6 +467,7 @@ class AssignmentService:
                 open_counts=run.open_counts,
                 limits=run.limits,
             )
+            judged[agent] = verdict
             if verdict.eligible:
                 return agent, offline
             if (
@@ -473,19 +479,30 @@ class AssignmentService:
         return None, offline
 
     def _nobody_eligible(
-        self, run: _Pass, team: Team | None, now: datetime
+        self,
+        run: _Pass,
+        team: Team | None,
+        now: datetime,
+        judged: Mapping[AgentId, AgentVerdict],
     ) -> tuple[SkipReason, str]:
-        """Why nobody could take a conversation: every member's first failing filter."""
-        verdicts = evaluate_agents(
-            members=run.members,
-            statuses=run.statuses,
-            team=team,
-            recent=run.recent if run.rate_limiting else None,
-            rate_limit=run.state.policy.fair_distribution_limit,
-            now=now,
-            open_counts=run.open_counts,
-            limits=run.limits,
-        )
+        """Why nobody could take a conversation: every member's first failing filter.
+        The walk's verdicts serve when it judged every member (the usual case);
+        otherwise (agents passed over, a ranking that left members out) every member
+        is judged here."""
+        verdicts: Sequence[AgentVerdict]
+        if len(judged) == len(run.member_set):
+            verdicts = list(judged.values())
+        else:
+            verdicts = evaluate_agents(
+                members=run.members,
+                statuses=run.statuses,
+                team=team,
+                recent=run.recent if run.rate_limiting else None,
+                rate_limit=run.state.policy.fair_distribution_limit,
+                now=now,
+                open_counts=run.open_counts,
+                limits=run.limits,
+            )
         if any(v.eligible for v in verdicts):
             # Everyone left was passed over for this conversation (lost claims).
             return SkipReason.NO_AGENT_SELECTED, ""
@@ -553,8 +570,11 @@ class AssignmentService:
         passed_over: set[AgentId] = set()
         confirmed: set[AgentId] | None = None if run.fresh else set()
         run.fresh = False
+        judged: dict[AgentId, AgentVerdict] = {}
         for _attempt in range(3 * len(run.members) + 1):
-            agent, offline = self._walk(run, team, now, passed_over, confirmed)
+            agent, offline = self._walk(
+                run, team, now, passed_over, confirmed, judged=judged
+            )
             changed = self._presence_changed(run, agent, offline, confirmed)
             if changed is None:
                 run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
@@ -562,7 +582,7 @@ class AssignmentService:
             if changed:
                 continue  # someone came online or went offline: walk again
             if agent is None:
-                run.skip(conversation, *self._nobody_eligible(run, team, now))
+                run.skip(conversation, *self._nobody_eligible(run, team, now, judged))
                 return
 
             if not self._reserve(run, agent, conversation, now):
