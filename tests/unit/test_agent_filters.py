@@ -33,6 +33,8 @@ def test_only_inbox_members_are_assigned(scenario: Any) -> None:
     result = scenario.run()
     assert result.assigned_count == 0
     assert scenario.assigned_to("outsider") == []
+    # The online outsider does not count: no member is online.
+    assert [s.reason for s in result.skips] == [SkipReason.NO_AGENT_ONLINE] * 2
 
 
 @pytest.mark.parametrize(
@@ -51,8 +53,10 @@ def test_only_status_exactly_online_is_eligible(scenario: Any, status: str) -> N
 def test_an_agent_without_any_status_is_offline(scenario: Any) -> None:
     scenario.setup(members=["ann", "ghost"], online=["ann"])
     scenario.convs([1, 2])
-    scenario.run()
+    result = scenario.run()
     assert scenario.assigned_to("ghost") == []
+    assert scenario.assigned_to("ann") == [1, 2]
+    assert result.skips == ()
 
 
 def test_key_scenario_agent_availability(scenario: Any) -> None:
@@ -110,8 +114,11 @@ def test_an_agent_coming_online_mid_pass_is_used(scenario: Any) -> None:
             scenario.set_status("bob", "online")
 
     scenario.backend.events.subscribe(on_event)
-    scenario.run()
+    result = scenario.run()
     assert scenario.assigned_to("bob") != []
+    # bob's presence is read again when his turn comes: he takes 2, then ann 3.
+    assert [a.agent for a in result.assignments] == ["ann", "bob", "ann"]
+    assert scenario.assigned_to("bob") == [2]
 
 
 def test_everyone_going_offline_mid_pass_stops_it(scenario: Any) -> None:

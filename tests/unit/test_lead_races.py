@@ -4,11 +4,12 @@ when the lease store is down."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from autoassign import AssignmentPolicy
+from autoassign import AssigneeChanged, AssignmentPolicy, SkipReason
 from autoassign.errors import BackendUnavailable
 
 ACCOUNT = 1
@@ -57,6 +58,34 @@ def test_losing_to_a_worker_that_chose_another_agent_releases_the_reservation(
     scenario.build(conversations=repository).service.perform_bulk_assignment(INBOX)
     assert scenario.assignee(1) == "bob"
     assert (INBOX, "ann") not in scenario.snapshot()["ledger"]
+
+
+def test_a_reservation_by_another_worker_mid_pass_is_never_overshot(
+    scenario: Any,
+) -> None:
+    """The pass's snapshot says ann has room, but another worker's reservation lands
+    in the ledger mid-pass: the pass's own reservation is checked against the limit
+    atomically, so ann never goes over it."""
+    scenario.setup(members=["ann"], policy=_limited(2))
+    scenario.convs([1, 2, 3])
+    window = timedelta(hours=1)  # the policy's default window
+    ledger = scenario.backend.ledger
+    landed = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, AssigneeChanged) and not landed:
+            now = scenario.clock.now()
+            landed.append(
+                ledger.try_record(INBOX, "ann", 900, now=now, window=window, limit=2)
+            )
+
+    scenario.backend.events.subscribe(on_event)
+    result = scenario.run()
+    assert landed == [True]
+    assert [a.conversation for a in result.assignments] == [1]
+    assert [s.reason for s in result.skips] == [SkipReason.ALL_RATE_LIMITED] * 2
+    usage = ledger.usage(INBOX, ["ann"], now=scenario.clock.now(), window=window)
+    assert usage["ann"].count == 2
 
 
 def test_a_job_runs_unleased_when_the_lease_store_is_down(

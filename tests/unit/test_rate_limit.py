@@ -256,7 +256,7 @@ def test_the_rate_limit_is_never_exceeded_in_any_window(
                 assert all(count == limit for count in in_window.values())
 
 
-def test_the_window_slides_within_a_pass(scenario: Any) -> None:
+def test_the_window_slides_within_a_pass(scenario: Any, wrap: Any) -> None:
     """The pass keeps its own count current; an assignment made earlier in the same
     pass stops counting exactly when the window has passed, too."""
     scenario.setup(members=["ann"], policy=_policy(1, 60))
@@ -268,10 +268,39 @@ def test_the_window_slides_within_a_pass(scenario: Any) -> None:
             scenario.clock.advance(next(steps, 0))
 
     scenario.backend.events.subscribe(on_event)
-    result = scenario.run()
+    ledger = wrap(scenario.backend.ledger)
+    result = scenario.build(ledger=ledger).service.perform_bulk_assignment(INBOX)
     # 1 at t0; 2 at t0+60 (1 no longer counts); 3 at t0+119 (2 still counts).
     assert [a.conversation for a in result.assignments] == [1, 2]
     assert [s.reason for s in result.skips] == [SkipReason.ALL_RATE_LIMITED]
+    # The pass's own count (the reload of ann's usage when her oldest entry left the
+    # window, plus its own assignments) already knew she was full for 3: the ledger
+    # was asked only to record the two assignments, never refused.
+    assert [args[2] for args, _ in ledger.called("try_record")] == [1, 2]
+
+
+def test_a_reload_mid_pass_keeps_the_entries_still_in_the_window(
+    scenario: Any, wrap: Any
+) -> None:
+    """When the oldest entry leaves the window mid-pass, the pass reads the agent's
+    usage again: the entries still in the window keep counting."""
+    scenario.setup(members=["ann"], policy=_policy(2, 60))
+    scenario.convs([1, 2, 3, 4])
+    steps = iter([30, 30])
+
+    def on_event(event: object) -> None:
+        if isinstance(event, AssigneeChanged):
+            scenario.clock.advance(next(steps, 0))
+
+    scenario.backend.events.subscribe(on_event)
+    ledger = wrap(scenario.backend.ledger)
+    result = scenario.build(ledger=ledger).service.perform_bulk_assignment(INBOX)
+    # 1 at t0, 2 at t0+30, 3 at t0+60 (1 left the window, 2 still counts), and 4 at
+    # t0+60 finds ann full (2 and 3).
+    assert [a.conversation for a in result.assignments] == [1, 2, 3]
+    assert [s.reason for s in result.skips] == [SkipReason.ALL_RATE_LIMITED]
+    # The pass knew: the ledger never had to refuse a reservation.
+    assert [args[2] for args, _ in ledger.called("try_record")] == [1, 2, 3]
 
 
 def test_the_in_memory_ledger_window_is_half_open(clock: Any) -> None:

@@ -209,6 +209,22 @@ def test_balanced_never_assigned_counts_as_oldest(scenario: Any) -> None:
     assert _one(scenario, 2) == "z"
 
 
+def test_balanced_ties_within_a_pass_count_the_pass_own_assignments(
+    scenario: Any,
+) -> None:
+    """The pass keeps open counts and last assignments current as it assigns."""
+    _balanced(scenario, ["a", "b"], online=["a"])
+    assert _one(scenario, 1) == "a"
+    scenario.world.update_conversation(1, status="resolved")
+    scenario.clock.advance(60)
+    scenario.set_status("b", "online")
+    scenario.convs([2, 3, 4])
+    result = scenario.run()
+    # 2: 0 open each, b never assigned; 3: b has 1 open, a 0; 4: 1 open each and both
+    # last assigned now, in this pass (not a at the earlier pass, b never): the id.
+    assert [a.agent for a in result.assignments] == ["b", "a", "a"]
+
+
 def test_balanced_full_tie_goes_to_the_smallest_id(scenario: Any) -> None:
     _balanced(scenario, ["cho", "ann", "bob"])
     assert _one(scenario, 1) == "ann"
@@ -263,9 +279,12 @@ def test_balanced_always_picks_a_least_loaded_agent(
             next_id += 1
     scenario.convs(range(1, backlog + 1))
     load = dict(held)
-    for assignment in scenario.run().assignments:
+    result = scenario.run()
+    for assignment in result.assignments:
         assert load[assignment.agent] == min(load.values())
         load[assignment.agent] += 1
+    # Everyone is online and unlimited: the whole backlog goes.
+    assert result.assigned_count == backlog
 
 
 class _Broken:

@@ -38,8 +38,9 @@ network beyond what the hooks open.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from autoassign.model import (
     Account,
@@ -53,6 +54,7 @@ from autoassign.model import (
     ConversationPriority,
     ConversationStatus,
     ExclusionRules,
+    Id,
     Inbox,
     InboxId,
     PolicyId,
@@ -406,6 +408,9 @@ class RotationStoreContract:
             rotation.select(1, members=["A", "B", "C"], eligible={"B", "A"})
         order = list(rotation.order(1, members=["A", "B", "C"]))
         assert sorted(order) == ["A", "B", "C"]
+        # each round: B leaves ([A, C]) and C moves back; B rejoins at the back
+        # ([A, C, B]) and A moves back
+        assert order == ["C", "B", "A"]
 
     def test_order_is_read_only(self) -> None:
         rotation = self.make_rotation()
@@ -709,6 +714,15 @@ def _conversation(
 _NO_EXCLUSIONS = ExclusionRules()
 
 
+def _assignee(
+    repository: ConversationRepository, conversation: ConversationId
+) -> AgentId | None:
+    """The stored assignee of ``conversation``, which must exist."""
+    stored = repository.get(conversation)
+    assert stored is not None, f"conversation {conversation!r} is gone"
+    return stored.assignee
+
+
 class ConversationRepositoryContract:
     """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
     order, exclusions, open counts and the compare-and-set claim."""
@@ -909,15 +923,11 @@ class ConversationRepositoryContract:
         repository = self.make_repository([_conversation(1, assignee="ann")])
         assert repository.claim(1, "bob") is False
         assert repository.claim(1, "ann") is False
-        stored = repository.get(1)
-        assert stored is not None
-        assert stored.assignee == "ann"
+        assert _assignee(repository, 1) == "ann"
         fresh = self.make_repository([_conversation(2)])
         assert fresh.claim(2, "ann") is True
         assert fresh.claim(2, "bob") is False
-        stored = fresh.get(2)
-        assert stored is not None
-        assert stored.assignee == "ann"
+        assert _assignee(fresh, 2) == "ann"
 
     def test_claim_refuses_closed_and_missing_conversations(self) -> None:
         repository = self.make_repository(
@@ -929,9 +939,7 @@ class ConversationRepositoryContract:
         )
         for conversation in (1, 2, 3):
             assert repository.claim(conversation, "ann") is False
-            stored = repository.get(conversation)
-            assert stored is not None
-            assert stored.assignee is None
+            assert _assignee(repository, conversation) is None
         assert repository.claim(99, "ann") is False
         assert repository.get(99) is None
 
@@ -953,9 +961,7 @@ class ConversationRepositoryContract:
         # 2 open in inbox 1 (the resolved one and inbox 2's do not count)
         assert repository.claim(10, "ann", capacity_limit=3) is True
         assert repository.claim(11, "ann", capacity_limit=3) is False
-        stored = repository.get(11)
-        assert stored is not None
-        assert stored.assignee is None
+        assert _assignee(repository, 11) is None
         assert repository.claim(11, "bob", capacity_limit=1) is True
         assert repository.claim(12, "cy", capacity_limit=0) is False
         assert repository.claim(12, "ann", capacity_limit=None) is True
@@ -972,9 +978,7 @@ class ConversationRepositoryContract:
 
             wins = _race(_CONCURRENCY, attempt)
             assert sum(wins) == 1, f"conversation {conversation}: {wins}"
-            stored = repository.get(conversation)
-            assert stored is not None
-            assert stored.assignee == f"agent-{wins.index(True)}"
+            assert _assignee(repository, conversation) == f"agent-{wins.index(True)}"
 
     def test_concurrent_claims_respect_capacity(self) -> None:
         repository = self.make_repository(
@@ -988,6 +992,16 @@ class ConversationRepositoryContract:
 
 
 # -- Directory ------------------------------------------------------------------------------
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> Id: ...
+
+
+def _flat_ids(batches: Iterable[Iterable[_Identified]]) -> list[Id]:
+    """The ids of every item of every batch, in order."""
+    return [item.id for batch in batches for item in batch]
 
 
 class DirectoryContract:
@@ -1175,15 +1189,11 @@ class DirectoryContract:
             list(b)
             for b in directory.iter_accounts(feature="assignment_v2", batch_size=10)
         ]
-        found = [account.id for batch in batches for account in batch]
+        found = _flat_ids(batches)
         assert sorted(found, key=id_sort_key) == [1, 2, "acc"]
         other = directory.iter_accounts(feature="other", batch_size=10)
-        assert [account.id for batch in other for account in batch] == [2]
-        assert [
-            account.id
-            for batch in directory.iter_accounts(feature="nope", batch_size=10)
-            for account in batch
-        ] == []
+        assert _flat_ids(other) == [2]
+        assert _flat_ids(directory.iter_accounts(feature="nope", batch_size=10)) == []
 
     def test_iter_accounts_in_batches(self) -> None:
         accounts = [
@@ -1204,7 +1214,7 @@ class DirectoryContract:
             for b in directory.iter_accounts(feature="assignment_v2", batch_size=5)
         ]
         assert all(0 < len(batch) <= 5 for batch in batches)
-        found = [account.id for batch in batches for account in batch]
+        found = _flat_ids(batches)
         assert len(found) == len(set(found))
         assert set(found) == {i for i in range(1, 24) if i % 4}
         ones = list(directory.iter_accounts(feature="assignment_v2", batch_size=1))
@@ -1213,22 +1223,10 @@ class DirectoryContract:
 
     def test_iter_inboxes_only_linked_inboxes_of_the_account(self) -> None:
         directory = self._world()
-        found = [
-            inbox.id
-            for batch in directory.iter_inboxes(1, batch_size=10)
-            for inbox in batch
-        ]
+        found = _flat_ids(directory.iter_inboxes(1, batch_size=10))
         assert sorted(found, key=id_sort_key) == [10, 11]  # 12 has no policy
-        assert [
-            inbox.id
-            for batch in directory.iter_inboxes(2, batch_size=10)
-            for inbox in batch
-        ] == [20]
-        assert [
-            inbox.id
-            for batch in directory.iter_inboxes(3, batch_size=10)
-            for inbox in batch
-        ] == []
+        assert _flat_ids(directory.iter_inboxes(2, batch_size=10)) == [20]
+        assert _flat_ids(directory.iter_inboxes(3, batch_size=10)) == []
 
     def test_iter_inboxes_in_batches(self) -> None:
         inboxes = [Inbox(id=i, account=1) for i in range(1, 18)]
@@ -1244,6 +1242,6 @@ class DirectoryContract:
         )
         batches = [list(b) for b in directory.iter_inboxes(1, batch_size=4)]
         assert all(0 < len(batch) <= 4 for batch in batches)
-        found = [inbox.id for batch in batches for inbox in batch]
+        found = _flat_ids(batches)
         assert len(found) == len(set(found))
         assert set(found) == set(links)

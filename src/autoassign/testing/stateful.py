@@ -43,7 +43,8 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   skipped for lack of an eligible agent really had none, and no later team-less
   conversation of the same pass was assigned;
 * per (inbox, agent), the auto-assignments in the window since the limit or window was
-  last changed never exceed the limit;
+  last changed never exceed the limit, and the backend ledger's count lies between
+  those and all the auto-assignments in the window;
 * round robin: between agents that were surely eligible at every round-robin decision
   of an inbox since some point, the numbers of assignments since that point differ by
   at most one;
@@ -948,6 +949,30 @@ def assignment_machine(
                 for agent in AGENTS:
                     since, _total = model.recent(inbox, agent, now)
                     assert since <= limit, (inbox, agent, since, limit)
+
+        @invariant()
+        def ledger_agrees_with_the_model(self) -> None:
+            """The backend's ledger holds what the passes recorded: for every inbox
+            and agent, its count in the current window lies between the model's
+            count since the last limit/window change and its total."""
+            model = self.model
+            if self.app is None:
+                return
+            now = self.clock.now()
+            for inbox in INBOXES:
+                window = timedelta(
+                    seconds=model.policies[inbox].fair_distribution_window
+                )
+                usage = self.backend.ledger.usage(inbox, AGENTS, now=now, window=window)
+                for agent in AGENTS:
+                    since, total = model.recent(inbox, agent, now)
+                    found = usage.get(agent)
+                    count = 0 if found is None else found.count
+                    assert since <= count <= total, (
+                        f"ledger: {agent!r} in inbox {inbox!r} has {count} entries in "
+                        f"the window; the model logged {since} since the last policy "
+                        f"change and {total} in all"
+                    )
 
         @invariant()
         def every_event_was_checked(self) -> None:
