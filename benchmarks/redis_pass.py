@@ -66,17 +66,24 @@ class RedisBench:
 
     def fill_ledger(self, inbox: int, agents: list[int], entries: int) -> None:
         """``entries`` ledger entries spread evenly over ``agents``, all inside the
-        window (the worst case: every entry counts and is read), pipelined ZADD."""
+        window (the worst case: every entry counts), pipelined ZADD; then the ledger's
+        index of each agent's newest entry, as ``try_record`` would have left it."""
         now_us = score_from_datetime(self.clock.now())
         half_window_us = WINDOW * 10**6 // 2
         rng = random.Random(entries)
+        newest: dict[str, int] = {}
         pipe = self.client.pipeline(transaction=False)
         for n in range(entries):
             agent = agents[n % len(agents)]
             score = now_us - rng.randrange(1, half_window_us)
             pipe.zadd(self.backend.keys.fair(inbox, agent), {f"old-{n}": score})
+            newest[str(agent)] = max(score, newest.get(str(agent), score))
             if len(pipe) >= CHUNK:
                 pipe.execute()
+        index = self.backend.keys.fair_last(inbox)
+        items = list(newest.items())
+        for at in range(0, len(items), CHUNK):
+            pipe.zadd(index, dict(items[at : at + CHUNK]))
         pipe.execute()
 
     def wire(self, memory: InMemoryBackend) -> Any:
@@ -85,6 +92,7 @@ class RedisBench:
             conversations=memory.world,
             presence=self.backend.presence,
             ledger=self.backend.ledger,
+            reservations=self.backend.reservations,
             rotation=self.backend.rotation,
             lease=self.backend.lease,
             events=InMemoryEventBus(),

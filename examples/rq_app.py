@@ -78,6 +78,7 @@ def build() -> Autoassign:
         conversations=SqlConversationRepository(engine, schema),
         presence=shared.presence,
         ledger=shared.ledger,
+        reservations=shared.reservations,
         rotation=shared.rotation,
         lease=shared.lease,
         events=LoggingEvents(),

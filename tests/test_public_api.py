@@ -53,8 +53,10 @@ NOT_AT_TOP_LEVEL = {
         "Id",
         "InboxId",
         "PolicyId",
+        "Reservation",
         "TeamId",
         "id_sort_key",
+        "presence_matches",
     },
     "autoassign.ports": {
         "Clock",
@@ -66,15 +68,22 @@ NOT_AT_TOP_LEVEL = {
         "Lease",
         "Presence",
         "RateLimitLedger",
+        "Reservations",
         "RotationStore",
     },
-    "autoassign.service": {"DEFAULT_BULK_LIMIT", "InboxState", "check_bulk_limit"},
+    "autoassign.service": {
+        "DEFAULT_BULK_LIMIT",
+        "DEFAULT_USAGE_BATCH",
+        "InboxState",
+        "check_bulk_limit",
+    },
     "autoassign.wiring": {"BULK_LIMIT_ENV"},
 }
 
 # Modules with their own ``__all__`` that are not re-exported at the top level.
 OTHER_MODULES = (
     "autoassign.adapters.memory",
+    "autoassign.reservations",
     "autoassign.testing",
     "autoassign.testing.contracts",
     "autoassign.testing.strategies",

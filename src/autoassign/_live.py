@@ -328,6 +328,7 @@ def connect_urls(
                 conversations=SqlConversationRepository(engine, schema),
                 presence=backend.presence,
                 ledger=backend.ledger,
+                reservations=backend.reservations,
                 rotation=backend.rotation,
                 lease=backend.lease,
                 events=_RefusingEvents(),

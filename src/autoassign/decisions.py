@@ -135,32 +135,79 @@ class AgentVerdict:
 class RecentAssignments:
     """A pass's view of the fair-distribution ledger for one inbox.
 
-    Built from :meth:`~autoassign.ports.RateLimitLedger.usage` at the start of a pass
-    (each agent's count in the window, oldest and newest entry) and kept current with
-    every assignment the pass makes. A count is exact until the agent's oldest entry
-    leaves the window; after that ``reload`` (given by the service) reads the agent's
-    usage again, or, without it, the count stays as it was (conservative: a freed slot
-    is used from the next pass, never an overshoot). The inbox lease keeps other passes
-    of the inbox out meanwhile, and the ledger's atomic ``try_record`` guards the rest.
+    Built from :meth:`~autoassign.ports.RateLimitLedger.usage` (each agent's count in
+    the window, oldest and newest entry) and kept current with every assignment the pass
+    makes. Two modes:
+
+    * **eager** (``known`` is ``None``): ``usage`` holds everyone read up front; an
+      agent absent from it has no entry.
+    * **lazy** (``known`` is a set): only the agents in ``known`` have been read; the
+      pass reads the others in batches as its walk reaches them (:meth:`ensure`), so a
+      pass costs the same whatever the number of agents with entries.
+
+    A count is exact until the agent's oldest entry leaves the window; after that
+    ``load`` (given by the service) reads the agent's usage again, or, without it, the
+    count stays as it was (conservative: a freed slot is used from the next pass, never
+    an overshoot). The inbox lease keeps other passes of the inbox out meanwhile, and
+    the ledger's atomic ``try_record`` guards the rest.
     """
 
     window: timedelta
     usage: dict[AgentId, LedgerUsage] = attrs.field(factory=dict)
-    reload: Callable[[AgentId, datetime], LedgerUsage | None] | None = None
-    """Reads one agent's usage again at ``now``; ``None`` when it could not."""
+    load: (
+        Callable[[Sequence[AgentId], datetime], Mapping[AgentId, LedgerUsage] | None]
+        | None
+    ) = None
+    """Reads the usage of some agents at ``now`` (one call; agents without entries may
+    be absent); ``None`` when it could not."""
+    known: set[AgentId] | None = None
+    """Lazy mode: the agents whose usage has been read. ``None``: eager."""
+
+    def missing(self, agent: AgentId) -> bool:
+        """Whether ``agent``'s usage has not been read yet (lazy mode only)."""
+        return self.known is not None and agent not in self.known
+
+    def ensure(self, agents: Sequence[AgentId], now: datetime) -> bool:
+        """Read, in one call, the usage of those of ``agents`` not read yet. ``False``
+        when that read failed (nothing changes)."""
+        wanted = [agent for agent in dict.fromkeys(agents) if self.missing(agent)]
+        if not wanted:
+            return True
+        found = None if self.load is None else self.load(wanted, now)
+        if found is None:
+            return False
+        self._learn(wanted, found)
+        return True
+
+    def _learn(
+        self, agents: Sequence[AgentId], found: Mapping[AgentId, LedgerUsage]
+    ) -> None:
+        for agent in agents:
+            usage = found.get(agent)
+            if usage is not None and usage.count:
+                self.usage[agent] = usage
+            else:
+                self.usage.pop(agent, None)
+        if self.known is not None:
+            self.known.update(agents)
 
     def _current(self, agent: AgentId, now: datetime) -> LedgerUsage | None:
+        if self.missing(agent) and not self.ensure([agent], now):
+            # Unreadable: counted as empty; the ledger's atomic try_record still
+            # refuses a full agent.
+            return None
         found = self.usage.get(agent)
         if (
             found is not None
             and found.count
             and found.oldest is not None
             and now - found.oldest >= self.window
-            and self.reload is not None
+            and self.load is not None
         ):
-            fresh = self.reload(agent, now)
+            fresh = self.load([agent], now)
             if fresh is not None:
-                self.usage[agent] = found = fresh
+                self._learn([agent], fresh)
+                found = self.usage.get(agent)
         return found
 
     def count(self, agent: AgentId, now: datetime) -> int:
@@ -169,6 +216,10 @@ class RecentAssignments:
         return 0 if found is None else found.count
 
     def add(self, agent: AgentId, at: datetime) -> None:
+        """The pass recorded an entry for ``agent`` at ``at``. An agent not read yet is
+        left unread: its read will include the entry."""
+        if self.missing(agent):
+            return
         found = self._current(agent, at)
         if found is None or not found.count:
             self.usage[agent] = LedgerUsage(count=1, oldest=at, last=at)
@@ -189,6 +240,8 @@ class RecentAssignments:
         self.usage[agent] = LedgerUsage(
             count=max(count, limit), oldest=oldest, last=last
         )
+        if self.known is not None:
+            self.known.add(agent)
 
     def last(self, agent: AgentId) -> datetime | None:
         found = self.usage.get(agent)

@@ -42,9 +42,11 @@ __all__ = [
     "OverridePrecedence",
     "PolicyId",
     "PolicyOverrides",
+    "Reservation",
     "Team",
     "TeamId",
     "id_sort_key",
+    "presence_matches",
 ]
 
 Id: TypeAlias = int | str
@@ -550,3 +552,36 @@ class LedgerUsage:
     count: int
     oldest: datetime | None = None
     last: datetime | None = None
+
+
+def presence_matches(
+    expect_online: Mapping[AgentId, bool], statuses: Mapping[AgentId, str]
+) -> bool:
+    """Whether every agent of ``expect_online`` is online (status exactly
+    :data:`ONLINE`; absent means offline) exactly when expected."""
+    return all(
+        (statuses.get(agent) == ONLINE) is expected
+        for agent, expected in expect_online.items()
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Reservation:
+    """What :meth:`autoassign.ports.Reservations.reserve` did: the presence it read and
+    whether it took the agent's fair-distribution slot. Failures are reported here, not
+    raised, because the two halves can fail apart (the pass degrades differently for
+    each)."""
+
+    statuses: Mapping[AgentId, str] = attrs.field(factory=dict)
+    """The statuses read (agents with none are absent): empty when nothing was asked
+    or presence failed."""
+    presence_error: Exception | None = None
+    """Presence could not be read: nothing was recorded (nobody counts as online)."""
+    confirmed: bool = False
+    """Presence was read and every agent was online exactly when expected."""
+    recorded: bool = False
+    """An entry for the conversation is in the ledger now, made by this call."""
+    refused: bool = False
+    """The ledger refused: the agent already has ``limit`` entries in the window."""
+    ledger_error: Exception | None = None
+    """The ledger failed after presence was confirmed: nothing was recorded."""

@@ -30,6 +30,7 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    Reservation,
     Team,
     TeamId,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Lease",
     "Presence",
     "RateLimitLedger",
+    "Reservations",
     "RotationStore",
 ]
 
@@ -172,6 +174,22 @@ class RateLimitLedger(Protocol):
         grow with the number of entries (count them, never list them)."""
         ...
 
+    def last_assigned(
+        self,
+        inbox: InboxId,
+        agents: Collection[AgentId],
+        *,
+        now: datetime,
+        window: timedelta,
+    ) -> Mapping[AgentId, datetime]:
+        """For each of ``agents`` with an entry in ``inbox`` within the window ending
+        ``now``: the time of its newest entry (what :meth:`usage` reports as ``last``).
+        Agents without one are absent. The balanced selector's tie-break reads it for
+        every member once a pass, so it must be one read that costs little per agent:
+        keep an index of each agent's newest entry rather than visiting each agent's
+        log. An entry :meth:`discard` removed no longer counts."""
+        ...
+
     def try_record(
         self,
         inbox: InboxId,
@@ -192,6 +210,42 @@ class RateLimitLedger(Protocol):
         self, inbox: InboxId, agent: AgentId, conversation: ConversationId
     ) -> None:
         """Remove the entry for ``conversation`` (a reservation whose claim failed)."""
+        ...
+
+
+class Reservations(Protocol):
+    """**Port:** the last step before a claim: confirm presence at the time of
+    assignment and take the chosen agent's fair-distribution slot.
+
+    :class:`autoassign.reservations.SequentialReservations` does it with one
+    :class:`Presence` read and one :meth:`RateLimitLedger.try_record`; a backend that
+    holds both (``RedisBackend.reservations``) answers in one round trip.
+    """
+
+    def reserve(
+        self,
+        account: AccountId,
+        inbox: InboxId,
+        agent: AgentId,
+        conversation: ConversationId,
+        *,
+        expect_online: Mapping[AgentId, bool],
+        now: datetime,
+        window: timedelta,
+        limit: int | None,
+        record: bool = True,
+    ) -> Reservation:
+        """Read the presence of every agent in ``expect_online`` (in ``account``, one
+        snapshot, as :meth:`Presence.statuses`; no read when it is empty). If the read
+        succeeded, every one of them is online (:data:`~autoassign.model.ONLINE`)
+        exactly when expected, and ``record`` is true, record ``conversation`` for
+        ``agent`` in ``inbox`` as :meth:`RateLimitLedger.try_record` would (atomic
+        check against ``limit``).
+
+        Leaves no entry when presence fails or differs: an implementation that records
+        speculatively (in the same round trip as the read) removes its entry again.
+        Never raises for a failing backend; errors are reported on the
+        :class:`~autoassign.model.Reservation`."""
         ...
 
 

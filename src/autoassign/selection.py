@@ -54,8 +54,9 @@ class RankingInput:
     """What a selector may look at when a pass starts.
 
     ``open_counts`` and ``last_assigned`` are live views the pass keeps current (open
-    counts are filled when the selector's ``needs_open_counts`` is true; an agent absent
-    from ``last_assigned`` has no auto-assignment the ledger remembers); the pass calls
+    counts are filled when the selector's ``needs_open_counts`` is true; last assignment
+    times when its ``needs_last_assigned`` is: an agent absent from ``last_assigned``
+    then has no auto-assignment the ledger remembers); the pass calls
     :meth:`Ranking.update` for every agent whose numbers it changed.
     """
 
@@ -89,6 +90,11 @@ class Selector(Protocol):
 
     name: str
     needs_open_counts: bool
+    needs_last_assigned: bool
+    """Whether :attr:`RankingInput.last_assigned` must hold every member's newest
+    ledger entry (one :meth:`~autoassign.ports.RateLimitLedger.last_assigned` read a
+    pass). When false it holds only the pass's own assignments. A host selector
+    without the attribute is treated as needing it."""
 
     def rank(self, source: RankingInput) -> Ranking:
         """The preference order for one pass (may read stores; writes only in
@@ -114,6 +120,7 @@ class RoundRobinSelector:
     rotation: RotationStore
     name: str = "round_robin"
     needs_open_counts: bool = False
+    needs_last_assigned: bool = False
 
     def rank(self, source: RankingInput) -> Ranking:
         order = self.rotation.order(source.inbox, members=source.members)
@@ -177,6 +184,7 @@ class BalancedSelector:
 
     name: str = "balanced"
     needs_open_counts: bool = True
+    needs_last_assigned: bool = True
 
     def rank(self, source: RankingInput) -> Ranking:
         return _BalancedRanking(source)

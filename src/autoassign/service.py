@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -38,6 +39,7 @@ from autoassign.model import (
     InboxId,
     LedgerUsage,
     OverridePrecedence,
+    Reservation,
     Team,
 )
 from autoassign.ports import (
@@ -47,8 +49,10 @@ from autoassign.ports import (
     EventBus,
     Presence,
     RateLimitLedger,
+    Reservations,
     RotationStore,
 )
+from autoassign.reservations import SequentialReservations
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
@@ -58,11 +62,21 @@ from autoassign.selection import (
     Selector,
 )
 
-__all__ = ["DEFAULT_BULK_LIMIT", "AssignmentService", "InboxState", "check_bulk_limit"]
+__all__ = [
+    "DEFAULT_BULK_LIMIT",
+    "DEFAULT_USAGE_BATCH",
+    "AssignmentService",
+    "InboxState",
+    "check_bulk_limit",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BULK_LIMIT = 100
+
+DEFAULT_USAGE_BATCH = 128
+"""A pass reads ledger usage lazily, for the online agents its walk reaches: this many
+per read by default (:attr:`AssignmentService.usage_batch`)."""
 
 
 def check_bulk_limit(value: object, *, field: str = "limit") -> int:
@@ -102,7 +116,12 @@ class _Pass:
     member_set: frozenset[AgentId] = frozenset()
     statuses: dict[AgentId, str] = attrs.field(factory=dict)
     recent: RecentAssignments | None = None
+    """The ledger, read lazily as the walk reaches agents; ``None`` once it failed."""
     rate_limiting: bool = False
+    usage_batch: int = DEFAULT_USAGE_BATCH
+    last_assigned: dict[AgentId, datetime] = attrs.field(factory=dict)
+    """Each member's newest ledger entry, read with the snapshot when the selector
+    needs it, then kept current with the pass's own assignments."""
     open_counts: dict[AgentId, int] | None = None
     """Open conversations in the inbox of the online members, when the selector or a
     capacity limit needs them: read with the snapshot, then kept current with the
@@ -124,6 +143,42 @@ class _Pass:
         self.skips.append(
             Skip(conversation=conversation.id, reason=reason, detail=detail)
         )
+
+
+class _Reserved(enum.Enum):
+    TAKEN = "taken"
+    REFUSED = "refused"
+    PRESENCE_CHANGED = "presence_changed"
+    PRESENCE_FAILED = "presence_failed"
+
+
+class _Lookahead(Iterator[AgentId]):
+    """An iterator over a ranking that can look ahead without losing what it saw."""
+
+    def __init__(self, source: Iterator[AgentId]) -> None:
+        self._source = source
+        self._buffer: deque[AgentId] = deque()
+
+    def __next__(self) -> AgentId:
+        if self._buffer:
+            return self._buffer.popleft()
+        return next(self._source)
+
+    def peek(self, wanted: Callable[[AgentId], bool], limit: int) -> list[AgentId]:
+        """Up to ``limit`` of the next items for which ``wanted`` is true; the items
+        passed on the way stay to be iterated."""
+        found = [agent for agent in self._buffer if wanted(agent)][:limit]
+        while len(found) < limit:
+            agent = next(self._source, _END)
+            if agent is _END:
+                break
+            self._buffer.append(agent)
+            if wanted(agent):
+                found.append(agent)
+        return found
+
+
+_END: AgentId = object()  # type: ignore[assignment]
 
 
 def _log_extra(inbox: InboxId, **more: object) -> dict[str, object]:
@@ -152,10 +207,23 @@ class AssignmentService:
     bulk_limit: int = attrs.field(default=DEFAULT_BULK_LIMIT)
     override_precedence: OverridePrecedence = OverridePrecedence.INBOX
     selectors: Mapping[AssignmentOrder, Selector] = attrs.field(factory=dict)
+    reservations: Reservations | None = None
+    """Presence confirmation and ledger reservation in one call; ``None``: a
+    :class:`~autoassign.reservations.SequentialReservations` over :attr:`presence` and
+    :attr:`ledger`."""
+    usage_batch: int = attrs.field(default=DEFAULT_USAGE_BATCH)
+    """How many agents' ledger usage one lazy read covers (the agent the walk reached
+    and the next unread online agents of the ranking). With round robin a pass reaches
+    about one new agent per conversation, so the default covers a default-sized pass in
+    one read."""
 
     @bulk_limit.validator
     def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="bulk_limit")
+
+    @usage_batch.validator
+    def _check_batch(self, attribute: attrs.Attribute[int], value: int) -> None:
+        check_bulk_limit(value, field="usage_batch")
 
     def __attrs_post_init__(self) -> None:
         defaults: dict[AssignmentOrder, Selector] = {
@@ -206,32 +274,59 @@ class AssignmentService:
     def read_recent(
         self, state: InboxState, members: Sequence[AgentId], now: datetime
     ) -> RecentAssignments | None:
-        """The ledger snapshot for ``members``; ``None`` if the ledger failed."""
-        window = state.policy.window
+        """The ledger's usage of ``members``, read now (eager); ``None`` if the ledger
+        failed."""
+        recent = self._recent(state, lazy=False)
         try:
-            usage = self.ledger.usage(state.inbox.id, members, now=now, window=window)
-        except Exception:
-            logger.warning(
-                "rate-limit ledger unavailable; rate limiting is skipped for this pass",
-                exc_info=True,
-                extra=_log_extra(state.inbox.id),
+            found = self.ledger.usage(
+                state.inbox.id, members, now=now, window=state.policy.window
             )
+        except Exception:
+            self._ledger_failed(state.inbox.id)
             return None
-        inbox = state.inbox.id
+        recent.usage.update(found)
+        return recent
 
-        def reload(agent: AgentId, at: datetime) -> LedgerUsage | None:
+    def read_last_assigned(
+        self, state: InboxState, members: Sequence[AgentId], now: datetime
+    ) -> Mapping[AgentId, datetime] | None:
+        """Each member's newest ledger entry in the window; ``None`` if the ledger
+        failed."""
+        try:
+            return self.ledger.last_assigned(
+                state.inbox.id, members, now=now, window=state.policy.window
+            )
+        except Exception:
+            self._ledger_failed(state.inbox.id)
+            return None
+
+    def _ledger_failed(
+        self, inbox: InboxId, message: str = "rate limiting is skipped for this pass"
+    ) -> None:
+        logger.warning(
+            "rate-limit ledger unavailable; %s",
+            message,
+            exc_info=True,
+            extra=_log_extra(inbox),
+        )
+
+    def _recent(self, state: InboxState, *, lazy: bool) -> RecentAssignments:
+        inbox, window = state.inbox.id, state.policy.window
+
+        def load(
+            agents: Sequence[AgentId], at: datetime
+        ) -> Mapping[AgentId, LedgerUsage] | None:
             try:
-                found = self.ledger.usage(inbox, (agent,), now=at, window=window)
+                return self.ledger.usage(inbox, agents, now=at, window=window)
             except Exception:
-                logger.warning(
-                    "rate-limit ledger unavailable; the agent's count stays as it was",
-                    exc_info=True,
-                    extra=_log_extra(inbox, agent=agent),
+                self._ledger_failed(
+                    inbox, "rate limiting is skipped for the agents it could not read"
                 )
                 return None
-            return found.get(agent) or LedgerUsage(count=0)
 
-        return RecentAssignments(window=window, usage=dict(usage), reload=reload)
+        return RecentAssignments(
+            window=window, load=load, known=set() if lazy else None
+        )
 
     # -- the pass -------------------------------------------------------------------------
 
@@ -264,6 +359,7 @@ class AssignmentService:
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
+            usage_batch=self.usage_batch,
         )
         selector = self.selector_for(loaded.policy.assignment_order)
         if not self._snapshot(run, conversations, selector, now):
@@ -322,15 +418,22 @@ class AssignmentService:
             return False
         run.fresh = True
 
-        # Offline members are read too: they may come online during the pass.
+        # Usage is read lazily, as the walk reaches agents (offline members too, should
+        # they come online during the pass).
         run.rate_limiting = run.state.policy.rate_limited
+        run.last_assigned = {}
         if Degradation.RATE_LIMIT_SKIPPED in run.degraded:
             run.recent = None  # the ledger failed earlier in this pass
         else:
-            run.recent = self.read_recent(run.state, run.members, now)
+            run.recent = self._recent(run.state, lazy=True)
+            if getattr(selector, "needs_last_assigned", True):
+                last = self.read_last_assigned(run.state, run.members, now)
+                if last is None:
+                    run.recent = None
+                else:
+                    run.last_assigned = dict(last)
         if run.recent is None:
-            run.degraded.add(Degradation.RATE_LIMIT_SKIPPED)
-            run.rate_limiting = False
+            self._skip_rate_limiting(run)
 
         run.open_counts = None
         run.ranking = None
@@ -344,13 +447,12 @@ class AssignmentService:
                 run.open_counts = dict(
                     self.conversations.open_counts(run.state.inbox.id, wanted)
                 )
-            recent = run.recent
             run.ranking = selector.rank(
                 RankingInput(
                     inbox=run.state.inbox.id,
                     members=run.members,
                     open_counts=run.open_counts if run.open_counts is not None else {},
-                    last_assigned=recent.last_times() if recent is not None else {},
+                    last_assigned=run.last_assigned,
                 )
             )
         except Exception as exc:
@@ -447,16 +549,37 @@ class AssignmentService:
         """The first agent in ranking order that passes every filter (lazily: the walk
         stops there), and the agents before it that were offline and whose presence has
         not been read for this conversation (``confirmed``; ``None``: everyone's was).
-        Every verdict reached is left in ``judged``."""
+        Every verdict reached is left in ``judged``.
+
+        Ledger usage is read as the walk goes: on reaching an online agent not read
+        yet, one read covers it and the next unread online agents of the ranking, up
+        to :attr:`_Pass.usage_batch`."""
         offline: list[AgentId] = []
         judged.clear()
         if run.ranking is None:
             return None, offline
         policy = run.state.policy
-        recent = run.recent if run.rate_limiting else None
-        for agent in run.ranking.candidates():
+        ahead = _Lookahead(run.ranking.candidates())
+
+        def unread(agent: AgentId) -> bool:
+            recent = run.recent
+            return (
+                recent is not None
+                and recent.missing(agent)
+                and agent not in passed_over
+                and agent in run.member_set
+                and run.statuses.get(agent) == ONLINE
+            )
+
+        for agent in ahead:
             if agent in passed_over or agent not in run.member_set:
                 continue  # a host's ranking may not name a non-member
+            recent = run.recent if run.rate_limiting else None
+            if recent is not None and unread(agent):
+                batch = [agent, *ahead.peek(unread, run.usage_batch - 1)]
+                if not recent.ensure(batch, now):
+                    self._skip_rate_limiting(run)
+                    recent = None
             verdict = evaluate_agent(
                 agent,
                 statuses=run.statuses,
@@ -478,6 +601,12 @@ class AssignmentService:
                 offline.append(agent)
         return None, offline
 
+    def _skip_rate_limiting(self, run: _Pass) -> None:
+        """The ledger failed: rate limiting is skipped for the rest of the pass."""
+        run.degraded.add(Degradation.RATE_LIMIT_SKIPPED)
+        run.recent = None
+        run.rate_limiting = False
+
     def _nobody_eligible(
         self,
         run: _Pass,
@@ -493,6 +622,10 @@ class AssignmentService:
         if len(judged) == len(run.member_set):
             verdicts = list(judged.values())
         else:
+            if run.rate_limiting and run.recent is not None:
+                online = [a for a in run.members if run.statuses.get(a) == ONLINE]
+                if not run.recent.ensure(online, now):
+                    self._skip_rate_limiting(run)
             verdicts = evaluate_agents(
                 members=run.members,
                 statuses=run.statuses,
@@ -515,34 +648,21 @@ class AssignmentService:
     def _presence_changed(
         self,
         run: _Pass,
-        agent: AgentId | None,
         offline: Sequence[AgentId],
         confirmed: set[AgentId] | None,
     ) -> bool | None:
-        """Presence at the time of assignment: read the chosen agent and the offline
-        agents ahead of it (they may have come online), only those. ``True``: someone
-        changed, walk again; ``None``: presence failed (nobody counts as online)."""
-        if confirmed is None:
-            return False  # the snapshot was just read
-        wanted = list(offline)
-        if agent is not None and agent not in confirmed:
-            wanted.append(agent)
-        if not wanted:
-            return False
-        statuses = self.read_statuses(run.state.account, wanted)
+        """Nobody was eligible: read the offline agents the walk passed (they may have
+        come online), only those. ``True``: someone changed, walk again; ``None``:
+        presence failed (nobody counts as online)."""
+        if confirmed is None or not offline:
+            return False  # the snapshot was just read, or nobody to confirm
+        statuses = self.read_statuses(run.state.account, offline)
         if statuses is None:
-            run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
-            run.statuses.clear()
+            self._presence_failed(run, None)
             return None
-        changed = False
-        for each in wanted:
-            status = statuses.get(each, "offline")
-            changed = changed or (status == ONLINE) != (
-                run.statuses.get(each) == ONLINE
-            )
-            run.statuses[each] = status
-            confirmed.add(each)
-        return changed
+        return self._learn_presence(
+            run, dict.fromkeys(offline, False), statuses, confirmed
+        )
 
     def _try_assign(self, run: _Pass, queued: Conversation, selector: Selector) -> None:
         state = run.state
@@ -575,21 +695,32 @@ class AssignmentService:
             agent, offline = self._walk(
                 run, team, now, passed_over, confirmed, judged=judged
             )
-            changed = self._presence_changed(run, agent, offline, confirmed)
-            if changed is None:
-                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
-                return
-            if changed:
-                continue  # someone came online or went offline: walk again
             if agent is None:
-                run.skip(conversation, *self._nobody_eligible(run, team, now, judged))
+                changed = self._presence_changed(run, offline, confirmed)
+                if changed is None:
+                    run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+                elif changed:
+                    continue  # someone came online: walk again
+                else:
+                    run.skip(
+                        conversation, *self._nobody_eligible(run, team, now, judged)
+                    )
                 return
 
-            if not self._reserve(run, agent, conversation, now):
+            outcome = self._reserve(
+                run, agent, conversation, offline=offline, confirmed=confirmed, now=now
+            )
+            if outcome is _Reserved.PRESENCE_FAILED:
+                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+                return
+            if outcome is _Reserved.PRESENCE_CHANGED:
+                continue  # someone came online or went offline: walk again
+            if outcome is _Reserved.REFUSED:
                 # Another worker took the agent's last slot: it is full now.
                 assert run.recent is not None
                 assert policy.fair_distribution_limit
                 run.recent.fill(agent, now, policy.fair_distribution_limit)
+                run.last_assigned[agent] = now
                 self._rerank(run, agent, assigned=False)
                 continue
             # If the claim raises, its outcome is unknown: the reservation stays (the
@@ -617,37 +748,96 @@ class AssignmentService:
                 self._rerank(run, agent, assigned=False)
         run.skip(conversation, SkipReason.NO_AGENT_SELECTED)
 
+    def _reserve(
+        self,
+        run: _Pass,
+        agent: AgentId,
+        conversation: Conversation,
+        *,
+        offline: Sequence[AgentId],
+        confirmed: set[AgentId] | None,
+        now: datetime,
+    ) -> _Reserved:
+        """Confirm presence at the time of assignment (the chosen agent and the offline
+        agents ahead of it, unless the snapshot was just read) and record the assignment
+        in the ledger before claiming, in one :class:`Reservations` call."""
+        expect: dict[AgentId, bool] = {}
+        if confirmed is not None:
+            expect = dict.fromkeys(offline, False)
+            if agent not in confirmed:
+                expect[agent] = True
+        record = run.recent is not None
+        if not expect and not record:
+            return _Reserved.TAKEN  # the ledger is down: rate limiting skipped
+        policy = run.state.policy
+        reserved = self._reserver.reserve(
+            run.state.account.id,
+            run.state.inbox.id,
+            agent,
+            conversation.id,
+            expect_online=expect,
+            now=now,
+            window=policy.window,
+            limit=policy.fair_distribution_limit if run.rate_limiting else None,
+            record=record,
+        )
+        if reserved.presence_error is not None:
+            self._presence_failed(run, reserved)
+            return _Reserved.PRESENCE_FAILED
+        self._learn_presence(run, expect, reserved.statuses, confirmed)
+        if not reserved.confirmed:
+            return _Reserved.PRESENCE_CHANGED
+        if reserved.ledger_error is not None:
+            logger.warning(
+                "rate-limit ledger failed; rate limiting is skipped for the rest of "
+                "the pass",
+                exc_info=reserved.ledger_error,
+                extra=_log_extra(run.state.inbox.id),
+            )
+            self._skip_rate_limiting(run)
+            return _Reserved.TAKEN
+        if record and reserved.refused:
+            return _Reserved.REFUSED
+        return _Reserved.TAKEN
+
+    @property
+    def _reserver(self) -> Reservations:
+        if self.reservations is not None:
+            return self.reservations
+        return SequentialReservations(self.presence, self.ledger)
+
+    def _presence_failed(self, run: _Pass, reserved: Reservation | None) -> None:
+        logger.warning(
+            "presence unavailable; treating every agent as offline",
+            exc_info=reserved.presence_error if reserved is not None else True,
+            extra={"autoassign_account": run.state.account.id},
+        )
+        run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
+        run.statuses.clear()
+
+    @staticmethod
+    def _learn_presence(
+        run: _Pass,
+        asked: Mapping[AgentId, bool],
+        statuses: Mapping[AgentId, str],
+        confirmed: set[AgentId] | None,
+    ) -> bool:
+        """Take the statuses read for ``asked`` into the pass; whether anyone's
+        online-ness changed."""
+        changed = False
+        for each in asked:
+            status = statuses.get(each, "offline")
+            changed = changed or (status == ONLINE) != (
+                run.statuses.get(each) == ONLINE
+            )
+            run.statuses[each] = status
+            if confirmed is not None:
+                confirmed.add(each)
+        return changed
+
     def _rerank(self, run: _Pass, agent: AgentId, *, assigned: bool) -> None:
         if run.ranking is not None:
             run.ranking.update(agent, assigned=assigned)
-
-    def _reserve(
-        self, run: _Pass, agent: AgentId, conversation: Conversation, now: datetime
-    ) -> bool:
-        """Record the assignment in the ledger before claiming (check and record are one
-        atomic step there). ``False``: the agent is at its limit after all."""
-        if run.recent is None:
-            return True  # the ledger is down: rate limiting skipped for the pass
-        policy = run.state.policy
-        try:
-            return self.ledger.try_record(
-                run.state.inbox.id,
-                agent,
-                conversation.id,
-                now=now,
-                window=policy.window,
-                limit=policy.fair_distribution_limit if run.rate_limiting else None,
-            )
-        except Exception:
-            logger.warning(
-                "rate-limit ledger failed; rate limiting is skipped for the rest of the pass",
-                exc_info=True,
-                extra=_log_extra(run.state.inbox.id),
-            )
-            run.degraded.add(Degradation.RATE_LIMIT_SKIPPED)
-            run.recent = None
-            run.rate_limiting = False
-            return True
 
     def _release(self, run: _Pass, agent: AgentId, conversation: Conversation) -> None:
         if run.recent is None:
@@ -673,6 +863,7 @@ class AssignmentService:
         inbox = run.state.inbox.id
         if run.recent is not None:
             run.recent.add(agent, now)
+        run.last_assigned[agent] = now
         if run.open_counts is not None:
             run.open_counts[agent] = run.open_counts.get(agent, 0) + 1
         self._rerank(run, agent, assigned=True)

@@ -26,6 +26,7 @@ from autoassign.ports import (
     JobQueue,
     Presence,
     RateLimitLedger,
+    Reservations,
     RotationStore,
 )
 from autoassign.selection import Selector
@@ -98,12 +99,17 @@ def build_autoassign(
     lease_ttl: timedelta = DEFAULT_LEASE_TTL,
     pending_ttl: timedelta = DEFAULT_PENDING_TTL,
     periodic_batch_size: int = 1000,
+    reservations: Reservations | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
     (``os.environ``), else 100. ``legacy`` replaces the legacy v1 assigner used for
     accounts without ``assignment_v2`` (``legacy_fallback=False`` turns it off).
-    ``strict`` re-raises errors that jobs and triggers would otherwise log (tests)."""
+    ``strict`` re-raises errors that jobs and triggers would otherwise log (tests).
+    ``reservations`` confirms presence and reserves the ledger slot before each claim:
+    pass ``RedisBackend.reservations`` with the Redis adapters (one round trip instead
+    of two); the default is :class:`~autoassign.reservations.SequentialReservations`
+    over ``presence`` and ``ledger``."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -133,6 +139,7 @@ def build_autoassign(
         else bulk_limit_from_env(environ),
         override_precedence=precedence,
         selectors=dict(selectors or {}),
+        reservations=reservations,
     )
     if legacy is None and legacy_fallback:
         legacy = RoundRobinLegacyAssigner(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from autoassign.adapters.memory import (
     InMemoryInboxLease,
@@ -11,6 +11,7 @@ from autoassign.adapters.memory import (
     InMemoryRotationStore,
     InMemoryWorld,
 )
+from autoassign.errors import BackendUnavailable
 from autoassign.model import (
     Account,
     AccountId,
@@ -31,6 +32,7 @@ from autoassign.ports import (
     RateLimitLedger,
     RotationStore,
 )
+from autoassign.reservations import SequentialReservations
 from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
@@ -38,6 +40,8 @@ from autoassign.testing.contracts import (
     InboxLeaseContract,
     PresenceContract,
     RateLimitLedgerContract,
+    ReservationsContract,
+    ReservationsSetup,
     RotationStoreContract,
 )
 
@@ -45,6 +49,33 @@ from autoassign.testing.contracts import (
 class TestMemoryRateLimitLedger(RateLimitLedgerContract):
     def make_ledger(self) -> RateLimitLedger:
         return InMemoryRateLimitLedger()
+
+
+class _BreakablePresence(InMemoryPresence):
+    """In-memory presence whose reads of a broken account fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[AccountId] = set()
+
+    def statuses(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, str]:
+        if account in self.broken:
+            raise BackendUnavailable(f"presence of account {account!r} is down")
+        return super().statuses(account, agents)
+
+
+class TestSequentialReservations(ReservationsContract):
+    def make_reservations(self) -> ReservationsSetup:
+        presence = _BreakablePresence()
+        ledger = InMemoryRateLimitLedger()
+        return ReservationsSetup(
+            reservations=SequentialReservations(presence, ledger),
+            ledger=ledger,
+            set_status=presence.set_status,
+            break_presence=presence.broken.add,
+        )
 
 
 class TestMemoryRotationStore(RotationStoreContract):

@@ -250,6 +250,7 @@ def build(
         conversations=RedisConversations(connection, chosen),
         presence=backend.presence,
         ledger=backend.ledger,
+        reservations=backend.reservations,
         rotation=backend.rotation,
         lease=backend.lease,
         events=RedisEventLog(connection, chosen),

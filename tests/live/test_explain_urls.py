@@ -94,6 +94,7 @@ def _seed(sql: LiveSql, rds: LiveRedis) -> tuple[Autoassign, RedisBackend]:
         conversations=SqlConversationRepository(sql.engine, sql.schema),
         presence=backend.presence,
         ledger=backend.ledger,
+        reservations=backend.reservations,
         rotation=backend.rotation,
         lease=backend.lease,
         events=InMemoryEventBus(),

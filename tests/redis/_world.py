@@ -76,6 +76,7 @@ def wire(
         conversations=conversations or memory.world,
         presence=backend.presence,
         ledger=backend.ledger,
+        reservations=backend.reservations,
         rotation=backend.rotation,
         lease=backend.lease,
         events=InMemoryEventBus(),

@@ -96,6 +96,9 @@ def test_ledger_matches_memory(any_redis: Target, seed: int) -> None:
             assert ours.usage(inbox, agents, now=now, window=window) == reference.usage(
                 inbox, agents, now=now, window=window
             )
+            assert ours.last_assigned(
+                inbox, agents, now=now, window=window
+            ) == reference.last_assigned(inbox, agents, now=now, window=window)
 
 
 def test_rotation_select_and_order(any_redis: Target) -> None:
@@ -296,6 +299,8 @@ def test_backend_bundle(fake_redis: Target) -> None:
     assert backend.ledger.keys.prefix == "p"
     assert backend.rotation.keys is backend.keys
     assert backend.lease.keys is backend.keys
+    assert backend.reservations.presence is backend.presence
+    assert backend.reservations.ledger is backend.ledger
     assert repr(backend) == "RedisBackend(prefix='p')"
     with pytest.raises(ConfigurationError):
         RedisBackend(fake_redis.client, prefix="p{x}")

@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from autoassign.adapters.redis import (
+    RedisBackend,
     RedisInboxLease,
     RedisPresence,
     RedisRateLimitLedger,
@@ -21,6 +22,8 @@ from autoassign.testing.contracts import (
     InboxLeaseContract,
     PresenceContract,
     RateLimitLedgerContract,
+    ReservationsContract,
+    ReservationsSetup,
     RotationStoreContract,
 )
 
@@ -78,3 +81,27 @@ class TestRedisPresence(_OnRedis, PresenceContract):
 
 class TestRedisPresenceWithoutHeartbeats(TestRedisPresence):
     require_heartbeat = False
+
+
+class TestRedisReservations(_OnRedis, ReservationsContract):
+    """``RedisBackend.reservations``: presence and try-record in one pipeline."""
+
+    def make_reservations(self) -> ReservationsSetup:
+        backend = RedisBackend(self.target.client, prefix=self.fresh_prefix())
+        client = self.target.client
+
+        def set_status(account: AccountId, agent: AgentId, status: str) -> None:
+            backend.presence.set_status(account, agent, status)
+            backend.presence.heartbeat(account, agent)
+
+        def break_presence(account: AccountId) -> None:
+            # Wrong-typed keys: the presence script fails on its first command.
+            client.set(backend.keys.status(account), "not a hash")
+            client.set(backend.keys.presence(account), "not a zset")
+
+        return ReservationsSetup(
+            reservations=backend.reservations,
+            ledger=backend.ledger,
+            set_status=set_status,
+            break_presence=break_presence,
+        )

@@ -45,6 +45,7 @@ def every_operation(backend: RedisBackend) -> list[Callable[[], Any]]:
         lambda: backend.presence.set_status(1, 1, "online"),
         lambda: backend.presence.forget(1, 1),
         lambda: backend.ledger.usage(1, [1, 2], now=EPOCH, window=W),
+        lambda: backend.ledger.last_assigned(1, [1, 2], now=EPOCH, window=W),
         lambda: backend.ledger.try_record(1, 1, 5, now=EPOCH, window=W, limit=3),
         lambda: backend.ledger.discard(1, 1, 5),
         lambda: backend.rotation.select(1, members=[1, 2], eligible=[1]),
@@ -85,6 +86,7 @@ def test_server_errors_are_backend_errors(any_redis: Target) -> None:
     keys = backend.keys
     client = any_redis.client
     client.set(keys.fair(1, 1), "not a zset")
+    client.set(keys.fair_last(2), "not a zset")
     client.set(keys.rotation(1), "not a list")
     client.set(keys.status(1), "not a hash")
     client.set(keys.presence(1), "not a zset")
@@ -92,6 +94,7 @@ def test_server_errors_are_backend_errors(any_redis: Target) -> None:
         lambda: backend.ledger.try_record(1, 1, 5, now=EPOCH, window=W, limit=3),
         lambda: backend.ledger.usage(1, [1], now=EPOCH, window=W),
         lambda: backend.ledger.discard(1, 1, 5),
+        lambda: backend.ledger.last_assigned(2, [1], now=EPOCH, window=W),
         lambda: backend.rotation.select(1, members=[1, 2], eligible=[1]),
         lambda: backend.rotation.advance(1, members=[1, 2], agents=[1]),
         lambda: backend.rotation.order(1, members=[1]),
@@ -104,10 +107,34 @@ def test_server_errors_are_backend_errors(any_redis: Target) -> None:
             operation()
         assert not isinstance(info.value, BackendUnavailable)
         assert isinstance(info.value.__cause__, redis.RedisError)
-    for key in (keys.fair(1, 1), keys.rotation(1), keys.status(1), keys.presence(1)):
+    for key in (
+        keys.fair(1, 1),
+        keys.fair_last(2),
+        keys.rotation(1),
+        keys.status(1),
+        keys.presence(1),
+    ):
         value = client.get(key)
         text = value.decode() if isinstance(value, bytes) else value
         assert text.startswith("not a ")
+
+
+def test_a_wrong_typed_index_fails_the_ledger_scripts_before_any_write(
+    any_redis: Target,
+) -> None:
+    backend = RedisBackend(any_redis.client, prefix=any_redis.prefix)
+    assert backend.ledger.try_record(3, 1, 5, now=EPOCH, window=W, limit=None)
+    any_redis.client.set(backend.keys.fair_last(3), "not a zset")
+    failing: list[Callable[[], Any]] = [
+        lambda: backend.ledger.try_record(3, 1, 6, now=EPOCH, window=W, limit=None),
+        lambda: backend.ledger.discard(3, 1, 5),
+    ]
+    for operation in failing:
+        with pytest.raises(BackendError) as info:
+            operation()
+        assert isinstance(info.value.__cause__, redis.ResponseError)
+    later = EPOCH + timedelta(seconds=1)
+    assert backend.ledger.usage(3, [1], now=later, window=W)[1].count == 1
 
 
 def test_script_cache_flush_is_recovered(fake_redis: Target) -> None:

@@ -65,7 +65,7 @@ class Outage:
         self.budget = None
 
 
-@pytest.mark.parametrize("fail_after", range(13))
+@pytest.mark.parametrize("fail_after", range(9))
 def test_redis_stops_mid_pass(fake_or_real: Target, fail_after: int) -> None:
     clock = FakeClock()
     memory = InMemoryBackend(clock=clock)
@@ -78,7 +78,10 @@ def test_redis_stops_mid_pass(fake_or_real: Target, fail_after: int) -> None:
 
     outage.after(fail_after)
     result = app.service.perform_bulk_assignment(10)  # never raises
-    assert outage.failed > 0  # the outage really hit this pass (2n + 3 = 15 commands)
+    # The outage really hits this pass before its last command: presence, the queue,
+    # the ledger's usage, one round trip per conversation (n = 6), then the queue's
+    # advance (whose failure is only logged) = 10 commands.
+    assert outage.failed > 0
     stored = {c.id: c.assignee for c in memory.world.conversations.values()}
     # Assignments made stay, and the result reports exactly them.
     assert {a.conversation: a.agent for a in result.assignments} == {

@@ -19,6 +19,7 @@ def test_key_formats() -> None:
     keys = KeySchema("app")
     assert keys.rotation(7) == "app:{i:7}:rr"
     assert keys.fair(7, "ann") == "app:{i:7}:fair:ann"
+    assert keys.fair_last(7) == "app:{i:7}:fairlast"
     assert keys.lease("x") == "app:{i:x}:lease"
     assert keys.pending(7) == "app:{i:7}:pending"
     assert keys.status(3) == "app:{a:3}:status"
@@ -57,6 +58,7 @@ def test_every_script_keys_share_one_slot(prefix: str, inbox: object) -> None:
         keys.rotation(inbox),  # type: ignore[arg-type]
         keys.lease(inbox),  # type: ignore[arg-type]
         keys.pending(inbox),  # type: ignore[arg-type]
+        keys.fair_last(inbox),  # type: ignore[arg-type]
         *(keys.fair(inbox, agent) for agent in (1, "ann", "x:y", "{z}")),  # type: ignore[arg-type]
     ]
     assert len({key_slot(k.encode()) for k in per_inbox}) == 1

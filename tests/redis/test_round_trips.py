@@ -4,14 +4,15 @@ What is measured: every Redis command the client sends (a pipeline's ``execute``
 once) while ``service.perform_bulk_assignment`` runs, after the scripts are loaded (a
 warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once).
 
-A pass takes a snapshot when it starts: presence of every member (one script), the
-ledger's usage of every member (one script) and, for round robin, the queue (one
-``LRANGE``). Per conversation it then sends exactly two commands: the presence of the
-agent it chose (not for the first conversation: the snapshot is that fresh) and
-``ledger.try_record``. Round robin writes the queue's moves once, at the end
-(``rotation.advance``). So a pass over n conversations takes ``2n + 3`` round trips
-(round robin) or ``2n + 1`` (balanced), whatever the number of agents or the size of
-the ledger.
+A pass starts with presence of every member (one script), for balanced the ledger's
+index of last assignments (one ``ZRANGE``) and for round robin the queue (one
+``LRANGE``). The ledger's usage is read lazily, for the online agents the walk reaches,
+128 at a time: one script here. Per conversation it then sends exactly one round trip
+(``RedisBackend.reservations``): a pipeline of the chosen agent's presence and
+``try_record``, or for the first conversation ``try_record`` alone (the snapshot is that
+fresh). Round robin writes the queue's moves once, at the end (``rotation.advance``).
+So a pass over n conversations takes ``n + 4`` round trips (round robin) or ``n + 3``
+(balanced), whatever the number of agents or the size of the ledger.
 """
 
 from __future__ import annotations
@@ -42,15 +43,19 @@ def fill_ledger(
     now_us: int,
     total: int = 100_000,
 ) -> int:
-    """``total`` entries over the inbox's agents: half inside the window, half older."""
+    """``total`` entries over the inbox's agents: half inside the window, half older;
+    and the ledger's index of each agent's newest entry, as ``try_record`` keeps it."""
     pipe = target.client.pipeline(transaction=False)
     window_us = WINDOW * 10**6
+    newest: dict[str, int] = {}
     for n in range(total):
         agent = agents[n % len(agents)]
         age = (n % 1000) * 1000 + (0 if n % 2 else window_us + 1)
         pipe.zadd(backend.keys.fair(10, agent), {f"old-{n}": now_us - age})
+        newest[str(agent)] = max(now_us - age, newest.get(str(agent), 0))
         if len(pipe) >= 10_000:
             pipe.execute()
+    pipe.zadd(backend.keys.fair_last(10), newest)
     pipe.execute()
     return total
 
@@ -117,10 +122,12 @@ def _check_round_trips(
     n = result.assigned_count
     assert n == CONVERSATIONS
     round_robin = order is AssignmentOrder.ROUND_ROBIN
-    per_pass = 3 if round_robin else 1
-    assert len(commands) == 2 * n + per_pass
+    assert len(commands) == n + (4 if round_robin else 3)
+    assert commands.count("PIPELINE") == n - 1  # presence + try_record
+    # presence, usage, the first try_record, and round robin's advance
+    assert commands.count("EVALSHA") == (4 if round_robin else 3)
     assert commands.count("LRANGE") == (1 if round_robin else 0)  # rotation.order
-    assert set(commands) == {"EVALSHA"} | ({"LRANGE"} if round_robin else set())
+    assert commands.count("ZRANGE") == (0 if round_robin else 1)  # last_assigned
     assert not {"KEYS", "SCAN"} & set(commands)
 
 
@@ -136,7 +143,9 @@ def test_job_run_adds_a_constant_per_pass(fake_or_real: Target) -> None:
     fake_or_real.recorder.reset()
     outcome = app.job.run(10)
     assert outcome.assigned_count == 5
-    assert fake_or_real.recorder.count == 2 * 5 + 3 + 4
+    # No rate limit: no usage read. Presence, LRANGE and advance per pass, one round
+    # trip per conversation, plus the job's four.
+    assert fake_or_real.recorder.count == 5 + 3 + 4
     commands = fake_or_real.recorder.commands
     assert commands[:2] == ["SET", "DEL"]  # the lease, then the pending mark taken
     assert commands[-2:] == ["EVALSHA", "DEL"]  # released, then the mark checked again

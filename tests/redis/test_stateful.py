@@ -32,7 +32,8 @@ SETTINGS = settings(
 
 class RedisStateBackend:
     """An ``InMemoryBackend``'s world, events and job queue, with Redis for presence,
-    the fair-distribution ledger, round-robin rotation and the inbox lease."""
+    the fair-distribution ledger (and the reservations over both), round-robin rotation
+    and the inbox lease."""
 
     def __init__(self, clock: FakeClock, client: Any, prefix: str) -> None:
         memory = InMemoryBackend(clock=clock)
@@ -46,6 +47,7 @@ class RedisStateBackend:
         self.jobs = memory.jobs
         self.presence = shared.presence
         self.ledger = shared.ledger
+        self.reservations = shared.reservations
         self.rotation = shared.rotation
         self.lease = shared.lease
 

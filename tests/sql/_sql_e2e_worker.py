@@ -67,6 +67,7 @@ def run_worker(
             conversations=SqlConversationRepository(engine, schema),
             presence=backend.presence,
             ledger=backend.ledger,
+            reservations=backend.reservations,
             rotation=backend.rotation,
             lease=backend.lease,
             events=RedisListEvents(client, config["events_key"], worker),

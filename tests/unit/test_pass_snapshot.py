@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoassign import AssigneeChanged
+import pytest
 
-from .conftest import INBOX
+from autoassign import AssigneeChanged, AssignmentPolicy
+
+from .conftest import ACCOUNT, INBOX
 
 
 def _order(scenario: Any) -> list[Any]:
@@ -34,12 +36,20 @@ def test_a_member_joining_mid_pass_takes_a_turn_after_the_moves_so_far(
     assert _order(scenario) == ["B", "A", "C"]
 
 
+@pytest.mark.parametrize("limit", [None, 10])
 def test_without_a_membership_change_the_snapshot_is_taken_once(
-    scenario: Any, wrap: Any
+    scenario: Any, wrap: Any, limit: int | None
 ) -> None:
-    """Presence of every member, the ledger's usage and the open counts are read once
-    per pass; per conversation only the chosen agent's presence is read."""
-    scenario.setup(members=["A", "B", "C"])
+    """Presence of every member is read once per pass, the ledger's usage at most once
+    (lazily, for the agents the walk reaches: one batch covers them here; not at all
+    without a rate limit); per conversation only the chosen agent's presence is read,
+    and a ledger slot is taken for every assignment."""
+    scenario.setup(
+        members=["A", "B", "C"],
+        policy=AssignmentPolicy(
+            id=1, account=ACCOUNT, name="p", fair_distribution_limit=limit
+        ),
+    )
     scenario.convs([1, 2, 3, 4, 5])
     presence = wrap(scenario.backend.presence)
     ledger = wrap(scenario.backend.ledger)
@@ -49,4 +59,7 @@ def test_without_a_membership_change_the_snapshot_is_taken_once(
     reads = [list(call[0][1]) for call in presence.called("statuses")]
     assert reads[0] == ["A", "B", "C"]
     assert [len(agents) for agents in reads[1:]] == [1, 1, 1, 1]
-    assert len(ledger.called("usage")) == 1
+    usage = [sorted(call[0][1]) for call in ledger.called("usage")]
+    assert usage == ([] if limit is None else [["A", "B", "C"]])
+    assert len(ledger.called("try_record")) == 5
+    assert ledger.called("last_assigned") == []  # round robin does not need it

@@ -406,6 +406,22 @@ class InMemoryRateLimitLedger:
                     )
         return out
 
+    def last_assigned(
+        self,
+        inbox: InboxId,
+        agents: Collection[AgentId],
+        *,
+        now: datetime,
+        window: timedelta,
+    ) -> Mapping[AgentId, datetime]:
+        return {
+            agent: found.last
+            for agent, found in self.usage(
+                inbox, agents, now=now, window=window
+            ).items()
+            if found.last is not None
+        }
+
     def try_record(
         self,
         inbox: InboxId,

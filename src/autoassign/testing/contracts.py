@@ -1,6 +1,10 @@
 """Contract suites: the guarantees written in :mod:`autoassign.ports`, as tests.
 
-Each port has one plain class here (no pytest import, no base class to inherit from).
+Each port has one plain class here (no pytest import, no base class to inherit from):
+:class:`RateLimitLedgerContract`, :class:`ReservationsContract` (its hook returns a
+:class:`ReservationsSetup`), :class:`RotationStoreContract`,
+:class:`InboxLeaseContract`, :class:`PresenceContract`,
+:class:`ConversationRepositoryContract` and :class:`DirectoryContract`.
 A host checks its own adapter by subclassing the suite under a name its test runner
 collects and filling in the factory hooks, which raise :class:`NotImplementedError`
 until overridden::
@@ -37,10 +41,11 @@ network beyond what the hooks open.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from autoassign.model import (
     Account,
@@ -58,6 +63,7 @@ from autoassign.model import (
     Inbox,
     InboxId,
     PolicyId,
+    Reservation,
     Team,
     id_sort_key,
 )
@@ -67,6 +73,7 @@ from autoassign.ports import (
     InboxLease,
     Presence,
     RateLimitLedger,
+    Reservations,
     RotationStore,
 )
 from autoassign.testing import EPOCH, FakeClock
@@ -77,6 +84,8 @@ __all__ = [
     "InboxLeaseContract",
     "PresenceContract",
     "RateLimitLedgerContract",
+    "ReservationsContract",
+    "ReservationsSetup",
     "RotationStoreContract",
 ]
 
@@ -113,6 +122,23 @@ def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
     return [bool(result) for result in results]
 
 
+def _standing(
+    ledger: RateLimitLedger,
+    inbox: InboxId,
+    agent: AgentId,
+    now: datetime,
+    window: timedelta,
+) -> tuple[int, datetime | None]:
+    """The agent's count and newest entry in the window ending at ``now``, by
+    :meth:`RateLimitLedger.usage`; ``(0, None)`` without entries."""
+    found = ledger.usage(inbox, [agent], now=now, window=window)
+    assert set(found) <= {agent}, f"usage() returned unrequested agents {found!r}"
+    usage = found.get(agent)
+    if usage is None or usage.count == 0:
+        return (0, None)
+    return (usage.count, usage.last)
+
+
 # -- RateLimitLedger ----------------------------------------------------------------------
 
 
@@ -135,12 +161,7 @@ class RateLimitLedgerContract:
         now: datetime,
         window: timedelta | None = None,
     ) -> tuple[int, datetime | None]:
-        found = ledger.usage(inbox, [agent], now=now, window=window or self.window)
-        assert set(found) <= {agent}, f"usage() returned unrequested agents {found!r}"
-        usage = found.get(agent)
-        if usage is None or usage.count == 0:
-            return (0, None)
-        return (usage.count, usage.last)
+        return _standing(ledger, inbox, agent, now, window or self.window)
 
     def test_entry_counts_until_exactly_the_window_has_passed(self) -> None:
         ledger = self.make_ledger()
@@ -308,6 +329,139 @@ class RateLimitLedgerContract:
         )
         assert sum(wins) == limit
         assert self._usage(ledger, 1, "ann", _at(1))[0] == limit
+
+    def _last(
+        self,
+        ledger: RateLimitLedger,
+        inbox: InboxId,
+        agents: Sequence[AgentId],
+        now: datetime,
+        window: timedelta | None = None,
+    ) -> dict[AgentId, datetime]:
+        found = dict(
+            ledger.last_assigned(inbox, agents, now=now, window=window or self.window)
+        )
+        assert set(found) <= set(agents), (
+            f"last_assigned() returned unrequested agents {found!r}"
+        )
+        return found
+
+    def test_last_assigned_is_the_newest_entry_in_the_window(self) -> None:
+        ledger = self.make_ledger()
+        # recorded out of time order: the newest time wins, not the latest call
+        for seconds, conversation in ((3, "zeta"), (1, "alpha"), (4, 7), (2, "mid")):
+            ledger.try_record(
+                1, "ann", conversation, now=_at(seconds), window=self.window, limit=None
+            )
+        assert self._last(ledger, 1, ["ann"], _at(10)) == {"ann": _at(4)}
+        # it counts until exactly the window has passed since the newest entry
+        almost = _at(4) + self.window - timedelta(milliseconds=1)
+        assert self._last(ledger, 1, ["ann"], almost) == {"ann": _at(4)}
+        assert self._last(ledger, 1, ["ann"], _at(4) + self.window) == {}
+        # the window is the caller's
+        now = _at(4 + 30)
+        second = timedelta(seconds=1)
+        assert self._last(ledger, 1, ["ann"], now, 31 * second) == {"ann": _at(4)}
+        assert self._last(ledger, 1, ["ann"], now, 30 * second) == {}
+        assert self._last(ledger, 1, [], _at(10)) == {}
+
+    def test_last_assigned_follows_a_replaced_entry(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(1, "ann", 100, now=_at(5), window=self.window, limit=None)
+        ledger.try_record(1, "ann", 100, now=_at(8), window=self.window, limit=None)
+        assert self._last(ledger, 1, ["ann"], _at(9)) == {"ann": _at(8)}
+        # recorded again at an earlier time (another worker's clock): that time counts
+        ledger.try_record(1, "ann", 100, now=_at(6), window=self.window, limit=None)
+        assert self._last(ledger, 1, ["ann"], _at(9)) == {"ann": _at(6)}
+
+    def test_last_assigned_falls_back_when_the_newest_entry_is_discarded(self) -> None:
+        ledger = self.make_ledger()
+        for seconds, conversation in ((1, 100), (3, 101), (2, 102)):
+            ledger.try_record(
+                1, "ann", conversation, now=_at(seconds), window=self.window, limit=None
+            )
+        ledger.discard(1, "ann", 101)
+        assert self._last(ledger, 1, ["ann"], _at(4)) == {"ann": _at(2)}
+        ledger.discard(1, "ann", 100)  # not the newest: nothing changes
+        assert self._last(ledger, 1, ["ann"], _at(4)) == {"ann": _at(2)}
+        ledger.discard(1, "ann", 999)  # unknown: nothing changes
+        assert self._last(ledger, 1, ["ann"], _at(4)) == {"ann": _at(2)}
+        ledger.discard(1, "ann", 102)  # the only one left: the agent goes
+        assert self._last(ledger, 1, ["ann"], _at(4)) == {}
+        assert ledger.try_record(1, "ann", 103, now=_at(4), window=self.window, limit=1)
+        assert self._last(ledger, 1, ["ann"], _at(5)) == {"ann": _at(4)}
+
+    def test_last_assigned_is_per_inbox_for_the_requested_agents(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(1, "ann", 100, now=_at(1), window=self.window, limit=None)
+        ledger.try_record(1, "bob", 101, now=_at(2), window=self.window, limit=None)
+        ledger.try_record(2, "ann", 102, now=_at(3), window=self.window, limit=None)
+        ledger.try_record(2, "cy", 103, now=_at(4), window=self.window, limit=None)
+        assert self._last(ledger, 1, ["ann", "bob", "cy", "zed"], _at(5)) == {
+            "ann": _at(1),
+            "bob": _at(2),
+        }
+        assert self._last(ledger, 2, ["ann", "bob", "cy"], _at(5)) == {
+            "ann": _at(3),
+            "cy": _at(4),
+        }
+        assert self._last(ledger, 1, ["bob"], _at(5)) == {"bob": _at(2)}
+        assert self._last(ledger, 3, ["ann", "bob", "cy"], _at(5)) == {}
+        ledger.discard(2, "ann", 102)
+        assert self._last(ledger, 1, ["ann"], _at(5)) == {"ann": _at(1)}
+
+    def test_last_assigned_int_and_str_ids(self) -> None:
+        ledger = self.make_ledger()
+        ledger.try_record(7, 42, 1000, now=_at(0), window=self.window, limit=None)
+        ledger.try_record(7, "42x", "c", now=_at(1), window=self.window, limit=None)
+        ledger.try_record(
+            "inbox-x", "agent-y", 5, now=_at(2), window=self.window, limit=1
+        )
+        found = self._last(ledger, 7, [42, "42x", "nobody"], _at(3))
+        assert found == {42: _at(0), "42x": _at(1)}
+        assert sorted(type(agent).__name__ for agent in found) == ["int", "str"]
+        found = self._last(ledger, "inbox-x", ["agent-y"], _at(3))
+        assert found == {"agent-y": _at(2)}
+
+    def test_last_assigned_agrees_with_usage(self) -> None:
+        """A random walk of records, discards and time steps (seeded: the same every
+        run), with ``last_assigned`` checked against :meth:`usage` after every step."""
+        agents: list[AgentId] = [1, 2, "ann"]
+        inboxes: list[InboxId] = [1, "x"]
+        windows = [timedelta(seconds=n) for n in (5, 10, 30)]
+        for seed in range(3):
+            rng = random.Random(seed)
+            ledger = self.make_ledger()
+            now = _at(0)
+            for _ in range(60):
+                now += timedelta(seconds=rng.choice([0, 0, 1, 2, 7]))
+                inbox = rng.choice(inboxes)
+                agent = rng.choice(agents)
+                conversation = rng.randrange(8)
+                step = rng.random()
+                if step < 0.6:
+                    # sometimes recorded a little in the past (another worker's clock)
+                    at = now - timedelta(seconds=rng.choice([0, 0, 0, 3]))
+                    ledger.try_record(
+                        inbox,
+                        agent,
+                        conversation,
+                        now=at,
+                        window=rng.choice(windows),
+                        limit=rng.choice([None, 1, 2, 3]),
+                    )
+                elif step < 0.85:
+                    ledger.discard(inbox, agent, conversation)
+                window = rng.choice(windows)
+                for where in inboxes:
+                    usage = ledger.usage(where, agents, now=now, window=window)
+                    expected = {
+                        who: found.last
+                        for who, found in usage.items()
+                        if found.count and found.last is not None
+                    }
+                    last = self._last(ledger, where, agents, now, window)
+                    assert last == expected, (seed, where, now, window)
 
 
 # -- RotationStore ----------------------------------------------------------------------
@@ -683,6 +837,232 @@ class PresenceContract:
         assert type(next(iter(found))) is int
         assert found[42] == "online"
         assert dict(presence.statuses("acct", ["ann"])) == {"ann": "busy"}
+
+
+# -- Reservations -------------------------------------------------------------------------
+
+
+class ReservationsSetup(NamedTuple):
+    """What :meth:`ReservationsContract.make_reservations` returns: the implementation
+    under test and handles on the stores behind it."""
+
+    reservations: Reservations
+    ledger: RateLimitLedger
+    """The ledger ``reservations`` records in (the tests read it)."""
+    set_status: Callable[[AccountId, AgentId, str], None]
+    """Gives an agent of an account a status in the presence ``reservations`` reads
+    (the host's own write path)."""
+    break_presence: Callable[[AccountId], None] | None = None
+    """Makes every later presence read of the account fail, or ``None`` where that
+    cannot be injected (the tests that need it then pass without checking)."""
+
+
+class ReservationsContract:
+    """Checks :class:`~autoassign.ports.Reservations`: presence read as a snapshot and
+    compared with ``expect_online``; the slot taken (atomically, against the limit)
+    only when presence is confirmed; no entry left behind otherwise; failures reported,
+    never raised."""
+
+    window: timedelta = _HOUR
+
+    def make_reservations(self) -> ReservationsSetup:
+        """A fresh implementation over an empty ledger and a presence store in which no
+        agent has a status."""
+        raise NotImplementedError
+
+    def _reserve(
+        self,
+        setup: ReservationsSetup,
+        agent: AgentId,
+        conversation: ConversationId,
+        expect_online: Mapping[AgentId, bool],
+        *,
+        at: float = 0,
+        limit: int | None = None,
+        record: bool = True,
+        account: AccountId = 1,
+        inbox: InboxId = 10,
+    ) -> Reservation:
+        return setup.reservations.reserve(
+            account,
+            inbox,
+            agent,
+            conversation,
+            expect_online=expect_online,
+            now=_at(at),
+            window=self.window,
+            limit=limit,
+            record=record,
+        )
+
+    def _entries(
+        self, setup: ReservationsSetup, agent: AgentId, inbox: InboxId = 10
+    ) -> tuple[int, datetime | None]:
+        """The agent's count and newest entry in the window ending at ``_at(100)``."""
+        return _standing(setup.ledger, inbox, agent, _at(100), self.window)
+
+    def test_records_when_presence_matches(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        setup.set_status(1, "bob", "busy")
+        done = self._reserve(setup, "ann", 100, {"ann": True, "bob": False}, at=5)
+        assert done.confirmed
+        assert done.recorded
+        assert not done.refused
+        assert done.presence_error is None
+        assert done.ledger_error is None
+        assert dict(done.statuses) == {"ann": "online", "bob": "busy"}
+        assert self._entries(setup, "ann") == (1, _at(5))
+        found = setup.ledger.last_assigned(10, ["ann"], now=_at(6), window=self.window)
+        assert dict(found) == {"ann": _at(5)}
+
+    def test_expected_online_but_not_leaves_no_entry(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "busy")
+        done = self._reserve(setup, "ann", 100, {"ann": True})
+        assert (done.confirmed, done.recorded, done.refused) == (False, False, False)
+        assert done.presence_error is None
+        assert done.ledger_error is None
+        assert dict(done.statuses) == {"ann": "busy"}
+        # nobody with a status at all is offline too
+        done = self._reserve(setup, "bob", 101, {"bob": True})
+        assert (done.confirmed, done.recorded) == (False, False)
+        assert dict(done.statuses) == {}
+        assert self._entries(setup, "ann") == (0, None)
+        assert self._entries(setup, "bob") == (0, None)
+
+    def test_expected_offline_but_online_leaves_no_entry(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        setup.set_status(1, "bob", "online")
+        done = self._reserve(setup, "ann", 100, {"ann": True, "bob": False})
+        assert (done.confirmed, done.recorded, done.refused) == (False, False, False)
+        assert done.presence_error is None
+        assert dict(done.statuses) == {"ann": "online", "bob": "online"}
+        assert self._entries(setup, "ann") == (0, None)
+
+    def test_a_mismatch_keeps_the_conversations_earlier_entry(self) -> None:
+        setup = self.make_reservations()
+        assert setup.ledger.try_record(
+            10, "ann", 100, now=_at(1), window=self.window, limit=None
+        )
+        setup.set_status(1, "ann", "busy")
+        done = self._reserve(setup, "ann", 100, {"ann": True}, at=5)
+        assert not done.recorded
+        assert self._entries(setup, "ann") == (1, _at(1))
+
+    def test_refused_at_the_limit_changes_nothing(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        assert self._reserve(setup, "ann", 100, {"ann": True}, at=1, limit=2).recorded
+        assert self._reserve(setup, "ann", 101, {"ann": True}, at=2, limit=2).recorded
+        done = self._reserve(setup, "ann", 102, {"ann": True}, at=3, limit=2)
+        assert done.confirmed
+        assert done.refused
+        assert not done.recorded
+        assert done.ledger_error is None
+        assert dict(done.statuses) == {"ann": "online"}
+        assert self._entries(setup, "ann") == (2, _at(2))
+        # the same conversation again replaces its entry: never refused for itself
+        again = self._reserve(setup, "ann", 101, {"ann": True}, at=4, limit=2)
+        assert (again.recorded, again.refused) == (True, False)
+        assert self._entries(setup, "ann") == (2, _at(4))
+
+    def test_record_false_only_reads_presence(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        done = self._reserve(setup, "ann", 100, {"ann": True}, record=False)
+        assert (done.confirmed, done.recorded, done.refused) == (True, False, False)
+        assert dict(done.statuses) == {"ann": "online"}
+        done = self._reserve(setup, "ann", 100, {"ann": False}, record=False)
+        assert (done.confirmed, done.recorded, done.refused) == (False, False, False)
+        assert dict(done.statuses) == {"ann": "online"}
+        assert self._entries(setup, "ann") == (0, None)
+
+    def test_nothing_expected_records_without_reading_presence(self) -> None:
+        setup = self.make_reservations()
+        if setup.break_presence is not None:
+            setup.break_presence(1)  # a read would fail: there must be none
+        done = self._reserve(setup, "ann", 100, {}, at=3)
+        assert (done.confirmed, done.recorded, done.refused) == (True, True, False)
+        assert done.presence_error is None
+        assert dict(done.statuses) == {}
+        assert self._entries(setup, "ann") == (1, _at(3))
+        done = self._reserve(setup, "ann", 101, {}, at=4, record=False)
+        assert (done.confirmed, done.recorded, done.presence_error) == (
+            True,
+            False,
+            None,
+        )
+        assert self._entries(setup, "ann") == (1, _at(3))
+
+    def test_failing_presence_leaves_no_entry(self) -> None:
+        setup = self.make_reservations()
+        if setup.break_presence is None:
+            return
+        setup.set_status(1, "ann", "online")
+        assert setup.ledger.try_record(
+            10, "ann", 100, now=_at(1), window=self.window, limit=None
+        )
+        setup.break_presence(1)
+        for conversation in (100, 101):
+            done = self._reserve(setup, "ann", conversation, {"ann": True}, at=5)
+            assert isinstance(done.presence_error, Exception)
+            assert (done.confirmed, done.recorded, done.refused) == (
+                False,
+                False,
+                False,
+            )
+            assert dict(done.statuses) == {}
+        # the conversation's earlier entry is still there, and nothing else
+        assert self._entries(setup, "ann") == (1, _at(1))
+        done = self._reserve(setup, "ann", 102, {"ann": True}, record=False)
+        assert isinstance(done.presence_error, Exception)
+        assert not done.confirmed
+
+    def test_statuses_hold_exactly_the_agents_read_that_have_one(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        setup.set_status(1, "bob", "busy")
+        setup.set_status(1, "eve", "online")  # not asked about
+        setup.set_status(2, "dee", "online")  # another account
+        expect: dict[AgentId, bool] = {
+            "ann": True,
+            "bob": False,
+            "cy": False,
+            "dee": False,
+        }
+        done = self._reserve(setup, "ann", 100, expect)
+        assert done.confirmed
+        assert done.recorded
+        assert dict(done.statuses) == {"ann": "online", "bob": "busy"}
+
+    def test_int_and_str_ids(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status("acct", 42, "online")
+        setup.set_status("acct", "42x", "busy")
+        done = self._reserve(
+            setup, 42, "conv", {42: True, "42x": False}, account="acct", inbox="box"
+        )
+        assert done.recorded
+        assert dict(done.statuses) == {42: "online", "42x": "busy"}
+        assert sorted(type(agent).__name__ for agent in done.statuses) == ["int", "str"]
+        assert self._entries(setup, 42, inbox="box") == (1, _at(0))
+
+    def test_two_callers_never_both_take_the_last_slot(self) -> None:
+        setup = self.make_reservations()
+        setup.set_status(1, "ann", "online")
+        limit = 3
+        wins = _race(
+            _CONCURRENCY,
+            lambda i: (
+                self._reserve(
+                    setup, "ann", 100 + i, {"ann": True}, limit=limit
+                ).recorded
+            ),
+        )
+        assert sum(wins) == limit
+        assert self._entries(setup, "ann")[0] == limit
 
 
 # -- ConversationRepository ---------------------------------------------------------------

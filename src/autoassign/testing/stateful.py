@@ -14,7 +14,10 @@ the same checks run on every adapter set::
 
 The host's data (directory and conversations) always lives in an
 :class:`~autoassign.adapters.memory.InMemoryWorld` that the machine edits; presence,
-ledger, rotation, lease and the job queue come from the backend under test.
+ledger, rotation, lease and the job queue come from the backend under test (and its
+``reservations``, when it has one, e.g. a ``RedisBackend``). Each example also draws
+how many agents' ledger usage a lazy read covers (1, 2 or 128), so passes read the
+ledger in one or in many steps.
 
 **Rules:** add or remove an inbox member; set an agent's presence (``online``,
 ``busy``, ``offline``; coming online fires the trigger); open a conversation (with
@@ -492,6 +495,7 @@ def assignment_machine(
             target=conversation_ids,
             backlog=st.lists(_CONVERSATION_SPECS, max_size=8),
             bulk_limit=st.sampled_from([1, 3, 100, 100]),
+            usage_batch=st.sampled_from([1, 2, 128]),
             team_members=st.frozensets(st.sampled_from(AGENTS)),
             capacity_agents=st.frozensets(st.sampled_from(AGENTS)),
             exclude_hours=st.sampled_from([None, 1, 2]),
@@ -506,6 +510,7 @@ def assignment_machine(
             *,
             backlog: list[_ConversationSpec],
             bulk_limit: int,
+            usage_batch: int,
             team_members: frozenset[AgentId],
             capacity_agents: frozenset[AgentId],
             exclude_hours: int | None,
@@ -566,7 +571,10 @@ def assignment_machine(
                 environ={},
                 legacy_fallback=False,
                 strict=True,
+                reservations=getattr(self.backend, "reservations", None),
             )
+            # Small batches make the pass read the ledger lazily in several steps.
+            self.app.service.usage_batch = usage_batch
             return multiple(*(self._open(spec) for spec in backlog))
 
         def _put_capacity(self) -> None:
@@ -954,7 +962,8 @@ def assignment_machine(
         def ledger_agrees_with_the_model(self) -> None:
             """The backend's ledger holds what the passes recorded: for every inbox
             and agent, its count in the current window lies between the model's
-            count since the last limit/window change and its total."""
+            count since the last limit/window change and its total; and
+            ``last_assigned`` reports each agent's newest entry, as ``usage`` does."""
             model = self.model
             if self.app is None:
                 return
@@ -964,6 +973,14 @@ def assignment_machine(
                     seconds=model.policies[inbox].fair_distribution_window
                 )
                 usage = self.backend.ledger.usage(inbox, AGENTS, now=now, window=window)
+                last = self.backend.ledger.last_assigned(
+                    inbox, AGENTS, now=now, window=window
+                )
+                newest = {a: u.last for a, u in usage.items() if u.count and u.last}
+                assert dict(last) == newest, (
+                    f"ledger: last_assigned {dict(last)!r} disagrees with usage "
+                    f"{newest!r} in inbox {inbox!r}"
+                )
                 for agent in AGENTS:
                     since, total = model.recent(inbox, agent, now)
                     found = usage.get(agent)

@@ -11,6 +11,7 @@ owns pools::
     app = autoassign.build_autoassign(
         directory=..., conversations=...,            # the host's own adapters
         presence=backend.presence, ledger=backend.ledger,
+        reservations=backend.reservations,
         rotation=backend.rotation, lease=backend.lease,
         events=..., jobs=...,
     )
@@ -38,6 +39,7 @@ from ._keys import KeySchema
 from ._lease import RedisInboxLease, RedisLease
 from ._ledger import RedisRateLimitLedger
 from ._presence import DEFAULT_PRESENCE_WINDOW, RedisPresence
+from ._reservations import RedisReservations
 from ._rotation import RedisRotationStore
 
 if TYPE_CHECKING:
@@ -51,12 +53,15 @@ __all__ = [
     "RedisLease",
     "RedisPresence",
     "RedisRateLimitLedger",
+    "RedisReservations",
     "RedisRotationStore",
 ]
 
 
 class RedisBackend:
-    """Every Redis adapter over one client and one key prefix.
+    """Every Redis adapter over one client and one key prefix: ``presence``,
+    ``ledger``, ``reservations`` (presence and ledger in one round trip), ``rotation``
+    and ``lease``.
 
     Args:
         client: a redis-py client built by the host.
@@ -87,6 +92,7 @@ class RedisBackend:
             require_heartbeat=require_heartbeat,
         )
         self.ledger = RedisRateLimitLedger(client, prefix=self.keys)
+        self.reservations = RedisReservations(self.presence, self.ledger)
         self.rotation = RedisRotationStore(client, prefix=self.keys)
         self.lease = RedisInboxLease(client, prefix=self.keys)
 

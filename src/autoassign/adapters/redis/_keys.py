@@ -78,6 +78,13 @@ class KeySchema:
         """Sorted set: the agent's fair-distribution ledger in the inbox."""
         return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"
 
+    def fair_last(self, inbox: InboxId) -> str:
+        """Sorted set: the index of the inbox's ledger, member = agent id text, score =
+        the time of the agent's newest entry in its :meth:`fair` key (epoch
+        microseconds). The ledger scripts keep it in step with the agents' keys (same
+        hash tag, so one script touches both); ``last_assigned`` reads it alone."""
+        return f"{self.inbox_tag(inbox)}:fairlast"
+
     def lease(self, inbox: InboxId) -> str:
         """String (redis-py ``Lock``): the inbox's pass lease."""
         return f"{self.inbox_tag(inbox)}:lease"

@@ -10,8 +10,10 @@ from autoassign.model import AgentId, ConversationId, InboxId, LedgerUsage
 
 from . import _scripts
 from ._codec import (
+    IdMap,
     as_int,
     as_list,
+    as_text,
     datetime_from_score,
     score_from_datetime,
     ttl_millis,
@@ -33,13 +35,16 @@ Redis collect entries that still count. The TTL only collects garbage."""
 class RedisRateLimitLedger:
     """:class:`~autoassign.ports.RateLimitLedger` over one sorted set per (inbox, agent):
     member = conversation id text, score = assignment time in epoch microseconds taken
-    from the caller's ``now``.
+    from the caller's ``now``; plus one index per inbox (``KeySchema.fair_last``):
+    member = agent id text, score = the agent's newest entry.
 
     ``usage`` is one read-only Lua script for all agents (``ZCOUNT``, the oldest entry
     in the window and the newest per agent: logarithmic in the set size, never a
-    listing; only agents with entries come back); ``try_record`` is
-    one Lua script (trim, count, refuse or record); ``discard`` is one ``ZREM``.
-    Nothing scans the keyspace.
+    listing; only agents with entries come back); ``last_assigned`` is one
+    ``ZRANGE ... BYSCORE`` of the index (its cost grows with the agents in the window,
+    never with entries); ``try_record`` is one Lua script (trim, count, refuse or
+    record, update the index); ``discard`` is one Lua script (remove, set the index to
+    the newest remaining entry). Nothing scans the keyspace.
     """
 
     def __init__(
@@ -48,6 +53,7 @@ class RedisRateLimitLedger:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._try_record = _scripts.register(self._client, "ledger_try_record")
+        self._discard = _scripts.register(self._client, "ledger_discard")
         self._usage = _scripts.register(self._client, "ledger_usage")
 
     def usage(
@@ -61,7 +67,7 @@ class RedisRateLimitLedger:
         wanted = list(dict.fromkeys(agents))
         if not wanted:
             return {}
-        start = f"({score_from_datetime(now) - window_micros(window)}"
+        start = f"({_cutoff(now, window)}"
         keys = [self.keys.fair(inbox, agent) for agent in wanted]
         with translate_errors("ledger.usage"):
             reply = as_list(self._usage(keys=keys, args=[start]))
@@ -75,6 +81,32 @@ class RedisRateLimitLedger:
             )
         return out
 
+    def last_assigned(
+        self,
+        inbox: InboxId,
+        agents: Collection[AgentId],
+        *,
+        now: datetime,
+        window: timedelta,
+    ) -> Mapping[AgentId, datetime]:
+        ids = IdMap(agents)
+        if not ids.texts:
+            return {}
+        with translate_errors("ledger.last_assigned"):
+            reply = self._client.zrange(
+                self.keys.fair_last(inbox),
+                f"({_cutoff(now, window)}",
+                "+inf",
+                byscore=True,
+                withscores=True,
+            )
+        out: dict[AgentId, datetime] = {}
+        for member, score in as_list(reply):
+            agent = ids.get(member)
+            if agent is not None:
+                out[agent] = datetime_from_score(score)
+        return out
+
     def try_record(
         self,
         inbox: InboxId,
@@ -85,21 +117,74 @@ class RedisRateLimitLedger:
         window: timedelta,
         limit: int | None,
     ) -> bool:
-        now_score = score_from_datetime(now)
-        args = [
-            id_text(conversation),
-            str(now_score),
-            str(now_score - window_micros(window)),
-            str(limit or 0),
-            str(ttl_millis(window + GC_MARGIN)),
-        ]
-        key = self.keys.fair(inbox, agent)
+        call = self._try_record_call(
+            inbox, agent, conversation, now=now, window=window, limit=limit
+        )
         with translate_errors("ledger.try_record"):
-            reply = self._try_record(keys=[key], args=args)
-        return as_int(reply) == 1
+            reply = call.run()
+        recorded, _ = self._read_try_record(reply)
+        return recorded
 
     def discard(
         self, inbox: InboxId, agent: AgentId, conversation: ConversationId
     ) -> None:
+        self._undo(inbox, agent, conversation, previous=None)
+
+    # -- the script calls, shared with RedisReservations --------------------------------
+
+    def _try_record_call(
+        self,
+        inbox: InboxId,
+        agent: AgentId,
+        conversation: ConversationId,
+        *,
+        now: datetime,
+        window: timedelta,
+        limit: int | None,
+    ) -> _scripts.ScriptCall:
+        """The ``ledger_try_record.lua`` call (see its header)."""
+        now_score = score_from_datetime(now)
+        args = [
+            id_text(conversation),
+            str(now_score),
+            str(_cutoff(now, window)),
+            str(limit or 0),
+            str(ttl_millis(window + GC_MARGIN)),
+            id_text(agent),
+        ]
+        keys = [self.keys.fair(inbox, agent), self.keys.fair_last(inbox)]
+        return _scripts.ScriptCall(self._try_record, keys, args)
+
+    @staticmethod
+    def _read_try_record(reply: Any) -> tuple[bool, str | None]:
+        """Whether the try-record script recorded, and the score of the same
+        conversation's entry it replaced (exact text), if any."""
+        values = as_list(reply)
+        recorded = bool(values) and as_int(values[0]) == 1
+        previous = as_text(values[1]) if recorded and len(values) > 1 else None
+        return recorded, previous
+
+    def _undo(
+        self,
+        inbox: InboxId,
+        agent: AgentId,
+        conversation: ConversationId,
+        *,
+        previous: str | None,
+    ) -> None:
+        """Remove ``conversation``'s entry, or with ``previous`` (a score
+        :meth:`_read_try_record` reported) put it back at that time: undoes a
+        try-record exactly. One ``ledger_discard.lua`` call."""
+        args = [id_text(conversation), id_text(agent)]
+        if previous is not None:
+            args.append(previous)
+        keys = [self.keys.fair(inbox, agent), self.keys.fair_last(inbox)]
+        call = _scripts.ScriptCall(self._discard, keys, args)
         with translate_errors("ledger.discard"):
-            self._client.zrem(self.keys.fair(inbox, agent), id_text(conversation))
+            call.run()
+
+
+def _cutoff(now: datetime, window: timedelta) -> int:
+    """``now - window`` in epoch microseconds: entries scored at or below it no longer
+    count."""
+    return score_from_datetime(now) - window_micros(window)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,18 @@ class RedisPresence:
         wanted = list(agents)
         if not wanted:
             return {}
+        call = self._statuses_call(account, wanted)
+        with translate_errors("presence.statuses"):
+            reply = call.run()
+        return self._read_statuses(wanted, reply)
+
+    # -- the script call, shared with RedisReservations ---------------------------------
+
+    def _statuses_call(
+        self, account: AccountId, wanted: Sequence[AgentId]
+    ) -> _scripts.ScriptCall:
+        """The ``presence_statuses.lua`` call for ``wanted`` (non-empty), freshness
+        judged at ``clock.now()``."""
         cutoff = _epoch_seconds(self.clock) - self.window.total_seconds()
         args = [
             "1" if self.require_heartbeat else "0",
@@ -78,11 +90,15 @@ class RedisPresence:
             *(id_text(agent) for agent in wanted),
         ]
         keys = [self.keys.status(account), self.keys.presence(account)]
-        with translate_errors("presence.statuses"):
-            reply = as_list(self._statuses(keys=keys, args=args))
+        return _scripts.ScriptCall(self._statuses, keys, args)
+
+    @staticmethod
+    def _read_statuses(wanted: Sequence[AgentId], reply: Any) -> dict[AgentId, str]:
+        """The script's position/status pairs as statuses of ``wanted``'s ids."""
+        pairs = as_list(reply)
         out: dict[AgentId, str] = {}
-        for index in range(0, len(reply) - 1, 2):
-            out[wanted[as_int(reply[index]) - 1]] = as_text(reply[index + 1])
+        for index in range(0, len(pairs) - 1, 2):
+            out[wanted[as_int(pairs[index]) - 1]] = as_text(pairs[index + 1])
         return out
 
     # -- host helpers -----------------------------------------------------------------
