@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol
 
 import attrs
@@ -161,7 +161,8 @@ class _RotationRanking:
             self.moved = []
 
 
-_NEVER = datetime.min
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+"""Sorts before every last assignment (all aware: the ledger and the clock give UTC)."""
 
 
 def _balanced_key(
@@ -170,8 +171,11 @@ def _balanced_key(
     last_assigned: Mapping[AgentId, datetime],
 ) -> tuple[int, datetime, tuple[int, int | str]]:
     last = last_assigned.get(agent)
-    naive_last = last.replace(tzinfo=None) if last is not None else _NEVER
-    return (open_counts.get(agent, 0), naive_last, id_sort_key(agent))
+    return (
+        open_counts.get(agent, 0),
+        _NEVER if last is None else last,
+        id_sort_key(agent),
+    )
 
 
 @attrs.define

@@ -282,9 +282,10 @@ def test_last_assigned_is_one_read_whatever_the_ledger_holds(any_redis: Target) 
                 limit=None,
             )
     now = EPOCH + timedelta(seconds=100)
+    backend.ledger.last_assigned(INBOX, agents, now=now, window=W)  # script loaded
     any_redis.recorder.reset()
     found = backend.ledger.last_assigned(INBOX, agents, now=now, window=W)
-    assert any_redis.recorder.commands == ["ZRANGE"]
+    assert any_redis.recorder.commands == ["EVALSHA"]
     assert found == {
         agent: EPOCH + timedelta(seconds=agent + 2) for agent in agents[:50]
     }

@@ -80,12 +80,15 @@ def score_from_datetime(when: datetime) -> int:
 def datetime_from_score(score: Any) -> datetime:
     """The inverse of :func:`score_from_datetime` (aware UTC)."""
     if isinstance(score, bytes | str):
-        micros = int(float(as_text(score)))
+        try:
+            micros = int(score)  # integer text: exact, and the common case
+        except ValueError:
+            micros = int(float(as_text(score)))
     elif isinstance(score, int | float) and not isinstance(score, bool):
         micros = int(score)
     else:
         raise ContractViolation(f"unexpected sorted-set score {score!r}")
-    return _EPOCH + timedelta(microseconds=micros)
+    return _EPOCH + timedelta(0, 0, micros)
 
 
 def window_micros(window: timedelta) -> int:

@@ -55,6 +55,7 @@ class RedisRateLimitLedger:
         self._try_record = _scripts.register(self._client, "ledger_try_record")
         self._discard = _scripts.register(self._client, "ledger_discard")
         self._usage = _scripts.register(self._client, "ledger_usage")
+        self._last = _scripts.register(self._client, "ledger_last")
 
     def usage(
         self,
@@ -93,18 +94,17 @@ class RedisRateLimitLedger:
         if not ids.texts:
             return {}
         with translate_errors("ledger.last_assigned"):
-            reply = self._client.zrange(
-                self.keys.fair_last(inbox),
-                f"({_cutoff(now, window)}",
-                "+inf",
-                byscore=True,
-                withscores=True,
+            reply = as_list(
+                self._last(
+                    keys=[self.keys.fair_last(inbox)],
+                    args=[f"({_cutoff(now, window)}"],
+                )
             )
         out: dict[AgentId, datetime] = {}
-        for member, score in as_list(reply):
-            agent = ids.get(member)
+        for at in range(0, len(reply) - 1, 2):
+            agent = ids.get(reply[at])
             if agent is not None:
-                out[agent] = datetime_from_score(score)
+                out[agent] = datetime_from_score(reply[at + 1])
         return out
 
     def try_record(

@@ -21,6 +21,7 @@ __all__ = ["SCRIPT_NAMES", "ScriptCall", "register", "run_together", "source"]
 
 SCRIPT_NAMES = (
     "ledger_discard",
+    "ledger_last",
     "ledger_try_record",
     "ledger_usage",
     "presence_set_status",

@@ -1,0 +1,11 @@
+-- autoassign: RateLimitLedger.last_assigned (read-only; the ledger's index of newest entries)
+--
+-- KEYS[1]  <prefix>:{i:<inbox>}:fairlast   sorted set, member = agent id text,
+--                                           score = the agent's newest entry (epoch microseconds)
+-- ARGV[1]  the window's start as an exclusive bound: "(<now - window in microseconds>"
+--
+-- Returns a flat array: agent, score, agent, score, ... for every agent whose newest entry
+-- is inside the window, oldest first. One read of one key: the cost grows with the agents
+-- in the window, never with the entries. (A script rather than ZRANGE ... WITHSCORES: the
+-- reply is flat, with the scores as exact integer text, whatever the client's protocol.)
+return redis.call('ZRANGE', KEYS[1], ARGV[1], '+inf', 'BYSCORE', 'WITHSCORES')
