@@ -8,7 +8,7 @@ writing, so a dry run can never disagree with a real pass.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -246,27 +246,6 @@ class RecentAssignments:
     def last(self, agent: AgentId) -> datetime | None:
         found = self.usage.get(agent)
         return None if found is None else found.last
-
-    def last_times(self) -> Mapping[AgentId, datetime]:
-        """A live, read-only view: each agent's newest remembered assignment."""
-        return _LastTimes(self.usage)
-
-
-class _LastTimes(Mapping[AgentId, datetime]):
-    def __init__(self, usage: dict[AgentId, LedgerUsage]) -> None:
-        self._usage = usage
-
-    def __getitem__(self, agent: AgentId) -> datetime:
-        found = self._usage[agent]
-        if found.last is None:
-            raise KeyError(agent)
-        return found.last
-
-    def __iter__(self) -> Iterator[AgentId]:
-        return (agent for agent, found in self._usage.items() if found.last is not None)
-
-    def __len__(self) -> int:
-        return sum(1 for found in self._usage.values() if found.last is not None)
 
 
 def exclusions_for_inbox(

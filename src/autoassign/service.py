@@ -39,7 +39,6 @@ from autoassign.model import (
     InboxId,
     LedgerUsage,
     OverridePrecedence,
-    Reservation,
     Team,
 )
 from autoassign.ports import (
@@ -118,7 +117,6 @@ class _Pass:
     recent: RecentAssignments | None = None
     """The ledger, read lazily as the walk reaches agents; ``None`` once it failed."""
     rate_limiting: bool = False
-    usage_batch: int = DEFAULT_USAGE_BATCH
     last_assigned: dict[AgentId, datetime] = attrs.field(factory=dict)
     """Each member's newest ledger entry, read with the snapshot when the selector
     needs it, then kept current with the pass's own assignments."""
@@ -208,9 +206,9 @@ class AssignmentService:
     override_precedence: OverridePrecedence = OverridePrecedence.INBOX
     selectors: Mapping[AssignmentOrder, Selector] = attrs.field(factory=dict)
     reservations: Reservations | None = None
-    """Presence confirmation and ledger reservation in one call; ``None``: a
-    :class:`~autoassign.reservations.SequentialReservations` over :attr:`presence` and
-    :attr:`ledger`."""
+    """Presence confirmation and ledger reservation in one call; ``None`` (the default)
+    becomes a :class:`~autoassign.reservations.SequentialReservations` over
+    :attr:`presence` and :attr:`ledger` when the service is built."""
     usage_batch: int = attrs.field(default=DEFAULT_USAGE_BATCH)
     """How many agents' ledger usage one lazy read covers (the agent the walk reached
     and the next unread online agents of the ranking). With round robin a pass reaches
@@ -232,6 +230,8 @@ class AssignmentService:
         }
         defaults.update(self.selectors)
         self.selectors = defaults
+        if self.reservations is None:
+            self.reservations = SequentialReservations(self.presence, self.ledger)
 
     # -- reading the configuration ------------------------------------------------------
 
@@ -359,7 +359,6 @@ class AssignmentService:
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
-            usage_batch=self.usage_batch,
         )
         selector = self.selector_for(loaded.policy.assignment_order)
         if not self._snapshot(run, conversations, selector, now):
@@ -553,7 +552,7 @@ class AssignmentService:
 
         Ledger usage is read as the walk goes: on reaching an online agent not read
         yet, one read covers it and the next unread online agents of the ranking, up
-        to :attr:`_Pass.usage_batch`."""
+        to :attr:`usage_batch`."""
         offline: list[AgentId] = []
         judged.clear()
         if run.ranking is None:
@@ -576,7 +575,7 @@ class AssignmentService:
                 continue  # a host's ranking may not name a non-member
             recent = run.recent if run.rate_limiting else None
             if recent is not None and unread(agent):
-                batch = [agent, *ahead.peek(unread, run.usage_batch - 1)]
+                batch = [agent, *ahead.peek(unread, self.usage_batch - 1)]
                 if not recent.ensure(batch, now):
                     self._skip_rate_limiting(run)
                     recent = None
@@ -770,7 +769,8 @@ class AssignmentService:
         if not expect and not record:
             return _Reserved.TAKEN  # the ledger is down: rate limiting skipped
         policy = run.state.policy
-        reserved = self._reserver.reserve(
+        assert self.reservations is not None  # set by __attrs_post_init__
+        reserved = self.reservations.reserve(
             run.state.account.id,
             run.state.inbox.id,
             agent,
@@ -782,7 +782,7 @@ class AssignmentService:
             record=record,
         )
         if reserved.presence_error is not None:
-            self._presence_failed(run, reserved)
+            self._presence_failed(run, reserved.presence_error)
             return _Reserved.PRESENCE_FAILED
         self._learn_presence(run, expect, reserved.statuses, confirmed)
         if not reserved.confirmed:
@@ -800,16 +800,11 @@ class AssignmentService:
             return _Reserved.REFUSED
         return _Reserved.TAKEN
 
-    @property
-    def _reserver(self) -> Reservations:
-        if self.reservations is not None:
-            return self.reservations
-        return SequentialReservations(self.presence, self.ledger)
-
-    def _presence_failed(self, run: _Pass, reserved: Reservation | None) -> None:
+    def _presence_failed(self, run: _Pass, error: BaseException | None) -> None:
+        """Presence failed mid-pass (``error``, or the exception being handled)."""
         logger.warning(
             "presence unavailable; treating every agent as offline",
-            exc_info=reserved.presence_error if reserved is not None else True,
+            exc_info=error if error is not None else True,
             extra={"autoassign_account": run.state.account.id},
         )
         run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)

@@ -10,6 +10,7 @@ import redis
 
 from autoassign import SkipReason
 from autoassign.adapters.redis import RedisBackend
+from autoassign.reservations import SequentialReservations
 from autoassign.results import Degradation
 from autoassign.testing import FakeClock, InMemoryBackend
 
@@ -120,6 +121,7 @@ def test_ledger_down_skips_rate_limiting_but_assigns(fake_redis: Target) -> None
     broken = RedisBackend(dead_client(), prefix=fake_redis.prefix, clock=clock)
     app = wire(good, memory, clock)
     app.service.ledger = broken.ledger
+    app.service.reservations = SequentialReservations(good.presence, broken.ledger)
     result = app.service.perform_bulk_assignment(10)
     assert result.degraded == {Degradation.RATE_LIMIT_SKIPPED}
     assert result.assigned_count == CONVERSATIONS  # limit 1 per agent not enforced

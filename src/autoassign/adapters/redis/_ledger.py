@@ -40,11 +40,11 @@ class RedisRateLimitLedger:
 
     ``usage`` is one read-only Lua script for all agents (``ZCOUNT``, the oldest entry
     in the window and the newest per agent: logarithmic in the set size, never a
-    listing; only agents with entries come back); ``last_assigned`` is one
-    ``ZRANGE ... BYSCORE`` of the index (its cost grows with the agents in the window,
-    never with entries); ``try_record`` is one Lua script (trim, count, refuse or
-    record, update the index); ``discard`` is one Lua script (remove, set the index to
-    the newest remaining entry). Nothing scans the keyspace.
+    listing; only agents with entries come back); ``last_assigned`` is one read-only
+    script over the index (a ``ZRANGE ... BYSCORE``, flat reply: its cost grows with the
+    agents in the window, never with entries); ``try_record`` is one Lua script (trim,
+    count, refuse or record, update the index); ``discard`` is one Lua script (remove,
+    set the index to the newest remaining entry). Nothing scans the keyspace.
     """
 
     def __init__(
