@@ -184,8 +184,8 @@ class RateLimitLedger(Protocol):
     ) -> Mapping[AgentId, datetime]:
         """For each of ``agents`` with an entry in ``inbox`` within the window ending
         ``now``: the time of its newest entry (what :meth:`usage` reports as ``last``).
-        Agents without one are absent. The balanced selector's tie-break reads it for
-        every member once a pass, so it must be one read that costs little per agent:
+        Agents without one are absent. A pass reads it for every member once, for a
+        host selector that needs it, so it must be one read that costs little per agent:
         keep an index of each agent's newest entry rather than visiting each agent's
         log. An entry :meth:`discard` removed no longer counts."""
         ...
@@ -250,7 +250,8 @@ class Reservations(Protocol):
 
 
 class RotationStore(Protocol):
-    """**Port:** the round-robin queue of each inbox."""
+    """**Port:** the round-robin queue of each inbox (round robin's order, and balanced's
+    among agents with equal open counts)."""
 
     def select(
         self,

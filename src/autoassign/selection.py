@@ -14,12 +14,12 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 
 import attrs
 
-from autoassign.model import AgentId, Conversation, InboxId, id_sort_key
+from autoassign.model import AgentId, Conversation, InboxId
 from autoassign.ports import RotationStore
 
 __all__ = [
@@ -161,103 +161,121 @@ class _RotationRanking:
             self.moved = []
 
 
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
-"""Sorts before every last assignment (all aware: the ledger and the clock give UTC)."""
-
-
-def _balanced_key(
-    agent: AgentId,
-    open_counts: Mapping[AgentId, int],
-    last_assigned: Mapping[AgentId, datetime],
-) -> tuple[int, datetime, tuple[int, int | str]]:
-    last = last_assigned.get(agent)
-    return (
-        open_counts.get(agent, 0),
-        _NEVER if last is None else last,
-        id_sort_key(agent),
-    )
-
-
 @attrs.define
 class BalancedSelector:
     """Equal workload: the eligible agent with the fewest open conversations in the inbox.
 
-    Ties go to the agent whose last auto-assignment in the inbox is oldest (never
-    assigned counts as oldest), then to the smallest id, so the choice is deterministic.
+    Ties go to the agent first in the inbox's round-robin queue: the one that has waited
+    longest since its last auto-assignment in the inbox (members who joined later queue
+    behind, as in round robin). The chosen agent moves to the back of that queue, so
+    agents at equal load take turns, and switching an inbox between round robin and
+    balanced keeps everyone's place in line. A pass reads the queue once
+    (:meth:`RotationStore.order`) and writes its moves once, at its end
+    (:meth:`RotationStore.advance`), like round robin: the cost of a pass does not
+    depend on how much history the inbox has.
     """
 
+    rotation: RotationStore
     name: str = "balanced"
     needs_open_counts: bool = True
-    needs_last_assigned: bool = True
+    needs_last_assigned: bool = False
 
     def rank(self, source: RankingInput) -> Ranking:
-        return _BalancedRanking(source)
+        order = self.rotation.order(source.inbox, members=source.members)
+        return _BalancedRanking(
+            rotation=self.rotation,
+            inbox=source.inbox,
+            members=source.members,
+            open_counts=source.open_counts,
+            queue=_queue_of(order, source.members),
+        )
 
     def preview(self, context: SelectionContext) -> AgentId | None:
         if not context.eligible:
             return None
+        order = self.rotation.order(context.inbox, members=context.members)
+        place = {
+            agent: at for at, agent in enumerate(_queue_of(order, context.members))
+        }
         return min(
             context.eligible,
-            key=lambda agent: _balanced_key(
-                agent, context.open_counts, context.last_assigned
+            key=lambda agent: (
+                context.open_counts.get(agent, 0),
+                place.get(agent, len(place)),
             ),
         )
 
 
+def _queue_of(order: Sequence[AgentId], members: Sequence[AgentId]) -> list[AgentId]:
+    """The store's queue, each member once (a member it left out joins at the back, in
+    member order; a non-member it names is dropped)."""
+    member_set = frozenset(members)
+    queue = [agent for agent in dict.fromkeys(order) if agent in member_set]
+    if len(queue) != len(member_set):
+        queued = frozenset(queue)
+        queue.extend(a for a in dict.fromkeys(members) if a not in queued)
+    return queue
+
+
 class _BalancedRanking:
-    """Members split in two: the *fresh* ones (no open conversation, no remembered
-    assignment: they share the smallest key and go by id) and the *touched* ones, kept
-    sorted by their full key. Only touched agents get a key computed, so starting a pass
-    costs little more than one pass over the members, and an assignment moves one agent.
+    """The members in tiers by open count, each tier in queue order.
+
+    Building it is one walk over the queue (no sort); an assignment moves one agent to
+    the back of the next tier, and :meth:`finish` moves the assigned agents to the back
+    of the stored queue in one write.
     """
 
-    def __init__(self, source: RankingInput) -> None:
-        self._source = source
-        members = source.members
-        member_set = frozenset(members)
-        touched = {agent for agent, count in source.open_counts.items() if count}
-        touched.update(source.last_assigned)
-        touched &= member_set
-        fresh = list(dict.fromkeys(a for a in members if a not in touched))
-        if all(type(agent) is int for agent in fresh):
-            fresh.sort()
-        else:
-            fresh.sort(key=id_sort_key)
-        self._fresh = fresh
-        self._start = 0
-        self._moved: set[AgentId] = set()
-        self._keys = {agent: self._key(agent) for agent in touched}
-        self._touched = sorted((key, agent) for agent, key in self._keys.items())
-
-    def _key(self, agent: AgentId) -> tuple[int, datetime, tuple[int, int | str]]:
-        return _balanced_key(
-            agent, self._source.open_counts, self._source.last_assigned
-        )
+    def __init__(
+        self,
+        *,
+        rotation: RotationStore,
+        inbox: InboxId,
+        members: Sequence[AgentId],
+        open_counts: Mapping[AgentId, int],
+        queue: list[AgentId],
+    ) -> None:
+        self._rotation = rotation
+        self._inbox = inbox
+        self._members = members
+        self._counts = open_counts
+        self._place: dict[AgentId, tuple[int, int]] = {}
+        self._tiers: dict[int, list[tuple[int, AgentId]]] = {}
+        for at, agent in enumerate(queue):
+            count = open_counts.get(agent, 0)
+            self._place[agent] = (count, at)
+            self._tiers.setdefault(count, []).append((at, agent))
+        self._next = len(queue)
+        self._moved: list[AgentId] = []
 
     def candidates(self) -> Iterator[AgentId]:
-        fresh, moved = self._fresh, self._moved
-        while self._start < len(fresh) and fresh[self._start] in moved:
-            self._start += 1
-        for index in range(self._start, len(fresh)):
-            agent = fresh[index]
-            if agent not in moved:
+        for count in sorted(self._tiers):
+            for _at, agent in self._tiers[count]:
                 yield agent
-        for _key, agent in self._touched:
-            yield agent
 
     def update(self, agent: AgentId, *, assigned: bool) -> None:
-        new = self._key(agent)
-        old = self._keys.get(agent)
-        if old is None:
-            if new[0] == 0 and new[1] == _NEVER:
-                return  # still fresh
-            self._moved.add(agent)
-        elif new == old:
+        place = self._place.get(agent)
+        if place is None:
+            return  # not a member
+        count, at = place
+        new_count = self._counts.get(agent, 0)
+        if assigned:
+            self._moved.append(agent)
+            new_at = self._next
+            self._next += 1
+        elif new_count == count:
             return
         else:
-            del self._touched[bisect.bisect_left(self._touched, (old, agent))]
-        bisect.insort(self._touched, (new, agent))
-        self._keys[agent] = new
+            new_at = at
+        tier = self._tiers[count]
+        del tier[bisect.bisect_left(tier, (at, agent))]
+        if not tier:
+            del self._tiers[count]
+        bisect.insort(self._tiers.setdefault(new_count, []), (new_at, agent))
+        self._place[agent] = (new_count, new_at)
 
     def finish(self) -> None:
-        return None
+        if self._moved:
+            self._rotation.advance(
+                self._inbox, members=self._members, agents=self._moved
+            )
+            self._moved = []

@@ -226,7 +226,7 @@ class AssignmentService:
     def __attrs_post_init__(self) -> None:
         defaults: dict[AssignmentOrder, Selector] = {
             AssignmentOrder.ROUND_ROBIN: RoundRobinSelector(self.rotation),
-            AssignmentOrder.BALANCED: BalancedSelector(),
+            AssignmentOrder.BALANCED: BalancedSelector(self.rotation),
         }
         defaults.update(self.selectors)
         self.selectors = defaults

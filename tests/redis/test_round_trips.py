@@ -4,15 +4,14 @@ What is measured: every Redis command the client sends (a pipeline's ``execute``
 once) while ``service.perform_bulk_assignment`` runs, after the scripts are loaded (a
 warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once).
 
-A pass starts with presence of every member (one script), for balanced the ledger's
-index of last assignments (one script) and for round robin the queue (one
-``LRANGE``). The ledger's usage is read lazily, for the online agents the walk reaches,
-128 at a time: one script here. Per conversation it then sends exactly one round trip
-(``RedisBackend.reservations``): a pipeline of the chosen agent's presence and
-``try_record``, or for the first conversation ``try_record`` alone (the snapshot is that
-fresh). Round robin writes the queue's moves once, at the end (``rotation.advance``).
-So a pass over n conversations takes ``n + 4`` round trips (round robin) or ``n + 3``
-(balanced), whatever the number of agents or the size of the ledger.
+A pass starts with presence of every member (one script) and the rotation queue (one
+``LRANGE``; both selectors rank by it). The ledger's usage is read lazily, for the
+online agents the walk reaches, 128 at a time: one script here. Per conversation it
+then sends exactly one round trip (``RedisBackend.reservations``): a pipeline of the
+chosen agent's presence and ``try_record``, or for the first conversation
+``try_record`` alone (the snapshot is that fresh). The queue's moves are written once,
+at the end (``rotation.advance``). So a pass over n conversations takes ``n + 4``
+round trips, whatever the selector, the number of agents or the size of the ledger.
 """
 
 from __future__ import annotations
@@ -121,13 +120,12 @@ def _check_round_trips(
 
     n = result.assigned_count
     assert n == CONVERSATIONS
-    round_robin = order is AssignmentOrder.ROUND_ROBIN
-    assert len(commands) == n + (4 if round_robin else 3)
+    assert len(commands) == n + 4
     assert commands.count("PIPELINE") == n - 1  # presence + try_record
-    # presence, usage, the first try_record, then round robin's advance or balanced's
-    # last_assigned
+    # presence, usage, the first try_record, the queue's advance (no last_assigned:
+    # neither selector needs it)
     assert commands.count("EVALSHA") == 4
-    assert commands.count("LRANGE") == (1 if round_robin else 0)  # rotation.order
+    assert commands.count("LRANGE") == 1  # rotation.order
     assert not {"KEYS", "SCAN"} & set(commands)
 
 

@@ -1,17 +1,26 @@
 """The pass reads the ledger lazily: usage only for the online agents its walk reaches,
-in batches of ``service.usage_batch``; the balanced selector's last-assignment times
-in one ``last_assigned`` read. Batching never changes a decision."""
+in batches of ``service.usage_batch``; a host selector that needs last-assignment times
+gets them in one ``last_assigned`` read (the built-in selectors need none). Batching
+never changes a decision."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoassign import AssignmentOrder, AssignmentPolicy, Degradation
+from autoassign import (
+    AssignmentOrder,
+    AssignmentPolicy,
+    Degradation,
+    RankingInput,
+    SelectionContext,
+)
 
 from .conftest import ACCOUNT, INBOX, POLICY
 
@@ -127,10 +136,43 @@ def test_a_usage_read_failing_mid_pass_skips_rate_limiting_from_there(
     assert len(calls) == 2
 
 
+@attrs.define
+class _NeedsTimes:
+    """A host selector without ``needs_last_assigned``: treated as needing it. Ranks
+    the members in order and keeps what it was given."""
+
+    name: str = "needs_times"
+    needs_open_counts: bool = False
+    seen: list[dict[Any, Any]] = attrs.field(factory=list)
+
+    def rank(self, source: RankingInput) -> Any:
+        self.seen.append(dict(source.last_assigned))
+        return _InOrder(list(source.members))
+
+    def preview(self, context: SelectionContext) -> Any:
+        return context.eligible[0]
+
+
+@attrs.define
+class _InOrder:
+    order: list[Any]
+
+    def candidates(self) -> Iterator[Any]:
+        return iter(self.order)
+
+    def update(self, agent: Any, *, assigned: bool) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
 @pytest.mark.parametrize("limit", [None, 5])
-def test_balanced_reads_last_assignments_once_and_usage_only_with_a_limit(
+def test_balanced_reads_no_last_assignments_and_usage_only_with_a_limit(
     scenario: Any, wrap: Any, limit: int | None
 ) -> None:
+    """Balanced breaks ties with the rotation queue: the ledger is read only for the
+    rate limit, however much history it holds."""
     scenario.setup(
         members=["ann", "bob", "cat"],
         policy=_policy(limit, AssignmentOrder.BALANCED),
@@ -140,33 +182,46 @@ def test_balanced_reads_last_assignments_once_and_usage_only_with_a_limit(
     scenario.convs(["c1"])
     ledger = wrap(scenario.backend.ledger)
     result = scenario.build(ledger=ledger).service.perform_bulk_assignment(INBOX)
-    # Equal open counts: cat was never assigned, so it goes first.
-    assert [a.agent for a in result.assignments] == ["cat"]
-    assert len(ledger.called("last_assigned")) == 1
+    # Equal open counts: the queue's front (ledger history does not matter).
+    assert [a.agent for a in result.assignments] == ["ann"]
+    assert ledger.called("last_assigned") == []
     assert len(ledger.called("usage")) == (0 if limit is None else 1)
 
 
-def test_balanced_ties_follow_the_ledgers_last_assignment(scenario: Any) -> None:
-    scenario.setup(
-        members=["ann", "bob"], policy=_policy(None, AssignmentOrder.BALANCED)
-    )
+def test_a_host_selector_needing_times_gets_the_ledgers_last_assignments(
+    scenario: Any, wrap: Any
+) -> None:
+    scenario.setup(members=["ann", "bob", "cat"], policy=_policy(None))
     _record(scenario, "ann", "old-1", ago=30)
     _record(scenario, "bob", "old-2", ago=60)
     scenario.convs(["c1"])
-    assert [a.agent for a in scenario.run().assignments] == ["bob"]
+    selector = _NeedsTimes()
+    ledger = wrap(scenario.backend.ledger)
+    app = scenario.build(
+        ledger=ledger, selectors={AssignmentOrder.ROUND_ROBIN: selector}
+    )
+    app.service.perform_bulk_assignment(INBOX)
+    now = scenario.clock.now()
+    assert selector.seen == [
+        {"ann": now - timedelta(seconds=30), "bob": now - timedelta(seconds=60)}
+    ]
+    assert len(ledger.called("last_assigned")) == 1
 
 
 def test_a_failing_last_assigned_read_skips_rate_limiting(
     scenario: Any, wrap: Any, boom: Any
 ) -> None:
-    scenario.setup(members=["ann"], policy=_policy(1, AssignmentOrder.BALANCED))
+    scenario.setup(members=["ann"], policy=_policy(1))
     scenario.convs(["c1", "c2"])
 
     def last_assigned(original: Any, *args: Any, **kwargs: Any) -> Any:
         raise boom("down")
 
     ledger = wrap(scenario.backend.ledger, last_assigned=last_assigned)
-    result = scenario.build(ledger=ledger).service.perform_bulk_assignment(INBOX)
+    app = scenario.build(
+        ledger=ledger, selectors={AssignmentOrder.ROUND_ROBIN: _NeedsTimes()}
+    )
+    result = app.service.perform_bulk_assignment(INBOX)
     assert result.assigned_count == 2  # over the limit of 1: rate limiting skipped
     assert result.degraded == {Degradation.RATE_LIMIT_SKIPPED}
     assert ledger.called("usage") == []

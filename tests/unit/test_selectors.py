@@ -1,7 +1,7 @@
 """Selectors (issue 2, behaviour 7): round robin (selected agent to the back, ineligible
 agents keep their place, membership drift reconciled, new members at the back); balanced
-(fewest open conversations in the inbox; ties: oldest last assignment, then id); a host's
-own selector."""
+(fewest open conversations in the inbox; ties: the round-robin queue, which both
+selectors advance); a host's own selector."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_balanced_spec_example_5_3_8(scenario: Any) -> None:
     assert _one(scenario, 2) == "B"  # A 5, B 5, C 8
 
 
-def test_balanced_ties_go_to_the_oldest_last_assignment(scenario: Any) -> None:
+def test_balanced_ties_go_to_the_agent_waiting_longest(scenario: Any) -> None:
     _balanced(scenario, ["a", "b"], online=["b"])
     assert _one(scenario, 1) == "b"
     scenario.clock.advance(60)
@@ -198,10 +198,13 @@ def test_balanced_ties_go_to_the_oldest_last_assignment(scenario: Any) -> None:
     scenario.set_status("b", "online")
     scenario.clock.advance(60)
     # 0 open each: b's last assignment is older than a's, though "a" < "b".
+    assert _order(scenario) == ["b", "a"]
     assert _one(scenario, 3) == "b"
 
 
-def test_balanced_never_assigned_counts_as_oldest(scenario: Any) -> None:
+def test_balanced_a_member_not_yet_assigned_goes_before_one_just_assigned(
+    scenario: Any,
+) -> None:
     _balanced(scenario, ["a", "z"], online=["a"])
     assert _one(scenario, 1) == "a"
     scenario.world.update_conversation(1, status="resolved")
@@ -212,7 +215,7 @@ def test_balanced_never_assigned_counts_as_oldest(scenario: Any) -> None:
 def test_balanced_ties_within_a_pass_count_the_pass_own_assignments(
     scenario: Any,
 ) -> None:
-    """The pass keeps open counts and last assignments current as it assigns."""
+    """The pass keeps open counts and the queue current as it assigns."""
     _balanced(scenario, ["a", "b"], online=["a"])
     assert _one(scenario, 1) == "a"
     scenario.world.update_conversation(1, status="resolved")
@@ -220,14 +223,36 @@ def test_balanced_ties_within_a_pass_count_the_pass_own_assignments(
     scenario.set_status("b", "online")
     scenario.convs([2, 3, 4])
     result = scenario.run()
-    # 2: 0 open each, b never assigned; 3: b has 1 open, a 0; 4: 1 open each and both
-    # last assigned now, in this pass (not a at the earlier pass, b never): the id.
-    assert [a.agent for a in result.assignments] == ["b", "a", "a"]
+    # 2: 0 open each, b ahead in the queue; 3: b has 1 open, a 0; 4: 1 open each,
+    # and b has waited since 2 while a was just assigned.
+    assert [a.agent for a in result.assignments] == ["b", "a", "b"]
+    assert _order(scenario) == ["a", "b"]
 
 
-def test_balanced_full_tie_goes_to_the_smallest_id(scenario: Any) -> None:
+def test_balanced_full_tie_in_a_new_inbox_follows_member_order(scenario: Any) -> None:
     _balanced(scenario, ["cho", "ann", "bob"])
-    assert _one(scenario, 1) == "ann"
+    assert _one(scenario, 1) == "cho"
+    assert _order(scenario) == ["ann", "bob", "cho"]
+
+
+def test_balanced_and_round_robin_share_the_queue(scenario: Any) -> None:
+    """Switching an inbox between the two keeps everyone's place in line."""
+    _balanced(scenario, ["A", "B", "C"])
+    scenario.convs([1, 2])
+    assert [a.agent for a in scenario.run().assignments] == ["A", "B"]
+    scenario.backend.add_policy(
+        AssignmentPolicy(id=2, account=ACCOUNT, assignment_order="round_robin"),
+        inboxes=[INBOX],
+    )
+    assert _one(scenario, 3) == "C"  # not A: A and B had their turns under balanced
+
+
+def test_balanced_skips_a_busier_agent_without_moving_it(scenario: Any) -> None:
+    _balanced(scenario, ["A", "B", "C"])
+    scenario.conv(100, assignee="A")
+    assert _one(scenario, 1) == "B"
+    # A was passed over (busier), so it keeps its place at the front.
+    assert _order(scenario) == ["A", "C", "B"]
 
 
 def test_balanced_after_the_spec_example_continues_to_balance(scenario: Any) -> None:
@@ -251,13 +276,6 @@ def test_balanced_counts_only_open_in_this_inbox(scenario: Any) -> None:
         scenario.conv(number + 100, assignee="A", status="resolved")
     scenario.conv(300, assignee="B")
     assert _one(scenario, 1) == "A"
-
-
-def test_balanced_does_not_touch_the_rotation(scenario: Any) -> None:
-    _balanced(scenario, ["A", "B"])
-    scenario.convs([1, 2, 3])
-    scenario.run()
-    assert scenario.backend.rotation._queues == {}
 
 
 @given(

@@ -39,8 +39,8 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   one ``AssigneeChanged`` and one ``ConversationUpdated`` per assignment;
 * whenever the model can tell (the ledger's view is exact), the chosen agent is the one
   the policy's selector must pick: the first eligible agent in the model's own
-  round-robin queue, or for balanced the fewest open conversations, then the oldest
-  last assignment in the window, then the smallest id;
+  round-robin queue, or for balanced the fewest open conversations, then the first in
+  that same queue (both selectors move the chosen agent to its back);
 * each pass fetched exactly the model's top conversations in priority order (after
   exclusions, up to the bulk limit) and assigned them in that order; a conversation
   skipped for lack of an eligible agent really had none, and no later team-less
@@ -56,8 +56,8 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Protocol, TypeAlias
 
 import attrs
@@ -131,8 +131,6 @@ MISSING_TEAM: TeamId = 99
 CAPACITY_POLICY: PolicyId = 500
 POLICY_IDS: dict[InboxId, PolicyId] = {10: 100, "mail": "p-mail"}
 SPAM = "spam"
-
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 _ConversationSpec: TypeAlias = tuple[InboxId, TeamId | None, frozenset[str], int, int]
 """(inbox, team, labels, age in seconds, idle seconds) of a conversation to open."""
@@ -380,33 +378,14 @@ class ReferenceModel:
                 surely.add(agent)
         return maybe, surely
 
-    def ambiguous(
-        self, inbox: InboxId, agents: Iterable[AgentId], now: datetime
-    ) -> bool:
-        """Whether the ledger may have forgotten some of these agents' entries still in
-        the window (the limit or window changed since), so its view is not exact."""
-        return any(
-            since != total
-            for since, total in (self.recent(inbox, agent, now) for agent in agents)
-        )
-
-    def last_assigned(self, inbox: InboxId, agent: AgentId, now: datetime) -> datetime:
-        window = timedelta(seconds=self.policies[inbox].fair_distribution_window)
-        times = [
-            entry.at
-            for (log_inbox, log_agent, _), entry in self.log.items()
-            if log_inbox == inbox and log_agent == agent and now - entry.at < window
-        ]
-        return max(times) if times else _NEVER
-
     def queue(self, inbox: InboxId) -> list[AgentId]:
-        """The inbox's queue reconciled with its members (as the rotation does)."""
+        """The inbox's queue reconciled with its members, as the rotation's ``order``
+        sees it (reading stores nothing; only a move does)."""
         members = self.members[inbox]
         queue: list[AgentId] = []
         for agent in [*self.queues.get(inbox, []), *members]:
             if agent in members and agent not in queue:
                 queue.append(agent)
-        self.queues[inbox] = queue
         return queue
 
     def expected_agent(
@@ -416,23 +395,19 @@ class ReferenceModel:
         inbox = conversation.inbox
         if not surely:
             return None
+        queue = self.queue(inbox)
         if self.policies[inbox].assignment_order is AssignmentOrder.ROUND_ROBIN:
-            return next(agent for agent in self.queue(inbox) if agent in surely)
-        if self.ambiguous(inbox, surely, now):
-            return None
+            return next(agent for agent in queue if agent in surely)
+        place = {agent: at for at, agent in enumerate(queue)}
         return min(
-            surely,
-            key=lambda agent: (
-                self.open_count(inbox, agent),
-                self.last_assigned(inbox, agent, now),
-                id_sort_key(agent),
-            ),
+            surely, key=lambda agent: (self.open_count(inbox, agent), place[agent])
         )
 
     def rotate(self, inbox: InboxId, agent: AgentId) -> None:
         queue = self.queue(inbox)
         queue.remove(agent)
         queue.append(agent)
+        self.queues[inbox] = queue
 
     def forget_streak(self, agent: AgentId, inbox: InboxId | None = None) -> None:
         for key, streaks in self.streaks.items():
@@ -900,8 +875,8 @@ def assignment_machine(
                         f"{policy.assignment_order.value} selector should have chosen "
                         f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)})"
                     )
+                model.rotate(inbox, agent)
                 if policy.assignment_order is AssignmentOrder.ROUND_ROBIN:
-                    model.rotate(inbox, agent)
                     model.round_robin_decision(inbox, agent, surely)
                 else:
                     model.streaks.pop(inbox, None)
@@ -990,6 +965,20 @@ def assignment_machine(
                         f"the window; the model logged {since} since the last policy "
                         f"change and {total} in all"
                     )
+
+        @invariant()
+        def rotation_matches_the_model(self) -> None:
+            """Both selectors move each agent they assign to the back of the inbox's
+            queue; the store's queue is the model's."""
+            if self.app is None:
+                return
+            for inbox in INBOXES:
+                members = self.model.members[inbox]
+                stored = list(self.backend.rotation.order(inbox, members=members))
+                assert stored == self.model.queue(inbox), (
+                    f"rotation of inbox {inbox!r}: stored {stored!r}, expected "
+                    f"{self.model.queue(inbox)!r}"
+                )
 
         @invariant()
         def every_event_was_checked(self) -> None:

@@ -6,7 +6,7 @@ turn them into precise types so the adapters type-check on every supported redis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +17,8 @@ from ._keys import id_text
 
 __all__ = [
     "IdMap",
+    "IdMapCache",
+    "agent_times",
     "as_int",
     "as_optional_text",
     "as_text",
@@ -91,6 +93,26 @@ def datetime_from_score(score: Any) -> datetime:
     return _EPOCH + timedelta(0, 0, micros)
 
 
+def agent_times(ids: IdMap, reply: list[Any]) -> dict[Id, datetime]:
+    """A flat ``id, score, id, score, ...`` reply as ``{id: aware datetime}`` for the
+    ids ``ids`` knows (others are dropped), in reply order. Hot: one pass may decode
+    every member of a large inbox, so the common case (integer-text scores) takes
+    the short path."""
+    get = ids.getter(reply[0] if reply else "")
+    out: dict[Id, datetime] = {}
+    pairs = iter(reply)
+    epoch, delta = _EPOCH, timedelta
+    for text, score in zip(pairs, pairs, strict=False):
+        agent = get(text)
+        if agent is None:
+            continue
+        try:
+            out[agent] = epoch + delta(0, 0, int(score))
+        except (TypeError, ValueError):
+            out[agent] = datetime_from_score(score)
+    return out
+
+
 def window_micros(window: timedelta) -> int:
     return window // _MICRO
 
@@ -103,15 +125,55 @@ def ttl_millis(ttl: timedelta) -> int:
 class IdMap:
     """Maps the text Redis stores back to the exact id objects the caller passed."""
 
-    __slots__ = ("_by_text", "texts")
+    __slots__ = ("_by_bytes", "_by_text", "texts")
 
     def __init__(self, ids: Iterable[Id]) -> None:
-        self._by_text: dict[str, Id] = {}
-        self.texts: list[str] = []
-        for value in ids:
-            text = id_text(value)
-            self.texts.append(text)
-            self._by_text.setdefault(text, value)
+        values = list(ids)
+        if all(type(value) is int for value in values):
+            self.texts: list[str] = list(map(str, values))  # the common case, fast
+        else:
+            self.texts = [id_text(value) for value in values]
+        # The first id with a given text wins (reversed, so earlier ones overwrite).
+        self._by_text: dict[str, Id] = dict(
+            zip(reversed(self.texts), reversed(values), strict=True)
+        )
+        self._by_bytes: dict[bytes, Id] | None = None
 
     def get(self, text: Any) -> Id | None:
         return self._by_text.get(as_text(text))
+
+    def getter(self, sample: Any) -> Callable[[Any], Id | None]:
+        """A fast ``get`` for replies whose items have ``sample``'s type (``bytes``
+        or ``str``): one dictionary lookup, no decoding."""
+        if isinstance(sample, bytes):
+            if self._by_bytes is None:
+                self._by_bytes = {
+                    text.encode(): value for text, value in self._by_text.items()
+                }
+            return self._by_bytes.get
+        if isinstance(sample, str):
+            return self._by_text.get
+        return self.get
+
+
+class IdMapCache:
+    """The :class:`IdMap` of the last id list seen, rebuilt only when the list differs.
+
+    A pass reads the same members again and again (every pass of an inbox, until its
+    membership changes); comparing a list is several times cheaper than mapping it.
+    Safe to share between threads: the cached pair is replaced, never mutated.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[Id, ...], IdMap] | None = None
+
+    def get(self, ids: Iterable[Id]) -> IdMap:
+        key = tuple(ids)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        mapped = IdMap(key)
+        self._last = (key, mapped)
+        return mapped

@@ -10,7 +10,8 @@ from autoassign.model import AgentId, ConversationId, InboxId, LedgerUsage
 
 from . import _scripts
 from ._codec import (
-    IdMap,
+    IdMapCache,
+    agent_times,
     as_int,
     as_list,
     as_text,
@@ -56,6 +57,7 @@ class RedisRateLimitLedger:
         self._discard = _scripts.register(self._client, "ledger_discard")
         self._usage = _scripts.register(self._client, "ledger_usage")
         self._last = _scripts.register(self._client, "ledger_last")
+        self._ids = IdMapCache()
 
     def usage(
         self,
@@ -90,7 +92,7 @@ class RedisRateLimitLedger:
         now: datetime,
         window: timedelta,
     ) -> Mapping[AgentId, datetime]:
-        ids = IdMap(agents)
+        ids = self._ids.get(agents)
         if not ids.texts:
             return {}
         with translate_errors("ledger.last_assigned"):
@@ -100,12 +102,7 @@ class RedisRateLimitLedger:
                     args=[f"({_cutoff(now, window)}"],
                 )
             )
-        out: dict[AgentId, datetime] = {}
-        for at in range(0, len(reply) - 1, 2):
-            agent = ids.get(reply[at])
-            if agent is not None:
-                out[agent] = datetime_from_score(reply[at + 1])
-        return out
+        return agent_times(ids, reply)
 
     def try_record(
         self,

@@ -9,7 +9,7 @@ from autoassign.adapters.memory import reconcile_queue
 from autoassign.model import AgentId, InboxId
 
 from . import _scripts
-from ._codec import IdMap, as_int, as_list, as_text
+from ._codec import IdMapCache, as_int, as_list, as_text
 from ._errors import translate_errors
 from ._keys import KeySchema, id_text
 
@@ -32,6 +32,7 @@ class RedisRotationStore:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._script = _scripts.register(self._client, "rotation")
+        self._ids = IdMapCache()
 
     def select(
         self,
@@ -52,7 +53,7 @@ class RedisRotationStore:
     def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
         with translate_errors("rotation.order"):
             raw = as_list(self._client.lrange(self.keys.rotation(inbox), 0, -1))
-        by_text = IdMap(members)
+        by_text = self._ids.get(members)
         queue = [as_text(item) for item in raw]
         order = reconcile_queue(queue, by_text.texts)
         out: list[AgentId] = []
