@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import statistics
 import time
 from datetime import timedelta
 from typing import Any
@@ -115,6 +116,16 @@ class RedisBench:
         *,
         repeat: int,
     ) -> dict[str, Any]:
+        """One configuration on its own: a warm-up run, then ``repeat`` timed runs."""
+        return measure_interleaved(
+            [self.prepare_pass(agent_count, ledger_entries, order)], repeat=repeat
+        )[0]
+
+    def prepare_pass(
+        self, agent_count: int, ledger_entries: int, order: AssignmentOrder
+    ) -> PassRuns:
+        """A fresh inbox with ``agent_count`` online agents and ``ledger_entries``
+        ledger entries, ready to be timed (:func:`measure_interleaved`)."""
         inbox = self.new_inbox()
         agents = list(range(1, agent_count + 1))
         self.go_online(agent_count)
@@ -122,54 +133,7 @@ class RedisBench:
         seed(memory, inboxes=[inbox], agents=agents, order=order)
         if ledger_entries:
             self.fill_ledger(inbox, agents, ledger_entries)
-        app = self.wire(memory)
-        feed = Feeder(memory, inbox, CONVERSATIONS)
-        passes: list[tuple[int, int, list[str]]] = []
-
-        def run() -> None:
-            self.client.reset_count()
-            result = app.service.perform_bulk_assignment(inbox)
-            passes.append(
-                (
-                    result.assigned_count,
-                    self.client.round_trips,
-                    list(self.client.commands),
-                )
-            )
-            self.clock.advance(1)
-
-        seconds, times = median_time(run, repeat=repeat, setup=feed)
-        assigned, trips, commands = passes[-1]
-        if assigned != CONVERSATIONS:
-            raise RuntimeError(f"expected {CONVERSATIONS} assignments, got {assigned}")
-        # One more pass of half the size splits the count into a per-conversation part
-        # (the slope) and a per-pass part (the intercept).
-        feed.size = CONVERSATIONS // 2
-        feed()
-        run()
-        half_assigned, half_trips, _ = passes[-1]
-        feed.size = CONVERSATIONS
-        per_conversation = (trips - half_trips) / (assigned - half_assigned)
-        per_pass = trips - per_conversation * assigned
-        kinds: dict[str, int] = {}
-        for name in commands:
-            kinds[name] = kinds.get(name, 0) + 1
-        return {
-            "agents": agent_count,
-            "ledger_entries": ledger_entries,
-            "unrelated_keys": self.unrelated,
-            "order": order.value,
-            "assigned": assigned,
-            "pass_seconds": seconds,
-            "per_assignment_us": seconds / assigned * 1e6,
-            "assignments_per_second": assigned / seconds,
-            "round_trips": trips,
-            "round_trips_per_assignment": trips / assigned,
-            "round_trips_per_conversation": per_conversation,
-            "round_trips_per_pass": per_pass,
-            "commands": kinds,
-            "runs_seconds": times,
-        }
+        return PassRuns(self, inbox, agent_count, ledger_entries, order, memory)
 
     # -- measurement 3 ----------------------------------------------------------------
 
@@ -253,6 +217,92 @@ class RedisBench:
 
 
 # -- measurement 4: worker processes ----------------------------------------------------
+
+
+class PassRuns:
+    """Timed passes of one configuration (agents, ledger, order) on one inbox."""
+
+    def __init__(  # noqa: PLR0917 - one configuration's fields
+        self,
+        bench: RedisBench,
+        inbox: int,
+        agent_count: int,
+        ledger_entries: int,
+        order: AssignmentOrder,
+        memory: InMemoryBackend,
+    ) -> None:
+        self.bench = bench
+        self.inbox = inbox
+        self.agent_count = agent_count
+        self.ledger_entries = ledger_entries
+        self.order = order
+        self.app = bench.wire(memory)
+        self.feed = Feeder(memory, inbox, CONVERSATIONS)
+        self.times: list[float] = []
+        self.passes: list[tuple[int, int, list[str]]] = []
+
+    def _pass(self) -> None:
+        client = self.bench.client
+        client.reset_count()
+        result = self.app.service.perform_bulk_assignment(self.inbox)
+        self.passes.append(
+            (result.assigned_count, client.round_trips, list(client.commands))
+        )
+        self.bench.clock.advance(1)
+
+    def once(self, *, timed: bool = True) -> None:
+        """Feed a fresh batch (untimed), then one pass (timed unless warming up)."""
+        self.feed()
+        start = time.perf_counter()
+        self._pass()
+        if timed:
+            self.times.append(time.perf_counter() - start)
+
+    def result(self) -> dict[str, Any]:
+        seconds = statistics.median(self.times)
+        assigned, trips, commands = self.passes[-1]
+        if assigned != CONVERSATIONS:
+            raise RuntimeError(f"expected {CONVERSATIONS} assignments, got {assigned}")
+        # One more pass of half the size splits the count into a per-conversation part
+        # (the slope) and a per-pass part (the intercept).
+        self.feed.size = CONVERSATIONS // 2
+        self.feed()
+        self._pass()
+        half_assigned, half_trips, _ = self.passes[-1]
+        self.feed.size = CONVERSATIONS
+        per_conversation = (trips - half_trips) / (assigned - half_assigned)
+        per_pass = trips - per_conversation * assigned
+        kinds: dict[str, int] = {}
+        for name in commands:
+            kinds[name] = kinds.get(name, 0) + 1
+        return {
+            "agents": self.agent_count,
+            "ledger_entries": self.ledger_entries,
+            "unrelated_keys": self.bench.unrelated,
+            "order": self.order.value,
+            "assigned": assigned,
+            "pass_seconds": seconds,
+            "per_assignment_us": seconds / assigned * 1e6,
+            "assignments_per_second": assigned / seconds,
+            "round_trips": trips,
+            "round_trips_per_assignment": trips / assigned,
+            "round_trips_per_conversation": per_conversation,
+            "round_trips_per_pass": per_pass,
+            "commands": kinds,
+            "runs_seconds": list(self.times),
+        }
+
+
+def measure_interleaved(runs: list[PassRuns], *, repeat: int) -> list[dict[str, Any]]:
+    """Time several configurations in turns (one warm-up pass each, then ``repeat``
+    rounds of one pass each), so a slow spell of the machine hits all of them alike
+    and their ratios stay fair; then each one's medians and round trips."""
+    for run in runs:
+        run.once(timed=False)
+    for _ in range(repeat):
+        for run in runs:
+            run.once()
+    return [run.result() for run in runs]
 
 
 def _worker(  # noqa: PLR0917 - a multiprocessing target takes positional args

@@ -106,6 +106,9 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
         bench.fill_unrelated(cfg["unrelated_keys"])
         rows = []
         for agents in cfg["redis_agents"]:
+            # Every ledger size and order of one agent count is timed in turns, so the
+            # ledger-size ratios compare runs taken side by side.
+            runs: list[redis_pass.PassRuns] = []
             for entries in cfg["ledgers"]:
                 if entries / agents > max_ledger_per_agent():
                     rows.append(
@@ -117,17 +120,17 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
                         }
                     )
                     continue
-                for order in ORDERS:
-                    row = bench.measure_pass(
-                        agents, entries, order, repeat=cfg["repeat"]
-                    )
-                    log(
-                        f"  redis   {order.value:<11} agents={agents:>6} "
-                        f"ledger={entries:>9}  "
-                        f"{row['assignments_per_second']:>8.0f} assignments/s  "
-                        f"{row['round_trips_per_assignment']:.2f} round trips/assignment"
-                    )
-                    rows.append(row)
+                runs.extend(
+                    bench.prepare_pass(agents, entries, order) for order in ORDERS
+                )
+            for row in redis_pass.measure_interleaved(runs, repeat=cfg["repeat"]):
+                log(
+                    f"  redis   {row['order']:<11} agents={agents:>6} "
+                    f"ledger={row['ledger_entries']:>9}  "
+                    f"{row['assignments_per_second']:>8.0f} assignments/s  "
+                    f"{row['round_trips_per_assignment']:.2f} round trips/assignment"
+                )
+                rows.append(row)
         results["redis_pass"] = rows
 
         ours = bench.measure_pass(
