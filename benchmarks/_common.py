@@ -8,8 +8,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import redis
 
@@ -121,3 +121,26 @@ def make_counting_client(url: str) -> Any:
     client = CountingRedis(connection_pool=pool)
     client.commands = []
     return client
+
+
+class TimedRuns(Protocol):
+    """One configuration's passes: ``once`` runs one (timed unless warming up),
+    ``result`` summarises them."""
+
+    def once(self, *, timed: bool = True) -> None: ...
+
+    def result(self) -> dict[str, Any]: ...
+
+
+def measure_interleaved(
+    runs: Sequence[TimedRuns], *, repeat: int
+) -> list[dict[str, Any]]:
+    """Time several configurations in turns (one warm-up pass each, then ``repeat``
+    rounds of one pass each), so a slow spell of the machine hits all of them alike
+    and the ratios between them compare runs taken side by side."""
+    for run in runs:
+        run.once(timed=False)
+    for _ in range(repeat):
+        for run in runs:
+            run.once()
+    return [run.result() for run in runs]

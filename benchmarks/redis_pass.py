@@ -20,7 +20,12 @@ from autoassign.adapters.redis import RedisBackend
 from autoassign.adapters.redis._codec import score_from_datetime
 from autoassign.testing import FakeClock, InMemoryBackend
 
-from ._common import ACCOUNT, make_counting_client, median_time
+from ._common import (
+    ACCOUNT,
+    make_counting_client,
+    measure_interleaved,
+    median_time,
+)
 from ._world import CONVERSATIONS, WINDOW, Feeder, seed
 
 CHUNK = 10_000
@@ -291,18 +296,6 @@ class PassRuns:
             "commands": kinds,
             "runs_seconds": list(self.times),
         }
-
-
-def measure_interleaved(runs: list[PassRuns], *, repeat: int) -> list[dict[str, Any]]:
-    """Time several configurations in turns (one warm-up pass each, then ``repeat``
-    rounds of one pass each), so a slow spell of the machine hits all of them alike
-    and their ratios stay fair; then each one's medians and round trips."""
-    for run in runs:
-        run.once(timed=False)
-    for _ in range(repeat):
-        for run in runs:
-            run.once()
-    return [run.result() for run in runs]
 
 
 def _worker(  # noqa: PLR0917 - a multiprocessing target takes positional args

@@ -22,7 +22,7 @@ from autoassign import AssignmentOrder
 from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
 
 from . import memory_pass, redis_pass
-from ._common import machine_info
+from ._common import machine_info, measure_interleaved
 
 ORDERS = (AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED)
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
@@ -73,16 +73,21 @@ def log(text: str) -> None:
 
 
 def run_memory(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    # Every size and order in turns: the agent-scaling ratio compares runs taken side
+    # by side.
+    runs = [
+        memory_pass.MemoryRuns(agents, order)
+        for agents in cfg["memory_agents"]
+        for order in ORDERS
+    ]
     rows = []
-    for agents in cfg["memory_agents"]:
-        for order in ORDERS:
-            row = memory_pass.measure(agents, order, repeat=cfg["repeat"])
-            log(
-                f"  memory  {order.value:<11} agents={agents:>6}  "
-                f"{row['assignments_per_second']:>10.0f} assignments/s  "
-                f"{row['per_assignment_us']:>9.1f} us/assignment"
-            )
-            rows.append(row)
+    for row in measure_interleaved(runs, repeat=cfg["repeat"]):
+        log(
+            f"  memory  {row['order']:<11} agents={row['agents']:>6}  "
+            f"{row['assignments_per_second']:>10.0f} assignments/s  "
+            f"{row['per_assignment_us']:>9.1f} us/assignment"
+        )
+        rows.append(row)
     return rows
 
 
@@ -109,9 +114,10 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
             # Every ledger size and order of one agent count is timed in turns, so the
             # ledger-size ratios compare runs taken side by side.
             runs: list[redis_pass.PassRuns] = []
+            skipped = []
             for entries in cfg["ledgers"]:
                 if entries / agents > max_ledger_per_agent():
-                    rows.append(
+                    skipped.append(
                         {
                             "agents": agents,
                             "ledger_entries": entries,
@@ -123,7 +129,7 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
                 runs.extend(
                     bench.prepare_pass(agents, entries, order) for order in ORDERS
                 )
-            for row in redis_pass.measure_interleaved(runs, repeat=cfg["repeat"]):
+            for row in measure_interleaved(runs, repeat=cfg["repeat"]):
                 log(
                     f"  redis   {row['order']:<11} agents={agents:>6} "
                     f"ledger={row['ledger_entries']:>9}  "
@@ -131,6 +137,7 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
                     f"{row['round_trips_per_assignment']:.2f} round trips/assignment"
                 )
                 rows.append(row)
+            rows.extend(skipped)
         results["redis_pass"] = rows
 
         ours = bench.measure_pass(

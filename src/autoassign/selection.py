@@ -220,9 +220,9 @@ def _queue_of(order: Sequence[AgentId], members: Sequence[AgentId]) -> list[Agen
 class _BalancedRanking:
     """The members in tiers by open count, each tier in queue order.
 
-    Building it is one walk over the queue (no sort); an assignment moves one agent to
-    the back of the next tier, and :meth:`finish` moves the assigned agents to the back
-    of the stored queue in one write.
+    Building it is one walk over the queue (no sort, no per-agent key); an assignment
+    moves one agent to the back of the next tier, and :meth:`finish` moves the assigned
+    agents to the back of the stored queue in one write.
     """
 
     def __init__(
@@ -238,40 +238,43 @@ class _BalancedRanking:
         self._inbox = inbox
         self._members = members
         self._counts = open_counts
-        self._place: dict[AgentId, tuple[int, int]] = {}
-        self._tiers: dict[int, list[tuple[int, AgentId]]] = {}
-        for at, agent in enumerate(queue):
-            count = open_counts.get(agent, 0)
-            self._place[agent] = (count, at)
-            self._tiers.setdefault(count, []).append((at, agent))
+        self._ranked_counts = dict(open_counts)
+        self._pos = dict(zip(queue, range(len(queue)), strict=True))
+        tiers: dict[int, list[AgentId]] = {}
+        count_of = self._ranked_counts.get
+        for agent in queue:
+            count = count_of(agent, 0)
+            tier = tiers.get(count)
+            if tier is None:
+                tiers[count] = tier = []
+            tier.append(agent)
+        self._tiers = tiers
         self._next = len(queue)
         self._moved: list[AgentId] = []
 
     def candidates(self) -> Iterator[AgentId]:
         for count in sorted(self._tiers):
-            for _at, agent in self._tiers[count]:
-                yield agent
+            yield from self._tiers[count]
 
     def update(self, agent: AgentId, *, assigned: bool) -> None:
-        place = self._place.get(agent)
-        if place is None:
+        pos = self._pos
+        at = pos.get(agent)
+        if at is None:
             return  # not a member
-        count, at = place
+        count = self._ranked_counts.get(agent, 0)
         new_count = self._counts.get(agent, 0)
-        if assigned:
-            self._moved.append(agent)
-            new_at = self._next
-            self._next += 1
-        elif new_count == count:
+        if not assigned and new_count == count:
             return
-        else:
-            new_at = at
         tier = self._tiers[count]
-        del tier[bisect.bisect_left(tier, (at, agent))]
+        del tier[bisect.bisect_left(tier, at, key=pos.__getitem__)]
         if not tier:
             del self._tiers[count]
-        bisect.insort(self._tiers.setdefault(new_count, []), (new_at, agent))
-        self._place[agent] = (new_count, new_at)
+        if assigned:
+            self._moved.append(agent)
+            pos[agent] = self._next
+            self._next += 1
+        self._ranked_counts[agent] = new_count
+        bisect.insort(self._tiers.setdefault(new_count, []), agent, key=pos.__getitem__)
 
     def finish(self) -> None:
         if self._moved:
