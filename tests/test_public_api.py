@@ -41,6 +41,7 @@ NOT_AT_TOP_LEVEL = {
         "skip_reason_for",
     },
     "autoassign.events": {"Event"},
+    "autoassign.selection": {"reconcile_queue"},
     "autoassign.jobs": {"DEFAULT_LEASE_TTL", "DEFAULT_PENDING_TTL"},
     "autoassign.model": {
         "ADVANCED_ASSIGNMENT_FEATURE",

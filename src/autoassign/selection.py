@@ -12,8 +12,9 @@ A host may pass its own :class:`Selector`.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -29,6 +30,7 @@ __all__ = [
     "RoundRobinSelector",
     "SelectionContext",
     "Selector",
+    "reconcile_queue",
 ]
 
 
@@ -187,7 +189,7 @@ class BalancedSelector:
             inbox=source.inbox,
             members=source.members,
             open_counts=source.open_counts,
-            queue=_queue_of(order, source.members),
+            queue=reconcile_queue(order, source.members),
         )
 
     def preview(self, context: SelectionContext) -> AgentId | None:
@@ -195,7 +197,8 @@ class BalancedSelector:
             return None
         order = self.rotation.order(context.inbox, members=context.members)
         place = {
-            agent: at for at, agent in enumerate(_queue_of(order, context.members))
+            agent: at
+            for at, agent in enumerate(reconcile_queue(order, context.members))
         }
         return min(
             context.eligible,
@@ -206,15 +209,24 @@ class BalancedSelector:
         )
 
 
-def _queue_of(order: Sequence[AgentId], members: Sequence[AgentId]) -> list[AgentId]:
-    """The store's queue, each member once (a member it left out joins at the back, in
-    member order; a non-member it names is dropped)."""
-    member_set = frozenset(members)
-    queue = [agent for agent in dict.fromkeys(order) if agent in member_set]
-    if len(queue) != len(member_set):
-        queued = frozenset(queue)
-        queue.extend(a for a in dict.fromkeys(members) if a not in queued)
-    return queue
+def reconcile_queue(
+    queue: Iterable[AgentId], members: Sequence[AgentId]
+) -> list[AgentId]:
+    """The round-robin queue reconciled with ``members``: non-members and duplicates
+    leave, survivors keep their order, new members join at the back in member order.
+    (What every :class:`~autoassign.ports.RotationStore` does before reading or moving;
+    the balanced ranking applies it to whatever a store returns.)"""
+    member_set = set(members)
+    queued = list(queue)
+    if len(queued) == len(member_set) and set(queued) == member_set:
+        return queued  # the common case: nothing to reconcile
+    seen: set[AgentId] = set()
+    out: list[AgentId] = []
+    for agent in itertools.chain(queued, members):
+        if agent in member_set and agent not in seen:
+            seen.add(agent)
+            out.append(agent)
+    return out
 
 
 class _BalancedRanking:

@@ -22,7 +22,7 @@ from autoassign import (
     SelectionContext,
     SkipReason,
 )
-from autoassign.adapters.memory import reconcile_queue
+from autoassign.selection import reconcile_queue
 from autoassign.testing import build_in_memory
 
 ACCOUNT, INBOX = 1, 10
@@ -97,6 +97,8 @@ def test_reconcile_queue_drops_duplicates_and_strangers() -> None:
     ]
     assert reconcile_queue([], ["A", "B"]) == ["A", "B"]
     assert reconcile_queue(["A"], []) == []
+    # A one-shot iterator is read once, not twice.
+    assert reconcile_queue(iter(["B", "X"]), ["A", "B"]) == ["B", "A"]
 
 
 def test_round_robin_queues_are_per_inbox(scenario: Any) -> None:

@@ -47,6 +47,7 @@ from autoassign.model import (
     TeamId,
 )
 from autoassign.ports import Clock
+from autoassign.selection import reconcile_queue
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
@@ -70,24 +71,6 @@ def _batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         raise ValueError("batch_size must be positive")
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def reconcile_queue(
-    queue: Iterable[AgentId], members: Sequence[AgentId]
-) -> list[AgentId]:
-    """The round-robin queue reconciled with ``members``: non-members and duplicates
-    leave, survivors keep their order, new members join at the back in member order."""
-    member_set = set(members)
-    queued = list(queue)
-    if len(queued) == len(member_set) and set(queued) == member_set:
-        return queued  # the common case: nothing to reconcile
-    seen: set[AgentId] = set()
-    out: list[AgentId] = []
-    for agent in itertools.chain(queue, members):
-        if agent in member_set and agent not in seen:
-            seen.add(agent)
-            out.append(agent)
-    return out
 
 
 class InMemoryWorld:

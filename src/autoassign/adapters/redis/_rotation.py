@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from autoassign.adapters.memory import reconcile_queue
 from autoassign.model import AgentId, InboxId
+from autoassign.selection import reconcile_queue
 
 from . import _scripts
 from ._codec import IdMapCache, as_int, as_list, as_text
