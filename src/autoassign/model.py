@@ -8,7 +8,7 @@ Every value is an immutable ``attrs`` class. Ids are opaque: a host may use ``in
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
 
@@ -501,6 +501,24 @@ class Conversation:
         if priority is ConversationPriority.LONGEST_WAITING:
             return (self.last_activity_at, self.created_at, id_sort_key(self.id))
         return (self.created_at, self.created_at, id_sort_key(self.id))
+
+    def on_page(
+        self,
+        priority: ConversationPriority,
+        *,
+        after: Conversation | None,
+        exclude_teams: Collection[TeamId],
+    ) -> bool:
+        """Whether a page of
+        :meth:`~autoassign.ports.ConversationRepository.unassigned_open` with these
+        ``after`` and ``exclude_teams`` may hold this conversation: it comes strictly
+        after ``after`` in ``priority`` order and its team (if any) is not excluded. For
+        repositories that filter in Python."""
+        if self.team is not None and self.team in exclude_teams:
+            return False
+        return after is None or self.priority_key(priority) > after.priority_key(
+            priority
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -40,6 +41,7 @@ from autoassign.model import (
     LedgerUsage,
     OverridePrecedence,
     Team,
+    TeamId,
 )
 from autoassign.ports import (
     Clock,
@@ -63,6 +65,7 @@ from autoassign.selection import (
 
 __all__ = [
     "DEFAULT_BULK_LIMIT",
+    "DEFAULT_MAX_PAGES",
     "DEFAULT_USAGE_BATCH",
     "AssignmentService",
     "InboxState",
@@ -72,6 +75,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_BULK_LIMIT = 100
+
+DEFAULT_MAX_PAGES = 10
+"""A pass reads at most this many pages of conversations by default
+(:attr:`AssignmentService.max_pages`)."""
 
 DEFAULT_USAGE_BATCH = 128
 """A pass reads ledger usage lazily, for the online agents its walk reaches: this many
@@ -134,6 +141,14 @@ class _Pass:
     skips: list[Skip] = attrs.field(factory=list)
     degraded: set[Degradation] = attrs.field(factory=set)
     unpublished: list[object] = attrs.field(factory=list)
+    blocked_teams: dict[TeamId, tuple[SkipReason, str]] = attrs.field(factory=dict)
+    """Teams nobody can take a conversation of, for the rest of the snapshot (their
+    later conversations are skipped at once, and later pages leave them out)."""
+    saturated: bool = False
+    """Nobody can take a conversation without a team: nobody can take any more in
+    this snapshot (no further page is read)."""
+    halted: bool = False
+    """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
 
     def skip(
         self, conversation: Conversation, reason: SkipReason, detail: str = ""
@@ -141,6 +156,27 @@ class _Pass:
         self.skips.append(
             Skip(conversation=conversation.id, reason=reason, detail=detail)
         )
+        if reason not in _NOBODY_CAN_TAKE:
+            return
+        if conversation.team is None:
+            self.saturated = True
+        else:
+            self.blocked_teams.setdefault(conversation.team, (reason, detail))
+
+
+_NOBODY_CAN_TAKE = frozenset(
+    {
+        SkipReason.TEAM_NOT_FOUND,
+        SkipReason.TEAM_NOT_AUTO_ASSIGNABLE,
+        SkipReason.NO_AGENT_ONLINE,
+        SkipReason.NO_TEAM_MEMBER_ONLINE,
+        SkipReason.ALL_RATE_LIMITED,
+        SkipReason.ALL_AT_CAPACITY,
+    }
+)
+"""Skip reasons that hold for every later conversation of the same team (or, without
+a team, for every later conversation) until the next snapshot: within a pass agents only
+become less eligible (presence is re-read at the next snapshot or pass)."""
 
 
 class _Reserved(enum.Enum):
@@ -215,6 +251,11 @@ class AssignmentService:
     about one new agent per conversation, so the default covers a default-sized pass in
     one read."""
 
+    max_pages: int = attrs.field(default=DEFAULT_MAX_PAGES)
+    """How many pages of :attr:`bulk_limit` conversations one pass may read to find
+    conversations it can assign past those nobody can take (teams nobody can take are
+    left out of later pages by the query itself)."""
+
     @bulk_limit.validator
     def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="bulk_limit")
@@ -222,6 +263,10 @@ class AssignmentService:
     @usage_batch.validator
     def _check_batch(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="usage_batch")
+
+    @max_pages.validator
+    def _check_pages(self, attribute: attrs.Attribute[int], value: int) -> None:
+        check_bulk_limit(value, field="max_pages")
 
     def __attrs_post_init__(self) -> None:
         defaults: dict[AssignmentOrder, Selector] = {
@@ -345,14 +390,23 @@ class AssignmentService:
 
         now = self.clock.now()
         capacity_policies = self.directory.capacity_policies_for_inbox(inbox)
-        conversations = self.conversations.unassigned_open(
-            inbox,
-            limit=batch,
-            priority=loaded.policy.conversation_priority,
-            exclusions=exclusions_for_inbox(capacity_policies, inbox),
-            now=now,
-        )
-        if not conversations:
+        exclusions = exclusions_for_inbox(capacity_policies, inbox)
+
+        def fetch(
+            after: Conversation | None, teams: Collection[TeamId]
+        ) -> Sequence[Conversation]:
+            return self.conversations.unassigned_open(
+                inbox,
+                limit=batch,
+                priority=loaded.policy.conversation_priority,
+                exclusions=exclusions,
+                now=now,
+                after=after,
+                exclude_teams=teams,
+            )
+
+        page = fetch(None, ())
+        if not page:
             return AssignmentResult(inbox=inbox)
 
         run = _Pass(
@@ -361,19 +415,58 @@ class AssignmentService:
             limits=capacity_limits(capacity_policies, inbox),
         )
         selector = self.selector_for(loaded.policy.assignment_order)
-        if not self._snapshot(run, conversations, selector, now):
+        fetched = list(page)
+        if not self._snapshot(run, page, selector, now):
             # Nobody online: nothing else is touched (no ledger, no rotation).
-            return self._result(inbox, conversations, run)
+            return self._result(inbox, fetched, run)
         try:
-            for index, conversation in enumerate(conversations):
-                if index > 0 and not self._refresh(
-                    run, conversations[index:], selector
-                ):
+            for pages in itertools.count(1):
+                self._assign_page(run, page, selector, batch, first=pages == 1)
+                if not self._another_page(run, page, batch, pages):
                     break
-                self._assign_one(run, conversation, selector)
+                page = fetch(page[-1], tuple(run.blocked_teams))
+                fetched.extend(page)
+                if not page:
+                    break
         finally:
             self._finish_ranking(run)
-        return self._result(inbox, conversations, run)
+        return self._result(inbox, fetched, run)
+
+    def _assign_page(
+        self,
+        run: _Pass,
+        page: Sequence[Conversation],
+        selector: Selector,
+        batch: int,
+        *,
+        first: bool,
+    ) -> None:
+        """Assign one page's conversations in order, up to ``batch`` assignments in
+        the pass; the gates and the membership are re-checked before each conversation
+        but the pass's first."""
+        for index, conversation in enumerate(page):
+            if (index > 0 or not first) and not self._refresh(
+                run, page[index:], selector
+            ):
+                run.halted = True
+                return
+            self._assign_one(run, conversation, selector)
+            if len(run.assignments) >= batch:
+                return
+
+    def _another_page(
+        self, run: _Pass, page: Sequence[Conversation], batch: int, pages: int
+    ) -> bool:
+        """Whether to read the page after ``page``: it was full, the pass assigned less
+        than ``batch``, someone may still take a conversation, and the pass has read
+        fewer than :attr:`max_pages` pages. Conversations nobody can take at the front
+        of the queue then never starve those behind them (no head-of-line blocking)."""
+        return (
+            len(page) >= batch
+            and len(run.assignments) < batch
+            and pages < self.max_pages
+            and not (run.saturated or run.halted or run.ranking is None)
+        )
 
     def _result(
         self, inbox: InboxId, conversations: Sequence[Conversation], run: _Pass
@@ -407,6 +500,8 @@ class AssignmentService:
         members. ``False`` when nobody is online (every remaining conversation is
         skipped and nothing else is read)."""
         run.member_set = frozenset(run.members)
+        run.blocked_teams.clear()
+        run.saturated = False
         statuses = self.read_statuses(run.state.account, run.members)
         if statuses is None:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
@@ -676,6 +771,9 @@ class AssignmentService:
             or not conversation.is_assignable
         ):
             run.skip(queued, SkipReason.NOT_ASSIGNABLE)
+            return
+        if conversation.team in run.blocked_teams:
+            run.skip(conversation, *run.blocked_teams[conversation.team])
             return
         team = self._team_for(run, conversation)
         if isinstance(team, SkipReason):

@@ -30,7 +30,12 @@ from autoassign.ports import (
     RotationStore,
 )
 from autoassign.selection import Selector
-from autoassign.service import DEFAULT_BULK_LIMIT, AssignmentService, check_bulk_limit
+from autoassign.service import (
+    DEFAULT_BULK_LIMIT,
+    DEFAULT_MAX_PAGES,
+    AssignmentService,
+    check_bulk_limit,
+)
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
@@ -90,6 +95,7 @@ def build_autoassign(
     jobs: JobQueue,
     clock: Clock | None = None,
     bulk_limit: int | None = None,
+    max_pages: int = DEFAULT_MAX_PAGES,
     environ: Mapping[str, str] | None = None,
     selectors: Mapping[AssignmentOrder, Selector] | None = None,
     override_precedence: OverridePrecedence | str = OverridePrecedence.INBOX,
@@ -103,8 +109,10 @@ def build_autoassign(
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
-    (``os.environ``), else 100. ``legacy`` replaces the legacy v1 assigner used for
-    accounts without ``assignment_v2`` (``legacy_fallback=False`` turns it off).
+    (``os.environ``), else 100; a pass reads at most ``max_pages`` pages of that size to
+    reach conversations it can assign past those nobody can take. ``legacy``
+    replaces the legacy v1 assigner used for accounts without ``assignment_v2``
+    (``legacy_fallback=False`` turns it off).
     ``strict`` re-raises errors that jobs and triggers would otherwise log (tests).
     ``reservations`` confirms presence and reserves the ledger slot before each claim:
     pass ``RedisBackend.reservations`` with the Redis adapters (one round trip instead
@@ -137,6 +145,7 @@ def build_autoassign(
         bulk_limit=bulk_limit
         if bulk_limit is not None
         else bulk_limit_from_env(environ),
+        max_pages=max_pages,
         override_precedence=precedence,
         selectors=dict(selectors or {}),
         reservations=reservations,

@@ -287,10 +287,17 @@ class InMemoryWorld:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         with self._lock:
             waiting = [self.conversations[key] for key in self._waiting.get(inbox, ())]
-        candidates = [c for c in waiting if not exclusions.excludes(c, now)]
+        candidates = [
+            c
+            for c in waiting
+            if not exclusions.excludes(c, now)
+            and c.on_page(priority, after=after, exclude_teams=exclude_teams)
+        ]
         return tuple(
             heapq.nsmallest(limit, candidates, key=lambda c: c.priority_key(priority))
         )

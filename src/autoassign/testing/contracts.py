@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
@@ -65,6 +65,7 @@ from autoassign.model import (
     PolicyId,
     Reservation,
     Team,
+    TeamId,
     id_sort_key,
 )
 from autoassign.ports import (
@@ -1078,6 +1079,7 @@ def _conversation(
     labels: Sequence[str] = (),
     created: float = 0,
     activity: float | None = None,
+    team: TeamId | None = None,
 ) -> Conversation:
     return Conversation(
         id=id,
@@ -1085,6 +1087,7 @@ def _conversation(
         account=account,
         status=status,
         assignee=assignee,
+        team=team,
         labels=frozenset(labels),
         created_at=_at(created),
         last_activity_at=_at(created if activity is None else activity),
@@ -1122,6 +1125,8 @@ class ConversationRepositoryContract:
         priority: ConversationPriority = ConversationPriority.EARLIEST_CREATED,
         exclusions: ExclusionRules = _NO_EXCLUSIONS,
         now: datetime | None = None,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> list[ConversationId]:
         found = repository.unassigned_open(
             inbox,
@@ -1129,8 +1134,63 @@ class ConversationRepositoryContract:
             priority=priority,
             exclusions=exclusions,
             now=now or _at(86_400),
+            after=after,
+            exclude_teams=exclude_teams,
         )
         return [conversation.id for conversation in found]
+
+    def test_pages_after_a_conversation(self) -> None:
+        stored = [
+            _conversation(5, created=30, activity=31),
+            _conversation(3, created=10, activity=90),
+            _conversation(9, created=10, activity=40),
+            _conversation(1, created=20, activity=40),
+            _conversation(2, created=5, activity=40),
+            _conversation(4, created=5, activity=40),
+        ]
+        repository = self.make_repository(stored)
+        by_id = {conversation.id: conversation for conversation in stored}
+        for priority in ConversationPriority:
+            whole = self._ids(repository, priority=priority)
+            assert len(whole) == len(stored)
+            for at, cursor in enumerate(whole):
+                # every page after a conversation continues the order exactly
+                assert (
+                    self._ids(repository, priority=priority, after=by_id[cursor])
+                    == whole[at + 1 :]
+                )
+                assert (
+                    self._ids(
+                        repository, priority=priority, after=by_id[cursor], limit=2
+                    )
+                    == whole[at + 1 : at + 3]
+                )
+        # the cursor need not be stored (keyset paging): a deleted one still pages
+        gone = _conversation(77, created=10, activity=40)
+        assert self._ids(repository, after=gone) == [1, 5]
+
+    def test_excluded_teams_are_left_out(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, created=1, team="blocked"),
+                _conversation(2, created=2),
+                _conversation(3, created=3, team="open"),
+                _conversation(4, created=4, team="blocked"),
+                _conversation(5, created=5, team="other"),
+            ]
+        )
+        assert self._ids(repository) == [1, 2, 3, 4, 5]
+        assert self._ids(repository, exclude_teams={"blocked"}) == [2, 3, 5]
+        assert self._ids(repository, exclude_teams=["blocked", "other"], limit=2) == [
+            2,
+            3,
+        ]
+        page = self._ids(
+            repository,
+            exclude_teams={"blocked"},
+            after=_conversation(2, created=2),
+        )
+        assert page == [3, 5]
 
     def test_get(self) -> None:
         stored = _conversation(
@@ -1205,6 +1265,7 @@ class ConversationRepositoryContract:
         repository = self.make_repository(conversations)
         first = self._ids(repository, "in")
         assert first == ["a", "b", "c"]
+        assert self._ids(repository, "in", after=conversations[1]) == ["b", "c"]
 
     def test_limit(self) -> None:
         repository = self.make_repository(
