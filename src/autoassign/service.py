@@ -61,6 +61,7 @@ from autoassign.selection import (
     RankingInput,
     RoundRobinSelector,
     Selector,
+    fallback_ranking,
 )
 
 __all__ = [
@@ -541,24 +542,38 @@ class AssignmentService:
                 run.open_counts = dict(
                     self.conversations.open_counts(run.state.inbox.id, wanted)
                 )
-            run.ranking = selector.rank(
-                RankingInput(
-                    inbox=run.state.inbox.id,
-                    members=run.members,
-                    open_counts=run.open_counts if run.open_counts is not None else {},
-                    last_assigned=run.last_assigned,
-                )
-            )
         except Exception as exc:
-            # Every conversation of the snapshot is skipped with backend_error.
+            # Capacity cannot be judged: every conversation of the snapshot is skipped
+            # with backend_error (the repository is down; a claim would fail too).
             logger.warning(
-                "could not rank the agents (open counts or selector %s): %s",
-                selector.name,
+                "could not rank the agents: the open counts could not be read: %s",
                 exc,
                 exc_info=True,
                 extra=_log_extra(run.state.inbox.id),
             )
             run.rank_error = type(exc).__name__
+            return True
+        source = RankingInput(
+            inbox=run.state.inbox.id,
+            members=run.members,
+            open_counts=run.open_counts if run.open_counts is not None else {},
+            last_assigned=run.last_assigned,
+        )
+        try:
+            run.ranking = selector.rank(source)
+        except Exception as exc:
+            # The rotation store (or a host selector) failed: rank in membership order
+            # for this pass rather than leave the inbox unassigned.
+            logger.warning(
+                "selector %s could not rank the agents (%s); ranking them in "
+                "membership order for this pass",
+                selector.name,
+                exc,
+                exc_info=True,
+                extra=_log_extra(run.state.inbox.id),
+            )
+            run.degraded.add(Degradation.ROTATION_UNAVAILABLE)
+            run.ranking = fallback_ranking(source, balanced=selector.needs_open_counts)
         return True
 
     def _finish_ranking(self, run: _Pass) -> None:
