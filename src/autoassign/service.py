@@ -10,7 +10,7 @@ import itertools
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -67,15 +67,34 @@ from autoassign.selection import (
 __all__ = [
     "DEFAULT_BULK_LIMIT",
     "DEFAULT_MAX_PAGES",
+    "DEFAULT_RECHECK_INTERVAL",
     "DEFAULT_USAGE_BATCH",
     "AssignmentService",
     "InboxState",
     "check_bulk_limit",
+    "check_recheck_interval",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BULK_LIMIT = 100
+
+DEFAULT_RECHECK_INTERVAL = timedelta(seconds=1)
+"""A pass re-reads its gates and the inbox's membership at most this often by default
+(:attr:`AssignmentService.recheck_interval`)."""
+
+
+def check_recheck_interval(value: object) -> timedelta:
+    """Validate a recheck interval: a ``timedelta`` from zero to one hour."""
+    if not isinstance(value, timedelta) or not (
+        timedelta(0) <= value <= timedelta(hours=1)
+    ):
+        raise ConfigurationError(
+            f"recheck_interval must be a timedelta from 0 to 1 hour, got {value!r}",
+            field="recheck_interval",
+        )
+    return value
+
 
 DEFAULT_MAX_PAGES = 10
 """A pass reads at most this many pages of conversations by default
@@ -150,6 +169,8 @@ class _Pass:
     this snapshot (no further page is read)."""
     halted: bool = False
     """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
+    checked_at: datetime | None = None
+    """When the gates and the membership were last read (``None``: never yet)."""
 
     def skip(
         self, conversation: Conversation, reason: SkipReason, detail: str = ""
@@ -252,6 +273,12 @@ class AssignmentService:
     about one new agent per conversation, so the default covers a default-sized pass in
     one read."""
 
+    recheck_interval: timedelta = attrs.field(default=DEFAULT_RECHECK_INTERVAL)
+    """How often (by the :class:`~autoassign.ports.Clock`) a pass re-reads the inbox's
+    gates (inbox, account, policy) and membership between conversations: a policy
+    disabled or an agent removed mid-pass takes effect within this delay. Zero re-reads
+    them before every conversation (the reference's behaviour, and 4 directory reads
+    per conversation)."""
     max_pages: int = attrs.field(default=DEFAULT_MAX_PAGES)
     """How many pages of :attr:`bulk_limit` conversations one pass may read to find
     conversations it can assign past those nobody can take (teams nobody can take are
@@ -264,6 +291,12 @@ class AssignmentService:
     @usage_batch.validator
     def _check_batch(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="usage_batch")
+
+    @recheck_interval.validator
+    def _check_interval(
+        self, attribute: attrs.Attribute[timedelta], value: timedelta
+    ) -> None:
+        check_recheck_interval(value)
 
     @max_pages.validator
     def _check_pages(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -414,6 +447,7 @@ class AssignmentService:
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
+            checked_at=now,
         )
         selector = self.selector_for(loaded.policy.assignment_order)
         fetched = list(page)
@@ -594,9 +628,14 @@ class AssignmentService:
         self, run: _Pass, remaining: Sequence[Conversation], selector: Selector
     ) -> bool:
         """Before each conversation after the first: re-check the gates and the
-        membership. ``False`` stops the pass (every remaining conversation is
-        skipped)."""
+        membership, once :attr:`recheck_interval` has passed since they were last read
+        (every conversation when it is zero). ``False`` stops the pass (every remaining
+        conversation is skipped)."""
         inbox = run.state.inbox.id
+        now = self.clock.now()
+        if run.checked_at is not None and now - run.checked_at < self.recheck_interval:
+            return True
+        run.checked_at = now
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             logger.info(

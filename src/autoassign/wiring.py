@@ -33,6 +33,7 @@ from autoassign.selection import Selector
 from autoassign.service import (
     DEFAULT_BULK_LIMIT,
     DEFAULT_MAX_PAGES,
+    DEFAULT_RECHECK_INTERVAL,
     AssignmentService,
     check_bulk_limit,
 )
@@ -96,6 +97,7 @@ def build_autoassign(
     clock: Clock | None = None,
     bulk_limit: int | None = None,
     max_pages: int = DEFAULT_MAX_PAGES,
+    recheck_interval: timedelta = DEFAULT_RECHECK_INTERVAL,
     environ: Mapping[str, str] | None = None,
     selectors: Mapping[AssignmentOrder, Selector] | None = None,
     override_precedence: OverridePrecedence | str = OverridePrecedence.INBOX,
@@ -110,7 +112,8 @@ def build_autoassign(
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
     (``os.environ``), else 100; a pass reads at most ``max_pages`` pages of that size to
-    reach conversations it can assign past those nobody can take. ``legacy``
+    reach conversations it can assign past those nobody can take, and re-reads the
+    gates and the membership at most every ``recheck_interval`` (by the clock). ``legacy``
     replaces the legacy v1 assigner used for accounts without ``assignment_v2``
     (``legacy_fallback=False`` turns it off).
     ``strict`` re-raises errors that jobs and triggers would otherwise log (tests).
@@ -146,6 +149,7 @@ def build_autoassign(
         if bulk_limit is not None
         else bulk_limit_from_env(environ),
         max_pages=max_pages,
+        recheck_interval=recheck_interval,
         override_precedence=precedence,
         selectors=dict(selectors or {}),
         reservations=reservations,
