@@ -6,8 +6,8 @@ keys (``--redis-url`` and ``--sql-url``); see :mod:`autoassign._live`.
 
 Exit codes: 0 ok; 2 usage or scenario errors, and a live explain whose wiring or backends
 cannot be set up or read (a one-line message, no traceback); 1 when a simulation counted
-invariant violations. Terminal output needs the ``cli`` extra (``rich``); ``--json``
-output needs nothing beyond the core.
+invariant violations. Terminal tables use ``rich`` (the ``cli`` extra) when it is
+installed, plain text otherwise; ``--json`` output needs nothing beyond the core.
 """
 
 from __future__ import annotations
@@ -238,10 +238,10 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 def _console(stream: IO[str]) -> Any:
     try:
         from rich.console import Console  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - the cli extra is missing
-        raise _UsageError(
-            "terminal output needs rich: pip install 'autoassign[cli]' (or use --json)"
-        ) from None
+    except ImportError:  # the cli extra is missing: plain tables, no colour
+        from autoassign.simulate._plain import (  # type: ignore[assignment]  # noqa: PLC0415
+            Console,
+        )
     width = None if stream.isatty() else 120
     return Console(file=stream, width=width, soft_wrap=False)
 

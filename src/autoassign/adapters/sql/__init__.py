@@ -14,6 +14,14 @@ the PostgreSQL driver). See ``docs/sql.md``.
 
 from __future__ import annotations
 
+try:
+    import sqlalchemy as _sqlalchemy  # noqa: F401
+except ImportError as exc:  # exercised in a subprocess test
+    raise ImportError(
+        "autoassign.adapters.sql needs SQLAlchemy: install autoassign[sql] "
+        "(autoassign[postgres] for PostgreSQL)"
+    ) from exc
+
 from autoassign.adapters.sql._db import create_sqlite_engine, translate_errors
 from autoassign.adapters.sql.directory import (
     SqlDirectory,
