@@ -35,6 +35,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     ("module", "blocked", "extra"),
     [
         ("autoassign.adapters.sql", "sqlalchemy", "autoassign[sql]"),
+        ("autoassign.adapters.sql.migrations", "alembic", "autoassign[sql]"),
         ("autoassign.adapters.redis", "redis", "autoassign[redis]"),
         ("autoassign.integrations.rq", "rq", "autoassign[rq]"),
         ("autoassign.integrations.celery", "celery", "autoassign[celery]"),

@@ -64,6 +64,9 @@ def test_the_wheel_ships_its_data_files(wheel: zipfile.ZipFile) -> None:
     assert "autoassign/py.typed" in names
     assert "autoassign/simulate/default.toml" in names
     assert any(n.startswith("autoassign/adapters/redis/lua/") for n in names)
+    migrations = "autoassign/adapters/sql/migrations/"
+    assert f"{migrations}env.py" in names
+    assert f"{migrations}versions/0001_first_schema.py" in names
     assert not any(n.startswith(("tests/", "docs/", "benchmarks/")) for n in names)
 
 
