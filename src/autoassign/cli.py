@@ -231,7 +231,6 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_db(args: argparse.Namespace, out: IO[str]) -> int:
     try:
         import sqlalchemy as sa  # noqa: PLC0415
-        from alembic.util import CommandError  # noqa: PLC0415
 
         from autoassign.adapters.sql import SqlSchema  # noqa: PLC0415
         from autoassign.adapters.sql.migrations import upgrade  # noqa: PLC0415
@@ -249,7 +248,7 @@ def _cmd_db(args: argparse.Namespace, out: IO[str]) -> int:
         raise _UsageError(f"--url: {exc}") from None
     try:
         revision = upgrade(engine, schema, revision=args.revision)
-    except (sa.exc.SQLAlchemyError, AutoassignError, CommandError) as exc:
+    except (sa.exc.SQLAlchemyError, AutoassignError) as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         raise _UsageError(f"cannot upgrade {engine.url!r}: {lines[0]}") from None
     finally:

@@ -351,6 +351,11 @@ def test_upgrade_needs_the_head_schema(sqlite_db: Db) -> None:
         upgrade(sqlite_db.engine(), SqlSchema().at_revision(1))
     with pytest.raises(ConfigurationError, match="revision"):
         SqlSchema(revision=HEAD_REVISION + 1)
+    engine = sqlite_db.engine()
+    with pytest.raises(ConfigurationError, match="'9999'") as error:
+        upgrade(engine, SqlSchema(), revision="9999")
+    assert error.value.field == "revision"
+    assert sa.inspect(engine).get_table_names() == []
 
 
 def test_the_cli_upgrades_a_database(

@@ -22,6 +22,8 @@ try:
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 except ImportError as exc:  # exercised in a subprocess test
     raise ImportError(
         "autoassign.adapters.sql.migrations needs Alembic: install autoassign[sql]"
@@ -105,8 +107,8 @@ def upgrade(
 
     Raises:
         ConfigurationError: ``schema`` is at another revision than the head (pass the
-            application's schema, not :meth:`SqlSchema.at_revision`'s), or the data
-            cannot be migrated (the message says what to fix).
+            application's schema, not :meth:`SqlSchema.at_revision`'s), ``revision`` is
+            unknown, or the data cannot be migrated (the message says what to fix).
     """
     schema = schema or SqlSchema()
     if schema.revision != HEAD_REVISION:
@@ -114,6 +116,13 @@ def upgrade(
             "upgrade needs the head schema (SqlSchema(...) without revision=)",
             field="schema",
         )
+    scripts = ScriptDirectory(str(_SCRIPTS))
+    try:
+        scripts.get_revision(revision)  # before anything touches the database
+    except CommandError as exc:  # an unknown or malformed revision
+        raise ConfigurationError(
+            f"cannot upgrade to revision {revision!r}: {exc}", field="revision"
+        ) from None
     with _connection(bind) as connection:
         command.upgrade(_config(connection, schema), revision)
     return current_revision(bind, schema)
