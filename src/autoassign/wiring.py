@@ -40,6 +40,7 @@ from autoassign.service import (
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
+    Reassigner,
     RoundRobinLegacyAssigner,
 )
 
@@ -108,6 +109,7 @@ def build_autoassign(
     pending_ttl: timedelta = DEFAULT_PENDING_TTL,
     periodic_batch_size: int = 1000,
     reservations: Reservations | None = None,
+    reassigner: Reassigner | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -120,7 +122,10 @@ def build_autoassign(
     ``reservations`` confirms presence and reserves the ledger slot before each claim:
     pass ``RedisBackend.reservations`` with the Redis adapters (one round trip instead
     of two); the default is :class:`~autoassign.reservations.SequentialReservations`
-    over ``presence`` and ``ledger``."""
+    over ``presence`` and ``ledger``. ``reassigner`` lets the legacy path (accounts
+    without ``assignment_v2``) reassign a conversation whose assignee left its inbox, as
+    the reference's v1 does (pass the repository when it implements
+    :class:`~autoassign.triggers.Reassigner`); without it that conversation is left."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -160,6 +165,7 @@ def build_autoassign(
             presence=presence,
             rotation=rotation,
             conversations=conversations,
+            reassigner=reassigner,
         )
     return Autoassign(
         service=service,

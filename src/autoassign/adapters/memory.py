@@ -332,6 +332,22 @@ class InMemoryWorld:
             self._store(attrs.evolve(current, assignee=agent))
             return True
 
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """:class:`~autoassign.triggers.Reassigner`: the legacy path's reassignment of
+        an open conversation still assigned to ``previous``."""
+        with self._lock:
+            current = self.conversations.get(conversation)
+            if (
+                current is None
+                or current.status is not ConversationStatus.OPEN
+                or current.assignee != previous
+            ):
+                return False
+            self._store(attrs.evolve(current, assignee=agent))
+            return True
+
 
 class InMemoryPresence:
     """:class:`~autoassign.ports.Presence` over a dict: ``set_status`` is the host's
@@ -722,5 +738,5 @@ def build_in_memory(backend: InMemoryBackend, **options: Any) -> Autoassign:
         events=backend.events,
         jobs=backend.jobs,
         clock=backend.clock,
-        **options,
+        **{"reassigner": backend.conversations, **options},
     )

@@ -78,6 +78,7 @@ from autoassign.ports import (
     RotationStore,
 )
 from autoassign.testing import EPOCH, FakeClock
+from autoassign.triggers import Reassigner
 
 __all__ = [
     "ConversationRepositoryContract",
@@ -85,6 +86,7 @@ __all__ = [
     "InboxLeaseContract",
     "PresenceContract",
     "RateLimitLedgerContract",
+    "ReassignerContract",
     "ReservationsContract",
     "ReservationsSetup",
     "RotationStoreContract",
@@ -1430,6 +1432,52 @@ class ConversationRepositoryContract:
         )
         assert sum(wins) == 3
         assert repository.open_counts(1, ["ann"]).get("ann", 0) == 3
+
+
+class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):
+    pass
+
+
+class ReassignerContract:
+    """Checks :class:`~autoassign.triggers.Reassigner` (the legacy path's reassignment)
+    on a repository that implements it: a compare-and-set on the previous assignee of an
+    open conversation, one winner under races."""
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> _ReassigningRepository:
+        """A fresh repository holding exactly ``conversations``, with ``reassign``."""
+        raise NotImplementedError
+
+    def test_reassigns_an_open_conversation_held_by_previous(self) -> None:
+        repository = self.make_repository([_conversation(1, assignee="gone")])
+        assert repository.reassign(1, "ann", previous="gone")
+        assert _assignee(repository, 1) == "ann"
+        assert repository.open_counts(1, ["ann", "gone"]) == {"ann": 1}
+
+    def test_refuses_anything_else_and_changes_nothing(self) -> None:
+        resolved = ConversationStatus.RESOLVED
+        repository = self.make_repository(
+            [
+                _conversation(1, assignee="bob"),
+                _conversation(2),
+                _conversation(3, assignee="gone", status=resolved),
+            ]
+        )
+        assert not repository.reassign(1, "ann", previous="gone")  # someone else's
+        assert not repository.reassign(2, "ann", previous="gone")  # unassigned: claim
+        assert not repository.reassign(3, "ann", previous="gone")  # not open
+        assert not repository.reassign(99, "ann", previous="gone")  # missing
+        assert [_assignee(repository, c) for c in (1, 2, 3)] == ["bob", None, "gone"]
+
+    def test_concurrent_reassigns_have_exactly_one_winner(self) -> None:
+        repository = self.make_repository([_conversation(1, assignee="gone")])
+        wins = _race(
+            _CONCURRENCY,
+            lambda index: repository.reassign(1, f"agent-{index}", previous="gone"),
+        )
+        assert sum(wins) == 1, wins
+        assert _assignee(repository, 1) == f"agent-{wins.index(True)}"
 
 
 # -- Directory ------------------------------------------------------------------------------

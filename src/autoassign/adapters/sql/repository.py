@@ -39,6 +39,8 @@ class SqlConversationRepository:
     * ``open_counts``: one ``GROUP BY assignee_id``.
     * ``claim``: one conditional ``UPDATE ... WHERE id = :id AND assignee_id IS NULL AND
       status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
+    * ``reassign`` (:class:`~autoassign.triggers.Reassigner`, for the legacy path): the
+      same, on ``assignee_id = :previous``.
 
     ``serialize_capacity`` (PostgreSQL only; default on): a claim with a capacity limit
     first takes a transaction-scoped advisory lock on the agent
@@ -299,3 +301,28 @@ class SqlConversationRepository:
                 )
             result = conn.execute(stmt)
             return result.rowcount == 1
+
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """:class:`~autoassign.triggers.Reassigner` (the legacy path only): one
+        ``UPDATE ... WHERE id = :id AND assignee_id = :previous AND status = :open``,
+        judged by its row count."""
+        if not (
+            self.schema.accepts("conversation", conversation)
+            and self.schema.accepts("agent", agent)
+            and self.schema.accepts("agent", previous)
+        ):
+            return False
+        conv = self.schema.conversations
+        stmt = (
+            sa.update(conv)
+            .where(
+                conv.c.id == conversation,
+                conv.c.assignee_id == previous,
+                conv.c.status == self._open,
+            )
+            .values({"assignee_id": agent, **self._claim_values})
+        )
+        with self._db.write("reassign conversation") as conn:
+            return conn.execute(stmt).rowcount == 1
