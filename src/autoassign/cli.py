@@ -63,11 +63,20 @@ class _UsageError(Exception):
     pass
 
 
+def _package_version() -> str:
+    from autoassign import __version__  # noqa: PLC0415 - the package imports this module lazily
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoassign",
         description="Try assignment policies on a virtual clock, and see why conversations "
         "are (not) assigned.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"autoassign {_package_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
