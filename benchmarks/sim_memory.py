@@ -1,8 +1,10 @@
-"""Measurement 5 (run in its own process): peak memory of a simulation.
+"""Measurement 5 (run in its own process): speed and peak memory of a simulation.
 
 ``python -m benchmarks.sim_memory CONVERSATIONS AGENTS`` prints one JSON object:
-the conversations the workload generated, the wall time and ``ru_maxrss`` (peak
-resident set size of this process, including the interpreter and imports).
+the conversations the workload generated, the wall and CPU time (workload, run and
+report) and ``ru_maxrss`` (peak resident set size of this process, including the
+interpreter and imports). ``python -m benchmarks.sim_memory default`` runs the built-in
+default scenario instead (``autoassign simulate``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import resource
 import sys
 import time
 
-from autoassign.simulate import generate_workload, parse_scenario_text
+from autoassign.simulate import default_scenario, generate_workload, parse_scenario_text
 from autoassign.simulate.engine import Simulation
 
 DURATION_MINUTES = 1440
@@ -69,23 +71,32 @@ def scenario_text(conversations: int, agents: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-    conversations, agents = int(argv[0]), int(argv[1])
-    scenario = parse_scenario_text(scenario_text(conversations, agents))
+    if argv[:1] == ["default"]:
+        scenario = default_scenario()
+        conversations, agents = 0, len(scenario.agents)
+    else:
+        conversations, agents = int(argv[0]), int(argv[1])
+        scenario = parse_scenario_text(scenario_text(conversations, agents))
     start = time.perf_counter()
+    cpu = time.process_time()
     workload = generate_workload(scenario)
     run = Simulation(scenario, workload)
     run.run()
     report = run.report()
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     totals = report.get("totals", {})
     print(
         json.dumps(
             {
+                "scenario": scenario.name,
                 "target_conversations": conversations,
                 "agents": agents,
                 "totals": totals,
                 "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "conversations_per_second": totals.get("conversations", 0) / elapsed,
                 "peak_rss_mb": peak_kib / 1024,
             }
         )

@@ -43,8 +43,13 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "speedup_vs_reference",
         "memory_agent_scaling",
         "simulation_peak_memory",
+        "simulation_day_seconds",
+        "simulation_default_seconds",
     }
     assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
     assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
+    assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
+    assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it
+    assert results["simulation"]["totals"]["conversations"] > 0
     markdown = (tmp_path / "results.md").read_text()
     assert "| target | status | detail |" in markdown

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from autoassign._live import (
@@ -49,6 +51,8 @@ from autoassign.simulate import (
     simulate,
     write_event_log,
 )
+from autoassign.simulate._pipe import PipeProgress
+from autoassign.simulate.scenario import MAX_DURATION_MINUTES
 
 __all__ = ["main"]
 
@@ -299,6 +303,11 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     if getattr(args, "duration", None) is not None:
         if args.duration < 1:
             raise ScenarioError("--duration", f"must be >= 1, got {args.duration}")
+        if args.duration > MAX_DURATION_MINUTES:
+            raise ScenarioError(
+                "--duration",
+                f"must be <= {MAX_DURATION_MINUTES} (60 days), got {args.duration}",
+            )
         changes["duration_minutes"] = args.duration
     if getattr(args, "policy", None) is not None:
         scenario.policy(args.policy)
@@ -318,9 +327,12 @@ def _console(stream: IO[str]) -> Any:
 
 @contextmanager
 def _progress(total_runs: int) -> Iterator[Progress | None]:
-    """A rich progress bar on stderr when it is a terminal; otherwise nothing."""
+    """A rich progress bar on stderr when it is a terminal; otherwise plain lines (a
+    line per simulated hour once the run takes a while, and a summary)."""
     if not sys.stderr.isatty():
-        yield None
+        lines = PipeProgress(sys.stderr, runs=total_runs)
+        yield lines
+        lines.close()
         return
     try:
         from rich.progress import Progress as Bar  # noqa: PLC0415
@@ -340,13 +352,42 @@ def _progress(total_runs: int) -> Iterator[Progress | None]:
         yield update
 
 
-def _plot(reports: dict[str, dict[str, Any]], path: str) -> None:
+def _check_output(flag: str, path: str, formats: Collection[str]) -> None:
+    """Before a run: ``path`` names a file of one of ``formats`` (extensions) that can
+    be written, so a long simulation does not end in a failed write."""
+    target = Path(path)
+    suffix = target.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        shown = ", ".join(f".{name}" for name in sorted(formats))
+        raise _UsageError(
+            f"{flag}: {path!r} must end in one of {shown}"
+            if len(formats) > 1
+            else f"{flag}: {path!r} must end in {shown}"
+        )
+    if target.is_dir():
+        raise _UsageError(f"{flag}: {path!r} is a directory")
+    folder = target.parent
+    if not folder.is_dir():
+        raise _UsageError(f"{flag}: no directory {str(folder)!r} to write {path!r}")
+    if not os.access(folder, os.W_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        raise _UsageError(f"{flag}: {path!r} is not writable")
+
+
+def _check_plot(path: str) -> None:
     try:
         import matplotlib  # noqa: F401, PLC0415
     except ImportError:
         raise _UsageError(
             "--plot needs matplotlib: pip install 'autoassign[plot]'"
         ) from None
+    from autoassign.simulate.plot import plot_formats  # noqa: PLC0415
+
+    _check_output("--plot", path, plot_formats())
+
+
+def _plot(reports: dict[str, dict[str, Any]], path: str) -> None:
     from autoassign.simulate.plot import plot_reports  # noqa: PLC0415
 
     plot_reports(reports, path)
@@ -358,6 +399,12 @@ def _violations(*reports: dict[str, Any]) -> int:
 
 def _cmd_simulate(args: argparse.Namespace, out: IO[str]) -> int:
     scenario = _scenario(args)
+    if args.plot:
+        _check_plot(args.plot)
+    if args.record:
+        if args.compare:
+            raise _UsageError("--record records one run; it cannot go with --compare")
+        _check_output("--record", args.record, ("jsonl",))
     if args.compare:
         first, second = args.compare
         scenario.policy(first)
@@ -397,6 +444,8 @@ def _cmd_simulate(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _cmd_replay(args: argparse.Namespace, out: IO[str]) -> int:
     scenario = _scenario(args)
+    if args.plot:
+        _check_plot(args.plot)
     with _progress(1) as progress:
         report = replay(scenario, args.log, policy=args.policy, progress=progress)
     if args.plot:

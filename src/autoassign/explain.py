@@ -264,11 +264,14 @@ def _standing(
     *,
     team: Team | None,
     now: datetime,
+    members: Sequence[AgentId] | None = None,
 ) -> _Standing:
     """Presence, ledger and open counts read once, each through the service's own
-    reader, and every member's verdict on them (no policy: no rate limit)."""
+    reader, and every member's verdict on them (no policy: no rate limit); only
+    ``members``' when given."""
     inbox = record.id
-    members = service.directory.inbox_members(inbox)
+    if members is None:
+        members = service.directory.inbox_members(inbox)
     read = service.read_statuses(account, members)
     statuses = read or {}
     online = [agent for agent in members if statuses.get(agent) == ONLINE]
@@ -308,10 +311,16 @@ def inbox_verdicts(
     *,
     team: Team | None = None,
     now: datetime | None = None,
+    members: Sequence[AgentId] | None = None,
 ) -> tuple[list[AgentVerdict], RecentAssignments | None, dict[AgentId, int]]:
     """Every member's verdict for a conversation of ``state``'s inbox (with ``team``) as
     a pass starting now would see it, plus the ledger snapshot and open counts it used.
-    Reads only."""
+    Reads only.
+
+    ``members``: judge only these agents (in this order; a verdict depends on its own
+    agent alone, so each is the one a whole-inbox call gives), reading presence, the
+    ledger and open counts for them only.
+    """
     inbox = state.inbox.id
     standing = _standing(
         service,
@@ -321,6 +330,7 @@ def inbox_verdicts(
         capacity_limits(service.directory.capacity_policies_for_inbox(inbox), inbox),
         team=team,
         now=service.clock.now() if now is None else now,
+        members=members,
     )
     return standing.verdicts, standing.recent, standing.open_counts
 

@@ -93,7 +93,10 @@ class InMemoryWorld:
         self.capacity_policies: dict[PolicyId, CapacityPolicy] = {}
         self.conversations: dict[ConversationId, Conversation] = {}
         # Indexes, so per-assignment work does not grow with history:
-        self._waiting: dict[InboxId, set[ConversationId]] = {}  # open and unassigned
+        self._waiting: dict[InboxId, dict[frozenset[str], set[ConversationId]]] = {}
+        """Open and unassigned, grouped by label set: ``unassigned_open`` skips a whole
+        group that carries an excluded label, so excluded conversations piling up do
+        not slow every pass."""
         self._open_by_inbox: dict[InboxId, dict[AgentId, int]] = {}  # open, by assignee
 
     # -- seeding -------------------------------------------------------------------------
@@ -178,7 +181,8 @@ class InMemoryWorld:
             self._unindex(previous)
         self.conversations[conversation.id] = conversation
         if conversation.is_assignable:
-            self._waiting.setdefault(conversation.inbox, set()).add(conversation.id)
+            groups = self._waiting.setdefault(conversation.inbox, {})
+            groups.setdefault(conversation.labels, set()).add(conversation.id)
         elif (
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
@@ -187,7 +191,12 @@ class InMemoryWorld:
             held[conversation.assignee] = held.get(conversation.assignee, 0) + 1
 
     def _unindex(self, conversation: Conversation) -> None:
-        self._waiting.get(conversation.inbox, set()).discard(conversation.id)
+        groups = self._waiting.get(conversation.inbox, {})
+        group = groups.get(conversation.labels)
+        if group is not None:
+            group.discard(conversation.id)
+            if not group:
+                del groups[conversation.labels]
         if (
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
@@ -290,14 +299,19 @@ class InMemoryWorld:
         after: Conversation | None = None,
         exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
+        excluded = exclusions.excluded_labels
         with self._lock:
-            waiting = [self.conversations[key] for key in self._waiting.get(inbox, ())]
-        candidates = [
-            c
-            for c in waiting
-            if not exclusions.excludes(c, now)
-            and c.on_page(priority, after=after, exclude_teams=exclude_teams)
-        ]
+            # A group with an excluded label is excluded whole; the rules decide the rest.
+            candidates = [
+                conversation
+                for labels, group in self._waiting.get(inbox, {}).items()
+                if not excluded & labels
+                for conversation in (self.conversations[key] for key in group)
+                if not exclusions.excludes(conversation, now)
+                and conversation.on_page(
+                    priority, after=after, exclude_teams=exclude_teams
+                )
+            ]
         return tuple(
             heapq.nsmallest(limit, candidates, key=lambda c: c.priority_key(priority))
         )

@@ -41,6 +41,7 @@ from autoassign.model import (
     InboxId,
 )
 from autoassign.results import Assignment
+from autoassign.service import InboxState
 from autoassign.simulate.scenario import Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.testing import FakeClock
@@ -57,6 +58,9 @@ INVARIANTS = (
 )
 
 _PRESENCE, _STATUS, _ARRIVAL, _PERIODIC, _SAMPLE = range(5)
+
+_USAGE_BATCH = 16
+"""``AssignmentService.usage_batch`` in simulations (the results do not depend on it)."""
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -141,6 +145,9 @@ class Simulation:
         self.clock = FakeClock(scenario.start)
         self.backend = InMemoryBackend(clock=self.clock)
         self.app: Autoassign = self._build()
+        # In memory a ledger read costs per agent read, not a round trip: read ahead a
+        # little, not the default 128 agents (most passes here assign one conversation).
+        self.app.service.usage_batch = _USAGE_BATCH
         self.minute = 0.0
         self.done = False
         self._queue: list[tuple[float, int, int, str, Any]] = []
@@ -164,6 +171,24 @@ class Simulation:
         self._reopened = 0
         self._decisions: list[dict[str, object]] = []
         self._team_members = {team.id: set(team.members) for team in scenario.teams}
+        self._agent_order = [agent.id for agent in scenario.agents]
+        # The scenario's configuration is fixed for the run: each inbox's capacity
+        # limits, read once. The agents at or over them, and the agents whose own
+        # assignment log reached the rate limit (kept until it is seen below it), are
+        # the only ones a job can find held back (``_count_held_back``).
+        self._limits = {
+            inbox.id: capacity_limits(
+                self.backend.world.capacity_policies_for_inbox(inbox.id), inbox.id
+            )
+            for inbox in scenario.inboxes
+        }
+        self._at_capacity: dict[str, set[str]] = {
+            inbox: {str(agent) for agent, limit in limits.items() if limit <= 0}
+            for inbox, limits in self._limits.items()
+        }
+        self._at_rate_limit: dict[str, set[str]] = {
+            inbox.id: set() for inbox in scenario.inboxes
+        }
         self._schedule_workload()
 
     # -- setup ---------------------------------------------------------------------------
@@ -414,6 +439,12 @@ class Simulation:
     def _change_open(self, agent: str, inbox: str, delta: int) -> None:
         self._agents[agent].change_open(self.minute, delta)
         self._open_by[(agent, inbox)] += delta
+        limit = self._limits[inbox].get(agent)
+        if limit is not None:
+            if self._open_by[(agent, inbox)] >= limit:
+                self._at_capacity[inbox].add(agent)
+            else:
+                self._at_capacity[inbox].discard(agent)
 
     def _violation(self, kind: str, text: str) -> None:
         self._violations[kind] += 1
@@ -422,7 +453,18 @@ class Simulation:
 
     def _count_held_back(self, inbox: InboxId) -> None:
         """Before a job: which members the filter chain holds back from this inbox now
-        (same decision functions as the pass), if anything is waiting."""
+        (same reads and decision functions as the pass), if anything is waiting.
+
+        Only the members that can be held back are judged: those the simulator's own
+        records put at the rate limit (its assignment log, which holds every ledger
+        entry) or at capacity (its open counts). A verdict depends on its agent alone,
+        so judging the others could only find them eligible or offline.
+        """
+        key = str(inbox)
+        if not self._waiting[key]:
+            return  # nothing open and unassigned: nothing can be waiting
+        if not self._at_capacity[key] and not self._at_rate_limit[key]:
+            return  # nobody can be held back
         service = self.app.service
         loaded = service.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
@@ -431,21 +473,51 @@ class Simulation:
             service.directory.capacity_policies_for_inbox(loaded.inbox.id),
             loaded.inbox.id,
         )
+        now = self.clock.now()
         waiting = service.conversations.unassigned_open(
             loaded.inbox.id,
             limit=1,
             priority=loaded.policy.conversation_priority,
             exclusions=rules,
-            now=self.clock.now(),
+            now=now,
         )
         if not waiting:
             return
-        verdicts, _recent, _counts = inbox_verdicts(service, loaded)
+        candidates = self._held_back_candidates(key, loaded, now)
+        if not candidates:
+            return
+        members = set(service.directory.inbox_members(inbox))
+        judged = [agent for agent in candidates if agent in members]
+        verdicts, _recent, _counts = inbox_verdicts(service, loaded, members=judged)
         for verdict in verdicts:
             if verdict.removed_by is AgentFilter.RATE_LIMITED:
                 self._agents[str(verdict.agent)].held_back_rate_limit += 1
             elif verdict.removed_by is AgentFilter.AT_CAPACITY:
                 self._agents[str(verdict.agent)].held_back_capacity += 1
+
+    def _held_back_candidates(
+        self, inbox: str, loaded: InboxState, now: datetime
+    ) -> list[str]:
+        """The agents that may be rate limited or at capacity in ``inbox`` now, in
+        scenario order: a superset of those the filter chain removes for either."""
+        full = self._at_capacity[inbox]
+        limited = self._at_rate_limit[inbox]
+        if limited and loaded.policy.rate_limited:
+            limit = loaded.policy.fair_distribution_limit
+            assert limit is not None
+            start = now - loaded.policy.window
+            for agent in list(limited):
+                log = self._assign_log[(inbox, agent)]
+                if len(log) - bisect.bisect_right(log, start) < limit:
+                    # Below the limit now; only a new assignment brings it back.
+                    limited.discard(agent)
+        else:
+            limited = set()
+        if not full and not limited:
+            return []
+        return [
+            agent for agent in self._agent_order if agent in full or agent in limited
+        ]
 
     def _on_assigned(self, inbox: str, assignment: Assignment) -> None:
         number = int(assignment.conversation)
@@ -477,15 +549,15 @@ class Simulation:
             assert limit is not None
             start = assignment.occurred_at - loaded.policy.window
             recent = len(log) - bisect.bisect_right(log, start)
+            if recent >= limit:
+                self._at_rate_limit[inbox].add(agent)
             if recent > limit:
                 self._violation(
                     "rate_limit_overshoot",
                     f"{agent} has {recent} assignments in {inbox} within the window "
                     f"(limit {limit})",
                 )
-        limits = capacity_limits(
-            service.directory.capacity_policies_for_inbox(inbox), inbox
-        )
+        limits = self._limits[inbox]
         held = self._open_by[(agent, inbox)]
         if agent in limits and held > limits[agent]:
             self._violation(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_reports"]
+__all__ = ["plot_formats", "plot_reports"]
+
+
+def plot_formats() -> frozenset[str]:
+    """The file extensions (no dot, lower case) ``plot_reports`` can write: those of
+    matplotlib's canvas (``png``, ``pdf``, ``svg``, ...). Imports matplotlib."""
+    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415
+
+    return frozenset(FigureCanvasBase.get_supported_filetypes())
 
 
 def plot_reports(reports: dict[str, dict[str, Any]], path: str | Path) -> None:

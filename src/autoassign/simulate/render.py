@@ -33,6 +33,26 @@ __all__ = [
 ]
 
 _BARS = "▁▂▃▄▅▆▇█"
+_SPARK_WIDTH = 48
+"""Backlog bars: 48 half hours of a day; the tables fit an 80-column terminal."""
+
+
+def _narrow_table(title: str) -> Table:
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+
+
+def _bucket_minutes(report: dict[str, Any]) -> str:
+    """How much of the run one backlog bar covers (``sparkline`` buckets)."""
+    samples = max((len(row["backlog"]) for row in report["inboxes"]), default=0)
+    size = max(1, -(-samples // _SPARK_WIDTH))
+    step = report["scenario"]["simulated_minutes"] / max(1, samples) * size
+    return f"{step:g} min" if step < 120 else f"{step / 60:g} h"
 
 
 def sparkline(values: list[int], width: int = 24) -> str:
@@ -59,7 +79,8 @@ def _invariant_text(report: dict[str, Any]) -> Text:
     inv = report["invariants"]
     if inv["total"] == 0:
         return Text(
-            "invariant violations: 0 (" + ", ".join(INVARIANTS) + ")", style="green"
+            f"invariant violations: 0 (all {len(INVARIANTS)} kinds checked)",
+            style="green",
         )
     parts = ", ".join(f"{name}={inv[name]}" for name in INVARIANTS if inv[name])
     return Text(f"invariant violations: {inv['total']} ({parts})", style="bold red")
@@ -88,17 +109,26 @@ def render_report(
         f"{totals['conversations']} conversations, {totals['assigned']} assigned, "
         f"{totals['resolved']} resolved"
         + (f" ({reopened} reopens)" if reopened else "")
-        + f", {totals['unassigned_at_end']} unassigned at the end "
+        + f", {totals['unassigned_at_end']} unassigned at the end"
+    )
+    console.print(
         f"({totals['excluded_at_end']} excluded by rules); {totals['jobs']} jobs, "
         f"{totals['passes']} passes"
     )
-    agents = Table(title="Agents", box=box.SIMPLE_HEAVY, title_justify="left")
-    for column in ("agent", "shift", "online h", "assigned", "peak open", "mean open"):
+    agents = _narrow_table("Agents")
+    for column in (
+        "agent",
+        "shift",
+        "online\nhours",
+        "assigned",
+        "peak\nopen",
+        "mean\nopen",
+        "held back:\nrate limit",
+        "held back:\ncapacity",
+    ):
         agents.add_column(
             column, justify="left" if column in ("agent", "shift") else "right"
         )
-    agents.add_column("held back:\nrate limit", justify="right")
-    agents.add_column("held back:\ncapacity", justify="right")
     for row in report["agents"]:
         agents.add_row(
             str(row["agent"]),
@@ -111,20 +141,24 @@ def render_report(
             str(row["held_back_capacity"]),
         )
     console.print(agents)
-    inboxes = Table(
-        title="Inboxes (wait = minutes from open to assignment)",
-        box=box.SIMPLE_HEAVY,
-        title_justify="left",
-    )
-    for column in ("inbox", "policy", "convs", "assigned", "p50", "p90", "p99", "max"):
+    inboxes = _narrow_table("Inboxes (wait = minutes from open to assignment)")
+    for column in (
+        "inbox",
+        "policy",
+        "convs",
+        "assigned",
+        "wait\np50",
+        "wait\np90",
+        "wait\np99",
+        "wait\nmax",
+        "left at\nthe end",
+        "of them\nexcluded",
+    ):
         inboxes.add_column(
             column, justify="left" if column in ("inbox", "policy") else "right"
         )
-    inboxes.add_column("backlog over time (peak)")
-    inboxes.add_column("unassigned\nat end", justify="right")
     for row in report["inboxes"]:
         wait = row["wait_minutes"]
-        backlog = [int(n) for _m, n in row["backlog"]]
         inboxes.add_row(
             str(row["inbox"]),
             str(row["policy"] or "-"),
@@ -134,16 +168,32 @@ def render_report(
             _num(wait["p90"]),
             _num(wait["p99"]),
             _num(wait["max"]),
-            f"{sparkline(backlog)} ({row['peak_backlog']})",
-            f"{row['unassigned_at_end']} ({row['excluded_at_end']} excl.)",
+            str(row["unassigned_at_end"]),
+            str(row["excluded_at_end"]),
         )
     console.print(inboxes)
+    backlog = _narrow_table(
+        f"Backlog (open, unassigned, not excluded), a bar per {_bucket_minutes(report)}"
+    )
+    backlog.add_column("inbox")
+    backlog.add_column("backlog", no_wrap=True)
+    backlog.add_column("peak", justify="right")
+    for row in report["inboxes"]:
+        values = [int(n) for _m, n in row["backlog"]]
+        backlog.add_row(
+            str(row["inbox"]),
+            sparkline(values, _SPARK_WIDTH),
+            str(row["peak_backlog"]),
+        )
+    console.print(backlog)
     fairness = report["fairness"]
     console.print(
         f"Fairness over {fairness['agents_counted']} agents who worked: Jain's index "
-        f"{_num(fairness['jain_index'], 3)} (per online hour "
-        f"{_num(fairness['jain_index_per_online_hour'], 3)}), max-min spread "
-        f"{fairness['max_min_spread']} assignments"
+        f"{_num(fairness['jain_index'], 3)}"
+    )
+    console.print(
+        f"(per online hour {_num(fairness['jain_index_per_online_hour'], 3)}), "
+        f"max-min spread {fairness['max_min_spread']} assignments"
     )
     console.print(_invariant_text(report))
     for example in report["invariants"]["examples"]:

@@ -53,6 +53,9 @@ __all__ = [
 
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed", "uniform")
 
+MAX_DURATION_MINUTES = 60 * 24 * 60
+"""The longest simulation: 60 days (``duration_minutes`` and ``--duration``)."""
+
 
 class ScenarioError(ValueError):
     """A scenario is invalid. ``path`` is the field (``inboxes[0].resolve.sigma``)."""
@@ -512,7 +515,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         )
     if start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
-    duration = sim.integer("duration_minutes", 1440, low=1, high=60 * 24 * 60)
+    duration = sim.integer("duration_minutes", 1440, low=1, high=MAX_DURATION_MINUTES)
     periodic = sim.integer("periodic_interval_minutes", 30, low=1)
     sample = sim.integer("sample_interval_minutes", 30, low=1)
     bulk = sim.integer("bulk_limit", 100, low=1, high=100_000)
