@@ -167,21 +167,35 @@ class _Pass:
     saturated: bool = False
     """Nobody can take a conversation without a team: nobody can take any more in
     this snapshot (no further page is read)."""
+    saturated_by: tuple[SkipReason, str] = (SkipReason.NO_AGENT_ONLINE, "")
+    """The skip that saturated the pass: the reason given to the rest of its page."""
+    stopped_early: SkipReason | None = None
+    """Set when the pass skipped the rest of a page because nobody could take any."""
     halted: bool = False
     """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
     checked_at: datetime | None = None
     """When the gates and the membership were last read (``None``: never yet)."""
 
     def skip(
-        self, conversation: Conversation, reason: SkipReason, detail: str = ""
+        self,
+        conversation: Conversation,
+        reason: SkipReason,
+        detail: str = "",
+        *,
+        lasting: bool = True,
     ) -> None:
+        """Skip ``conversation``. ``lasting=False``: the verdict may not hold for the
+        next conversation (presence failed; the next one reads it again), so it blocks
+        neither its team nor the rest of the pass."""
         self.skips.append(
             Skip(conversation=conversation.id, reason=reason, detail=detail)
         )
-        if reason not in _NOBODY_CAN_TAKE:
+        if not lasting or reason not in _NOBODY_CAN_TAKE:
             return
         if conversation.team is None:
-            self.saturated = True
+            if not self.saturated:
+                self.saturated = True
+                self.saturated_by = (reason, detail)
         else:
             self.blocked_teams.setdefault(conversation.team, (reason, detail))
 
@@ -478,7 +492,8 @@ class AssignmentService:
     ) -> None:
         """Assign one page's conversations in order, up to ``batch`` assignments in
         the pass; the gates and the membership are re-checked before each conversation
-        but the pass's first."""
+        but the pass's first. Once nobody can take a conversation without a team, the
+        rest of the page is skipped with that reason (``result.stopped`` says so)."""
         for index, conversation in enumerate(page):
             if (index > 0 or not first) and not self._refresh(
                 run, page[index:], selector
@@ -487,6 +502,13 @@ class AssignmentService:
                 return
             self._assign_one(run, conversation, selector)
             if len(run.assignments) >= batch:
+                return
+            if run.saturated:
+                # Nobody can take a conversation without a team, so nobody can take any
+                # of the rest: one reason for them all, without walking each.
+                run.stopped_early = run.saturated_by[0]
+                for rest in page[index + 1 :]:
+                    run.skip(rest, *run.saturated_by)
                 return
 
     def _another_page(
@@ -512,7 +534,7 @@ class AssignmentService:
                 for skip in run.skips
                 if skip.reason is SkipReason.PASS_STOPPED
             ),
-            None,
+            run.stopped_early,
         )
         return AssignmentResult(
             inbox=inbox,
@@ -849,7 +871,7 @@ class AssignmentService:
             if agent is None:
                 changed = self._presence_changed(run, offline, confirmed)
                 if changed is None:
-                    run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+                    run.skip(conversation, SkipReason.NO_AGENT_ONLINE, lasting=False)
                 elif changed:
                     continue  # someone came online: walk again
                 else:
@@ -862,7 +884,7 @@ class AssignmentService:
                 run, agent, conversation, offline=offline, confirmed=confirmed, now=now
             )
             if outcome is _Reserved.PRESENCE_FAILED:
-                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+                run.skip(conversation, SkipReason.NO_AGENT_ONLINE, lasting=False)
                 return
             if outcome is _Reserved.PRESENCE_CHANGED:
                 continue  # someone came online or went offline: walk again

@@ -162,3 +162,34 @@ def test_every_assignable_conversation_is_reached(
         if result.assigned_count < limit:
             break
     assert sorted(assigned) == assignable
+
+
+def test_a_pass_nobody_can_take_from_stops_with_one_reason(
+    scenario: Any, wrap: Any
+) -> None:
+    """Everyone is rate limited: the first team-less conversation is walked, the rest
+    of the page is skipped with its reason unwalked, and the result says why."""
+    scenario.setup(
+        members=["ann", "bob"],
+        policy=AssignmentPolicy(
+            id=scenario.POLICY, account=scenario.ACCOUNT, fair_distribution_limit=1
+        ),
+    )
+    backend = scenario.backend
+    backend.add_team("open", account=scenario.ACCOUNT, members=["ann", "bob"])
+    scenario.conv("a", ago=100)
+    scenario.conv("b", ago=99)
+    scenario.conv("c", ago=98)
+    scenario.conv("t", ago=97, team="open")
+    scenario.conv("d", ago=96)
+    directory = wrap(backend.directory)
+    scenario.build(directory=directory)
+
+    result = scenario.run()
+
+    assert [a.conversation for a in result.assignments] == ["a", "b"]
+    assert [(s.conversation, s.reason) for s in result.skips] == [
+        (c, SkipReason.ALL_RATE_LIMITED) for c in ("c", "t", "d")
+    ]
+    assert result.stopped is SkipReason.ALL_RATE_LIMITED
+    assert directory.called("team") == []  # "t" was never walked

@@ -871,6 +871,7 @@ def assignment_machine(
             blocked: set[TeamId] = set()
             starved = False  # a team-less conversation found no eligible agent
             saturated = False  # ... because of the agents: no further page
+            saturated_by: SkipReason | None = None
             done = 0  # assignments so far
             after: Conversation | None = None
             for pages in itertools.count(1):
@@ -886,6 +887,12 @@ def assignment_machine(
                 ][: self.bulk_limit]
                 worked.extend(page)
                 for conversation in page:
+                    if saturated:
+                        # nobody could take a team-less one: the rest of the page is
+                        # skipped with that reason, unwalked
+                        assert conversation.id in skipped, conversation
+                        assert skipped[conversation.id].reason is saturated_by
+                        continue
                     if conversation.id in skipped:
                         reason = skipped[conversation.id].reason
                         self._check_skip(conversation, reason, now)
@@ -894,7 +901,8 @@ def assignment_machine(
                                 blocked.add(conversation.team)
                         elif reason in _NO_ELIGIBLE_AGENT:
                             starved = True
-                            saturated = saturated or reason in _NOBODY_CAN_TAKE
+                            if reason in _NOBODY_CAN_TAKE:
+                                saturated, saturated_by = True, reason
                     else:
                         self._check_assignment(
                             conversation, assigned[conversation.id], now, starved
