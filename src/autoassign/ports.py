@@ -34,12 +34,14 @@ from autoassign.model import (
     Team,
     TeamId,
 )
+from autoassign.outbox import OutboxRecord
 
 __all__ = [
     "Clock",
     "ConversationRepository",
     "Directory",
     "EventBus",
+    "EventOutbox",
     "InboxLease",
     "JobQueue",
     "Lease",
@@ -329,4 +331,46 @@ class JobQueue(Protocol):
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
         """Queue the assignment job of ``inbox`` (:meth:`AssignmentJob.run`)."""
+        ...
+
+
+class EventOutbox(Protocol):
+    """**Port:** the records of assignments whose events may not be published yet
+    (:class:`~autoassign.outbox.OutboxRecord`), so that none is lost.
+
+    One record per conversation at most: storing a record replaces any older one of
+    the same conversation. Shipped: ``InMemoryEventOutbox``, ``RedisEventOutbox``
+    (``RedisBackend.outbox``) and ``SqlEventOutbox`` (written in the claim's own SQL
+    statement). The contract suite is
+    :class:`autoassign.testing.contracts.EventOutboxContract`.
+    """
+
+    def claim(
+        self,
+        conversations: ConversationRepository,
+        record: OutboxRecord,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """Claim ``record.conversation`` for ``record.agent`` as
+        :meth:`ConversationRepository.claim` does (its answer is returned), with the
+        record stored **no later than the claim takes effect**: before it, or
+        atomically with it. When the claim does not assign, no record is left (best
+        effort: one left behind is dropped by the relay). When it raises, the record
+        may be stored; the caller re-reads the conversation to learn the outcome.
+        :func:`autoassign.outbox.stage_then_claim` is the generic way (stage, then
+        claim)."""
+        ...
+
+    def due(
+        self, inbox: InboxId, *, staged_before: datetime, limit: int
+    ) -> Sequence[OutboxRecord]:
+        """At most ``limit`` of ``inbox``'s records whose ``occurred_at`` is before
+        ``staged_before``, oldest first (then by id). Read-only."""
+        ...
+
+    def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        """Remove each of ``records`` from ``inbox``'s outbox, if it is still stored:
+        a newer record of the same conversation (another id) stays. One round trip
+        for all of them; removing an absent record is a no-op."""
         ...

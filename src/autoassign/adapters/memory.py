@@ -21,7 +21,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -46,13 +46,15 @@ from autoassign.model import (
     Team,
     TeamId,
 )
-from autoassign.ports import Clock
+from autoassign.outbox import OutboxRecord, stage_then_claim
+from autoassign.ports import Clock, ConversationRepository
 from autoassign.selection import reconcile_queue
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
     "InMemoryBackend",
     "InMemoryEventBus",
+    "InMemoryEventOutbox",
     "InMemoryInboxLease",
     "InMemoryJobQueue",
     "InMemoryPresence",
@@ -564,6 +566,64 @@ class InMemoryEventBus:
             return [event for event in self.events if isinstance(event, kind)]
 
 
+class InMemoryEventOutbox:
+    """:class:`~autoassign.ports.EventOutbox` in memory (the generic path: the record
+    is staged just before the claim, see :func:`autoassign.outbox.stage_then_claim`).
+    It lives as long as the process: it covers a failing event bus, a lost claim
+    reply and a failed confirmation, not a killed process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[InboxId, dict[ConversationId, OutboxRecord]] = {}
+
+    def stage(self, record: OutboxRecord) -> None:
+        """Store ``record``, replacing any older record of its conversation."""
+        with self._lock:
+            self._records.setdefault(record.inbox, {})[record.conversation] = record
+
+    def claim(
+        self,
+        conversations: ConversationRepository,
+        record: OutboxRecord,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        return stage_then_claim(
+            conversations,
+            record,
+            capacity_limit=capacity_limit,
+            stage=self.stage,
+            unstage=lambda staged: self.confirm(staged.inbox, [staged]),
+        )
+
+    def due(
+        self, inbox: InboxId, *, staged_before: datetime, limit: int
+    ) -> Sequence[OutboxRecord]:
+        with self._lock:
+            records = list(self._records.get(inbox, {}).values())
+        found = [r for r in records if r.occurred_at < staged_before]
+        found.sort(key=lambda r: (r.occurred_at, r.id))
+        return found[: max(limit, 0)]
+
+    def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        with self._lock:
+            stored = self._records.get(inbox, {})
+            for record in records:
+                current = stored.get(record.conversation)
+                if current is not None and current.id == record.id:
+                    del stored[record.conversation]
+
+    def records(self, inbox: InboxId) -> list[OutboxRecord]:
+        """Every record of ``inbox`` (for tests), oldest first."""
+        return list(
+            self.due(
+                inbox,
+                staged_before=datetime.max.replace(tzinfo=timezone.utc),
+                limit=2**31,
+            )
+        )
+
+
 class InMemoryJobQueue:
     """:class:`~autoassign.ports.JobQueue` that queues inbox ids until :meth:`drain`."""
 
@@ -610,6 +670,7 @@ class InMemoryBackend:
         self.rotation = InMemoryRotationStore()
         self.lease = InMemoryInboxLease(clock)
         self.events = InMemoryEventBus()
+        self.outbox = InMemoryEventOutbox()
         self.jobs = InMemoryJobQueue()
 
     # -- seeding shortcuts -------------------------------------------------------------------
@@ -703,8 +764,10 @@ class InMemoryBackend:
 
 
 def build_in_memory(backend: InMemoryBackend, **options: Any) -> Autoassign:
-    """:func:`autoassign.build_autoassign` over every port of ``backend``; ``options``
-    are passed through (``bulk_limit``, ``strict``, ``selectors``, ...)."""
+    """:func:`autoassign.build_autoassign` over every port of ``backend`` (its
+    ``outbox`` too, unless ``outbox=None`` is given); ``options`` are passed through
+    (``bulk_limit``, ``strict``, ``selectors``, ...)."""
+    options.setdefault("outbox", backend.outbox)
     return build_autoassign(
         directory=backend.directory,
         conversations=backend.conversations,
