@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -21,6 +22,9 @@ from autoassign.model import (
     ExclusionRules,
     InboxId,
 )
+
+if TYPE_CHECKING:
+    from autoassign.outbox import OutboxRecord
 
 __all__ = ["SqlConversationRepository"]
 
@@ -38,6 +42,11 @@ class SqlConversationRepository:
     * ``open_counts``: one ``GROUP BY assignee_id``.
     * ``claim``: one conditional ``UPDATE ... WHERE id = :id AND assignee_id IS NULL AND
       status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
+      Through a :class:`~autoassign.adapters.sql.SqlEventOutbox` the same statement
+      also writes the outbox row: ``WITH claimed AS (UPDATE ... RETURNING id) INSERT
+      INTO event_outbox ... SELECT ... FROM claimed ON CONFLICT DO UPDATE`` on
+      PostgreSQL (still one statement); on SQLite (no DML in a ``WITH``) the UPDATE,
+      then the INSERT if it assigned, in one transaction.
 
     ``serialize_capacity`` (PostgreSQL only; default on): a claim with a capacity limit
     first takes a transaction-scoped advisory lock on the agent
@@ -238,13 +247,77 @@ class SqlConversationRepository:
             .values({"assignee_id": agent, **self._claim_values})
         )
 
+    def outbox_upsert(self, record: OutboxRecord) -> Any:
+        """``INSERT INTO event_outbox ... ON CONFLICT (conversation_id) DO UPDATE``
+        of ``record`` (a newer record of a conversation replaces its older one), for
+        this engine's dialect (PostgreSQL or SQLite)."""
+        outbox = self.schema.event_outbox
+        insert = (
+            postgresql.insert
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert
+        )
+        stmt = insert(outbox).values(self._outbox_values(record))
+        return stmt.on_conflict_do_update(
+            index_elements=[outbox.c.conversation_id],
+            set_={
+                key: stmt.excluded[key]
+                for key in self._outbox_values(record)
+                if key != "conversation_id"
+            },
+        )
+
+    @staticmethod
+    def _outbox_values(record: OutboxRecord) -> dict[str, Any]:
+        return {
+            "conversation_id": record.conversation,
+            "event_id": record.id,
+            "inbox_id": record.inbox,
+            "agent_id": record.agent,
+            "policy_id": record.policy,
+            "selector": record.selector,
+            "occurred_at": record.occurred_at,
+        }
+
+    def _claim_recording(
+        self, conn: sa.Connection, claim: sa.Update, record: OutboxRecord
+    ) -> bool:
+        """Run ``claim`` and write ``record`` to the outbox iff it assigned, in this
+        transaction (one statement on PostgreSQL)."""
+        if conn.dialect.name != "postgresql":
+            if conn.execute(claim).rowcount != 1:
+                return False
+            conn.execute(self.outbox_upsert(record))
+            return True
+        outbox = self.schema.event_outbox
+        claimed = claim.returning(self.schema.conversations.c.id).cte("claimed")
+        values = self._outbox_values(record)
+        del values["conversation_id"]
+        columns = ["conversation_id", *values]
+        rows = sa.select(
+            claimed.c.id,
+            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
+        )
+        insert = postgresql.insert(outbox).from_select(columns, rows).add_cte(claimed)
+        stmt = insert.on_conflict_do_update(
+            index_elements=[outbox.c.conversation_id],
+            set_={key: insert.excluded[key] for key in values},
+        ).returning(outbox.c.conversation_id)
+        # RETURNING, not the row count: the driver's count of an INSERT ... SELECT
+        # with a data-modifying WITH is not reliable.
+        return conn.execute(stmt).first() is not None
+
     def claim(
         self,
         conversation: ConversationId,
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        record: OutboxRecord | None = None,
     ) -> bool:
+        """The port's claim; with ``record`` (an
+        :class:`~autoassign.adapters.sql.SqlEventOutbox` passes it) the outbox row is
+        written in the same statement (PostgreSQL) or transaction (SQLite)."""
         if not (
             self.schema.accepts("conversation", conversation)
             and self.schema.accepts("agent", agent)
@@ -266,5 +339,7 @@ class SqlConversationRepository:
                         )
                     )
                 )
+            if record is not None:
+                return self._claim_recording(conn, stmt, record)
             result = conn.execute(stmt)
             return result.rowcount == 1
