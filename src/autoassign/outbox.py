@@ -97,11 +97,11 @@ def stage_then_claim(
     *,
     capacity_limit: int | None,
     stage: Callable[[OutboxRecord], None],
-    unstage: Callable[[OutboxRecord], None],
+    discard: Callable[[OutboxRecord], None],
 ) -> bool:
     """The generic :meth:`~autoassign.ports.EventOutbox.claim`, for a repository that
     cannot write the record itself: ``stage`` the record (if that raises, nothing was
-    claimed), claim, and ``unstage`` it if the claim did not assign (best effort: a
+    claimed), claim, and ``discard`` it if the claim did not assign (best effort: a
     record left behind is dropped by the relay, which finds the conversation is not
     the agent's). A claim that raises leaves the record for the caller to judge."""
     stage(record)
@@ -110,7 +110,7 @@ def stage_then_claim(
     )
     if not claimed:
         try:
-            unstage(record)
+            discard(record)
         except Exception:
             logger.warning(
                 "could not remove the outbox record of a lost claim; the relay drops it",
@@ -137,13 +137,15 @@ class OutboxRelay:
     """Publishes what earlier passes left in the outbox (called once at the start of
     each pass over the inbox, so under the inbox lease when run by the job).
 
-    For each record older than ``grace`` (oldest first, at most ``limit``) it re-reads
-    the conversation: assigned to the record's agent (open or since resolved: the
-    assignment happened) means publish its events again, with their ids, then remove
-    the record; anything else (missing, unassigned, someone else's) means the claim
-    never took effect, or was undone by a later change that has events of its own, so
-    the record is removed unpublished. A failing read or publish stops the run; the
-    records not yet settled stay.
+    It takes the records older than ``grace`` (oldest first, at most ``limit``) and
+    re-reads each one's conversation once. If the conversation is assigned to a
+    record's agent (open or since resolved: the assignment happened), the newest such
+    record is published again, with its event ids, and confirmed (which removes the
+    older records of that conversation too: superseded). Every other record (the
+    conversation is missing, unassigned or someone else's) is a claim that never took
+    effect, or that was undone by a later change with events of its own: it is
+    discarded unpublished. A failing read or publish stops the run; the records not
+    yet settled stay.
     """
 
     outbox: EventOutbox
@@ -159,13 +161,21 @@ class OutboxRelay:
         failed = False
         try:
             due = self.outbox.due(inbox, staged_before=now - self.grace, limit=limit)
+            by_conversation: dict[ConversationId, list[OutboxRecord]] = {}
             for record in due:
-                if not self._settle(record):
-                    dropped.append(record)
-                    continue
-                for event in record.events():
-                    self.events.publish(event)
-                republished.append(record)
+                by_conversation.setdefault(record.conversation, []).append(record)
+            for conversation, records in by_conversation.items():
+                stored = self.conversations.get(conversation)
+                assignee = None if stored is None else stored.assignee
+                standing = [r for r in records if r.agent == assignee]
+                if standing:
+                    for event in standing[-1].events():
+                        self.events.publish(event)
+                    republished.append(standing[-1])
+                    newer = standing[-1].occurred_at
+                    dropped += [r for r in records if r.occurred_at > newer]
+                else:
+                    dropped += records
         except Exception:
             failed = True
             logger.warning(
@@ -173,8 +183,19 @@ class OutboxRelay:
                 exc_info=True,
                 extra={"autoassign_inbox": inbox},
             )
-        if not confirm_quietly(self.outbox, inbox, republished + dropped):
+        if not confirm_quietly(self.outbox, inbox, republished):
             failed = True
+        if dropped:
+            try:
+                self.outbox.discard(inbox, dropped)
+            except Exception:
+                failed = True
+                logger.warning(
+                    "could not discard outbox records of claims that never took "
+                    "effect; a later pass discards them",
+                    exc_info=True,
+                    extra={"autoassign_inbox": inbox},
+                )
         if republished:
             logger.info(
                 "outbox relay published %d left-over assignments of inbox %s",
@@ -185,11 +206,6 @@ class OutboxRelay:
         return RelayReport(
             republished=tuple(republished), dropped=tuple(dropped), failed=failed
         )
-
-    def _settle(self, record: OutboxRecord) -> bool:
-        """Whether the record's assignment stands (raises if the read fails)."""
-        conversation = self.conversations.get(record.conversation)
-        return conversation is not None and conversation.assignee == record.agent
 
 
 def confirm_quietly(

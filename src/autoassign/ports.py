@@ -338,12 +338,16 @@ class EventOutbox(Protocol):
     """**Port:** the records of assignments whose events may not be published yet
     (:class:`~autoassign.outbox.OutboxRecord`), so that none is lost.
 
-    One record per conversation at most: storing a record replaces any older one of
-    the same conversation. Shipped: ``InMemoryEventOutbox``, ``RedisEventOutbox``
+    Records are keyed by their id; a conversation may have several (a claim staged
+    again after a lost one). Shipped: ``InMemoryEventOutbox``, ``RedisEventOutbox``
     (``RedisBackend.outbox``) and ``SqlEventOutbox`` (written in the claim's own SQL
     statement). The contract suite is
     :class:`autoassign.testing.contracts.EventOutboxContract`.
     """
+
+    def stage(self, record: OutboxRecord) -> None:
+        """Store ``record`` (durably, before returning)."""
+        ...
 
     def claim(
         self,
@@ -355,22 +359,28 @@ class EventOutbox(Protocol):
         """Claim ``record.conversation`` for ``record.agent`` as
         :meth:`ConversationRepository.claim` does (its answer is returned), with the
         record stored **no later than the claim takes effect**: before it, or
-        atomically with it. When the claim does not assign, no record is left (best
-        effort: one left behind is dropped by the relay). When it raises, the record
-        may be stored; the caller re-reads the conversation to learn the outcome.
-        :func:`autoassign.outbox.stage_then_claim` is the generic way (stage, then
-        claim)."""
+        atomically with it. When the claim does not assign, the record is not left
+        (best effort: one left behind is dropped by the relay). When it raises, the
+        record may be stored; the caller re-reads the conversation to learn the
+        outcome. :func:`autoassign.outbox.stage_then_claim` is the generic way
+        (:meth:`stage`, claim, :meth:`discard` if it did not assign)."""
         ...
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int
     ) -> Sequence[OutboxRecord]:
         """At most ``limit`` of ``inbox``'s records whose ``occurred_at`` is before
-        ``staged_before``, oldest first (then by id). Read-only."""
+        ``staged_before``, oldest first. Read-only."""
         ...
 
     def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
-        """Remove each of ``records`` from ``inbox``'s outbox, if it is still stored:
-        a newer record of the same conversation (another id) stays. One round trip
-        for all of them; removing an absent record is a no-op."""
+        """``records`` were published: remove each, and every record of the same
+        conversation that occurred at or before it (superseded: that claim never took
+        effect, or was undone before this one). One round trip for all of them;
+        absent records are ignored."""
+        ...
+
+    def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        """Remove exactly ``records`` (claims that did not take effect); other records
+        of their conversations stay. One round trip; absent records are ignored."""
         ...

@@ -21,7 +21,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -574,12 +574,11 @@ class InMemoryEventOutbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[InboxId, dict[ConversationId, OutboxRecord]] = {}
+        self._records: dict[InboxId, dict[str, OutboxRecord]] = {}
 
     def stage(self, record: OutboxRecord) -> None:
-        """Store ``record``, replacing any older record of its conversation."""
         with self._lock:
-            self._records.setdefault(record.inbox, {})[record.conversation] = record
+            self._records.setdefault(record.inbox, {})[record.id] = record
 
     def claim(
         self,
@@ -593,7 +592,7 @@ class InMemoryEventOutbox:
             record,
             capacity_limit=capacity_limit,
             stage=self.stage,
-            unstage=lambda staged: self.confirm(staged.inbox, [staged]),
+            discard=lambda staged: self.discard(staged.inbox, [staged]),
         )
 
     def due(
@@ -609,19 +608,24 @@ class InMemoryEventOutbox:
         with self._lock:
             stored = self._records.get(inbox, {})
             for record in records:
-                current = stored.get(record.conversation)
-                if current is not None and current.id == record.id:
-                    del stored[record.conversation]
+                for key, other in list(stored.items()):
+                    if (
+                        other.conversation == record.conversation
+                        and other.occurred_at <= record.occurred_at
+                    ) or key == record.id:
+                        del stored[key]
+
+    def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        with self._lock:
+            stored = self._records.get(inbox, {})
+            for record in records:
+                stored.pop(record.id, None)
 
     def records(self, inbox: InboxId) -> list[OutboxRecord]:
-        """Every record of ``inbox`` (for tests), oldest first."""
-        return list(
-            self.due(
-                inbox,
-                staged_before=datetime.max.replace(tzinfo=timezone.utc),
-                limit=2**31,
-            )
-        )
+        """Every record of ``inbox``, oldest first (for tests and diagnostics)."""
+        with self._lock:
+            found = list(self._records.get(inbox, {}).values())
+        return sorted(found, key=lambda r: (r.occurred_at, r.id))
 
 
 class InMemoryJobQueue:

@@ -19,7 +19,7 @@ __all__ = ["SqlEventOutbox"]
 
 class SqlEventOutbox:
     """:class:`~autoassign.ports.EventOutbox` over ``schema.event_outbox`` (one row per
-    conversation, created by :meth:`SqlSchema.create_all
+    record, keyed by its id; created by :meth:`SqlSchema.create_all
     <autoassign.adapters.sql.SqlSchema.create_all>`), on the repository's engine.
 
     Claims made through it with its own ``repository`` write the row **in the claim's
@@ -40,9 +40,8 @@ class SqlEventOutbox:
         return f"SqlEventOutbox({self.schema.event_outbox.name!r})"
 
     def stage(self, record: OutboxRecord) -> None:
-        """Write ``record`` on its own (replacing an older one of its conversation)."""
         with self._db.write("stage outbox record") as conn:
-            conn.execute(self.repository.outbox_upsert(record))
+            conn.execute(self.repository.outbox_insert(record))
 
     def claim(
         self,
@@ -63,7 +62,7 @@ class SqlEventOutbox:
             record,
             capacity_limit=capacity_limit,
             stage=self.stage,
-            unstage=lambda staged: self.confirm(staged.inbox, [staged]),
+            discard=lambda staged: self.discard(staged.inbox, [staged]),
         )
 
     def due(
@@ -93,11 +92,31 @@ class SqlEventOutbox:
             )
 
     def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        records = [
+            r for r in records if self.schema.accepts("conversation", r.conversation)
+        ]
+        if not records or not self.schema.accepts("inbox", inbox):
+            return
+        table = self.schema.event_outbox
+        superseded = sa.or_(
+            *(
+                sa.and_(
+                    table.c.conversation_id == record.conversation,
+                    table.c.occurred_at <= record.occurred_at,
+                )
+                for record in records
+            ),
+            table.c.event_id.in_(sorted({record.id for record in records})),
+        )
+        with self._db.write("confirm outbox records") as conn:
+            conn.execute(sa.delete(table).where(table.c.inbox_id == inbox, superseded))
+
+    def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
         ids = sorted({record.id for record in records})
         if not ids or not self.schema.accepts("inbox", inbox):
             return
         table = self.schema.event_outbox
-        with self._db.write("confirm outbox records") as conn:
+        with self._db.write("discard outbox records") as conn:
             conn.execute(
                 sa.delete(table).where(
                     table.c.inbox_id == inbox, table.c.event_id.in_(ids)

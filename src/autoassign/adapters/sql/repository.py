@@ -44,7 +44,7 @@ class SqlConversationRepository:
       status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
       Through a :class:`~autoassign.adapters.sql.SqlEventOutbox` the same statement
       also writes the outbox row: ``WITH claimed AS (UPDATE ... RETURNING id) INSERT
-      INTO event_outbox ... SELECT ... FROM claimed ON CONFLICT DO UPDATE`` on
+      INTO event_outbox ... SELECT ... FROM claimed RETURNING event_id`` on
       PostgreSQL (still one statement); on SQLite (no DML in a ``WITH``) the UPDATE,
       then the INSERT if it assigned, in one transaction.
 
@@ -247,25 +247,17 @@ class SqlConversationRepository:
             .values({"assignee_id": agent, **self._claim_values})
         )
 
-    def outbox_upsert(self, record: OutboxRecord) -> Any:
-        """``INSERT INTO event_outbox ... ON CONFLICT (conversation_id) DO UPDATE``
-        of ``record`` (a newer record of a conversation replaces its older one), for
-        this engine's dialect (PostgreSQL or SQLite)."""
-        outbox = self.schema.event_outbox
-        insert = (
-            postgresql.insert
-            if self.engine.dialect.name == "postgresql"
-            else sqlite.insert
-        )
-        stmt = insert(outbox).values(self._outbox_values(record))
-        return stmt.on_conflict_do_update(
-            index_elements=[outbox.c.conversation_id],
-            set_={
-                key: stmt.excluded[key]
-                for key in self._outbox_values(record)
-                if key != "conversation_id"
-            },
-        )
+    def outbox_insert(self, record: OutboxRecord) -> sa.Insert:
+        """``INSERT INTO event_outbox`` of ``record``; on PostgreSQL and SQLite
+        ``ON CONFLICT DO NOTHING``, so staging a record again is a no-op."""
+        outbox, values = self.schema.event_outbox, self._outbox_values(record)
+        name = self.engine.dialect.name
+        if name in {"postgresql", "sqlite"}:
+            dialect_insert = (
+                postgresql.insert if name == "postgresql" else sqlite.insert
+            )
+            return dialect_insert(outbox).values(values).on_conflict_do_nothing()
+        return sa.insert(outbox).values(values)
 
     @staticmethod
     def _outbox_values(record: OutboxRecord) -> dict[str, Any]:
@@ -287,7 +279,7 @@ class SqlConversationRepository:
         if conn.dialect.name != "postgresql":
             if conn.execute(claim).rowcount != 1:
                 return False
-            conn.execute(self.outbox_upsert(record))
+            conn.execute(self.outbox_insert(record))
             return True
         outbox = self.schema.event_outbox
         claimed = claim.returning(self.schema.conversations.c.id).cte("claimed")
@@ -298,11 +290,12 @@ class SqlConversationRepository:
             claimed.c.id,
             *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
         )
-        insert = postgresql.insert(outbox).from_select(columns, rows).add_cte(claimed)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[outbox.c.conversation_id],
-            set_={key: insert.excluded[key] for key in values},
-        ).returning(outbox.c.conversation_id)
+        stmt = (
+            sa.insert(outbox)
+            .from_select(columns, rows)
+            .add_cte(claimed)
+            .returning(outbox.c.event_id)
+        )
         # RETURNING, not the row count: the driver's count of an INSERT ... SELECT
         # with a data-modifying WITH is not reliable.
         return conn.execute(stmt).first() is not None

@@ -788,14 +788,14 @@ class SqlSchema:
                 **cascade,
             ),
         )
-        # One row per conversation whose events may not be published yet
+        # One row per assignment whose events may not be published yet
         # (SqlEventOutbox): written by the claim's own statement, deleted once
-        # published. No foreign key: a row outlives nothing it needs.
+        # published. No foreign key: a row needs nothing else to be published.
         self.event_outbox = self._table(
             "event_outbox",
             [
-                col("conversation_id", self._id("conversation"), primary_key=True),
-                col("event_id", sa.String(64)),
+                col("event_id", sa.String(64), primary_key=True),
+                col("conversation_id", self._id("conversation")),
                 col("inbox_id", self._id("inbox")),
                 col("agent_id", self._id("agent")),
                 col("policy_id", self._id("policy"), nullable=True),
@@ -810,6 +810,7 @@ class SqlSchema:
                 outbox.c.inbox_id,
                 outbox.c.occurred_at,
             )
+            sa.Index(f"ix_{outbox.name}_conversation", outbox.c.conversation_id)
         self.tables: dict[str, sa.Table] = {
             name: getattr(self, name) for name in LOGICAL_TABLES
         }
