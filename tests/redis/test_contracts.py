@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from autoassign.adapters.memory import InMemoryWorld
 from autoassign.adapters.redis import (
     RedisBackend,
     RedisEventOutbox,
@@ -17,7 +18,6 @@ from autoassign.adapters.redis import (
     RedisRateLimitLedger,
     RedisRotationStore,
 )
-from autoassign.adapters.memory import InMemoryWorld
 from autoassign.model import AccountId, AgentId, Conversation
 from autoassign.ports import InboxLease, Presence, RateLimitLedger, RotationStore
 from autoassign.testing import FakeClock
