@@ -51,6 +51,7 @@ from autoassign.model import (
     PolicyOverrides,
     Team,
 )
+from autoassign.outbox import OutboxRecord, OutboxRelay, RelayReport
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
@@ -108,12 +109,15 @@ __all__ = [
     "JobOutcome",
     "LedgerUsage",
     "LegacyAssigner",
+    "OutboxRecord",
+    "OutboxRelay",
     "OverridePrecedence",
     "PeriodicAssignmentJob",
     "PeriodicOutcome",
     "PolicyOverrides",
     "Ranking",
     "RankingInput",
+    "RelayReport",
     "RoundRobinLegacyAssigner",
     "RoundRobinSelector",
     "SelectionContext",
