@@ -79,23 +79,24 @@ class _Flaky:
         raise BackendError(f"call {index} failed")
 
 
-@given(
-    conversations=st.integers(min_value=1, max_value=8),
-    lost_replies=st.sets(st.integers(0, 10), max_size=4),
-    failing_publishes=st.sets(st.integers(0, 20), max_size=8),
-    failing_confirms=st.sets(st.integers(0, 1), max_size=1),
+_FAULTS = st.tuples(
+    st.sets(st.integers(0, 10), max_size=4),  # claims that commit, then raise
+    st.sets(st.integers(0, 20), max_size=8),  # failing publishes
+    st.sets(st.integers(0, 1), max_size=1),  # failing confirmations
 )
+
+
+@given(conversations=st.integers(min_value=1, max_value=8), faults=_FAULTS)
 def test_every_assignment_is_delivered_once_the_backends_heal(
     make_scenario: Any,
     wrap: Any,
     conversations: int,
-    lost_replies: set[int],
-    failing_publishes: set[int],
-    failing_confirms: set[int],
+    faults: tuple[set[int], set[int], set[int]],
 ) -> None:
     """Claims that commit and lose their reply, a failing bus and failing
     confirmations in one pass; after the grace a healthy pass delivers every standing
     assignment's events, with one stable id each, and nothing else."""
+    lost_replies, failing_publishes, failing_confirms = faults
     scenario = make_scenario()
     scenario.setup(members=["ann", "bob"])
     scenario.convs(range(1, conversations + 1))
