@@ -62,6 +62,7 @@ NOT_AT_TOP_LEVEL = {
     },
     "autoassign.outbox": {
         "DEFAULT_OUTBOX_GRACE",
+        "StagedClaims",
         "confirm_quietly",
         "new_event_id",
         "stage_then_claim",

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import attrs
 
@@ -33,6 +33,7 @@ __all__ = [
     "OutboxRecord",
     "OutboxRelay",
     "RelayReport",
+    "StagedClaims",
     "confirm_quietly",
     "new_event_id",
     "stage_then_claim",
@@ -92,25 +93,26 @@ class OutboxRecord:
 
 
 def stage_then_claim(
+    outbox: EventOutbox,
     conversations: ConversationRepository,
     record: OutboxRecord,
     *,
     capacity_limit: int | None,
-    stage: Callable[[OutboxRecord], None],
-    discard: Callable[[OutboxRecord], None],
 ) -> bool:
     """The generic :meth:`~autoassign.ports.EventOutbox.claim`, for a repository that
-    cannot write the record itself: ``stage`` the record (if that raises, nothing was
-    claimed), claim, and ``discard`` it if the claim did not assign (best effort: a
-    record left behind is dropped by the relay, which finds the conversation is not
-    the agent's). A claim that raises leaves the record for the caller to judge."""
-    stage(record)
+    cannot write the record itself: :meth:`~autoassign.ports.EventOutbox.stage` the
+    record (if that raises, nothing was claimed), claim, and
+    :meth:`~autoassign.ports.EventOutbox.discard` it if the claim did not assign (best
+    effort: a record left behind is dropped by the relay, which finds the conversation
+    is not the agent's). A claim that raises leaves the record for the caller to
+    judge."""
+    outbox.stage(record)
     claimed = conversations.claim(
         record.conversation, record.agent, capacity_limit=capacity_limit
     )
     if not claimed:
         try:
-            discard(record)
+            outbox.discard(record.inbox, [record])
         except Exception:
             logger.warning(
                 "could not remove the outbox record of a lost claim; the relay drops it",
@@ -118,6 +120,24 @@ def stage_then_claim(
                 extra={"autoassign_inbox": record.inbox},
             )
     return claimed
+
+
+class StagedClaims:
+    """Base of the shipped outboxes that stage records before the claim: their
+    ``claim`` is :func:`stage_then_claim` over their own ``stage`` and ``discard``."""
+
+    def claim(
+        self,
+        conversations: ConversationRepository,
+        record: OutboxRecord,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """Stage ``record``, then claim (see :func:`stage_then_claim`)."""
+        outbox = cast("EventOutbox", self)
+        return stage_then_claim(
+            outbox, conversations, record, capacity_limit=capacity_limit
+        )
 
 
 @attrs.frozen(kw_only=True)

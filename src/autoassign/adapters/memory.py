@@ -46,8 +46,8 @@ from autoassign.model import (
     Team,
     TeamId,
 )
-from autoassign.outbox import OutboxRecord, stage_then_claim
-from autoassign.ports import Clock, ConversationRepository
+from autoassign.outbox import OutboxRecord, StagedClaims
+from autoassign.ports import Clock
 from autoassign.selection import reconcile_queue
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -566,7 +566,7 @@ class InMemoryEventBus:
             return [event for event in self.events if isinstance(event, kind)]
 
 
-class InMemoryEventOutbox:
+class InMemoryEventOutbox(StagedClaims):
     """:class:`~autoassign.ports.EventOutbox` in memory (the generic path: the record
     is staged just before the claim, see :func:`autoassign.outbox.stage_then_claim`).
     It lives as long as the process: it covers a failing event bus, a lost claim
@@ -579,21 +579,6 @@ class InMemoryEventOutbox:
     def stage(self, record: OutboxRecord) -> None:
         with self._lock:
             self._records.setdefault(record.inbox, {})[record.id] = record
-
-    def claim(
-        self,
-        conversations: ConversationRepository,
-        record: OutboxRecord,
-        *,
-        capacity_limit: int | None,
-    ) -> bool:
-        return stage_then_claim(
-            conversations,
-            record,
-            capacity_limit=capacity_limit,
-            stage=self.stage,
-            discard=lambda staged: self.discard(staged.inbox, [staged]),
-        )
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int

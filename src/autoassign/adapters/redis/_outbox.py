@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from autoassign.errors import ContractViolation
 from autoassign.model import InboxId
-from autoassign.outbox import OutboxRecord, stage_then_claim
-from autoassign.ports import ConversationRepository
+from autoassign.outbox import OutboxRecord, StagedClaims
 
 from . import _scripts
 from ._codec import as_list, as_text, datetime_from_score, score_from_datetime
@@ -70,7 +69,7 @@ def _decode(value: Any) -> OutboxRecord:
         raise ContractViolation(f"unreadable outbox record {text!r}") from exc
 
 
-class RedisEventOutbox:
+class RedisEventOutbox(StagedClaims):
     """:class:`~autoassign.ports.EventOutbox` in Redis (``RedisBackend.outbox``).
 
     Per inbox, under its hash tag (one cluster slot, every key in ``KEYS``): the hash
@@ -113,21 +112,6 @@ class RedisEventOutbox:
         ]
         with translate_errors("outbox.stage"):
             self._stage(keys=self._keys(record.inbox), args=args)
-
-    def claim(
-        self,
-        conversations: ConversationRepository,
-        record: OutboxRecord,
-        *,
-        capacity_limit: int | None,
-    ) -> bool:
-        return stage_then_claim(
-            conversations,
-            record,
-            capacity_limit=capacity_limit,
-            stage=self.stage,
-            discard=lambda staged: self.discard(staged.inbox, [staged]),
-        )
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int

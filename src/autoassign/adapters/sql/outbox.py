@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from autoassign.adapters.sql._db import Database
 from autoassign.adapters.sql.repository import SqlConversationRepository
 from autoassign.model import InboxId
-from autoassign.outbox import OutboxRecord, stage_then_claim
+from autoassign.outbox import OutboxRecord, StagedClaims
 from autoassign.ports import ConversationRepository
 
 __all__ = ["SqlEventOutbox"]
 
 
-class SqlEventOutbox:
+class SqlEventOutbox(StagedClaims):
     """:class:`~autoassign.ports.EventOutbox` over ``schema.event_outbox`` (one row per
     record, keyed by its id; created by :meth:`SqlSchema.create_all
     <autoassign.adapters.sql.SqlSchema.create_all>`), on the repository's engine.
@@ -57,13 +57,7 @@ class SqlEventOutbox:
                 capacity_limit=capacity_limit,
                 record=record,
             )
-        return stage_then_claim(
-            conversations,
-            record,
-            capacity_limit=capacity_limit,
-            stage=self.stage,
-            discard=lambda staged: self.discard(staged.inbox, [staged]),
-        )
+        return super().claim(conversations, record, capacity_limit=capacity_limit)
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int
