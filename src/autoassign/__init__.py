@@ -51,6 +51,7 @@ from autoassign.model import (
     PolicyOverrides,
     Team,
 )
+from autoassign.outbox import OutboxRecord, OutboxRelay, RelayReport
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
@@ -109,6 +110,8 @@ __all__ = [
     "JobOutcome",
     "LedgerUsage",
     "LegacyAssigner",
+    "OutboxRecord",
+    "OutboxRelay",
     "OverridePrecedence",
     "PeriodicAssignmentJob",
     "PeriodicOutcome",
@@ -116,6 +119,7 @@ __all__ = [
     "Ranking",
     "RankingInput",
     "Reassigner",
+    "RelayReport",
     "RoundRobinLegacyAssigner",
     "RoundRobinSelector",
     "SelectionContext",

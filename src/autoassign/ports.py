@@ -34,12 +34,14 @@ from autoassign.model import (
     Team,
     TeamId,
 )
+from autoassign.outbox import OutboxRecord
 
 __all__ = [
     "Clock",
     "ConversationRepository",
     "Directory",
     "EventBus",
+    "EventOutbox",
     "InboxLease",
     "JobQueue",
     "Lease",
@@ -344,4 +346,56 @@ class JobQueue(Protocol):
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
         """Queue the assignment job of ``inbox`` (:meth:`AssignmentJob.run`)."""
+        ...
+
+
+class EventOutbox(Protocol):
+    """**Port:** the records of assignments whose events may not be published yet
+    (:class:`~autoassign.outbox.OutboxRecord`), so that none is lost.
+
+    Records are keyed by their id; a conversation may have several (a claim staged
+    again after a lost one). Shipped: ``InMemoryEventOutbox``, ``RedisEventOutbox``
+    (``RedisBackend.outbox``) and ``SqlEventOutbox`` (written in the claim's own SQL
+    statement). The contract suite is
+    :class:`autoassign.testing.contracts.EventOutboxContract`.
+    """
+
+    def stage(self, record: OutboxRecord) -> None:
+        """Store ``record`` (durably, before returning)."""
+        ...
+
+    def claim(
+        self,
+        conversations: ConversationRepository,
+        record: OutboxRecord,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """Claim ``record.conversation`` for ``record.agent`` as
+        :meth:`ConversationRepository.claim` does (its answer is returned), with the
+        record stored **no later than the claim takes effect**: before it, or
+        atomically with it. When the claim does not assign, the record is not left
+        (best effort: one left behind is dropped by the relay). When it raises, the
+        record may be stored; the caller re-reads the conversation to learn the
+        outcome. :func:`autoassign.outbox.stage_then_claim` is the generic way
+        (:meth:`stage`, claim, :meth:`discard` if it did not assign)."""
+        ...
+
+    def due(
+        self, inbox: InboxId, *, staged_before: datetime, limit: int
+    ) -> Sequence[OutboxRecord]:
+        """At most ``limit`` of ``inbox``'s records whose ``occurred_at`` is before
+        ``staged_before``, oldest first. Read-only."""
+        ...
+
+    def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        """``records`` were published: remove each, and every record of the same
+        conversation that occurred at or before it (superseded: that claim never took
+        effect, or was undone before this one). One round trip for all of them;
+        absent records are ignored."""
+        ...
+
+    def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        """Remove exactly ``records`` (claims that did not take effect); other records
+        of their conversations stay. One round trip; absent records are ignored."""
         ...

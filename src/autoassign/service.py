@@ -28,7 +28,6 @@ from autoassign.decisions import (
     skip_reason_for,
 )
 from autoassign.errors import ConfigurationError
-from autoassign.events import AssigneeChanged, ConversationUpdated
 from autoassign.model import (
     ONLINE,
     Account,
@@ -43,11 +42,19 @@ from autoassign.model import (
     Team,
     TeamId,
 )
+from autoassign.outbox import (
+    DEFAULT_OUTBOX_GRACE,
+    OutboxRecord,
+    OutboxRelay,
+    confirm_quietly,
+    new_event_id,
+)
 from autoassign.ports import (
     Clock,
     ConversationRepository,
     Directory,
     EventBus,
+    EventOutbox,
     Presence,
     RateLimitLedger,
     Reservations,
@@ -175,6 +182,8 @@ class _Pass:
     """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
     checked_at: datetime | None = None
     """When the gates and the membership were last read (``None``: never yet)."""
+    published: list[OutboxRecord] = attrs.field(factory=list)
+    """Outbox records whose events were all published: confirmed once, at the end."""
 
     def skip(
         self,
@@ -286,6 +295,12 @@ class AssignmentService:
     and the next unread online agents of the ranking). With round robin a pass reaches
     about one new agent per conversation, so the default covers a default-sized pass in
     one read."""
+    outbox: EventOutbox | None = None
+    """Where each claim's :class:`~autoassign.outbox.OutboxRecord` is kept until its
+    events are published (at-least-once delivery); ``None``: events a failing bus or a
+    dead worker did not publish are lost (see "Delivery guarantee" in the docs)."""
+    outbox_grace: timedelta = DEFAULT_OUTBOX_GRACE
+    """How old a left-over outbox record must be before a pass publishes it again."""
 
     recheck_interval: timedelta = attrs.field(default=DEFAULT_RECHECK_INTERVAL)
     """How often (by the :class:`~autoassign.ports.Clock`) a pass re-reads the inbox's
@@ -429,6 +444,7 @@ class AssignmentService:
         """Assign up to ``limit`` (default :attr:`bulk_limit`) of the inbox's open,
         unassigned conversations, one at a time in priority order."""
         batch = check_bulk_limit(self.bulk_limit if limit is None else limit)
+        self._relay(inbox, batch)
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             logger.debug(
@@ -525,9 +541,21 @@ class AssignmentService:
             and not (run.saturated or run.halted or run.ranking is None)
         )
 
+    def _relay(self, inbox: InboxId, limit: int) -> None:
+        """Publish what earlier passes left in the outbox (:class:`OutboxRelay`)."""
+        if self.outbox is not None:
+            OutboxRelay(
+                outbox=self.outbox,
+                conversations=self.conversations,
+                events=self.events,
+                grace=self.outbox_grace,
+            ).run(inbox, now=self.clock.now(), limit=limit)
+
     def _result(
         self, inbox: InboxId, conversations: Sequence[Conversation], run: _Pass
     ) -> AssignmentResult:
+        if self.outbox is not None:
+            confirm_quietly(self.outbox, inbox, run.published)
         stopped = next(
             (
                 skip.reason
@@ -896,13 +924,17 @@ class AssignmentService:
                 run.last_assigned[agent] = now
                 self._rerank(run, agent, assigned=False)
                 continue
-            # If the claim raises, its outcome is unknown: the reservation stays (the
-            # agent only looks busier until the window ends; never an overshoot).
-            claimed = self.conversations.claim(
-                conversation.id, agent, capacity_limit=limits.get(agent)
+            record = OutboxRecord(
+                id=new_event_id(),
+                inbox=inbox,
+                conversation=conversation.id,
+                agent=agent,
+                policy=policy.policy.id,
+                selector=selector.name,
+                occurred_at=now,
             )
-            if claimed:
-                self._assigned(run, conversation, agent, selector, now)
+            if self._claim(record, limits.get(agent)):
+                self._assigned(run, record)
                 return
             fresh = self.conversations.get(conversation.id)
             if fresh is None or fresh.assignee != agent:
@@ -920,6 +952,36 @@ class AssignmentService:
                 )
                 self._rerank(run, agent, assigned=False)
         run.skip(conversation, SkipReason.NO_AGENT_SELECTED)
+
+    def _claim(self, record: OutboxRecord, capacity_limit: int | None) -> bool:
+        """Claim (through the outbox, if any). A claim that raises has an unknown
+        outcome: the conversation is re-read, and assigned to the agent means it took
+        effect (the pass counts and publishes it). Otherwise, or if the re-read fails
+        too, the claim's error is raised: the conversation is skipped as a backend
+        error, a staged record stays for the relay (which drops it unless the
+        assignment stands) and so does the reservation (the agent only looks busier
+        until the window ends, never an overshoot)."""
+        try:
+            if self.outbox is not None:
+                return self.outbox.claim(
+                    self.conversations, record, capacity_limit=capacity_limit
+                )
+            return self.conversations.claim(
+                record.conversation, record.agent, capacity_limit=capacity_limit
+            )
+        except Exception as error:
+            try:
+                fresh = self.conversations.get(record.conversation)
+            except Exception:
+                raise error  # noqa: B904 - the claim's error, with its own cause
+            if fresh is None or fresh.assignee != record.agent:
+                raise
+            logger.warning(
+                "a claim failed but the re-read shows it took effect; counted",
+                exc_info=True,
+                extra=_log_extra(record.inbox, conversation=record.conversation),
+            )
+            return True
 
     def _reserve(
         self,
@@ -1021,56 +1083,37 @@ class AssignmentService:
                 extra=_log_extra(run.state.inbox.id, agent=agent),
             )
 
-    def _assigned(
-        self,
-        run: _Pass,
-        conversation: Conversation,
-        agent: AgentId,
-        selector: Selector,
-        now: datetime,
-    ) -> None:
-        inbox = run.state.inbox.id
+    def _assigned(self, run: _Pass, record: OutboxRecord) -> None:
+        inbox, agent, now = record.inbox, record.agent, record.occurred_at
         if run.recent is not None:
             run.recent.add(agent, now)
         run.last_assigned[agent] = now
         if run.open_counts is not None:
             run.open_counts[agent] = run.open_counts.get(agent, 0) + 1
         self._rerank(run, agent, assigned=True)
+        conversation = record.conversation
         run.assignments.append(
-            Assignment(conversation=conversation.id, agent=agent, occurred_at=now)
+            Assignment(conversation=conversation, agent=agent, occurred_at=now)
         )
         logger.debug(
             "conversation %s assigned to %s",
-            conversation.id,
+            conversation,
             agent,
-            extra=_log_extra(inbox, agent=agent, conversation=conversation.id),
+            extra=_log_extra(inbox, agent=agent, conversation=conversation),
         )
-        events: list[object] = [
-            AssigneeChanged(
-                conversation=conversation.id,
-                agent=agent,
-                previous_agent=None,
-                inbox=inbox,
-                policy=run.state.policy.policy.id,
-                selector=selector.name,
-                occurred_at=now,
-            ),
-            ConversationUpdated(
-                conversation=conversation.id,
-                inbox=inbox,
-                changed_attributes=("assignee",),
-                occurred_at=now,
-            ),
-        ]
-        for event in events:
+        published = True
+        for event in record.events():
             try:
                 self.events.publish(event)
             except Exception:
                 logger.warning(
                     "event bus failed; the assignment stands and the event is kept on "
-                    "the result",
+                    "the result (and in the outbox, if there is one)",
                     exc_info=True,
-                    extra=_log_extra(inbox, conversation=conversation.id),
+                    extra=_log_extra(inbox, conversation=conversation),
                 )
                 run.degraded.add(Degradation.EVENTS_UNPUBLISHED)
                 run.unpublished.append(event)
+                published = False
+        if published:
+            run.published.append(record)

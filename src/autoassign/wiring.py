@@ -17,11 +17,13 @@ from autoassign.jobs import (
     PeriodicAssignmentJob,
 )
 from autoassign.model import AssignmentOrder, OverridePrecedence
+from autoassign.outbox import DEFAULT_OUTBOX_GRACE
 from autoassign.ports import (
     Clock,
     ConversationRepository,
     Directory,
     EventBus,
+    EventOutbox,
     InboxLease,
     JobQueue,
     Presence,
@@ -110,6 +112,8 @@ def build_autoassign(
     periodic_batch_size: int = 1000,
     reservations: Reservations | None = None,
     reassigner: Reassigner | None = None,
+    outbox: EventOutbox | None = None,
+    outbox_grace: timedelta = DEFAULT_OUTBOX_GRACE,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -125,7 +129,13 @@ def build_autoassign(
     over ``presence`` and ``ledger``. ``reassigner`` lets the legacy path (accounts
     without ``assignment_v2``) reassign a conversation whose assignee left its inbox, as
     the reference's v1 does (pass the repository when it implements
-    :class:`~autoassign.triggers.Reassigner`); without it that conversation is left."""
+    :class:`~autoassign.triggers.Reassigner`); without it that conversation is left.
+    ``outbox`` keeps each assignment's record until its events are published, so none
+    is lost (at-least-once, with stable event ids; pass
+    ``backend.outbox`` of the memory or Redis backend, or a ``SqlEventOutbox``); each
+    pass first publishes the records older than ``outbox_grace`` whose assignment
+    stands. Without it, events a failing bus or a dead worker did not publish are
+    lost (they are only on the result's ``unpublished_events``)."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -142,6 +152,11 @@ def build_autoassign(
             field="pending_ttl",
         )
     check_bulk_limit(periodic_batch_size, field="periodic_batch_size")
+    if outbox_grace <= timedelta(0):
+        raise ConfigurationError(
+            f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
+            field="outbox_grace",
+        )
     service = AssignmentService(
         directory=directory,
         conversations=conversations,
@@ -158,6 +173,8 @@ def build_autoassign(
         override_precedence=precedence,
         selectors=dict(selectors or {}),
         reservations=reservations,
+        outbox=outbox,
+        outbox_grace=outbox_grace,
     )
     if legacy is None and legacy_fallback:
         legacy = RoundRobinLegacyAssigner(

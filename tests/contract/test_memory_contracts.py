@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from autoassign.adapters.memory import (
+    InMemoryEventOutbox,
     InMemoryInboxLease,
     InMemoryPresence,
     InMemoryRateLimitLedger,
@@ -37,7 +38,9 @@ from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    EventOutboxContract,
     InboxLeaseContract,
+    OutboxSetup,
     PresenceContract,
     RateLimitLedgerContract,
     ReassignerContract,
@@ -142,3 +145,11 @@ class TestMemoryDirectory(DirectoryContract):
             capacity_policies=capacity_policies,
         )
         return world
+
+
+class TestMemoryEventOutbox(EventOutboxContract):
+    def make_outbox(self, conversations: Sequence[Conversation]) -> OutboxSetup:
+        world = InMemoryWorld(FakeClock())
+        for conversation in conversations:
+            world.put_conversation(conversation)
+        return OutboxSetup(InMemoryEventOutbox(), world)

@@ -5,21 +5,26 @@ replies. Each hook returns a store under a fresh key prefix."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import pytest
 
+from autoassign.adapters.memory import InMemoryWorld
 from autoassign.adapters.redis import (
     RedisBackend,
+    RedisEventOutbox,
     RedisInboxLease,
     RedisPresence,
     RedisRateLimitLedger,
     RedisRotationStore,
 )
-from autoassign.model import AccountId, AgentId
+from autoassign.model import AccountId, AgentId, Conversation
 from autoassign.ports import InboxLease, Presence, RateLimitLedger, RotationStore
 from autoassign.testing import FakeClock
 from autoassign.testing.contracts import (
+    EventOutboxContract,
     InboxLeaseContract,
+    OutboxSetup,
     PresenceContract,
     RateLimitLedgerContract,
     ReservationsContract,
@@ -104,4 +109,17 @@ class TestRedisReservations(_OnRedis, ReservationsContract):
             ledger=backend.ledger,
             set_status=set_status,
             break_presence=break_presence,
+        )
+
+
+class TestRedisEventOutbox(_OnRedis, EventOutboxContract):
+    """``RedisBackend.outbox``: staged before the claim, claims through a memory
+    repository."""
+
+    def make_outbox(self, conversations: Sequence[Conversation]) -> OutboxSetup:
+        world = InMemoryWorld(FakeClock())
+        for conversation in conversations:
+            world.put_conversation(conversation)
+        return OutboxSetup(
+            RedisEventOutbox(self.target.client, prefix=self.fresh_prefix()), world
         )

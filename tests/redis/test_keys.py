@@ -59,6 +59,9 @@ def test_every_script_keys_share_one_slot(prefix: str, inbox: object) -> None:
         keys.lease(inbox),  # type: ignore[arg-type]
         keys.pending(inbox),  # type: ignore[arg-type]
         keys.fair_last(inbox),  # type: ignore[arg-type]
+        keys.outbox(inbox),  # type: ignore[arg-type]
+        keys.outbox_due(inbox),  # type: ignore[arg-type]
+        keys.outbox_conversations(inbox),  # type: ignore[arg-type]
         *(keys.fair(inbox, agent) for agent in (1, "ann", "x:y", "{z}")),  # type: ignore[arg-type]
     ]
     assert len({key_slot(k.encode()) for k in per_inbox}) == 1

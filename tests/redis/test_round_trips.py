@@ -149,3 +149,43 @@ def test_job_run_adds_a_constant_per_pass(fake_or_real: Target) -> None:
     assert commands[-2:] == ["EVALSHA", "DEL"]  # released, then the mark checked again
     assert commands.count("SET") == 1
     assert commands.count("DEL") == 2
+
+
+def test_the_outbox_adds_one_round_trip_per_assignment_and_two_per_pass(
+    fake_or_real: Target,
+) -> None:
+    """With ``outbox=backend.outbox`` each claim first stages its record (one script),
+    and the pass reads what is due (one script, at its start) and confirms what it
+    published (one script, at its end): ``n + 2`` more than the same pass without."""
+    clock = FakeClock()
+    memory = InMemoryBackend(clock=clock)
+    agents = list(range(1, 11))
+    seed(
+        memory,
+        inboxes=[10, 11, 99],
+        agents=agents,
+        conversations=0,
+        add_conversations=False,
+    )
+    for n in range(CONVERSATIONS):
+        memory.add_conversation(n, inbox=10)
+        memory.add_conversation(f"b{n}", inbox=11)
+    memory.add_conversation("warm-up", inbox=99)
+    backend = RedisBackend(fake_or_real.client, prefix=fake_or_real.prefix, clock=clock)
+    go_online(backend, agents)
+    plain = wire(backend, memory, clock)
+    app = wire(backend, memory, clock, outbox=backend.outbox)
+    assert app.service.perform_bulk_assignment(99).assigned_count == 1  # loads scripts
+
+    clock.advance(timedelta(seconds=1))
+    fake_or_real.recorder.reset()
+    assert plain.service.perform_bulk_assignment(11).assigned_count == CONVERSATIONS
+    without = list(fake_or_real.recorder.commands)
+    fake_or_real.recorder.reset()
+    result = app.service.perform_bulk_assignment(10)
+    commands = list(fake_or_real.recorder.commands)
+    n = result.assigned_count
+    assert n == CONVERSATIONS
+    assert len(commands) == len(without) + n + 2
+    assert commands.count("EVALSHA") == without.count("EVALSHA") + n + 2
+    assert backend.outbox.due(10, staged_before=clock.now(), limit=100) == ()

@@ -19,6 +19,7 @@ from autoassign.adapters.sql import (
     LOGICAL_TABLES,
     SqlConversationRepository,
     SqlDirectory,
+    SqlEventOutbox,
     SqlSchema,
     SqlWriter,
     create_sqlite_engine,
@@ -40,6 +41,8 @@ from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    EventOutboxContract,
+    OutboxSetup,
     ReassignerContract,
 )
 from autoassign.testing.stateful import assignment_machine
@@ -127,6 +130,42 @@ class _SqlContracts:
             capacity_policies=capacity_policies,
         )
         return SqlDirectory(engine, schema)
+
+
+class _SqlOutbox(_SqlContracts):
+    staged = False
+    """``True``: claims go through a memory repository (the outbox stages first)."""
+
+    def make_outbox(self, conversations: Sequence[Conversation]) -> OutboxSetup:
+        repository = self.make_repository(conversations)
+        assert isinstance(repository, SqlConversationRepository)
+        outbox = SqlEventOutbox(repository)
+        if not self.staged:
+            return OutboxSetup(outbox, repository)
+        world = InMemoryWorld(FakeClock())
+        for conversation in conversations:
+            world.put_conversation(conversation)
+        return OutboxSetup(outbox, world)
+
+
+class TestSqliteEventOutbox(_SqlOutbox, EventOutboxContract):
+    kind = "sqlite"
+
+
+class TestSqliteEventOutboxStaged(_SqlOutbox, EventOutboxContract):
+    kind = "sqlite"
+    staged = True
+
+
+@pytest.mark.postgres
+class TestPostgresEventOutbox(_SqlOutbox, EventOutboxContract):
+    kind = "postgres"
+
+
+@pytest.mark.postgres
+class TestPostgresEventOutboxStaged(_SqlOutbox, EventOutboxContract):
+    kind = "postgres"
+    staged = True
 
 
 class TestSqliteConversationRepository(_SqlContracts, ConversationRepositoryContract):

@@ -46,6 +46,7 @@ from autoassign.model import (
     Team,
     TeamId,
 )
+from autoassign.outbox import OutboxRecord, StagedClaims
 from autoassign.ports import Clock
 from autoassign.selection import reconcile_queue
 from autoassign.wiring import Autoassign, build_autoassign
@@ -53,6 +54,7 @@ from autoassign.wiring import Autoassign, build_autoassign
 __all__ = [
     "InMemoryBackend",
     "InMemoryEventBus",
+    "InMemoryEventOutbox",
     "InMemoryInboxLease",
     "InMemoryJobQueue",
     "InMemoryPresence",
@@ -601,6 +603,53 @@ class InMemoryEventBus:
             return [event for event in self.events if isinstance(event, kind)]
 
 
+class InMemoryEventOutbox(StagedClaims):
+    """:class:`~autoassign.ports.EventOutbox` in memory (the generic path: the record
+    is staged just before the claim, see :func:`autoassign.outbox.stage_then_claim`).
+    It lives as long as the process: it covers a failing event bus, a lost claim
+    reply and a failed confirmation, not a killed process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[InboxId, dict[str, OutboxRecord]] = {}
+
+    def stage(self, record: OutboxRecord) -> None:
+        with self._lock:
+            self._records.setdefault(record.inbox, {})[record.id] = record
+
+    def due(
+        self, inbox: InboxId, *, staged_before: datetime, limit: int
+    ) -> Sequence[OutboxRecord]:
+        with self._lock:
+            records = list(self._records.get(inbox, {}).values())
+        found = [r for r in records if r.occurred_at < staged_before]
+        found.sort(key=lambda r: (r.occurred_at, r.id))
+        return found[: max(limit, 0)]
+
+    def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        with self._lock:
+            stored = self._records.get(inbox, {})
+            for record in records:
+                for key, other in list(stored.items()):
+                    if (
+                        other.conversation == record.conversation
+                        and other.occurred_at <= record.occurred_at
+                    ) or key == record.id:
+                        del stored[key]
+
+    def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
+        with self._lock:
+            stored = self._records.get(inbox, {})
+            for record in records:
+                stored.pop(record.id, None)
+
+    def records(self, inbox: InboxId) -> list[OutboxRecord]:
+        """Every record of ``inbox``, oldest first (for tests and diagnostics)."""
+        with self._lock:
+            found = list(self._records.get(inbox, {}).values())
+        return sorted(found, key=lambda r: (r.occurred_at, r.id))
+
+
 class InMemoryJobQueue:
     """:class:`~autoassign.ports.JobQueue` that queues inbox ids until :meth:`drain`."""
 
@@ -647,6 +696,7 @@ class InMemoryBackend:
         self.rotation = InMemoryRotationStore()
         self.lease = InMemoryInboxLease(clock)
         self.events = InMemoryEventBus()
+        self.outbox = InMemoryEventOutbox()
         self.jobs = InMemoryJobQueue()
 
     # -- seeding shortcuts -------------------------------------------------------------------
@@ -740,8 +790,10 @@ class InMemoryBackend:
 
 
 def build_in_memory(backend: InMemoryBackend, **options: Any) -> Autoassign:
-    """:func:`autoassign.build_autoassign` over every port of ``backend``; ``options``
-    are passed through (``bulk_limit``, ``strict``, ``selectors``, ...)."""
+    """:func:`autoassign.build_autoassign` over every port of ``backend`` (its
+    ``outbox`` too, unless ``outbox=None`` is given); ``options`` are passed through
+    (``bulk_limit``, ``strict``, ``selectors``, ...)."""
+    options.setdefault("outbox", backend.outbox)
     return build_autoassign(
         directory=backend.directory,
         conversations=backend.conversations,

@@ -20,6 +20,7 @@ __all__ = [
     "RetryablePassError",
     "enqueue_errors",
     "raise_if_retryable",
+    "report_unpublished",
     "run_assignment",
     "run_periodic",
 ]
@@ -61,9 +62,15 @@ def run_assignment(bundle: Callable[[], Autoassign], inbox: InboxId) -> None:
     """The per-inbox task body: ``bundle().job.run(inbox)``. Raises
     :class:`~autoassign.errors.BackendUnavailable` (logged) when the job could not run
     and :class:`RetryablePassError` when its pass failed on an unavailable backend, so
-    the engine's retry takes over."""
+    the engine's retry takes over.
+
+    Events the bus failed to publish are not dropped: with an outbox
+    (``build_autoassign(outbox=...)``) they stay in it and a later pass publishes them
+    again; without one each is logged at WARNING with its ``event_id`` (the only trace
+    left: see "Delivery guarantee" in ``docs/concepts.md``)."""
     try:
-        outcome = bundle().job.run(inbox)
+        app = bundle()
+        outcome = app.job.run(inbox)
     except BackendUnavailable:
         logger.warning(
             "assignment job for inbox %s could not run (backend unavailable); "
@@ -73,7 +80,30 @@ def run_assignment(bundle: Callable[[], Autoassign], inbox: InboxId) -> None:
             extra={"autoassign_inbox": inbox},
         )
         raise
+    report_unpublished(app, outcome)
     raise_if_retryable(outcome)
+
+
+def report_unpublished(app: Autoassign, outcome: JobOutcome) -> None:
+    """Log the events ``outcome``'s passes could not publish: at DEBUG when the outbox
+    keeps them for a later pass, else at WARNING, one line per event."""
+    unpublished = [e for r in outcome.results for e in r.unpublished_events]
+    if not unpublished:
+        return
+    kept = app.service.outbox is not None
+    for event in unpublished:
+        logger.log(
+            logging.DEBUG if kept else logging.WARNING,
+            "event %s %s of inbox %s was not published%s: %r",
+            getattr(event, "name", type(event).__name__),
+            getattr(event, "event_id", "?"),
+            outcome.inbox,
+            "; the outbox keeps it for a later pass"
+            if kept
+            else " and is lost (no outbox)",
+            event,
+            extra={"autoassign_inbox": outcome.inbox},
+        )
 
 
 def run_periodic(bundle: Callable[[], Autoassign]) -> None:

@@ -4,7 +4,8 @@ Each port has one plain class here (no pytest import, no base class to inherit f
 :class:`RateLimitLedgerContract`, :class:`ReservationsContract` (its hook returns a
 :class:`ReservationsSetup`), :class:`RotationStoreContract`,
 :class:`InboxLeaseContract`, :class:`PresenceContract`,
-:class:`ConversationRepositoryContract` and :class:`DirectoryContract`.
+:class:`ConversationRepositoryContract`, :class:`DirectoryContract` and
+:class:`EventOutboxContract` (its hook returns an :class:`OutboxSetup`).
 A host checks its own adapter by subclassing the suite under a name its test runner
 collects and filling in the factory hooks, which raise :class:`NotImplementedError`
 until overridden::
@@ -68,9 +69,11 @@ from autoassign.model import (
     TeamId,
     id_sort_key,
 )
+from autoassign.outbox import OutboxRecord
 from autoassign.ports import (
     ConversationRepository,
     Directory,
+    EventOutbox,
     InboxLease,
     Presence,
     RateLimitLedger,
@@ -83,7 +86,9 @@ from autoassign.triggers import Reassigner
 __all__ = [
     "ConversationRepositoryContract",
     "DirectoryContract",
+    "EventOutboxContract",
     "InboxLeaseContract",
+    "OutboxSetup",
     "PresenceContract",
     "RateLimitLedgerContract",
     "ReassignerContract",
@@ -1734,3 +1739,172 @@ class DirectoryContract:
         found = _flat_ids(batches)
         assert len(found) == len(set(found))
         assert set(found) == set(links)
+
+
+# -- EventOutbox --------------------------------------------------------------------------
+
+
+class OutboxSetup(NamedTuple):
+    """What :meth:`EventOutboxContract.make_outbox` returns: the outbox and the
+    repository its claims go through (holding the conversations given)."""
+
+    outbox: EventOutbox
+    conversations: ConversationRepository
+
+
+def _record(
+    conversation: ConversationId,
+    *,
+    id: str = "",
+    agent: AgentId = "ann",
+    inbox: InboxId = 1,
+    at: float = 0,
+    policy: PolicyId | None = 7,
+) -> OutboxRecord:
+    return OutboxRecord(
+        id=id or f"e-{conversation!r}-{at}",
+        inbox=inbox,
+        conversation=conversation,
+        agent=agent,
+        policy=policy,
+        selector="round_robin",
+        occurred_at=_at(at),
+    )
+
+
+class EventOutboxContract:
+    """Checks :class:`~autoassign.ports.EventOutbox`: a claim leaves a record exactly
+    when it assigned, ``due`` is oldest first, strict in time, limited and per inbox,
+    records round-trip exactly, ``confirm`` removes a record and the older ones of its
+    conversation, ``discard`` only the records it names."""
+
+    def make_outbox(self, conversations: Sequence[Conversation]) -> OutboxSetup:
+        """A fresh, empty outbox and a repository holding exactly ``conversations``
+        (for an outbox that writes its record in the claim, that repository)."""
+        raise NotImplementedError
+
+    def _setup(self, *ids: ConversationId, inbox: InboxId = 1) -> OutboxSetup:
+        return self.make_outbox(
+            [
+                Conversation(
+                    id=conversation,
+                    inbox=inbox,
+                    account=1,
+                    status=ConversationStatus.OPEN,
+                    assignee=None,
+                    created_at=_at(0),
+                    last_activity_at=_at(0),
+                )
+                for conversation in ids
+            ]
+        )
+
+    @staticmethod
+    def _all(outbox: EventOutbox, inbox: InboxId = 1) -> list[OutboxRecord]:
+        return list(outbox.due(inbox, staged_before=_at(10**6), limit=1000))
+
+    def test_a_claim_that_assigns_stores_its_record(self) -> None:
+        outbox, conversations = self._setup(1)
+        record = _record(1, at=5)
+        assert outbox.claim(conversations, record, capacity_limit=None)
+        assert self._all(outbox) == [record]
+        stored = conversations.get(1)
+        assert stored is not None
+        assert stored.assignee == "ann"
+
+    def test_a_claim_that_does_not_assign_leaves_no_record(self) -> None:
+        outbox, conversations = self._setup(1, 2)
+        bob = _record(1, agent="bob")
+        assert outbox.claim(conversations, bob, capacity_limit=None)
+        lost = _record(1, id="lost", agent="ann", at=1)
+        assert not outbox.claim(conversations, lost, capacity_limit=None)
+        assert self._all(outbox) == [bob]  # the earlier claim's record stays
+        # over capacity: bob holds one open conversation already
+        full = _record(2, agent="bob", at=2)
+        assert not outbox.claim(conversations, full, capacity_limit=1)
+        assert self._all(outbox) == [bob]
+
+    def test_stage_stores_records_by_id(self) -> None:
+        outbox, _ = self._setup(1)
+        first, second = _record(1, id="a", at=1), _record(1, id="b", at=2)
+        outbox.stage(first)
+        outbox.stage(second)
+        outbox.stage(first)  # again: still one record
+        assert self._all(outbox) == [first, second]
+
+    def test_due_is_strictly_before_oldest_first_and_limited(self) -> None:
+        outbox, _ = self._setup()
+        for conversation, at in ((1, 30), (2, 10), (3, 20)):
+            outbox.stage(_record(conversation, at=at))
+        due = outbox.due(1, staged_before=_at(30), limit=10)
+        assert [r.conversation for r in due] == [2, 3]
+        due = outbox.due(1, staged_before=_at(31), limit=2)
+        assert [r.conversation for r in due] == [2, 3]
+        assert list(outbox.due(1, staged_before=_at(10), limit=10)) == []
+        assert list(outbox.due(1, staged_before=_at(31), limit=0)) == []
+        # read-only
+        assert [r.conversation for r in self._all(outbox)] == [2, 3, 1]
+
+    def test_records_are_per_inbox(self) -> None:
+        outbox, _ = self._setup()
+        outbox.stage(_record(1, inbox=1))
+        outbox.stage(_record(2, inbox=2))
+        assert [r.conversation for r in self._all(outbox, 1)] == [1]
+        assert [r.conversation for r in self._all(outbox, 2)] == [2]
+        outbox.confirm(1, [_record(2, inbox=2)])  # another inbox's record: no-op
+        outbox.discard(1, [_record(2, inbox=2)])
+        assert [r.conversation for r in self._all(outbox, 2)] == [2]
+
+    def test_records_round_trip_with_int_and_str_ids(self) -> None:
+        outbox, conversations = self._setup(1, "1", "c-x")
+        records = [
+            _record(1, agent=3, at=1, policy=None),
+            _record("1", agent="3", at=2, policy=9),
+            _record("c-x", agent="ann", at=3, policy="p"),
+        ]
+        for record in records:
+            assert outbox.claim(conversations, record, capacity_limit=None)
+        found = self._all(outbox)
+        assert found == records
+        assert [type(r.conversation) for r in found] == [int, str, str]
+        assert [type(r.agent) for r in found] == [int, str, str]
+
+    def test_confirm_removes_the_record_and_the_older_ones_of_its_conversation(
+        self,
+    ) -> None:
+        outbox, _ = self._setup()
+        old, mine, newer = (
+            _record(1, id=n, at=t) for n, t in (("o", 1), ("m", 2), ("n", 3))
+        )
+        same_time = _record(1, id="s", at=2)
+        other = _record(11, id="x", at=0)  # "11" starts like "1": another conversation
+        text = _record("1", id="t", at=1)  # str "1" is another conversation too
+        for record in (old, mine, newer, same_time, other, text):
+            outbox.stage(record)
+        outbox.confirm(1, [mine])
+        assert self._all(outbox) == [other, text, newer]
+        outbox.confirm(1, [mine, _record(5, at=9)])  # gone, or never there: no-op
+        outbox.confirm(1, [])
+        assert self._all(outbox) == [other, text, newer]
+
+    def test_discard_removes_exactly_the_named_records(self) -> None:
+        outbox, _ = self._setup()
+        records = [_record(1, id=f"r{n}", at=n) for n in (1, 2, 3)]
+        for record in records:
+            outbox.stage(record)
+        outbox.discard(1, [records[1]])
+        assert self._all(outbox) == [records[0], records[2]]
+        outbox.discard(1, [records[1]])
+        outbox.discard(1, [])
+        outbox.discard(1, records)
+        assert self._all(outbox) == []
+
+    def test_many_records(self) -> None:
+        ids = list(range(1, 201))
+        outbox, _ = self._setup()
+        for n in ids:
+            outbox.stage(_record(n, agent=f"a{n % 7}", at=n))
+        due = outbox.due(1, staged_before=_at(151), limit=500)
+        assert [r.conversation for r in due] == list(range(1, 151))
+        outbox.confirm(1, due)
+        assert [r.conversation for r in self._all(outbox)] == list(range(151, 201))

@@ -474,6 +474,7 @@ def assignment_machine(
             self.model = ReferenceModel()
             self.bus = _TeeBus(self.backend.events)
             self.checked_events = 0
+            self.seen_ids: set[str] = set()
             self.next_conversation = 1
             self.bulk_limit = 100
             self.app: Autoassign | None = None
@@ -561,6 +562,7 @@ def assignment_machine(
                 legacy_fallback=False,
                 strict=True,
                 reservations=getattr(self.backend, "reservations", None),
+                outbox=getattr(self.backend, "outbox", None),
             )
             # Small batches make the pass read the ledger lazily in several steps.
             self.app.service.usage_batch = usage_batch
@@ -995,6 +997,19 @@ def assignment_machine(
             assert [e.conversation for e in updated] == [
                 a.conversation for a in result.assignments
             ]
+            # Stable ids: one assignment id per assignment, never seen before, shared
+            # by its two events.
+            ids = [e.event_id.removesuffix(":assignee.changed") for e in changed]
+            assert ids == [
+                e.event_id.removesuffix(":conversation.updated") for e in updated
+            ]
+            assert len(set(ids)) == len(ids)
+            assert not self.seen_ids.intersection(ids)
+            self.seen_ids.update(ids)
+            outbox = self.app.service.outbox if self.app is not None else None
+            if outbox is not None:  # every published assignment was confirmed
+                later = self.clock.now() + timedelta(days=1)
+                assert not outbox.due(result.inbox, staged_before=later, limit=1)
 
         # -- invariants ----------------------------------------------------------------------
 

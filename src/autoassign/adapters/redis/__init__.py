@@ -13,6 +13,7 @@ owns pools::
         presence=backend.presence, ledger=backend.ledger,
         reservations=backend.reservations,
         rotation=backend.rotation, lease=backend.lease,
+        outbox=backend.outbox,                       # no event is ever lost
         events=..., jobs=...,
     )
 
@@ -38,6 +39,7 @@ from autoassign.ports import Clock
 from ._keys import KeySchema
 from ._lease import RedisInboxLease, RedisLease
 from ._ledger import RedisRateLimitLedger
+from ._outbox import RedisEventOutbox
 from ._presence import DEFAULT_PRESENCE_WINDOW, RedisPresence
 from ._reservations import RedisReservations
 from ._rotation import RedisRotationStore
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_PRESENCE_WINDOW",
     "KeySchema",
     "RedisBackend",
+    "RedisEventOutbox",
     "RedisInboxLease",
     "RedisLease",
     "RedisPresence",
@@ -60,8 +63,9 @@ __all__ = [
 
 class RedisBackend:
     """Every Redis adapter over one client and one key prefix: ``presence``,
-    ``ledger``, ``reservations`` (presence and ledger in one round trip), ``rotation``
-    and ``lease``.
+    ``ledger``, ``reservations`` (presence and ledger in one round trip), ``rotation``,
+    ``lease`` and ``outbox`` (pass it to ``build_autoassign(outbox=...)``: then no
+    assignment event is lost).
 
     Args:
         client: a redis-py client built by the host.
@@ -95,6 +99,7 @@ class RedisBackend:
         self.reservations = RedisReservations(self.presence, self.ledger)
         self.rotation = RedisRotationStore(client, prefix=self.keys)
         self.lease = RedisInboxLease(client, prefix=self.keys)
+        self.outbox = RedisEventOutbox(client, prefix=self.keys)
 
     def __repr__(self) -> str:
         return f"RedisBackend(prefix={self.keys.prefix!r})"

@@ -93,6 +93,21 @@ class KeySchema:
         """String: the inbox's "a pass is due" mark."""
         return f"{self.inbox_tag(inbox)}:pending"
 
+    def outbox(self, inbox: InboxId) -> str:
+        """Hash: the inbox's event outbox, field = ``"<conversation id as JSON>\\0
+        <occurred_at micros, 20 digits>\\0<event id>"``, value = the record as JSON."""
+        return f"{self.inbox_tag(inbox)}:outbox"
+
+    def outbox_due(self, inbox: InboxId) -> str:
+        """Sorted set: the outbox's index by age, member = the hash field, score =
+        the record's ``occurred_at`` (epoch microseconds)."""
+        return f"{self.inbox_tag(inbox)}:outboxdue"
+
+    def outbox_conversations(self, inbox: InboxId) -> str:
+        """Sorted set: the outbox's index by conversation, member = the hash field,
+        score 0 (lexical order: by conversation, then time)."""
+        return f"{self.inbox_tag(inbox)}:outboxconv"
+
     def status(self, account: AccountId) -> str:
         """Hash: agent id text -> status, for the account."""
         return f"{self.account_tag(account)}:status"

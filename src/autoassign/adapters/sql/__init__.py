@@ -10,6 +10,7 @@ the PostgreSQL driver). See ``docs/sql.md``.
     conversations = SqlConversationRepository(engine, schema)
     directory = SqlDirectory(engine, schema)
     policies = SqlPolicyStore(engine, schema)           # for autoassign.admin.PolicyAdmin
+    outbox = SqlEventOutbox(conversations)              # build_autoassign(outbox=...)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from autoassign.adapters.sql.directory import (
     exclusion_rules_from_json,
     overrides_from_json,
 )
+from autoassign.adapters.sql.outbox import SqlEventOutbox
 from autoassign.adapters.sql.policy_store import AgentLinks, SqlPolicyStore
 from autoassign.adapters.sql.repository import SqlConversationRepository
 from autoassign.adapters.sql.schema import (
@@ -55,6 +57,7 @@ __all__ = [
     "IdKind",
     "SqlConversationRepository",
     "SqlDirectory",
+    "SqlEventOutbox",
     "SqlPolicyStore",
     "SqlSchema",
     "SqlWriter",

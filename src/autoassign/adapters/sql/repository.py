@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,6 +23,9 @@ from autoassign.model import (
     InboxId,
     TeamId,
 )
+
+if TYPE_CHECKING:
+    from autoassign.outbox import OutboxRecord
 
 __all__ = ["SqlConversationRepository"]
 
@@ -39,6 +43,11 @@ class SqlConversationRepository:
     * ``open_counts``: one ``GROUP BY assignee_id``.
     * ``claim``: one conditional ``UPDATE ... WHERE id = :id AND assignee_id IS NULL AND
       status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
+      Through a :class:`~autoassign.adapters.sql.SqlEventOutbox` the same statement
+      also writes the outbox row: ``WITH claimed AS (UPDATE ... RETURNING id) INSERT
+      INTO event_outbox ... SELECT ... FROM claimed RETURNING event_id`` on
+      PostgreSQL (still one statement); on SQLite (no DML in a ``WITH``) the UPDATE,
+      then the INSERT if it assigned, in one transaction.
     * ``reassign`` (:class:`~autoassign.triggers.Reassigner`, for the legacy path): the
       same, on ``assignee_id = :previous``.
 
@@ -271,13 +280,70 @@ class SqlConversationRepository:
             .values({"assignee_id": agent, **self._claim_values})
         )
 
+    def outbox_insert(self, record: OutboxRecord) -> sa.Insert:
+        """``INSERT INTO event_outbox`` of ``record``; on PostgreSQL and SQLite
+        ``ON CONFLICT DO NOTHING``, so staging a record again is a no-op."""
+        outbox, values = self.schema.event_outbox, self._outbox_values(record)
+        name = self.engine.dialect.name
+        if name in {"postgresql", "sqlite"}:
+            dialect_insert = (
+                postgresql.insert if name == "postgresql" else sqlite.insert
+            )
+            return dialect_insert(outbox).values(values).on_conflict_do_nothing()
+        return sa.insert(outbox).values(values)
+
+    @staticmethod
+    def _outbox_values(record: OutboxRecord) -> dict[str, Any]:
+        return {
+            "conversation_id": record.conversation,
+            "event_id": record.id,
+            "inbox_id": record.inbox,
+            "agent_id": record.agent,
+            "policy_id": record.policy,
+            "selector": record.selector,
+            "occurred_at": record.occurred_at,
+        }
+
+    def _claim_recording(
+        self, conn: sa.Connection, claim: sa.Update, record: OutboxRecord
+    ) -> bool:
+        """Run ``claim`` and write ``record`` to the outbox iff it assigned, in this
+        transaction (one statement on PostgreSQL)."""
+        if conn.dialect.name != "postgresql":
+            if conn.execute(claim).rowcount != 1:
+                return False
+            conn.execute(self.outbox_insert(record))
+            return True
+        outbox = self.schema.event_outbox
+        claimed = claim.returning(self.schema.conversations.c.id).cte("claimed")
+        values = self._outbox_values(record)
+        del values["conversation_id"]
+        columns = ["conversation_id", *values]
+        rows = sa.select(
+            claimed.c.id,
+            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
+        )
+        stmt = (
+            sa.insert(outbox)
+            .from_select(columns, rows)
+            .add_cte(claimed)
+            .returning(outbox.c.event_id)
+        )
+        # RETURNING, not the row count: the driver's count of an INSERT ... SELECT
+        # with a data-modifying WITH is not reliable.
+        return conn.execute(stmt).first() is not None
+
     def claim(
         self,
         conversation: ConversationId,
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        record: OutboxRecord | None = None,
     ) -> bool:
+        """The port's claim; with ``record`` (an
+        :class:`~autoassign.adapters.sql.SqlEventOutbox` passes it) the outbox row is
+        written in the same statement (PostgreSQL) or transaction (SQLite)."""
         if not (
             self.schema.accepts("conversation", conversation)
             and self.schema.accepts("agent", agent)
@@ -299,6 +365,8 @@ class SqlConversationRepository:
                         )
                     )
                 )
+            if record is not None:
+                return self._claim_recording(conn, stmt, record)
             result = conn.execute(stmt)
             return result.rowcount == 1
 

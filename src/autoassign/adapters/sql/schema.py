@@ -314,6 +314,7 @@ LOGICAL_TABLES = (
     "inbox_capacity_limits",
     "conversations",
     "conversation_labels",
+    "event_outbox",
 )
 
 
@@ -835,6 +836,29 @@ class SqlSchema:
                 **cascade,
             ),
         )
+        # One row per assignment whose events may not be published yet
+        # (SqlEventOutbox): written by the claim's own statement, deleted once
+        # published. No foreign key: a row needs nothing else to be published.
+        self.event_outbox = self._table(
+            "event_outbox",
+            [
+                col("event_id", sa.String(64), primary_key=True),
+                col("conversation_id", self._id("conversation")),
+                col("inbox_id", self._id("inbox")),
+                col("agent_id", self._id("agent")),
+                col("policy_id", self._id("policy"), nullable=True),
+                col("selector", sa.String(100)),
+                col("occurred_at", ts()),
+            ],
+        )
+        if self.owned("event_outbox"):
+            outbox = self.event_outbox
+            sa.Index(
+                f"ix_{outbox.name}_inbox_occurred",
+                outbox.c.inbox_id,
+                outbox.c.occurred_at,
+            )
+            sa.Index(f"ix_{outbox.name}_conversation", outbox.c.conversation_id)
         self.tables: dict[str, sa.Table] = {
             name: getattr(self, name) for name in LOGICAL_TABLES
         }
