@@ -42,7 +42,12 @@ NOT_AT_TOP_LEVEL = {
     },
     "autoassign.events": {"Event"},
     "autoassign.selection": {"reconcile_queue"},
-    "autoassign.jobs": {"DEFAULT_LEASE_TTL", "DEFAULT_PENDING_TTL"},
+    "autoassign.jobs": {
+        "DEFAULT_LEASE_TTL",
+        "DEFAULT_MAX_ROUNDS",
+        "DEFAULT_PENDING_TTL",
+        "DEFAULT_RERUN_SLACK",
+    },
     "autoassign.model": {
         "ADVANCED_ASSIGNMENT_FEATURE",
         "DEFAULT_FAIR_DISTRIBUTION_WINDOW",
@@ -62,8 +67,10 @@ NOT_AT_TOP_LEVEL = {
     "autoassign.ports": {
         "Clock",
         "ConversationRepository",
+        "DelayedJobQueue",
         "Directory",
         "EventBus",
+        "HandOff",
         "InboxLease",
         "JobQueue",
         "Lease",

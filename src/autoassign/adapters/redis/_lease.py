@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 
 from autoassign.model import InboxId
+from autoassign.ports import HandOff
 
 from ._codec import ttl_millis
 from ._errors import translate_errors
 from ._keys import KeySchema
+from ._scripts import register
 
 if TYPE_CHECKING:
     from ._types import RedisClient
@@ -57,7 +59,9 @@ class RedisInboxLease:
     """:class:`~autoassign.ports.InboxLease`: the lease is a redis-py ``Lock`` on
     ``<prefix>:{i:<inbox>}:lease`` (``SET NX PX`` with a random token; released by a
     compare-and-delete script, so only the owner releases it); the pending mark is
-    ``<prefix>:{i:<inbox>}:pending`` (``SET NX PX`` / ``DEL``).
+    ``<prefix>:{i:<inbox>}:pending``: ``q`` when queued, or the holder's lock token when
+    handed off (scripts ``lease_pending`` and ``lease_hand_off``, which read both keys:
+    one hash tag, one slot; ``DEL`` to take it).
 
     TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
     """
@@ -67,6 +71,14 @@ class RedisInboxLease:
     ) -> None:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
+        self._pending = register(client, "lease_pending")
+        self._hand_off = register(client, "lease_hand_off")
+
+    def _pending_call(self, inbox: InboxId, ttl: timedelta | None) -> bool:
+        """``True`` if the inbox is not marked (and, with a ``ttl``, now is)."""
+        keys = [self.keys.pending(inbox), self.keys.lease(inbox)]
+        args = ["0", "0"] if ttl is None else [str(ttl_millis(ttl)), "1"]
+        return int(self._pending(keys=keys, args=args)) == 1
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
         lock = self._client.lock(
@@ -81,10 +93,20 @@ class RedisInboxLease:
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         with translate_errors("lease.mark_pending"):
-            reply = self._client.set(
-                self.keys.pending(inbox), "1", nx=True, px=ttl_millis(ttl)
+            return self._pending_call(inbox, ttl)
+
+    def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
+        with translate_errors("lease.hand_off"):
+            reply = self._hand_off(
+                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
+                args=[str(ttl_millis(ttl))],
             )
-        return bool(reply)
+        held, left, first = (int(part) for part in reply)
+        if not held:
+            return None
+        return HandOff(
+            holder_expires_in=timedelta(milliseconds=max(0, left)), first=first == 1
+        )
 
     def take_pending(self, inbox: InboxId) -> bool:
         with translate_errors("lease.take_pending"):
@@ -92,10 +114,11 @@ class RedisInboxLease:
         return int(reply) > 0
 
     def is_pending(self, inbox: InboxId) -> bool:
-        """Whether the pending mark is set now: one ``EXISTS``, read-only (a lapsed
-        mark has already expired on the server)."""
+        """Whether the inbox is marked now: one read-only script call (a lapsed mark
+        has already expired on the server; a handed-off mark counts only while its
+        holder holds the lease)."""
         with translate_errors("lease.is_pending"):
-            return int(self._client.exists(self.keys.pending(inbox))) > 0
+            return not self._pending_call(inbox, None)
 
     def is_held(self, inbox: InboxId) -> bool:
         """Whether someone holds the inbox's lease now (for tests and diagnostics)."""

@@ -24,6 +24,8 @@ SCRIPT_NAMES = (
     "ledger_last",
     "ledger_try_record",
     "ledger_usage",
+    "lease_hand_off",
+    "lease_pending",
     "presence_set_status",
     "presence_statuses",
     "rotation",
