@@ -12,7 +12,7 @@ from redis.exceptions import LockError
 from autoassign.model import InboxId
 from autoassign.ports import HandOff
 
-from ._codec import ttl_millis
+from ._codec import as_text, ttl_millis
 from ._errors import translate_errors
 from ._keys import KeySchema
 from ._scripts import register
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisInboxLease", "RedisLease"]
 
 logger = logging.getLogger(__name__)
+
+_QUEUED = frozenset({"q", "1"})
+"""Values of a queued pending mark (``"1"`` was written by earlier versions)."""
 
 
 class RedisLease:
@@ -60,7 +63,7 @@ class RedisInboxLease:
     ``<prefix>:{i:<inbox>}:lease`` (``SET NX PX`` with a random token; released by a
     compare-and-delete script, so only the owner releases it); the pending mark is
     ``<prefix>:{i:<inbox>}:pending``: ``q`` when queued, or the holder's lock token when
-    handed off (scripts ``lease_pending`` and ``lease_hand_off``, which read both keys:
+    handed off (scripts ``lease_mark_pending`` and ``lease_hand_off``, which read both keys:
     one hash tag, one slot; ``DEL`` to take it).
 
     TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
@@ -71,14 +74,8 @@ class RedisInboxLease:
     ) -> None:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
-        self._pending = register(client, "lease_pending")
+        self._mark = register(client, "lease_mark_pending")
         self._hand_off = register(client, "lease_hand_off")
-
-    def _pending_call(self, inbox: InboxId, ttl: timedelta | None) -> bool:
-        """``True`` if the inbox is not marked (and, with a ``ttl``, now is)."""
-        keys = [self.keys.pending(inbox), self.keys.lease(inbox)]
-        args = ["0", "0"] if ttl is None else [str(ttl_millis(ttl)), "1"]
-        return int(self._pending(keys=keys, args=args)) == 1
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
         lock = self._client.lock(
@@ -93,7 +90,11 @@ class RedisInboxLease:
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         with translate_errors("lease.mark_pending"):
-            return self._pending_call(inbox, ttl)
+            reply = self._mark(
+                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
+                args=[str(ttl_millis(ttl))],
+            )
+        return int(reply) == 1
 
     def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
         with translate_errors("lease.hand_off"):
@@ -114,11 +115,18 @@ class RedisInboxLease:
         return int(reply) > 0
 
     def is_pending(self, inbox: InboxId) -> bool:
-        """Whether the inbox is marked now: one read-only script call (a lapsed mark
-        has already expired on the server; a handed-off mark counts only while its
-        holder holds the lease)."""
+        """Whether the inbox is marked now: one ``MGET`` of the mark and the lease (one
+        slot, atomic, read-only), with ``lease_mark_pending``'s rule: a lapsed mark has
+        already expired on the server; a handed-off mark counts only while its holder
+        holds the lease."""
         with translate_errors("lease.is_pending"):
-            return not self._pending_call(inbox, None)
+            mark, holder = self._client.mget(
+                [self.keys.pending(inbox), self.keys.lease(inbox)]
+            )
+        if mark is None:
+            return False
+        text = as_text(mark)
+        return text in _QUEUED or (holder is not None and text == as_text(holder))
 
     def is_held(self, inbox: InboxId) -> bool:
         """Whether someone holds the inbox's lease now (for tests and diagnostics)."""

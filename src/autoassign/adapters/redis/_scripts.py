@@ -25,7 +25,7 @@ SCRIPT_NAMES = (
     "ledger_try_record",
     "ledger_usage",
     "lease_hand_off",
-    "lease_pending",
+    "lease_mark_pending",
     "presence_set_status",
     "presence_statuses",
     "rotation",
