@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"assigned {result.assigned_count} ({who or '-'})"
                 + (f", skipped: {', '.join(reasons)}" if reasons else "")
             )
-        if outcome.coalesced:
+        if outcome.handed_off:
             print(f"{stamp()} job {inbox}: another pass holds the lease; it will rerun")
         return outcome
 

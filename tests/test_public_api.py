@@ -43,7 +43,12 @@ NOT_AT_TOP_LEVEL = {
     },
     "autoassign.events": {"Event"},
     "autoassign.selection": {"fallback_ranking", "reconcile_queue"},
-    "autoassign.jobs": {"DEFAULT_LEASE_TTL", "DEFAULT_PENDING_TTL"},
+    "autoassign.jobs": {
+        "DEFAULT_LEASE_TTL",
+        "DEFAULT_MAX_ROUNDS",
+        "DEFAULT_PENDING_TTL",
+        "DEFAULT_RERUN_SLACK",
+    },
     "autoassign.model": {
         "ADVANCED_ASSIGNMENT_FEATURE",
         "DEFAULT_FAIR_DISTRIBUTION_WINDOW",
@@ -70,9 +75,11 @@ NOT_AT_TOP_LEVEL = {
     "autoassign.ports": {
         "Clock",
         "ConversationRepository",
+        "DelayedJobQueue",
         "Directory",
         "EventBus",
         "EventOutbox",
+        "HandOff",
         "InboxLease",
         "JobQueue",
         "Lease",

@@ -9,11 +9,13 @@ spec's ``AutoAssignment::AssignmentJob`` (queue ``default``), and
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import timedelta
 
 import attrs
 
 from autoassign.decisions import GateFailure, check_gates
+from autoassign.errors import ConfigurationError
 from autoassign.model import ASSIGNMENT_V2_FEATURE, InboxId
 from autoassign.ports import Directory, InboxLease, JobQueue, Lease
 from autoassign.results import AssignmentResult
@@ -21,7 +23,9 @@ from autoassign.service import AssignmentService
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "DEFAULT_MAX_ROUNDS",
     "DEFAULT_PENDING_TTL",
+    "DEFAULT_RERUN_SLACK",
     "AssignmentJob",
     "JobOutcome",
     "PeriodicAssignmentJob",
@@ -43,8 +47,16 @@ _UNLEASED = _NoLease()
 
 DEFAULT_LEASE_TTL = timedelta(minutes=5)
 DEFAULT_PENDING_TTL = timedelta(minutes=15)
-"""Longer than the lease: a request made during a pass (which holds the lease for at most
-``lease_ttl``) is still marked when the pass ends, so the job runs again for it."""
+"""Longer than the lease: a request handed to a pass (which holds the lease for at most
+``lease_ttl``) is still marked when the pass ends, so the job runs again for it. It does
+not delay recovery from a crashed holder (a mark handed to a holder whose lease is gone
+no longer coalesces); it bounds how long a queued mark whose job was lost blocks
+triggers."""
+DEFAULT_MAX_ROUNDS = 5
+"""Passes one run of :class:`AssignmentJob` makes at most before re-enqueuing itself."""
+DEFAULT_RERUN_SLACK = timedelta(milliseconds=100)
+"""How long after the holder's lease expiry a handed-off job's delayed re-run is due."""
+_HAND_OFF_ATTEMPTS = 3
 
 
 def request_assignment(
@@ -96,12 +108,26 @@ def request_assignment(
 
 @attrs.frozen(kw_only=True)
 class JobOutcome:
-    """What one run of :class:`AssignmentJob` did."""
+    """What one run of :class:`AssignmentJob` did.
+
+    ``results`` holds every pass this run made, whatever else is set: a run may make
+    passes and then hand off, requeue or fail.
+    """
 
     inbox: InboxId
     results: tuple[AssignmentResult, ...] = ()
-    coalesced: bool = False
-    """The lease was held by another pass, which will run again for this request."""
+    handed_off: bool = False
+    """The run ended by finding the inbox's lease held by another pass and leaving its
+    request to that pass (which runs again for it). Passes this run made before that
+    are still in ``results`` (possibly none)."""
+    rerun_after: timedelta | None = None
+    """When handed off through a :class:`~autoassign.ports.DelayedJobQueue`: the delay
+    of the re-run it asked for, at about the holder's lease expiry (``None``: none
+    asked, e.g. the queue cannot delay or a re-run for that holder was already asked)."""
+    requeued: bool = False
+    """The run asked for another run of the inbox's job (through
+    :func:`request_assignment`): after ``max_rounds`` passes with more to do (a full
+    page, or a new request), or after a failed pass with a request pending."""
     error: str | None = None
     exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
     """The exception behind ``error``, for a host's retry decision."""
@@ -110,17 +136,50 @@ class JobOutcome:
 
     @property
     def assigned_count(self) -> int:
+        """Conversations assigned by every pass of this run."""
         return sum(result.assigned_count for result in self.results)
+
+    @property
+    def coalesced(self) -> bool:
+        """Deprecated alias of :attr:`handed_off` (it never meant "no pass ran")."""
+        warnings.warn(
+            "JobOutcome.coalesced is deprecated; use JobOutcome.handed_off (and "
+            "JobOutcome.results for the passes that ran)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.handed_off
+
+
+@attrs.frozen
+class _HandedOff:
+    rerun_after: timedelta | None
+
+
+def _check_max_rounds(_instance: object, _attribute: object, value: int) -> None:
+    if isinstance(value, bool) or value < 1:
+        raise ConfigurationError(
+            f"max_rounds must be a positive int, got {value!r}", field="max_rounds"
+        )
 
 
 @attrs.define
 class AssignmentJob:
     """Runs passes over one inbox, one at a time across every worker.
 
-    Takes the inbox's lease; if another pass holds it, returns at once (that pass sees
-    the pending mark and runs again). After each pass, if a request arrived meanwhile, it
-    runs another, up to ``max_rounds``; past that it re-enqueues itself. Errors are logged
-    with the inbox id and swallowed, or re-raised when ``strict`` (tests).
+    Takes the inbox's lease and runs a pass. It runs another if a request arrived
+    meanwhile **or the pass assigned a full page** (``limit`` conversations: a burst
+    bigger than a page drains), up to ``max_rounds`` passes; past that it re-enqueues
+    itself, so other inboxes' jobs run in between (bounded work per run, fair across
+    inboxes). A pass that assigns less than a page, or that stops (nobody can take
+    more, a gate failed), ends the drain.
+
+    If another pass holds the lease, the job hands its request to that holder
+    (:meth:`~autoassign.ports.InboxLease.hand_off`) and returns; with a
+    :class:`~autoassign.ports.DelayedJobQueue` it also asks for a re-run at the
+    holder's lease expiry plus ``rerun_slack``, so a holder that died is replaced within
+    about one lease TTL. Errors are logged with the inbox id and swallowed, or
+    re-raised when ``strict`` (tests).
     """
 
     service: AssignmentService
@@ -129,19 +188,34 @@ class AssignmentJob:
     lease_ttl: timedelta = DEFAULT_LEASE_TTL
     pending_ttl: timedelta = DEFAULT_PENDING_TTL
     strict: bool = False
-    max_rounds: int = 5
+    max_rounds: int = attrs.field(
+        default=DEFAULT_MAX_ROUNDS, validator=_check_max_rounds
+    )
+    rerun_slack: timedelta = DEFAULT_RERUN_SLACK
 
     def run(self, inbox: InboxId, *, limit: int | None = None) -> JobOutcome:
+        """Run the job for ``inbox`` (the body of the spec's ``AssignmentJob``).
+
+        Args:
+            inbox: the inbox to serve.
+            limit: the page size of each pass (default: the service's bulk limit).
+
+        Returns:
+            What the run did; see :class:`JobOutcome`.
+        """
+        page = self.service.bulk_limit if limit is None else limit
         results: list[AssignmentResult] = []
         unleased = False
         for _round in range(self.max_rounds):
-            handle = self._acquire(inbox)
-            if handle is None:
-                # Leave the request to the holder: (re-)mark the inbox so it runs again
-                # after its pass, even if this job was not enqueued through a trigger or
-                # its trigger's mark has lapsed while it waited in the queue.
-                self._lease_call("mark", inbox)
-                return JobOutcome(inbox=inbox, results=tuple(results), coalesced=True)
+            handle = self._acquire_or_hand_off(inbox)
+            if isinstance(handle, _HandedOff):
+                return JobOutcome(
+                    inbox=inbox,
+                    results=tuple(results),
+                    handed_off=True,
+                    rerun_after=handle.rerun_after,
+                    unleased=unleased,
+                )
             unleased = unleased or handle is _UNLEASED
             error: Exception | None = None
             try:
@@ -167,22 +241,77 @@ class AssignmentJob:
             finally:
                 self._release(handle, inbox)
             if error is not None:
-                if self._lease_call("take", inbox):
+                requeued = self._lease_call("take", inbox)
+                if requeued:
                     self._requeue(inbox)
                 return JobOutcome(
                     inbox=inbox,
                     results=tuple(results),
+                    requeued=requeued,
                     error=f"{type(error).__name__}: {error}",
                     exception=error,
                     unleased=unleased,
                 )
             if results[-1].gate is GateFailure.INBOX_NOT_FOUND:
                 break
-            if not self._lease_call("take", inbox):
+            requested = self._lease_call("take", inbox)
+            if not requested and not _full_page(results[-1], page):
                 break
         else:
             self._requeue(inbox)
+            return JobOutcome(
+                inbox=inbox, results=tuple(results), requeued=True, unleased=unleased
+            )
         return JobOutcome(inbox=inbox, results=tuple(results), unleased=unleased)
+
+    def _acquire_or_hand_off(self, inbox: InboxId) -> Lease | _HandedOff:
+        """The lease, or the request handed to whoever holds it."""
+        for _attempt in range(_HAND_OFF_ATTEMPTS):
+            handle = self._acquire(inbox)
+            if handle is not None:
+                return handle
+            try:
+                hand_off = self.lease.hand_off(inbox, ttl=self.pending_ttl)
+            except Exception:
+                self._degrade("lease store failed (hand off) for inbox %s", inbox)
+                # Degraded: a queued mark (it lapses after pending_ttl) and a re-run
+                # after a whole lease TTL, if the queue can delay.
+                self._lease_call("mark", inbox)
+                return _HandedOff(self._schedule_rerun(inbox, self.lease_ttl))
+            if hand_off is not None:
+                rerun = (
+                    self._schedule_rerun(inbox, hand_off.holder_expires_in)
+                    if hand_off.first
+                    else None
+                )
+                return _HandedOff(rerun)
+            # The holder let go between the two calls: try to take the lease again.
+        self._requeue(inbox)
+        return _HandedOff(None)
+
+    def _schedule_rerun(
+        self, inbox: InboxId, expires_in: timedelta
+    ) -> timedelta | None:
+        """Ask a :class:`~autoassign.ports.DelayedJobQueue` for a re-run once the
+        holder's lease has expired; ``None`` if the queue cannot delay or failed."""
+        enqueue_after = getattr(self.jobs, "enqueue_assignment_after", None)
+        if enqueue_after is None:
+            return None
+        delay = expires_in + self.rerun_slack
+        try:
+            enqueue_after(inbox, delay=delay)
+        except Exception:
+            self._degrade(
+                "could not schedule a re-run of the assignment job of inbox %s", inbox
+            )
+            return None
+        return delay
+
+    def _degrade(self, message: str, inbox: InboxId) -> None:
+        """Log the exception being handled at WARNING (re-raise it when ``strict``)."""
+        logger.warning(message, inbox, exc_info=True, extra={"autoassign_inbox": inbox})
+        if self.strict:
+            raise  # noqa: PLE0704 - called from an except block only
 
     def _acquire(self, inbox: InboxId) -> Lease | None:
         """The lease, ``None`` if another pass holds it, or :data:`_UNLEASED` if the
@@ -233,6 +362,14 @@ class AssignmentJob:
         request_assignment(
             inbox, lease=self.lease, jobs=self.jobs, pending_ttl=self.pending_ttl
         )
+
+
+def _full_page(result: AssignmentResult, page: int) -> bool:
+    """Whether ``result`` assigned a whole page and was not stopped: the inbox may have
+    more to assign."""
+    return (
+        result.gate is None and result.stopped is None and result.assigned_count >= page
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -17,6 +17,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import attrs
+
 from autoassign.model import (
     Account,
     AccountId,
@@ -39,9 +41,11 @@ from autoassign.outbox import OutboxRecord
 __all__ = [
     "Clock",
     "ConversationRepository",
+    "DelayedJobQueue",
     "Directory",
     "EventBus",
     "EventOutbox",
+    "HandOff",
     "InboxLease",
     "JobQueue",
     "Lease",
@@ -311,27 +315,60 @@ class Lease(Protocol):
         ...
 
 
+@attrs.frozen(kw_only=True)
+class HandOff:
+    """What :meth:`InboxLease.hand_off` did: the inbox is marked pending for the pass
+    that holds its lease."""
+
+    holder_expires_in: timedelta
+    """How long the holder's lease has left: if the holder dies, the inbox is free (and
+    a new request is taken as fresh) after that."""
+    first: bool
+    """``False`` if the mark was already handed to this same holder (by an earlier
+    call), so whoever did that has already arranged any follow-up."""
+
+
 class InboxLease(Protocol):
-    """**Port:** one pass per inbox at a time, and coalescing of triggers."""
+    """**Port:** one pass per inbox at a time, and coalescing of triggers.
+
+    The pending mark has two forms: *queued* (set by :meth:`mark_pending`: a job was
+    enqueued and has not started) and *handed off* (set by :meth:`hand_off`: a job found
+    the lease held and left the request to that holder). A handed-off mark coalesces
+    requests only while that same holder still holds the lease: once its lease is
+    released or has expired (the holder died), :meth:`mark_pending` treats the inbox as
+    unmarked, so the next request enqueues a job at once instead of waiting for the
+    mark's ``ttl``.
+    """
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> Lease | None:
         """Take the inbox's lease for at most ``ttl``, or ``None`` if someone holds it."""
         ...
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
-        """Mark that the inbox needs a pass. Returns ``True`` if it was not already
-        marked (the caller should enqueue a job), ``False`` if a job is already due.
-        The mark lapses after ``ttl`` so a lost job cannot block triggers forever."""
+        """Mark that the inbox needs a pass (a queued mark). Returns ``True`` if it was
+        not already marked, or marked only for a holder that no longer holds the lease
+        (the caller should enqueue a job); ``False`` if a job is already due. The mark
+        lapses after ``ttl`` so a lost job cannot block triggers forever. Atomic."""
+        ...
+
+    def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
+        """If someone holds the inbox's lease, mark the inbox pending for that holder
+        (a handed-off mark, lapsing after ``ttl``, replacing any mark) and say how long
+        its lease has left; ``None`` (changing nothing) if nobody holds it, so the
+        caller can take the lease itself. Atomic with respect to :meth:`acquire`,
+        :meth:`mark_pending` and :meth:`take_pending`."""
         ...
 
     def take_pending(self, inbox: InboxId) -> bool:
-        """Clear the mark and return whether it was set, atomically."""
+        """Clear the mark (of either form) and return whether it was set, atomically."""
         ...
 
     def is_pending(self, inbox: InboxId) -> bool:
-        """Whether the inbox is marked now (a job is due and has not started), as
-        :meth:`mark_pending` would see it: a lapsed mark is not pending. Read-only: it
-        neither sets, clears nor extends the mark (``explain`` relies on that)."""
+        """Whether the inbox is marked now (a job is due and has not started, or the
+        holder of the lease will run again), as :meth:`mark_pending` would see it: a
+        lapsed mark, or one handed to a holder that no longer holds the lease, is not
+        pending. Read-only: it neither sets, clears nor extends the mark (``explain``
+        relies on that)."""
         ...
 
 
@@ -398,4 +435,18 @@ class EventOutbox(Protocol):
     def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
         """Remove exactly ``records`` (claims that did not take effect); other records
         of their conversations stay. One round trip; absent records are ignored."""
+        ...
+
+
+class DelayedJobQueue(JobQueue, Protocol):
+    """**Port (optional capability):** a :class:`JobQueue` that can also run the
+    assignment job later. The core looks for :meth:`enqueue_assignment_after` on the
+    host's queue (no inheritance needed) and uses it when present: a job that hands its
+    request to the pass holding the lease asks for a re-run at about that lease's
+    expiry, so the inbox is served within about one lease TTL even if the holder died
+    and no other trigger comes. Queues without it keep working as before."""
+
+    def enqueue_assignment_after(self, inbox: InboxId, *, delay: timedelta) -> None:
+        """Queue the assignment job of ``inbox`` to start no earlier than ``delay`` from
+        now (and soon after it)."""
         ...

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,29 @@ def failing_bundle(
         job = Job()
 
     return Bundle
+
+
+def connect_or_require(require_service: Callable[[str, bool, str], None]) -> Any:
+    """A client on the jobs tests' Redis; ``require_service`` skips (or fails in CI)
+    when it does not answer."""
+    import aa_jobs_world as world  # noqa: PLC0415 - sibling module, on sys.path here
+    import redis  # noqa: PLC0415
+
+    connection = world.client(world.redis_url())
+    try:
+        reachable, detail = bool(connection.ping()), world.redis_url()
+    except redis.RedisError as exc:
+        reachable, detail = False, f"{world.redis_url()}: {exc}"
+    require_service("Redis", reachable, detail)
+    return connection
+
+
+def forget_prefix(connection: Any, value: str) -> None:
+    """Delete every key naming ``value`` and drop its members of RQ's shared sets."""
+    import aa_jobs_world as world  # noqa: PLC0415
+
+    world.delete_keys(connection, f"*{value}*")
+    for shared in ("rq:queues", "rq:workers"):
+        stale = [m for m in connection.smembers(shared) if value.encode() in m]
+        if stale:
+            connection.srem(shared, *stale)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,7 +41,7 @@ from autoassign.model import (
     InboxId,
     TeamId,
 )
-from autoassign.ports import JobQueue
+from autoassign.ports import ConversationRepository, JobQueue
 from autoassign.wiring import Autoassign
 
 REDIS_URL_ENV = "AA_JOBS_REDIS_URL"
@@ -245,15 +245,25 @@ class RedisEventLog:
 
 
 def build(
-    jobs: JobQueue, *, url: str | None = None, key_prefix: str | None = None
+    jobs: JobQueue,
+    *,
+    url: str | None = None,
+    key_prefix: str | None = None,
+    conversations: Callable[[RedisConversations], ConversationRepository] | None = None,
+    **options: Any,
 ) -> Autoassign:
-    """The bundle every process of a test builds (test process and workers)."""
+    """The bundle every process of a test builds (test process and workers).
+    ``conversations`` may wrap the repository; ``options`` go to ``build_autoassign``
+    (e.g. ``lease_ttl``)."""
     connection = client(url)
     chosen = key_prefix or prefix()
     backend = RedisBackend(connection, prefix=chosen, require_heartbeat=False)
+    repository = RedisConversations(connection, chosen)
     return build_autoassign(
         directory=directory(),
-        conversations=RedisConversations(connection, chosen),
+        conversations=repository
+        if conversations is None
+        else conversations(repository),
         presence=backend.presence,
         ledger=backend.ledger,
         reservations=backend.reservations,
@@ -261,6 +271,7 @@ def build(
         lease=backend.lease,
         events=RedisEventLog(connection, chosen),
         jobs=jobs,
+        **options,
     )
 
 

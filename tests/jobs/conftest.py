@@ -15,9 +15,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import aa_jobs_world as world  # noqa: E402
 import redis  # noqa: E402
-from aa_jobs_support import Worker  # noqa: E402
+from aa_jobs_support import Worker, connect_or_require, forget_prefix  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -26,14 +25,7 @@ BIN = Path(sys.executable).parent
 def jobs_redis(
     require_service: Callable[[str, bool, str], None],
 ) -> Iterator[redis.Redis]:
-    url = world.redis_url()
-    connection = world.client(url)
-    try:
-        reachable = bool(connection.ping())
-        detail = url
-    except redis.RedisError as exc:
-        reachable, detail = False, f"{url}: {exc}"
-    require_service("Redis", reachable, detail)
+    connection = connect_or_require(require_service)
     yield connection
     connection.close()
 
@@ -43,12 +35,7 @@ def prefix(jobs_redis: redis.Redis) -> Iterator[str]:
     """A unique key prefix (also used in queue names); its keys are deleted after."""
     value = f"aa-jobs-{uuid.uuid4().hex[:10]}"
     yield value
-    world.delete_keys(jobs_redis, f"*{value}*")
-    # RQ lists queues (and workers) in shared sets: drop this test's members.
-    for shared in ("rq:queues", "rq:workers"):
-        stale = [m for m in jobs_redis.smembers(shared) if value.encode() in m]
-        if stale:
-            jobs_redis.srem(shared, *stale)
+    forget_prefix(jobs_redis, value)
 
 
 @pytest.fixture

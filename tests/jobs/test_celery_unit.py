@@ -56,6 +56,23 @@ class TestCeleryJobQueue:
             ("x.y", {"args": ("i-2",), "queue": "fast", "priority": 3}),
         ]
 
+    def test_a_delayed_run_is_sent_with_a_countdown(self) -> None:
+        app = RecordingApp()
+        queue = CeleryJobQueue(app, options={"priority": 3})
+        queue.enqueue_assignment_after(10, delay=timedelta(seconds=2, milliseconds=100))
+        assert app.sent == [
+            (
+                ASSIGNMENT_TASK,
+                {"args": (10,), "queue": "default", "priority": 3, "countdown": 2.1},
+            )
+        ]
+        with pytest.raises(ValueError, match="negative"):
+            queue.enqueue_assignment_after(10, delay=timedelta(seconds=-1))
+        assert len(app.sent) == 1
+        down = CeleryJobQueue(RecordingApp(OperationalError("refused")))
+        with pytest.raises(BackendUnavailable):
+            down.enqueue_assignment_after(10, delay=timedelta(seconds=1))
+
     def test_broker_down_is_backend_unavailable(self) -> None:
         queue = CeleryJobQueue(RecordingApp(OperationalError("refused")))
         with pytest.raises(BackendUnavailable) as info:

@@ -6,7 +6,8 @@ one of which takes RQ's scheduler lock). A burst of saves through
 ``triggers.on_conversation_saved`` before any worker runs queues exactly one job per
 inbox; the workers then assign them all; a second wave is saved while they run;
 conversations saved without a trigger (in an inbox no trigger ever reaches) are picked
-up by the periodic cycle the engine schedules (every 2 seconds here). Finally every
+up by the periodic cycle the engine schedules (every 2 seconds here). Workers pass 3
+conversations per pass, so each inbox's burst of 10 drains over several passes. Finally every
 conversation is assigned exactly once: one successful claim, one ``AssigneeChanged``
 event, and the stored assignee is that claim's agent.
 """
@@ -30,7 +31,7 @@ from autoassign.integrations.rq import FACTORY_ENV, RQJobQueue, schedule_periodi
 from autoassign.model import ConversationId
 from autoassign.ports import JobQueue
 from autoassign.triggers import TriggerOutcome
-from autoassign.wiring import Autoassign
+from autoassign.wiring import BULK_LIMIT_ENV, Autoassign
 
 BIN = Path(sys.executable).parent
 BURST = 10
@@ -38,6 +39,7 @@ SECOND_WAVE = 4
 PERIODIC_ONLY = 5
 PERIODIC_SECONDS = 2
 ASSIGN_TIMEOUT = 25.0
+PAGE = 3
 
 
 def _save(
@@ -138,6 +140,8 @@ def _env(prefix: str) -> dict[str, str]:
         world.PREFIX_ENV: prefix,
         world.REDIS_URL_ENV: world.redis_url(),
         "AA_JOBS_PERIODIC_SECONDS": str(PERIODIC_SECONDS),
+        # Pages smaller than the burst: one job drains it, several passes per run.
+        BULK_LIMIT_ENV: str(PAGE),
     }
 
 

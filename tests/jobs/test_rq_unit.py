@@ -72,6 +72,29 @@ class TestRQJobQueue:
         assert job.timeout == 300
         assert job.result_ttl == 0
 
+    def test_a_delayed_run_goes_to_the_scheduled_registry(
+        self, connection: fakeredis.FakeRedis
+    ) -> None:
+        queue = rq.Queue("default", connection=connection)
+        before = datetime.now(timezone.utc)
+        RQJobQueue(queue).enqueue_assignment_after(
+            10, delay=timedelta(seconds=29, milliseconds=1)
+        )
+        assert queue.get_jobs() == []
+        registry = queue.scheduled_job_registry
+        (job_id,) = registry.get_job_ids()
+        job = queue.fetch_job(job_id)
+        assert job is not None
+        assert job.args == (10,)
+        assert job.result_ttl == 0
+        assert job.timeout == 300
+        due = registry.get_scheduled_time(job_id)
+        # Never early: RQ keeps whole seconds, so the time is rounded up, not down.
+        assert before + timedelta(seconds=29, milliseconds=1) <= due
+        assert due <= before + timedelta(seconds=31)
+        with pytest.raises(ValueError, match="negative"):
+            RQJobQueue(queue).enqueue_assignment_after(10, delay=timedelta(seconds=-1))
+
     def test_custom_options(self, connection: fakeredis.FakeRedis) -> None:
         queue = rq.Queue("fast", connection=connection)
         RQJobQueue(

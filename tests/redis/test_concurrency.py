@@ -200,6 +200,8 @@ def test_lease_one_pass_per_inbox_at_a_time(real_redis: Target) -> None:
             return held
 
         class WatchedService:
+            bulk_limit = service.bulk_limit  # the job's page size
+
             def perform_bulk_assignment(self, inbox: Any, **kwargs: Any) -> Any:
                 nonlocal running, most
                 with state:

@@ -89,7 +89,7 @@ def run_worker(
             for inbox in inboxes:
                 outcome = app.job.run(inbox)
                 runs += 1
-                coalesced += outcome.coalesced
+                coalesced += outcome.handed_off
                 for result in outcome.results:
                     for assignment in result.assignments:
                         made.append([assignment.conversation, assignment.agent, inbox])

@@ -22,7 +22,7 @@ def test_a_job_runs_a_pass(scenario: Any) -> None:
     assert outcome.inbox == INBOX
     assert outcome.assigned_count == 2
     assert len(outcome.results) == 1
-    assert not outcome.coalesced
+    assert not outcome.handed_off
     assert outcome.error is None
     assert not scenario.backend.lease.is_held(INBOX)
 
@@ -30,7 +30,9 @@ def test_a_job_runs_a_pass(scenario: Any) -> None:
 def test_the_job_passes_its_limit_on(scenario: Any) -> None:
     scenario.setup(members=["ann"])
     scenario.convs([1, 2, 3])
-    assert scenario.app.job.run(INBOX, limit=2).assigned_count == 2
+    outcome = scenario.app.job.run(INBOX, limit=2)
+    # Each pass takes a page of 2; a full page drains on.
+    assert [result.assigned_count for result in outcome.results] == [2, 1]
 
 
 def test_lease_held_by_another_coalesces_without_a_pass(scenario: Any) -> None:
@@ -41,7 +43,7 @@ def test_lease_held_by_another_coalesces_without_a_pass(scenario: Any) -> None:
 
     outcome = scenario.app.job.run(INBOX)
 
-    assert outcome.coalesced
+    assert outcome.handed_off
     assert outcome.results == ()
     assert scenario.assignee(1) is None
     # The request is remembered for the holder.
@@ -76,7 +78,7 @@ def test_a_job_arriving_during_a_pass_makes_the_holder_run_again(
     _during_first_pass(scenario, second_worker)
     outcome = scenario.app.job.run(INBOX)
 
-    assert inner[0].coalesced
+    assert inner[0].handed_off
     assert inner[0].results == ()
     assert len(outcome.results) == 2
     assert scenario.assigned_to("ann") == [1, 2]
@@ -117,7 +119,7 @@ def test_two_passes_never_overlap(scenario: Any, wrap: Any) -> None:
         try:
             if len(depth) == 1:
                 # A second worker tries to run the same inbox meanwhile.
-                assert app.job.run(INBOX).coalesced
+                assert app.job.run(INBOX).handed_off
             return original(*args, **kw)
         finally:
             depth.pop()

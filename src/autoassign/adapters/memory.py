@@ -47,7 +47,7 @@ from autoassign.model import (
     TeamId,
 )
 from autoassign.outbox import OutboxRecord, StagedClaims
-from autoassign.ports import Clock
+from autoassign.ports import Clock, HandOff
 from autoassign.selection import reconcile_queue
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -535,14 +535,14 @@ class InMemoryInboxLease:
         self._clock = clock
         self._lock = threading.Lock()
         self._held: dict[InboxId, tuple[int, datetime]] = {}
-        self._pending: dict[InboxId, datetime] = {}
+        self._pending: dict[InboxId, tuple[datetime, int | None]] = {}
+        """Inbox -> (expiry, holder token for a handed-off mark, else ``None``)."""
         self._tokens = itertools.count(1)
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> _MemoryLease | None:
         now = self._clock.now()
         with self._lock:
-            held = self._held.get(inbox)
-            if held is not None and held[1] > now:
+            if self._holder(inbox, now) is not None:
                 return None
             token = next(self._tokens)
             self._held[inbox] = (token, now + ttl)
@@ -554,31 +554,53 @@ class InMemoryInboxLease:
             if held is not None and held[0] == token:
                 del self._held[inbox]
 
+    def _holder(self, inbox: InboxId, now: datetime) -> tuple[int, datetime] | None:
+        held = self._held.get(inbox)
+        return held if held is not None and held[1] > now else None
+
+    def _marked(self, inbox: InboxId, now: datetime) -> bool:
+        """Whether a live mark coalesces requests now (call with the lock held)."""
+        mark = self._pending.get(inbox)
+        if mark is None or mark[0] <= now:
+            return False
+        if mark[1] is None:
+            return True
+        holder = self._holder(inbox, now)
+        return holder is not None and holder[0] == mark[1]
+
     def is_held(self, inbox: InboxId) -> bool:
         with self._lock:
-            held = self._held.get(inbox)
-            return held is not None and held[1] > self._clock.now()
+            return self._holder(inbox, self._clock.now()) is not None
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         now = self._clock.now()
         with self._lock:
-            expires = self._pending.get(inbox)
-            if expires is not None and expires > now:
+            if self._marked(inbox, now):
                 return False
-            self._pending[inbox] = now + ttl
+            self._pending[inbox] = (now + ttl, None)
             return True
+
+    def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
+        now = self._clock.now()
+        with self._lock:
+            holder = self._holder(inbox, now)
+            if holder is None:
+                return None
+            mark = self._pending.get(inbox)
+            first = mark is None or mark[0] <= now or mark[1] != holder[0]
+            self._pending[inbox] = (now + ttl, holder[0])
+            return HandOff(holder_expires_in=holder[1] - now, first=first)
 
     def take_pending(self, inbox: InboxId) -> bool:
         now = self._clock.now()
         with self._lock:
-            expires = self._pending.pop(inbox, None)
-            return expires is not None and expires > now
+            mark = self._pending.pop(inbox, None)
+            return mark is not None and mark[0] > now
 
     def is_pending(self, inbox: InboxId) -> bool:
         now = self._clock.now()
         with self._lock:
-            expires = self._pending.get(inbox)
-            return expires is not None and expires > now
+            return self._marked(inbox, now)
 
 
 class InMemoryEventBus:
@@ -651,28 +673,64 @@ class InMemoryEventOutbox(StagedClaims):
 
 
 class InMemoryJobQueue:
-    """:class:`~autoassign.ports.JobQueue` that queues inbox ids until :meth:`drain`."""
+    """:class:`~autoassign.ports.JobQueue` that queues inbox ids until :meth:`drain`.
 
-    def __init__(self) -> None:
+    It is also a :class:`~autoassign.ports.DelayedJobQueue`: a delayed job waits in
+    :attr:`delayed` until ``clock`` reaches its time (with no clock it is due at once),
+    and :meth:`pop` moves the due ones to the back of the queue, earliest first.
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._queue: deque[InboxId] = deque()
+        self._delayed: list[tuple[datetime, int, InboxId]] = []
+        self._order = itertools.count()
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
         with self._lock:
             self._queue.append(inbox)
 
+    def enqueue_assignment_after(self, inbox: InboxId, *, delay: timedelta) -> None:
+        if delay < timedelta(0):
+            raise ValueError(f"delay must not be negative, got {delay}")
+        if self._clock is None:
+            self.enqueue_assignment(inbox)
+            return
+        due = self._clock.now() + delay
+        with self._lock:
+            heapq.heappush(self._delayed, (due, next(self._order), inbox))
+
     @property
     def queued(self) -> tuple[InboxId, ...]:
+        """The jobs ready to run, in order (delayed jobs that are due included)."""
         with self._lock:
+            self._promote()
             return tuple(self._queue)
+
+    @property
+    def delayed(self) -> tuple[tuple[datetime, InboxId], ...]:
+        """The delayed jobs not yet due: ``(due, inbox)``, earliest first."""
+        with self._lock:
+            self._promote()
+            return tuple((due, inbox) for due, _, inbox in sorted(self._delayed))
+
+    def _promote(self) -> None:
+        if self._clock is None or not self._delayed:
+            return
+        now = self._clock.now()
+        while self._delayed and self._delayed[0][0] <= now:
+            self._queue.append(heapq.heappop(self._delayed)[2])
 
     def pop(self) -> InboxId | None:
         with self._lock:
+            self._promote()
             return self._queue.popleft() if self._queue else None
 
     def drain(self, run: Callable[[InboxId], object], *, max_jobs: int = 10_000) -> int:
-        """Run queued jobs (including ones they enqueue) until none is left; returns how
-        many ran."""
+        """Run queued jobs (including ones they enqueue, and delayed ones as they fall
+        due) until none is ready; returns how many ran. Delayed jobs not yet due stay in
+        :attr:`delayed`."""
         ran = 0
         while ran < max_jobs:
             inbox = self.pop()
@@ -697,7 +755,7 @@ class InMemoryBackend:
         self.lease = InMemoryInboxLease(clock)
         self.events = InMemoryEventBus()
         self.outbox = InMemoryEventOutbox()
-        self.jobs = InMemoryJobQueue()
+        self.jobs = InMemoryJobQueue(clock)
 
     # -- seeding shortcuts -------------------------------------------------------------------
 

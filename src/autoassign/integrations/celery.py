@@ -98,6 +98,12 @@ class CeleryJobQueue:
     Broker failures are raised as :class:`~autoassign.errors.BackendUnavailable`, other
     failures as :class:`~autoassign.errors.BackendError` (the trigger logs them and
     clears the inbox's pending mark, so the next save tries again).
+
+    It is a :class:`~autoassign.ports.DelayedJobQueue` too (Celery's ``countdown``):
+    a job that hands off to a pass holding the lease asks for a re-run at that
+    lease's expiry, so a worker that died mid-pass is replaced within about one lease
+    TTL. Keep ``options`` free of ``expires`` shorter than ``lease_ttl`` (a delayed
+    re-run would expire before it is due).
     """
 
     def __init__(
@@ -118,11 +124,25 @@ class CeleryJobQueue:
         self.options: dict[str, Any] = dict(options or {})
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
+        self._send(inbox, {})
+
+    def enqueue_assignment_after(self, inbox: InboxId, *, delay: timedelta) -> None:
+        """The :class:`~autoassign.ports.DelayedJobQueue` capability: send the task
+        with ``countdown`` = ``delay`` (seconds, a float), so a worker runs it no
+        earlier than that."""
+        if delay < timedelta(0):
+            raise ValueError(f"delay must not be negative, got {delay}")
+        self._send(inbox, {"countdown": delay.total_seconds()})
+
+    def _send(self, inbox: InboxId, extra: dict[str, Any]) -> None:
         with enqueue_errors(
             f"could not send {self.task_name} for inbox {inbox}", _BROKER_UNAVAILABLE
         ):
             self.app.send_task(
-                self.task_name, args=(inbox,), queue=self.queue, **self.options
+                self.task_name,
+                args=(inbox,),
+                queue=self.queue,
+                **{**self.options, **extra},
             )
 
     def __repr__(self) -> str:

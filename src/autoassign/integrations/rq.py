@@ -181,6 +181,10 @@ class RQJobQueue:
 
     Results are not kept (``result_ttl=0``); failed jobs stay in RQ's failed registry.
     Redis failures are raised as :class:`~autoassign.errors.BackendUnavailable`.
+
+    It is a :class:`~autoassign.ports.DelayedJobQueue` too (``Queue.enqueue_in``): a job
+    that hands off to a pass holding the lease asks for a re-run at that lease's
+    expiry, so a worker that died mid-pass is replaced within about one lease TTL.
     """
 
     _DEFAULT: Any = object()
@@ -199,16 +203,34 @@ class RQJobQueue:
         self.func = func
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
-        options: dict[str, Any] = {"result_ttl": 0, "retry": self.retry}
+        with enqueue_errors(f"could not enqueue inbox {inbox}", _REDIS_UNAVAILABLE):
+            self.queue.enqueue(self.func, **self._options(inbox))
+
+    def enqueue_assignment_after(self, inbox: InboxId, *, delay: timedelta) -> None:
+        """The :class:`~autoassign.ports.DelayedJobQueue` capability:
+        ``Queue.enqueue_at`` now + ``delay`` **rounded up to a whole second** (RQ keeps
+        scheduled times in whole seconds, truncating, so ``enqueue_in`` could run the
+        job up to a second early), run by RQ's scheduler (workers started
+        ``--with-scheduler``; it moves due jobs to the queue about once a second)."""
+        if delay < timedelta(0):
+            raise ValueError(f"delay must not be negative, got {delay}")
+        due = (datetime.now(timezone.utc) + delay).timestamp()
+        at = datetime.fromtimestamp(math.ceil(due), tz=timezone.utc)
+        with enqueue_errors(
+            f"could not schedule inbox {inbox} in {delay}", _REDIS_UNAVAILABLE
+        ):
+            self.queue.enqueue_at(at, self.func, **self._options(inbox))
+
+    def _options(self, inbox: InboxId) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "args": (inbox,),
+            "description": f"autoassign assignment job for inbox {inbox!r}",
+            "result_ttl": 0,
+            "retry": self.retry,
+        }
         if self.job_timeout is not None:
             options["job_timeout"] = max(1, math.ceil(self.job_timeout.total_seconds()))
-        with enqueue_errors(f"could not enqueue inbox {inbox}", _REDIS_UNAVAILABLE):
-            self.queue.enqueue(
-                self.func,
-                args=(inbox,),
-                description=f"autoassign assignment job for inbox {inbox!r}",
-                **options,
-            )
+        return options
 
     def __repr__(self) -> str:
         return f"RQJobQueue(queue={getattr(self.queue, 'name', self.queue)!r})"

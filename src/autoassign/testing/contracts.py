@@ -619,7 +619,9 @@ class RotationStoreContract:
 
 class InboxLeaseContract:
     """Checks :class:`~autoassign.ports.InboxLease`: exclusive leases that only their
-    owner releases, and the pending mark used to coalesce triggers."""
+    owner releases, and the pending mark used to coalesce triggers, in both its forms
+    (queued, and handed off to a holder: coalescing only while that holder holds the
+    lease)."""
 
     expiry_follows_clock: bool = True
     """``False`` for adapters whose leases and marks expire by server-side TTL rather
@@ -750,6 +752,105 @@ class InboxLeaseContract:
         clock.advance(timedelta(seconds=1))
         assert leases.is_pending(1) is False
         assert leases.mark_pending(1, ttl=self.ttl) is True
+
+    def test_hand_off_without_a_holder_changes_nothing(self) -> None:
+        leases = self.make_lease(FakeClock())
+        assert leases.hand_off(1, ttl=self.ttl) is None
+        assert leases.is_pending(1) is False
+        assert leases.take_pending(1) is False
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        held.release()
+        assert leases.hand_off(1, ttl=self.ttl) is None
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+
+    def test_hand_off_marks_the_inbox_for_the_holder(self) -> None:
+        leases = self.make_lease(FakeClock())
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        handed = leases.hand_off(1, ttl=self.ttl)
+        assert handed is not None
+        assert handed.first is True
+        assert timedelta(0) < handed.holder_expires_in <= self.ttl
+        assert leases.is_pending(1) is True
+        assert leases.mark_pending(1, ttl=self.ttl) is False  # coalesced
+        again = leases.hand_off(1, ttl=self.ttl)
+        assert again is not None
+        assert again.first is False  # already this holder's
+        held.release()
+        # The holder takes the request after its pass (after releasing the lease).
+        assert leases.take_pending(1) is True
+        assert leases.take_pending(1) is False
+
+    def test_hand_off_replaces_a_queued_mark(self) -> None:
+        leases = self.make_lease(FakeClock())
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        handed = leases.hand_off(1, ttl=self.ttl)
+        assert handed is not None
+        assert handed.first is True
+        assert leases.take_pending(1) is True
+        held.release()
+
+    def test_a_mark_handed_to_a_holder_that_let_go_does_not_coalesce(self) -> None:
+        leases = self.make_lease(FakeClock())
+        held = leases.acquire(1, ttl=self.ttl)
+        assert held is not None
+        assert leases.hand_off(1, ttl=self.ttl) is not None
+        held.release()
+        assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True  # a fresh, queued mark
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+        assert leases.is_pending(1) is True
+        assert leases.take_pending(1) is True
+
+    def test_a_new_holder_is_handed_off_anew(self) -> None:
+        leases = self.make_lease(FakeClock())
+        first = leases.acquire(1, ttl=self.ttl)
+        assert first is not None
+        assert leases.hand_off(1, ttl=self.ttl) is not None
+        first.release()
+        second = leases.acquire(1, ttl=self.ttl)
+        assert second is not None
+        assert leases.is_pending(1) is False  # handed to the first holder only
+        handed = leases.hand_off(1, ttl=self.ttl)
+        assert handed is not None
+        assert handed.first is True
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+        second.release()
+
+    def test_a_mark_handed_to_an_expired_holder_does_not_coalesce(self) -> None:
+        """A holder that died: once its lease expires, the next request is fresh (it
+        does not wait for the mark's own ``ttl``)."""
+        if not self.expiry_follows_clock:
+            return
+        clock = FakeClock()
+        leases = self.make_lease(clock)
+        lease_ttl = self.ttl / 3
+        assert leases.acquire(1, ttl=lease_ttl) is not None
+        clock.advance(timedelta(seconds=1))
+        handed = leases.hand_off(1, ttl=self.ttl)
+        assert handed is not None
+        assert handed.holder_expires_in == lease_ttl - timedelta(seconds=1)
+        clock.advance(handed.holder_expires_in - timedelta(seconds=1))
+        assert leases.mark_pending(1, ttl=self.ttl) is False  # still held
+        clock.advance(timedelta(seconds=1))
+        assert leases.is_pending(1) is False
+        assert leases.mark_pending(1, ttl=self.ttl) is True
+        assert leases.mark_pending(1, ttl=self.ttl) is False
+
+    def test_concurrent_hand_offs_agree_on_the_first(self) -> None:
+        leases = self.make_lease(FakeClock())
+        held = leases.acquire(5, ttl=self.ttl)
+        assert held is not None
+
+        def hand(_i: int) -> bool:
+            handed = leases.hand_off(5, ttl=self.ttl)
+            return handed is not None and handed.first
+
+        assert sum(_race(_CONCURRENCY, hand)) == 1
+        held.release()
 
     def test_inboxes_are_isolated(self) -> None:
         leases = self.make_lease(FakeClock())

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import LockError
 
 from autoassign.model import InboxId
+from autoassign.ports import HandOff
 
-from ._codec import ttl_millis
+from ._codec import as_text, ttl_millis
 from ._errors import translate_errors
 from ._keys import KeySchema
+from ._scripts import register
 
 if TYPE_CHECKING:
     from ._types import RedisClient
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisInboxLease", "RedisLease"]
 
 logger = logging.getLogger(__name__)
+
+_QUEUED = frozenset({"q", "1"})
+"""Values of a queued pending mark (``"1"`` was written by earlier versions)."""
 
 
 class RedisLease:
@@ -57,7 +62,9 @@ class RedisInboxLease:
     """:class:`~autoassign.ports.InboxLease`: the lease is a redis-py ``Lock`` on
     ``<prefix>:{i:<inbox>}:lease`` (``SET NX PX`` with a random token; released by a
     compare-and-delete script, so only the owner releases it); the pending mark is
-    ``<prefix>:{i:<inbox>}:pending`` (``SET NX PX`` / ``DEL``).
+    ``<prefix>:{i:<inbox>}:pending``: ``q`` when queued, or the holder's lock token when
+    handed off (scripts ``lease_mark_pending`` and ``lease_hand_off``, which read both keys:
+    one hash tag, one slot; ``DEL`` to take it).
 
     TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
     """
@@ -67,6 +74,8 @@ class RedisInboxLease:
     ) -> None:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
+        self._mark = register(client, "lease_mark_pending")
+        self._hand_off = register(client, "lease_hand_off")
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
         lock = self._client.lock(
@@ -81,10 +90,24 @@ class RedisInboxLease:
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         with translate_errors("lease.mark_pending"):
-            reply = self._client.set(
-                self.keys.pending(inbox), "1", nx=True, px=ttl_millis(ttl)
+            reply = self._mark(
+                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
+                args=[str(ttl_millis(ttl))],
             )
-        return bool(reply)
+        return int(reply) == 1
+
+    def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
+        with translate_errors("lease.hand_off"):
+            reply = self._hand_off(
+                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
+                args=[str(ttl_millis(ttl))],
+            )
+        held, left, first = (int(part) for part in reply)
+        if not held:
+            return None
+        return HandOff(
+            holder_expires_in=timedelta(milliseconds=max(0, left)), first=first == 1
+        )
 
     def take_pending(self, inbox: InboxId) -> bool:
         with translate_errors("lease.take_pending"):
@@ -92,10 +115,18 @@ class RedisInboxLease:
         return int(reply) > 0
 
     def is_pending(self, inbox: InboxId) -> bool:
-        """Whether the pending mark is set now: one ``EXISTS``, read-only (a lapsed
-        mark has already expired on the server)."""
+        """Whether the inbox is marked now: one ``MGET`` of the mark and the lease (one
+        slot, atomic, read-only), with ``lease_mark_pending``'s rule: a lapsed mark has
+        already expired on the server; a handed-off mark counts only while its holder
+        holds the lease."""
         with translate_errors("lease.is_pending"):
-            return int(self._client.exists(self.keys.pending(inbox))) > 0
+            mark, holder = self._client.mget(
+                [self.keys.pending(inbox), self.keys.lease(inbox)]
+            )
+        if mark is None:
+            return False
+        text = as_text(mark)
+        return text in _QUEUED or (holder is not None and text == as_text(holder))
 
     def is_held(self, inbox: InboxId) -> bool:
         """Whether someone holds the inbox's lease now (for tests and diagnostics)."""

@@ -27,6 +27,8 @@ SCRIPT_NAMES = (
     "outbox_due",
     "outbox_remove",
     "outbox_stage",
+    "lease_hand_off",
+    "lease_mark_pending",
     "presence_set_status",
     "presence_statuses",
     "rotation",
