@@ -25,6 +25,7 @@ from autoassign.decisions import (
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
+    unusable_exclusion_rules,
 )
 from autoassign.errors import ConfigurationError
 from autoassign.events import AssigneeChanged, ConversationUpdated
@@ -72,6 +73,24 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_BULK_LIMIT = 100
+
+_WARNED_RULES: set[tuple[object, str]] = set()
+"""The unusable stored rules already logged by this process: ``(policy, problem)``."""
+
+
+def _warn_unusable_rules(found: Sequence[tuple[object, str]], inbox: InboxId) -> None:
+    """Log each stored exclusion rule the pass skips, once per process."""
+    for policy, problem in found:
+        if (policy, problem) in _WARNED_RULES:
+            continue
+        _WARNED_RULES.add((policy, problem))
+        logger.warning(
+            "capacity policy %r: stored exclusion rule skipped, the rest applies: %s",
+            policy,
+            problem,
+            extra=_log_extra(inbox),
+        )
+
 
 DEFAULT_USAGE_BATCH = 128
 """A pass reads ledger usage lazily, for the online agents its walk reaches: this many
@@ -345,6 +364,7 @@ class AssignmentService:
 
         now = self.clock.now()
         capacity_policies = self.directory.capacity_policies_for_inbox(inbox)
+        _warn_unusable_rules(unusable_exclusion_rules(capacity_policies, inbox), inbox)
         conversations = self.conversations.unassigned_open(
             inbox,
             limit=batch,
