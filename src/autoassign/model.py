@@ -22,6 +22,7 @@ __all__ = [
     "ASSIGNMENT_V2_FEATURE",
     "DEFAULT_FAIR_DISTRIBUTION_WINDOW",
     "MAX_DESCRIPTION_LENGTH",
+    "MAX_EXCLUDE_OLDER_THAN_HOURS",
     "MAX_FAIR_DISTRIBUTION_LIMIT",
     "MAX_FAIR_DISTRIBUTION_WINDOW",
     "MAX_FEATURE_LENGTH",
@@ -75,6 +76,8 @@ ONLINE = "online"
 DEFAULT_FAIR_DISTRIBUTION_WINDOW = 3600
 MAX_FAIR_DISTRIBUTION_LIMIT = 100_000
 MAX_FAIR_DISTRIBUTION_WINDOW = 30 * 24 * 3600
+MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
+"""The largest ``exclude_older_than_hours`` (100 years): a cutoff always computes."""
 MAX_NAME_LENGTH = 255
 """The longest policy name (the reference's ``string(255)`` column)."""
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -489,9 +492,11 @@ def _check_hours(field: str, value: object) -> int | None:
     if value is None:
         return None
     number = _strict_int(field, value)
-    if number <= 0:
+    if not 0 < number <= MAX_EXCLUDE_OLDER_THAN_HOURS:
         raise ConfigurationError(
-            f"{field} must be a positive number of hours, got {number}", field=field
+            f"{field} must be a positive number of hours (at most "
+            f"{MAX_EXCLUDE_OLDER_THAN_HOURS}), got {number}",
+            field=field,
         )
     return number
 

@@ -33,6 +33,7 @@ from autoassign.admin.store import (
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
     MAX_DESCRIPTION_LENGTH,
+    MAX_EXCLUDE_OLDER_THAN_HOURS,
     MAX_FAIR_DISTRIBUTION_LIMIT,
     MAX_FAIR_DISTRIBUTION_WINDOW,
     MAX_ID_LENGTH,
@@ -68,7 +69,6 @@ Role = Literal["administrator", "agent"]
 ROLES: frozenset[str] = frozenset({"administrator", "agent"})
 MAX_CONVERSATION_LIMIT = 2**31 - 1
 """The largest ``conversation_limit`` (a SQL ``integer`` column)."""
-MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
 MAX_LABELS = 1000
 
 CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
