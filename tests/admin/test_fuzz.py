@@ -7,13 +7,14 @@ characters and over-long strings."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from autoassign.admin import ROUTES
@@ -183,6 +184,36 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+_CONTROL_ESCAPE = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
+
+
+def _kind(request: dict[str, Any]) -> str:
+    """What bad text a request carries (for ``--hypothesis-show-statistics``)."""
+    body: bytes = request["body"]
+    path: str = request["path"]
+    if any(ord(c) < 0x20 or c == "\x7f" or 0xD800 <= ord(c) <= 0xDFFF for c in path):
+        return "bad path id"
+    if len(max(path.split("/"), key=len)) > 255:
+        return "over-long path id"
+    if request["method"] not in {"POST", "PUT", "PATCH"}:
+        return "body not read"
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "invalid UTF-8 body"
+    except (ValueError, RecursionError):
+        return "malformed JSON"
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "lone surrogate escape"
+    if _CONTROL_ESCAPE.search(body):
+        return "NUL/control escape"
+    if re.search(rb'"[^"]{256,}"', body):
+        return "over-long string"
+    return "other"
+
+
 @pytest.fixture(params=STORE_KINDS)
 def world(
     request: pytest.FixtureRequest,
@@ -213,6 +244,10 @@ def test_no_5xx_and_no_change_on_4xx(
             content_type=request["content_type"],
         )
         assert status < 500, (request, body)
+        kind = _kind(request)
+        event(f"{kind} -> {status // 100}xx")
+        if kind in {"bad path id", "invalid UTF-8 body", "lone surrogate escape"}:
+            assert 400 <= status < 500, (request, status, body)
         after = world.snapshot()
         if status >= 400:
             assert after == before, (request, status, body)

@@ -67,8 +67,10 @@ class IdKind(str, enum.Enum):
     code point like Python); only ``str`` ids are representable.
     ``MIXED``: a ``VARCHAR(255)`` column holding ``int`` and ``str`` ids, encoded as
     ``i<20 digits>`` / ``s<text>`` so that the text order is :func:`id_sort_key`'s.
-    An id a column cannot represent is treated as missing by every read (``None``,
-    empty, ``False``) and rejected with ConfigurationError by the writers.
+    A string id must also be valid text (:func:`autoassign.model.text_problem`: no NUL,
+    control character or lone surrogate). An id a column cannot represent is treated
+    as missing by every read (``None``, empty, ``False``; never sent to the database)
+    and rejected with ConfigurationError by the writers.
     """
 
     INT = "int"
