@@ -24,6 +24,7 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    PolicyId,
     Team,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "evaluate_agents",
     "exclusions_for_inbox",
     "skip_reason_for",
+    "unusable_exclusion_rules",
 ]
 
 
@@ -252,12 +254,30 @@ def exclusions_for_inbox(
     policies: Iterable[CapacityPolicy], inbox: InboxId
 ) -> ExclusionRules:
     """The exclusion rules for ``inbox``: those of every capacity policy with a limit for
-    it, labels united and the smallest age threshold. None: no exclusions."""
+    it, labels united and the smallest age threshold. None: no exclusions. Stored parts
+    that cannot be applied (:attr:`~autoassign.model.ExclusionRules.unusable`) are left
+    out: see :func:`unusable_exclusion_rules`."""
     return ExclusionRules.combine(
         policy.exclusion_rules
         for policy in policies
         if policy.limit_for(inbox) is not None
     )
+
+
+def unusable_exclusion_rules(
+    policies: Iterable[CapacityPolicy], inbox: InboxId
+) -> list[tuple[PolicyId, str]]:
+    """The stored rules :func:`exclusions_for_inbox` leaves out for ``inbox``, as
+    ``(capacity policy id, description)``: what
+    :meth:`~autoassign.model.ExclusionRules.from_stored` could not use (a label with
+    NUL, a lone surrogate, over-long; an invalid hour threshold). The pass logs each
+    once and assigns with the rest."""
+    return [
+        (policy.id, problem)
+        for policy in policies
+        if policy.limit_for(inbox) is not None
+        for problem in policy.exclusion_rules.unusable
+    ]
 
 
 def capacity_limits(

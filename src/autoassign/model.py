@@ -8,6 +8,7 @@ Every value is an immutable ``attrs`` class. Ids are opaque: a host may use ``in
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
@@ -20,8 +21,14 @@ __all__ = [
     "ADVANCED_ASSIGNMENT_FEATURE",
     "ASSIGNMENT_V2_FEATURE",
     "DEFAULT_FAIR_DISTRIBUTION_WINDOW",
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_EXCLUDE_OLDER_THAN_HOURS",
     "MAX_FAIR_DISTRIBUTION_LIMIT",
     "MAX_FAIR_DISTRIBUTION_WINDOW",
+    "MAX_FEATURE_LENGTH",
+    "MAX_ID_LENGTH",
+    "MAX_LABEL_LENGTH",
+    "MAX_NAME_LENGTH",
     "ONLINE",
     "Account",
     "AccountId",
@@ -45,8 +52,10 @@ __all__ = [
     "Reservation",
     "Team",
     "TeamId",
+    "check_text",
     "id_sort_key",
     "presence_matches",
+    "text_problem",
 ]
 
 Id: TypeAlias = int | str
@@ -67,6 +76,75 @@ ONLINE = "online"
 DEFAULT_FAIR_DISTRIBUTION_WINDOW = 3600
 MAX_FAIR_DISTRIBUTION_LIMIT = 100_000
 MAX_FAIR_DISTRIBUTION_WINDOW = 30 * 24 * 3600
+MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
+"""The largest ``exclude_older_than_hours`` (100 years): a cutoff always computes."""
+MAX_NAME_LENGTH = 255
+"""The longest policy name (the reference's ``string(255)`` column)."""
+MAX_DESCRIPTION_LENGTH = 10_000
+"""The longest description, in characters."""
+MAX_LABEL_LENGTH = 255
+"""The longest label (conversation label or excluded label): the ``VARCHAR(255)`` label
+column of the SQL schema."""
+MAX_FEATURE_LENGTH = 100
+"""The longest account feature flag: the ``VARCHAR(100)`` feature column."""
+MAX_ID_LENGTH = 255
+"""The longest string id: the ``VARCHAR(255)`` id columns."""
+
+# C0 controls, DEL and lone surrogates; prose keeps tab, newline and carriage return.
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_BAD_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def text_problem(
+    value: str, *, max_length: int, prose: bool = False, allow_empty: bool = False
+) -> str | None:
+    """Why ``value`` is not acceptable text, or ``None`` when it is.
+
+    The one text rule of every boundary (model construction, the admin API, the SQL
+    writers): text must encode as UTF-8 (no lone surrogates such as ``"\\ud800"``),
+    must not contain NUL (U+0000) or any other C0 control character (U+0001-U+001F)
+    or DEL (U+007F) -- except that ``prose`` (descriptions) may hold tab, newline and
+    carriage return -- and must be at most ``max_length`` characters (and not empty
+    unless ``allow_empty``). The reason reads after the field name:
+    ``f"{field} {reason}"``.
+    """
+    found = (_BAD_PROSE if prose else _BAD_TEXT).search(value)
+    if found is not None:
+        char = found.group()
+        if char == "\x00":
+            return "must not contain NUL (U+0000)"
+        if "\ud800" <= char <= "\udfff":
+            return (
+                f"must be valid UTF-8 text (lone surrogate U+{ord(char):04X} at "
+                f"position {found.start()})"
+            )
+        return f"must not contain control character U+{ord(char):04X}"
+    if not value and not allow_empty:
+        return "can't be empty"
+    if len(value) > max_length:
+        return f"is too long (maximum is {max_length} characters)"
+    return None
+
+
+def check_text(
+    field: str,
+    value: object,
+    *,
+    max_length: int,
+    prose: bool = False,
+    allow_empty: bool = False,
+) -> None:
+    """Raise :class:`~autoassign.errors.ConfigurationError` naming ``field`` unless
+    ``value`` is a string that :func:`text_problem` accepts."""
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{field} must be a string, got {type(value).__name__}", field=field
+        )
+    problem = text_problem(
+        value, max_length=max_length, prose=prose, allow_empty=allow_empty
+    )
+    if problem is not None:
+        raise ConfigurationError(f"{field} {problem}", field=field)
 
 
 def id_sort_key(value: Id) -> tuple[int, int | str]:
@@ -81,6 +159,8 @@ def _check_id(field: str, value: object) -> None:
         raise ConfigurationError(
             f"{field} must be an int or str id, got {type(value).__name__}", field=field
         )
+    if isinstance(value, str):
+        check_text(field, value, max_length=MAX_ID_LENGTH, allow_empty=True)
 
 
 def _id_validator(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -110,7 +190,7 @@ def _strict_int(field: str, value: object) -> int:
 
 
 def _features(values: Iterable[str]) -> frozenset[str]:
-    return _labels(values, field="features")
+    return _labels(values, field="features", max_length=MAX_FEATURE_LENGTH)
 
 
 def _ids(values: Iterable[Id]) -> frozenset[Id]:
@@ -134,7 +214,7 @@ def _bool_validator(
         )
 
 
-def _labels(values: Iterable[str], field: str = "labels") -> frozenset[str]:
+def _label_set(values: Iterable[str], field: str) -> frozenset[str]:
     if isinstance(values, str):
         raise ConfigurationError(
             f"{field} must be a collection of strings, not a string", field=field
@@ -168,6 +248,19 @@ class _LabelsInOrder(frozenset[str]):
     def __repr__(self) -> str:
         items = ", ".join(map(repr, self._order))
         return f"frozenset({{{items}}})" if items else "frozenset()"
+
+
+def _labels(
+    values: Iterable[str], field: str = "labels", max_length: int = MAX_LABEL_LENGTH
+) -> frozenset[str]:
+    out = _label_set(values, field)
+    for label in sorted(out):
+        problem = text_problem(label, max_length=max_length)
+        if problem is not None:
+            raise ConfigurationError(
+                f"{field} entry {_shown(label)} {problem}", field=field
+            )
+    return out
 
 
 def _excluded_labels(values: Iterable[str]) -> frozenset[str]:
@@ -250,6 +343,24 @@ def _check_window(field: str, value: object) -> int:
             field=field,
         )
     return number
+
+
+def _name_validator(
+    inst: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    check_text(attribute.name, value, max_length=MAX_NAME_LENGTH)
+
+
+def _description_validator(
+    inst: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    check_text(
+        attribute.name,
+        value,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        prose=True,
+        allow_empty=True,
+    )
 
 
 def _limit_validator(
@@ -379,7 +490,7 @@ class AssignmentPolicy:
     id: PolicyId = attrs.field(validator=_id_validator)
     account: AccountId = attrs.field(validator=_id_validator)
     name: str = attrs.field(default="Default")
-    description: str = ""
+    description: str = attrs.field(default="", validator=_description_validator)
     assignment_order: AssignmentOrder = attrs.field(
         default=AssignmentOrder.ROUND_ROBIN, converter=_order
     )
@@ -399,23 +510,40 @@ class AssignmentPolicy:
     def _check_name(self, attribute: attrs.Attribute[str], value: object) -> None:
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError("name must be a non-empty string", field="name")
-        if len(value) > 255:
+        if len(value) > MAX_NAME_LENGTH:
             raise ConfigurationError(
-                "name must be at most 255 characters", field="name"
+                f"name must be at most {MAX_NAME_LENGTH} characters", field="name"
             )
+        check_text("name", value, max_length=MAX_NAME_LENGTH)
+
+
+def _check_hours(field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    number = _strict_int(field, value)
+    if not 0 < number <= MAX_EXCLUDE_OLDER_THAN_HOURS:
+        raise ConfigurationError(
+            f"{field} must be a positive number of hours (at most "
+            f"{MAX_EXCLUDE_OLDER_THAN_HOURS}), got {number}",
+            field=field,
+        )
+    return number
 
 
 def _hours_validator(
     inst: object, attribute: attrs.Attribute[Any], value: object
 ) -> None:
-    if value is None:
-        return
-    number = _strict_int(attribute.name, value)
-    if number <= 0:
-        raise ConfigurationError(
-            f"{attribute.name} must be a positive number of hours, got {number}",
-            field=attribute.name,
-        )
+    _check_hours(attribute.name, value)
+
+
+def _text_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _shown(value: object, width: int = 40) -> str:
+    """``value`` for a message: its repr, cut to ``width`` characters."""
+    text = repr(value[:width] if isinstance(value, str) else value)
+    return text + "..." if isinstance(value, str) and len(value) > width else text
 
 
 @attrs.frozen(kw_only=True)
@@ -433,6 +561,44 @@ class ExclusionRules:
     exclude_older_than_hours: int | None = attrs.field(
         default=None, validator=_hours_validator
     )
+    unusable: tuple[str, ...] = attrs.field(default=(), converter=_text_tuple)
+    """What stored rules held that cannot be applied (set by :meth:`from_stored`):
+    one description per skipped label or threshold. A pass logs each once and
+    applies the rest."""
+
+    @classmethod
+    def from_stored(
+        cls, excluded_labels: object = (), exclude_older_than_hours: object = None
+    ) -> ExclusionRules:
+        """Rules read back from storage (a host's database, possibly written before
+        validation): never raises. A label that is not valid text (see
+        :func:`text_problem`; e.g. NUL, a lone surrogate, over-long) or not a string
+        is left out, as is an invalid ``exclude_older_than_hours``; each is described
+        in :attr:`unusable`, and the rest applies."""
+        labels: list[str] = []  # in stored order
+        unusable: list[str] = []
+        raw = excluded_labels
+        if isinstance(raw, str) or not isinstance(raw, Iterable):
+            raw = [raw] if raw else []
+        for label in raw:
+            if not isinstance(label, str):
+                problem: str | None = f"must be a string, got {type(label).__name__}"
+            else:
+                problem = text_problem(label, max_length=MAX_LABEL_LENGTH)
+                if problem is None:
+                    labels.append(label)
+                    continue
+            unusable.append(f"excluded label {_shown(label)} {problem}")
+        hours: int | None = None
+        try:
+            hours = _check_hours("exclude_older_than_hours", exclude_older_than_hours)
+        except ConfigurationError as error:
+            unusable.append(str(error))
+        return cls(
+            excluded_labels=labels,
+            exclude_older_than_hours=hours,
+            unusable=sorted(unusable),
+        )
 
     @property
     def is_empty(self) -> bool:
@@ -488,8 +654,8 @@ class CapacityPolicy:
 
     id: PolicyId = attrs.field(validator=_id_validator)
     account: AccountId = attrs.field(validator=_id_validator)
-    name: str = "Capacity"
-    description: str = ""
+    name: str = attrs.field(default="Capacity", validator=_name_validator)
+    description: str = attrs.field(default="", validator=_description_validator)
     inbox_limits: Mapping[InboxId, int] = attrs.field(
         factory=dict, converter=_inbox_limits, hash=False
     )

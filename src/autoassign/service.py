@@ -26,6 +26,7 @@ from autoassign.decisions import (
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
+    unusable_exclusion_rules,
 )
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
@@ -106,6 +107,24 @@ def check_recheck_interval(value: object) -> timedelta:
 DEFAULT_MAX_PAGES = 10
 """A pass reads at most this many pages of conversations by default
 (:attr:`AssignmentService.max_pages`)."""
+
+_WARNED_RULES: set[tuple[object, str]] = set()
+"""The unusable stored rules already logged by this process: ``(policy, problem)``."""
+
+
+def _warn_unusable_rules(found: Sequence[tuple[object, str]], inbox: InboxId) -> None:
+    """Log each stored exclusion rule the pass skips, once per process."""
+    for policy, problem in found:
+        if (policy, problem) in _WARNED_RULES:
+            continue
+        _WARNED_RULES.add((policy, problem))
+        logger.warning(
+            "capacity policy %r: stored exclusion rule skipped, the rest applies: %s",
+            policy,
+            problem,
+            extra=_log_extra(inbox),
+        )
+
 
 DEFAULT_USAGE_BATCH = 128
 """A pass reads ledger usage lazily, for the online agents its walk reaches: this many
@@ -454,6 +473,7 @@ class AssignmentService:
 
         now = self.clock.now()
         capacity_policies = self.directory.capacity_policies_for_inbox(inbox)
+        _warn_unusable_rules(unusable_exclusion_rules(capacity_policies, inbox), inbox)
         exclusions = exclusions_for_inbox(capacity_policies, inbox)
 
         def fetch(

@@ -1,30 +1,27 @@
 """Fuzz: random and malformed requests to every route (in-process WSGI calls) never get
-a 5xx, and a 4xx never changes anything."""
+a 5xx, and a 4xx never changes anything, on every store: the in-memory store and the SQL
+store on SQLite and on PostgreSQL. Bodies and path ids include bad text: NUL, lone
+surrogates (as JSON escapes and as UTF-8-encoded bytes), invalid UTF-8 bytes, control
+characters and over-long strings."""
 
 from __future__ import annotations
 
-import io
 import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from autoassign.admin import (
-    ROUTES,
-    Actor,
-    AdminApp,
-    ApiAccessTokenAuthenticator,
-    InMemoryPolicyStore,
-    PolicyAdmin,
-)
-from autoassign.testing import FakeClock, InMemoryBackend
+from autoassign.admin import ROUTES
 
-TOKENS = {
-    "admin": Actor(account=1, user="root", role="administrator"),
-    "agent": Actor(account=1, user="ann", role="agent"),
-    "other": Actor(account=2, user="boss", role="administrator"),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from aa_admin_stores import STORE_KINDS, AdminWorld, open_world, send
+
 FIELDS = [
     "assignment_policy",
     "agent_capacity_policy",
@@ -61,8 +58,21 @@ EDGE_NUMBERS = st.sampled_from(
         -(10**300),
     ]
 )
+BAD_TEXT = st.one_of(
+    st.sampled_from(
+        ["\x00", "a\x00b", "\ud800", "x\udfff", "\x01", "a\x1fb", "\x7f", "\t\n"]
+    ),
+    st.builds(
+        lambda n, c: c * n, st.sampled_from([255, 256, 10_001]), st.sampled_from("xé")
+    ),
+    st.text(
+        alphabet=st.characters(codec=None, categories=["Cc", "Cs", "Ll"]),
+        max_size=6,
+    ),
+)
 SCALARS = st.one_of(
     st.none(),
+    BAD_TEXT,
     st.booleans(),
     st.integers(),
     EDGE_NUMBERS,
@@ -110,6 +120,15 @@ RAW_BODIES = st.one_of(
             b'"just a string"',
             b"null",
             b'{"assignment_policy_id": "\\ud800"}',
+            b'{"assignment_policy": {"name": "a\\u0000b"}}',
+            b'{"assignment_policy": {"name": "ok", "description": "\xed\xa0\x80"}}',
+            b'{"agent_capacity_policy": {"name": "C2", "exclusion_rules":'
+            b' {"excluded_labels": ["\xff"]}}}',
+            b'{"agent_capacity_policy": {"name": "C2", "exclusion_rules":'
+            b' {"excluded_labels": ["\\ud83d"]}}}',
+            b'{"user_id": "\xc3"}',
+            b'{"inbox_id": "\\u0000", "conversation_limit": 1}',
+            b'{"\xff": 1}',
         ]
     ),
 )
@@ -121,7 +140,10 @@ BODIES = st.one_of(
 )
 ID_SEGMENTS = st.one_of(
     st.sampled_from(
-        ["1", "2", "3", "10", "11", "20", "ann", "999", "0", "-1", "%ff", "é"]
+        [
+            *("1", "2", "3", "10", "11", "20", "ann", "999", "0", "-1", "%ff", "é"),
+            *("\x00", "a\x00", "\ud800", "\x01", "\x7f", "x" * 256, "\udcff"),
+        ]
     ),
     st.text(alphabet=st.characters(blacklist_characters="/"), min_size=1, max_size=6),
 )
@@ -162,58 +184,70 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def build() -> tuple[AdminApp, InMemoryPolicyStore]:
-    clock = FakeClock()
-    backend = InMemoryBackend(clock=clock)
-    backend.add_account(1)
-    backend.add_account(2)
-    backend.add_inbox(10, account=1, members=["ann", "bob"])
-    backend.add_inbox(11, account=1, members=["ann"])
-    backend.add_inbox(20, account=2, members=["zed"])
-    store = InMemoryPolicyStore(backend.world, clock)
-    admin = PolicyAdmin(store)
-    root = TOKENS["admin"]
-    policy = admin.create_policy(root, 1, {"name": "P"})
-    admin.link_inbox(root, 1, 10, {"assignment_policy_id": policy.id})
-    capacity = admin.create_capacity_policy(root, 1, {"name": "C"})
-    admin.add_inbox_limit(
-        root, 1, capacity.id, {"inbox_id": 10, "conversation_limit": 2}
-    )
-    admin.add_capacity_policy_agent(root, 1, capacity.id, {"user_id": "ann"})
-    admin.create_policy(TOKENS["other"], 2, {"name": "Q"})
-    app = AdminApp(admin, ApiAccessTokenAuthenticator(TOKENS), max_body_bytes=8192)
-    return app, store
+_CONTROL_ESCAPE = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
 
 
-def send(app: AdminApp, request: dict[str, Any]) -> tuple[int, bytes]:
+def _kind(request: dict[str, Any]) -> str:
+    """What bad text a request carries (for ``--hypothesis-show-statistics``)."""
     body: bytes = request["body"]
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request["method"],
-        "PATH_INFO": request["path"].encode("utf-8", "surrogatepass").decode("latin-1"),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": request["content_type"],
-        "wsgi.input": io.BytesIO(body),
-    }
-    if request["token"] is not None:
-        environ["HTTP_API_ACCESS_TOKEN"] = request["token"]
-    status: list[int] = []
+    path: str = request["path"]
+    if any(ord(c) < 0x20 or c == "\x7f" or 0xD800 <= ord(c) <= 0xDFFF for c in path):
+        return "bad path id"
+    if len(max(path.split("/"), key=len)) > 255:
+        return "over-long path id"
+    if request["method"] not in {"POST", "PUT", "PATCH"}:
+        return "body not read"
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "invalid UTF-8 body"
+    except (ValueError, RecursionError):
+        return "malformed JSON"
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "lone surrogate escape"
+    if _CONTROL_ESCAPE.search(body):
+        return "NUL/control escape"
+    if re.search(rb'"[^"]{256,}"', body):
+        return "over-long string"
+    return "other"
 
-    def start_response(line: str, headers: list[tuple[str, str]]) -> None:
-        status.append(int(line.split(maxsplit=1)[0]))
 
-    out = b"".join(app(environ, start_response))
-    return status[0], out
+@pytest.fixture(params=STORE_KINDS)
+def world(
+    request: pytest.FixtureRequest,
+    require_service: Callable[[str, bool, str], None],
+) -> Iterator[AdminWorld]:
+    """The admin app over one kind of store (seeded again for every example)."""
+    yield from open_world(request.param, require_service)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(requests(), min_size=1, max_size=6))
-def test_no_5xx_and_no_change_on_4xx(batch: list[dict[str, Any]]) -> None:
-    app, store = build()
+@settings(
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(batch=st.lists(requests(), min_size=1, max_size=6))
+def test_no_5xx_and_no_change_on_4xx(
+    world: AdminWorld, batch: list[dict[str, Any]]
+) -> None:
+    app = world.fresh()
+    after = world.snapshot()
     for request in batch:
-        before = store.snapshot()
-        status, body = send(app, request)
+        before = after
+        status, body = send(
+            app,
+            request["method"],
+            request["path"],
+            request["body"],
+            token=request["token"],
+            content_type=request["content_type"],
+        )
         assert status < 500, (request, body)
-        if body:
-            json.loads(body)
+        kind = _kind(request)
+        event(f"{kind} -> {status // 100}xx")
+        if kind in {"bad path id", "invalid UTF-8 body", "lone surrogate escape"}:
+            assert 400 <= status < 500, (request, status, body)
+        after = world.snapshot()
         if status >= 400:
-            assert store.snapshot() == before, (request, status, body)
+            assert after == before, (request, status, body)

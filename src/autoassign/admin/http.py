@@ -29,6 +29,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from autoassign.admin.service import (
     agent_json,
     capacity_policy_json,
     coerce_id,
+    id_problem,
     inbox_json,
     inbox_limit_json,
     policy_json,
@@ -142,6 +144,33 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_at(body: object) -> str | None:
+    """The dotted path of the first string (key or value) in decoded JSON that holds
+    a lone surrogate (``""`` for the body itself), or ``None``. Iterative, so any
+    depth the JSON decoder accepted is walked."""
+    stack: list[tuple[str, object]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                here = f"{path}.{key}" if path else key
+                if _SURROGATE.search(key):
+                    return here.encode("utf-8", "backslashreplace").decode("ascii")
+                stack.append((here, item))
+        elif isinstance(value, list):
+            stack.extend(
+                (f"{path}[{index}]", item)
+                for index, item in reversed(list(enumerate(value)))
+            )
+    return None
+
+
 def _wrapped(body: object, key: str) -> object:
     """The payload inside ``{key: {...}}``; every other top-level key is rejected."""
     if not isinstance(body, dict):
@@ -210,8 +239,10 @@ class AdminApp:
     def _dispatch(self, environ: Environ) -> _Response:
         raw_path = environ.get("PATH_INFO", "") or ""
         try:
-            path = str(raw_path).encode("latin-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
+            # bytes that are not UTF-8 become lone surrogates: an id holding one is
+            # refused below, naming the parameter
+            path = str(raw_path).encode("latin-1").decode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
             return _Response(404, {"error": NOT_FOUND})
         segments = path.strip("/").split("/")
         matched = self._match(segments)
@@ -229,7 +260,11 @@ class AdminApp:
         for name, value in raw_params.items():
             parsed = coerce_id(value)
             if parsed is None:
-                return _Response(404, {"error": NOT_FOUND})
+                problem = id_problem(value)
+                reply = {"error": NOT_FOUND}
+                if problem is not None:
+                    reply["message"] = f"{name} {problem}"
+                return _Response(404, reply)
             params[name] = parsed
         account = params.pop("account_id")
         actor = self.authenticate(environ)
@@ -325,14 +360,23 @@ class AdminApp:
         data = stream.read(length) if stream is not None else b""
         if len(data) != length:
             raise _HttpError(400, "Request body is shorter than its Content-Length")
+        # Bytes that are not UTF-8 become lone surrogates (surrogateescape), as do
+        # "\ud800" escapes: either way the field holding one is named in the 400.
+        text = data.decode("utf-8", "surrogateescape")
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _HttpError(400, "Request body is not valid UTF-8") from None
-        try:
-            return json.loads(text, parse_constant=_reject_constant)
+            body = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
+            if _SURROGATE.search(text):
+                raise _HttpError(400, "Request body is not valid UTF-8") from None
             raise _HttpError(400, f"Malformed JSON: {exc}") from None
+        where = _surrogate_at(body)
+        if where is not None:
+            raise _HttpError(
+                400,
+                f"Request body is not valid UTF-8: {where or 'the body'} holds "
+                "a byte sequence or escape that is not UTF-8 text",
+            )
+        return body
 
     # -- handlers ------------------------------------------------------------------------
 

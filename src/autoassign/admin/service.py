@@ -32,23 +32,33 @@ from autoassign.admin.store import (
 )
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EXCLUDE_OLDER_THAN_HOURS,
     MAX_FAIR_DISTRIBUTION_LIMIT,
     MAX_FAIR_DISTRIBUTION_WINDOW,
+    MAX_ID_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
     AccountId,
     AssignmentOrder,
     ConversationPriority,
     ExclusionRules,
     Id,
+    text_problem,
 )
 
 __all__ = [
     "MAX_CONVERSATION_LIMIT",
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_ID_LENGTH",
+    "MAX_LABEL_LENGTH",
     "MAX_NAME_LENGTH",
     "Actor",
     "PolicyAdmin",
     "agent_json",
     "capacity_policy_json",
     "coerce_id",
+    "id_problem",
     "inbox_json",
     "inbox_limit_json",
     "policy_json",
@@ -57,11 +67,8 @@ __all__ = [
 E = TypeVar("E", bound=enum.Enum)
 Role = Literal["administrator", "agent"]
 ROLES: frozenset[str] = frozenset({"administrator", "agent"})
-MAX_NAME_LENGTH = 255
-MAX_ID_LENGTH = 255
 MAX_CONVERSATION_LIMIT = 2**31 - 1
 """The largest ``conversation_limit`` (a SQL ``integer`` column)."""
-MAX_EXCLUDE_OLDER_THAN_HOURS = 24 * 365 * 100
 MAX_LABELS = 1000
 
 CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
@@ -100,12 +107,19 @@ def coerce_id(value: object) -> Id | None:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        if not value or len(value) > MAX_ID_LENGTH:
+        if id_problem(value) is not None:
             return None
         if value.isascii() and value.isdigit():
             return int(value)
         return value
     return None
+
+
+def id_problem(value: str) -> str | None:
+    """Why the string ``value`` cannot be an id (empty, over
+    :data:`~autoassign.model.MAX_ID_LENGTH` characters, or not valid text: see
+    :func:`~autoassign.model.text_problem`), or ``None``."""
+    return text_problem(value, max_length=MAX_ID_LENGTH)
 
 
 def _is_int(value: object) -> bool:
@@ -142,8 +156,8 @@ class _Checker:
             self.fail("name", "can't be blank")
         elif not isinstance(value, str):
             self.fail("name", "must be a string")
-        elif len(value) > MAX_NAME_LENGTH:
-            self.fail("name", f"is too long (maximum is {MAX_NAME_LENGTH} characters)")
+        elif problem := text_problem(value, max_length=MAX_NAME_LENGTH):
+            self.fail("name", problem)
         else:
             return value
         return None
@@ -156,6 +170,12 @@ class _Checker:
             return ""
         if not isinstance(value, str):
             self.fail("description", "must be a string or null")
+            return None
+        problem = text_problem(
+            value, max_length=MAX_DESCRIPTION_LENGTH, prose=True, allow_empty=True
+        )
+        if problem:
+            self.fail("description", problem)
             return None
         return value
 
@@ -237,6 +257,17 @@ class _Checker:
                     "exclusion_rules.excluded_labels",
                     "must be a list of non-empty strings",
                 )
+            elif problem := next(
+                filter(
+                    None,
+                    (
+                        text_problem(label, max_length=MAX_LABEL_LENGTH)
+                        for label in raw_labels
+                    ),
+                ),
+                None,
+            ):
+                self.fail("exclusion_rules.excluded_labels", f"entries {problem}")
             else:
                 labels = list(raw_labels)
         _, hours = self.integer(
@@ -255,9 +286,11 @@ class _Checker:
         if field not in data or data[field] is None:
             self.fail(field, "can't be blank")
             return None
-        value = coerce_id(data[field])
+        raw = data[field]
+        value = coerce_id(raw)
         if value is None:
-            self.fail(field, "must be an integer or string id")
+            problem = id_problem(raw) if isinstance(raw, str) else None
+            self.fail(field, problem or "must be an integer or string id")
         return value
 
 

@@ -12,6 +12,7 @@ from autoassign.adapters.sql._db import Database
 from autoassign.adapters.sql.schema import SqlSchema, labelled
 from autoassign.admin.store import POLICY_FIELDS
 from autoassign.model import (
+    MAX_FEATURE_LENGTH,
     Account,
     AccountId,
     AgentId,
@@ -24,6 +25,7 @@ from autoassign.model import (
     PolicyOverrides,
     Team,
     TeamId,
+    text_problem,
 )
 
 __all__ = ["SqlDirectory", "exclusion_rules_from_json", "overrides_from_json"]
@@ -49,12 +51,13 @@ def overrides_from_json(data: object) -> PolicyOverrides:
 
 def exclusion_rules_from_json(data: object) -> ExclusionRules:
     """A capacity policy's ``exclusion_rules`` JSON: ``{"excluded_labels": [...],
-    "exclude_older_than_hours": n}`` (both optional)."""
+    "exclude_older_than_hours": n}`` (both optional). Never raises: parts that cannot
+    be applied (a row written before validation) are left out and described in
+    ``unusable`` (:meth:`ExclusionRules.from_stored`)."""
     if not isinstance(data, Mapping):
         return ExclusionRules()
-    return ExclusionRules(
-        excluded_labels=list(data.get("excluded_labels") or ()),  # in stored order
-        exclude_older_than_hours=data.get("exclude_older_than_hours"),
+    return ExclusionRules.from_stored(
+        data.get("excluded_labels") or (), data.get("exclude_older_than_hours")
     )
 
 
@@ -108,7 +111,12 @@ class SqlDirectory:
                 table.c.account_id.in_(list(accounts))
             )
             for row in conn.execute(stmt):
-                out.setdefault(row.account_id, set()).add(row.feature)
+                # a flag that is not valid text (a host's row) can never be one that
+                # is checked: left out rather than failing the whole read
+                if isinstance(row.feature, str) and not text_problem(
+                    row.feature, max_length=MAX_FEATURE_LENGTH
+                ):
+                    out.setdefault(row.account_id, set()).add(row.feature)
         return out
 
     def account(self, account: AccountId) -> Account | None:

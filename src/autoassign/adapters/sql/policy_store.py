@@ -35,7 +35,16 @@ from autoassign.admin.store import (
 )
 from autoassign.clock import SystemClock
 from autoassign.errors import BackendError, ConfigurationError
-from autoassign.model import AccountId, AgentId, Id, InboxId, PolicyId
+from autoassign.model import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    AccountId,
+    AgentId,
+    Id,
+    InboxId,
+    PolicyId,
+    check_text,
+)
 from autoassign.ports import Clock
 
 __all__ = ["AgentLinks", "SqlPolicyStore"]
@@ -68,6 +77,19 @@ def _new_id(result: sa.CursorResult[Any]) -> Id:
     key = result.inserted_primary_key
     assert key is not None
     return key[0]  # type: ignore[no-any-return]
+
+
+def _check_texts(values: PolicyValues | CapacityPolicyValues) -> None:
+    """The text rules (:func:`autoassign.model.text_problem`) on what is written:
+    ``ConfigurationError`` naming the field, before anything is written."""
+    check_text("name", values.name, max_length=MAX_NAME_LENGTH)
+    check_text(
+        "description",
+        values.description,
+        max_length=MAX_DESCRIPTION_LENGTH,
+        prose=True,
+        allow_empty=True,
+    )
 
 
 def _stamps(row: Mapping[Any, Any], now: datetime) -> tuple[datetime, datetime]:
@@ -395,6 +417,7 @@ class SqlPolicyStore:
             return self._policy(conn, account, policy)
 
     def create_policy(self, account: AccountId, values: PolicyValues) -> PolicyRecord:
+        _check_texts(values)
         self.schema.require("account", account)
         table = self.schema.assignment_policies
         with (
@@ -419,6 +442,7 @@ class SqlPolicyStore:
     def update_policy(
         self, account: AccountId, policy: PolicyId, values: PolicyValues
     ) -> PolicyRecord | None:
+        _check_texts(values)
         if not self._ok(account=account, policy=policy):
             return None
         table = self.schema.assignment_policies
@@ -638,6 +662,7 @@ class SqlPolicyStore:
     def create_capacity_policy(
         self, account: AccountId, values: CapacityPolicyValues
     ) -> CapacityPolicyRecord:
+        _check_texts(values)
         self.schema.require("account", account)
         table = self.schema.capacity_policies
         with self._write("create capacity policy", account) as conn:
@@ -656,6 +681,7 @@ class SqlPolicyStore:
     def update_capacity_policy(
         self, account: AccountId, policy: PolicyId, values: CapacityPolicyValues
     ) -> CapacityPolicyRecord | None:
+        _check_texts(values)
         if not self._ok(account=account, capacity_policy=policy):
             return None
         table = self.schema.capacity_policies

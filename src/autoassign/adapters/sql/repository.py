@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from autoassign.adapters.sql._db import Database, advisory_lock_key
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.model import (
+    MAX_LABEL_LENGTH,
     AgentId,
     Conversation,
     ConversationId,
@@ -22,6 +23,7 @@ from autoassign.model import (
     ExclusionRules,
     InboxId,
     TeamId,
+    text_problem,
 )
 
 if TYPE_CHECKING:
@@ -126,8 +128,12 @@ class SqlConversationRepository:
             entry = records.get(key)
             if entry is None:
                 entry = records[key] = (mapping, [])
-            if mapping["label"] is not None:
-                entry[1].append(mapping["label"])
+            label = mapping["label"]
+            # a label that is not valid text (a host's row) can match no rule
+            if isinstance(label, str) and not text_problem(
+                label, max_length=MAX_LABEL_LENGTH
+            ):
+                entry[1].append(label)
         return [self._conversation(m, labels) for m, labels in records.values()]
 
     # -- the port ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from autoassign.model import (
     ConversationPriority,
     ConversationStatus,
     Id,
+    text_problem,
 )
 
 if TYPE_CHECKING:
@@ -73,8 +74,10 @@ class IdKind(str, enum.Enum):
     code point like Python); only ``str`` ids are representable.
     ``MIXED``: a ``VARCHAR(255)`` column holding ``int`` and ``str`` ids, encoded as
     ``i<20 digits>`` / ``s<text>`` so that the text order is :func:`id_sort_key`'s.
-    An id a column cannot represent is treated as missing by every read (``None``,
-    empty, ``False``) and rejected with ConfigurationError by the writers.
+    A string id must also be valid text (:func:`autoassign.model.text_problem`: no NUL,
+    control character or lone surrogate). An id a column cannot represent is treated
+    as missing by every read (``None``, empty, ``False``; never sent to the database)
+    and rejected with ConfigurationError by the writers.
     """
 
     INT = "int"
@@ -86,17 +89,13 @@ class IdKind(str, enum.Enum):
             return False
         if self is IdKind.INT:
             return isinstance(value, int) and _MIN_INT <= value <= _MAX_INT
-        if self is IdKind.STR:
-            return (
-                isinstance(value, str)
-                and len(value) <= _ID_LENGTH
-                and "\x00" not in value
-            )
         if isinstance(value, int):
-            return _MIN_INT <= value <= _MAX_INT
-        return (
-            isinstance(value, str) and len(value) < _ID_LENGTH and "\x00" not in value
-        )
+            return self is not IdKind.STR and _MIN_INT <= value <= _MAX_INT
+        if not isinstance(value, str):
+            return False
+        # mixed ids carry a one-character prefix in the same column
+        longest = _ID_LENGTH if self is IdKind.STR else _ID_LENGTH - 1
+        return text_problem(value, max_length=longest, allow_empty=True) is None
 
     @property
     def is_text(self) -> bool:

@@ -19,6 +19,7 @@ from autoassign.adapters.sql.repository import SqlConversationRepository
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    MAX_NAME_LENGTH,
     Account,
     AccountId,
     AgentId,
@@ -32,9 +33,13 @@ from autoassign.model import (
     PolicyId,
     PolicyOverrides,
     Team,
+    check_text,
 )
 
 __all__ = ["SqlWriter", "exclusion_rules_to_json", "overrides_to_json"]
+
+_ROLE_LENGTH = 32
+"""The ``VARCHAR(32)`` role column."""
 
 
 def overrides_to_json(overrides: PolicyOverrides) -> dict[str, Any] | None:
@@ -139,6 +144,10 @@ class SqlWriter:
         role: str = "agent",
     ) -> None:
         self._ids(account=account, agent=agent)
+        check_text("name", name, max_length=MAX_NAME_LENGTH, allow_empty=True)
+        if email is not None:
+            check_text("email", email, max_length=MAX_NAME_LENGTH, allow_empty=True)
+        check_text("role", role, max_length=_ROLE_LENGTH)
         with self._db.write("put agent") as conn:
             self._account(conn, account)
             _upsert(
@@ -152,6 +161,7 @@ class SqlWriter:
         self, inbox: Inbox, members: Iterable[AgentId] = (), *, name: str = ""
     ) -> None:
         self._ids(inbox=inbox.id, account=inbox.account)
+        check_text("name", name, max_length=MAX_NAME_LENGTH, allow_empty=True)
         members = list(members)
         for agent in members:
             self._ids(agent=agent)
