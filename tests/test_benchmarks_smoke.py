@@ -42,9 +42,12 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "ledger_size_ratio",
         "speedup_vs_reference",
         "memory_agent_scaling",
+        "memory_ledger_size_ratio",
         "simulation_peak_memory",
     }
     assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
     assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
+    assert names["memory_ledger_size_ratio"] in {"PASS", "FAIL"}
+    assert [r["ledger_entries"] for r in results["memory_ledger"]] == [0, 1000]
     markdown = (tmp_path / "results.md").read_text()
     assert "| target | status | detail |" in markdown
