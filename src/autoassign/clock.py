@@ -49,12 +49,14 @@ def check_max_clock_skew(value: object, *, field: str = "max_clock_skew") -> tim
         )
     if value < timedelta(0):
         raise ConfigurationError(
-            f"{field} must not be negative, got {value!r}", field=field
+            f"{field} must not be negative, got {value.total_seconds()} s",
+            field=field,
         )
     if value > MAX_CLOCK_SKEW_ALLOWED:
         raise ConfigurationError(
-            f"{field} must be at most {MAX_CLOCK_SKEW_ALLOWED} (clocks further apart "
-            f"are not synchronised: fix them), got {value}",
+            f"{field} must be at most {MAX_CLOCK_SKEW_ALLOWED.total_seconds():g} s "
+            "(clocks further apart are not synchronised: fix them), got "
+            f"{value.total_seconds()} s",
             field=field,
         )
     return value
