@@ -21,7 +21,7 @@ import redis
 from autoassign import AssignmentOrder
 from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
 
-from . import memory_pass, redis_pass
+from . import memory_ledger, memory_pass, redis_pass
 from ._common import machine_info, measure_interleaved
 
 ORDERS = (AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED)
@@ -31,6 +31,7 @@ MODES: dict[str, dict[str, Any]] = {
     "full": {
         "repeat": 5,
         "memory_agents": [10, 100, 1_000, 10_000],
+        "memory_ledgers": [0, 10_000, 1_000_000],
         "redis_agents": [10, 100, 1_000, 10_000],
         "ledgers": [0, 10_000, 1_000_000],
         "unrelated_keys": 100_000,
@@ -44,6 +45,7 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeat": 3,
         "memory_agents": [10, 1_000],
+        "memory_ledgers": [0, 1_000_000],
         "redis_agents": [10, 1_000],
         "ledgers": [0, 10_000],
         "unrelated_keys": 10_000,
@@ -57,6 +59,7 @@ MODES: dict[str, dict[str, Any]] = {
     "smoke": {
         "repeat": 1,
         "memory_agents": [10, 20],
+        "memory_ledgers": [0, 1_000],
         "redis": False,
         "simulation": (500, 20),
     },
@@ -65,6 +68,7 @@ MODES: dict[str, dict[str, Any]] = {
 # Targets (issue 6)
 MAX_ROUND_TRIPS = 2.0
 MAX_LEDGER_RATIO = 1.5
+MAX_MEMORY_LEDGER_RATIO = 1.5  # issue 17: 1,000,000 entries vs empty
 MIN_REFERENCE_SPEEDUP = 50.0
 MAX_AGENT_SCALING = 3.0
 MAX_SIM_MB = 300.0
@@ -93,6 +97,18 @@ def run_memory(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             f"  memory  {row['order']:<11} agents={row['agents']:>6}  "
             f"{row['assignments_per_second']:>10.0f} assignments/s  "
             f"{row['per_assignment_us']:>9.1f} us/assignment"
+        )
+        rows.append(row)
+    return rows
+
+
+def run_memory_ledger(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = [memory_ledger.LedgerRuns(entries) for entries in cfg["memory_ledgers"]]
+    rows = []
+    for row in measure_interleaved(runs, repeat=max(cfg["repeat"], 3)):
+        log(
+            f"  ledger  entries={row['ledger_entries']:>9}  "
+            f"{row['per_call_us']:>7.2f} us/call"
         )
         rows.append(row)
     return rows
@@ -352,6 +368,24 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     else:
         targets.append(_target("speedup_vs_reference", None, None, "no Redis"))
+    ledger_rows = results.get("memory_ledger", [])
+    if ledger_rows:
+        empty = min(ledger_rows, key=lambda r: r["ledger_entries"])
+        big = max(ledger_rows, key=lambda r: r["ledger_entries"])
+        ratio = big["per_call_us"] / empty["per_call_us"]
+        targets.append(
+            _target(
+                "memory_ledger_size_ratio",
+                ratio <= MAX_MEMORY_LEDGER_RATIO,
+                ratio,
+                f"in-memory ledger, one agent with {big['ledger_entries']:,} entries vs "
+                f"{empty['ledger_entries']:,}: {big['per_call_us']:.2f} vs "
+                f"{empty['per_call_us']:.2f} us per call, {ratio:.2f}x (target <= "
+                f"{MAX_MEMORY_LEDGER_RATIO}x at 1,000,000 vs empty)",
+            )
+        )
+    else:
+        targets.append(_target("memory_ledger_size_ratio", None, None, "not run"))
     memory = results.get("memory_pass", [])
     if memory:
         low = min(r["agents"] for r in memory)
@@ -463,6 +497,18 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['speedup_vs_1']:.2f}x |"
             for r in results["workers"]
         ]
+    if results.get("memory_ledger"):
+        out += [
+            "",
+            "## 6. In-memory ledger (one agent, every entry in the window)",
+            "",
+            "| ledger entries | us/call (try_record, usage, last_assigned, discard) |",
+            "| ---: | ---: |",
+        ]
+        out += [
+            f"| {r['ledger_entries']:,} | {r['per_call_us']:,.2f} |"
+            for r in results["memory_ledger"]
+        ]
     rows = [
         results[key] for key in ("simulation", "simulation_default") if key in results
     ]
@@ -515,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"autoassign benchmarks, {mode} mode")
     log("1. in-memory pass")
     results["memory_pass"] = run_memory(cfg)
+    log("6. in-memory ledger")
+    results["memory_ledger"] = run_memory_ledger(cfg)
     if cfg.get("redis", True) and not args.no_redis:
         log("2-4. Redis")
         run_redis(cfg, args.redis_url, results)

@@ -42,6 +42,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "ledger_size_ratio",
         "speedup_vs_reference",
         "memory_agent_scaling",
+        "memory_ledger_size_ratio",
         "simulation_peak_memory",
         "simulation_day_seconds",
         "simulation_default_seconds",
@@ -51,5 +52,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
     assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it
     assert results["simulation"]["totals"]["conversations"] > 0
+    assert names["memory_ledger_size_ratio"] in {"PASS", "FAIL"}
+    assert [r["ledger_entries"] for r in results["memory_ledger"]] == [0, 1000]
     markdown = (tmp_path / "results.md").read_text()
     assert "| target | status | detail |" in markdown

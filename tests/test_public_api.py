@@ -35,6 +35,12 @@ CORE_MODULES = (
 # (imported from ``autoassign.ports`` by adapter authors), id aliases, limits and
 # constants, and helpers of the decision core.
 NOT_AT_TOP_LEVEL = {
+    "autoassign.clock": {
+        "MAX_CLOCK_SKEW_ALLOWED",
+        "check_max_clock_skew",
+        "ledger_skew_margin",
+        "skew_margin",
+    },
     "autoassign.decisions": {
         "RecentAssignments",
         "capacity_limits",
@@ -115,6 +121,7 @@ OTHER_MODULES = (
     "autoassign.reservations",
     "autoassign.testing",
     "autoassign.testing.contracts",
+    "autoassign.testing.skew",
     "autoassign.testing.strategies",
     "autoassign.testing.stateful",
 )

@@ -155,6 +155,8 @@ class RecentAssignments:
     """
 
     window: timedelta
+    """How long an entry counts: the policy's window plus the ledger's clock-skew
+    margin (:func:`autoassign.clock.ledger_skew_margin`)."""
     usage: dict[AgentId, LedgerUsage] = attrs.field(factory=dict)
     load: (
         Callable[[Sequence[AgentId], datetime], Mapping[AgentId, LedgerUsage] | None]

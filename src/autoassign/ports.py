@@ -176,9 +176,23 @@ class Presence(Protocol):
 class RateLimitLedger(Protocol):
     """**Port:** a log of auto-assignments per (inbox, agent), for fair distribution.
 
-    Windows are logical: an entry recorded at ``t`` counts in a window ``(now - window,
-    now]``, i.e. it stops counting exactly when ``now - t >= window``. Time always comes
-    from the caller (the :class:`Clock`), never from the store.
+    Windows are logical: time always comes from the caller (the :class:`Clock`), never
+    from the store, and an entry is stamped with the recording caller's ``now``.
+
+    **Clock skew.** Workers on different machines read different clocks. A ledger
+    states its tolerance as an optional attribute ``max_clock_skew`` (a
+    :class:`~datetime.timedelta`; absent means zero): every caller's clock is assumed
+    within that much of true time. With ``margin = 2 * max_clock_skew``
+    (:func:`autoassign.clock.skew_margin`), an entry stamped ``t`` counts for a reader
+    at ``now`` while ``now - t < window + margin`` -- entries stamped after ``now``
+    (by a faster clock) count too -- and is only ever deleted once
+    ``now - t >= window + margin`` on the deleting caller's clock. Then no interleaving
+    of callers within the bound records more than ``limit`` entries for an agent in
+    any window of true time; the price is caution: a slot frees up to ``2 * margin``
+    later in true time than an exact window would free it. With zero tolerance windows
+    are exact: an entry counts in ``(now - window, now]`` and stops counting exactly
+    when ``now - t >= window``. ``docs/concepts.md`` (*Clock skew and the rate limit*)
+    has the argument.
     """
 
     def usage(
@@ -190,7 +204,8 @@ class RateLimitLedger(Protocol):
         window: timedelta,
     ) -> Mapping[AgentId, LedgerUsage]:
         """For each of ``agents``: how many entries it has in ``inbox`` within the window
-        ending ``now``, and the times of the oldest and the newest of them. Agents with
+        ending ``now`` (widened by the margin, see above), and the times of the oldest
+        and the newest of them. Agents with
         no entry in the window may be absent. One read for all agents; the cost must not
         grow with the number of entries (count them, never list them)."""
         ...
@@ -222,7 +237,8 @@ class RateLimitLedger(Protocol):
         limit: int | None,
     ) -> bool:
         """Atomically: if ``limit`` is ``None`` or the agent has fewer than ``limit``
-        entries in the window, record ``conversation`` at ``now`` and return ``True``;
+        entries in the window (widened by the margin, see above; entries stamped after
+        ``now`` included), record ``conversation`` at ``now`` and return ``True``;
         otherwise change nothing and return ``False``. Recording the same conversation
         again replaces its entry. Two callers can never both take an agent's last slot."""
         ...
@@ -261,7 +277,7 @@ class Reservations(Protocol):
         succeeded, every one of them is online (:data:`~autoassign.model.ONLINE`)
         exactly when expected, and ``record`` is true, record ``conversation`` for
         ``agent`` in ``inbox`` as :meth:`RateLimitLedger.try_record` would (atomic
-        check against ``limit``).
+        check against ``limit``, with the ledger's clock-skew margin).
 
         Leaves no entry when presence fails or differs: an implementation that records
         speculatively (in the same round trip as the read) removes its entry again.

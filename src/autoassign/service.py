@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from autoassign.clock import ledger_skew_margin
 from autoassign.decisions import (
     AgentFilter,
     AgentVerdict,
@@ -451,8 +452,12 @@ class AssignmentService:
                 )
                 return None
 
+        # The pass's counts stay exact for as long as the ledger counts an entry: its
+        # window plus the ledger's clock-skew margin.
         return RecentAssignments(
-            window=window, load=load, known=set() if lazy else None
+            window=window + ledger_skew_margin(self.ledger),
+            load=load,
+            known=set() if lazy else None,
         )
 
     # -- the pass -------------------------------------------------------------------------

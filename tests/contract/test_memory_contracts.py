@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import timedelta
 
 from autoassign.adapters.memory import (
     InMemoryEventOutbox,
@@ -52,7 +53,16 @@ from autoassign.testing.contracts import (
 
 class TestMemoryRateLimitLedger(RateLimitLedgerContract):
     def make_ledger(self) -> RateLimitLedger:
-        return InMemoryRateLimitLedger()
+        ledger = InMemoryRateLimitLedger()
+        assert ledger.max_clock_skew == self.max_clock_skew  # the default: exact
+        return ledger
+
+
+class TestMemoryRateLimitLedgerWithSkew(RateLimitLedgerContract):
+    max_clock_skew = timedelta(seconds=3)
+
+    def make_ledger(self) -> RateLimitLedger:
+        return InMemoryRateLimitLedger(max_clock_skew=self.max_clock_skew)
 
 
 class _BreakablePresence(InMemoryPresence):

@@ -27,10 +27,13 @@ from autoassign.testing import EPOCH, FakeClock
 from .conftest import Target
 
 W = timedelta(seconds=60)
+EXACT = timedelta(0)
 
 
 def test_ledger_window_boundary_and_limit(any_redis: Target) -> None:
-    ledger = RedisRateLimitLedger(any_redis.client, prefix=any_redis.prefix)
+    ledger = RedisRateLimitLedger(
+        any_redis.client, prefix=any_redis.prefix, max_clock_skew=EXACT
+    )
     t0 = EPOCH + timedelta(microseconds=7)
     assert ledger.try_record(1, "ann", 10, now=t0, window=W, limit=2)
     assert ledger.try_record(1, "ann", 11, now=t0, window=W, limit=2)
@@ -68,11 +71,15 @@ def test_ledger_returns_the_callers_id_objects(any_redis: Target) -> None:
     assert [type(agent) for agent in found] == [int, str]
 
 
+@pytest.mark.parametrize("skew", [EXACT, timedelta(seconds=1.5)], ids=["exact", "skew"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_ledger_matches_memory(any_redis: Target, seed: int) -> None:
+def test_ledger_matches_memory(any_redis: Target, seed: int, skew: timedelta) -> None:
+    """Same calls, same answers, with exact windows and with a clock-skew margin."""
     rng = random.Random(seed)
-    ours = RedisRateLimitLedger(any_redis.client, prefix=any_redis.prefix)
-    reference = InMemoryRateLimitLedger()
+    ours = RedisRateLimitLedger(
+        any_redis.client, prefix=any_redis.prefix, max_clock_skew=skew
+    )
+    reference = InMemoryRateLimitLedger(max_clock_skew=skew)
     now = EPOCH
     agents = [1, 2, "ann"]
     for _ in range(150):
@@ -280,17 +287,21 @@ def test_pending_mark(any_redis: Target) -> None:
     assert leases.mark_pending(1, ttl=ttl)
 
 
-def test_ledger_keys_expire_only_as_garbage(any_redis: Target) -> None:
-    ledger = RedisRateLimitLedger(any_redis.client, prefix=any_redis.prefix)
-    assert ledger.try_record(1, 2, 3, now=EPOCH, window=W, limit=1)
-    ttl = any_redis.client.pttl(ledger.keys.fair(1, 2))
-    assert (
-        W.total_seconds() * 1000
-        < ttl
-        <= (W + timedelta(minutes=1)).total_seconds() * 1000
+@pytest.mark.parametrize("skew", [EXACT, timedelta(seconds=1), timedelta(minutes=5)])
+def test_ledger_keys_expire_only_as_garbage(any_redis: Target, skew: timedelta) -> None:
+    """A key outlives the last moment any worker counts its newest entry (window + 4
+    x the skew in true time: stamped by a clock ahead, read by one behind) by the
+    garbage-collection margin."""
+    ledger = RedisRateLimitLedger(
+        any_redis.client, prefix=any_redis.prefix, max_clock_skew=skew
     )
-    # The whole garbage-collection margin is there (not just a little over the window).
-    assert ttl > (W + timedelta(seconds=55)).total_seconds() * 1000
+    assert ledger.try_record(1, 2, 3, now=EPOCH, window=W, limit=1)
+    for key in (ledger.keys.fair(1, 2), ledger.keys.fair_last(1)):
+        ttl = timedelta(milliseconds=any_redis.client.pttl(key))
+        counted = W + 4 * skew
+        assert counted < ttl <= counted + timedelta(minutes=1)
+        # The whole garbage-collection margin is there.
+        assert ttl > counted + timedelta(seconds=55)
 
 
 def test_backend_bundle(fake_redis: Target) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 
 from autoassign.adapters.memory import InMemoryWorld
 from autoassign.adapters.redis import (
+    DEFAULT_MAX_CLOCK_SKEW,
     RedisBackend,
     RedisEventOutbox,
     RedisInboxLease,
@@ -49,8 +51,29 @@ class _OnRedis:
 
 
 class TestRedisRateLimitLedger(_OnRedis, RateLimitLedgerContract):
+    """The default tolerance (one second)."""
+
+    max_clock_skew = DEFAULT_MAX_CLOCK_SKEW
+
     def make_ledger(self) -> RateLimitLedger:
-        return RedisRateLimitLedger(self.target.client, prefix=self.fresh_prefix())
+        ledger = RedisRateLimitLedger(self.target.client, prefix=self.fresh_prefix())
+        assert ledger.max_clock_skew == self.max_clock_skew
+        return ledger
+
+
+class TestRedisRateLimitLedgerExact(TestRedisRateLimitLedger):
+    max_clock_skew = timedelta(0)
+
+    def make_ledger(self) -> RateLimitLedger:
+        return RedisRateLimitLedger(
+            self.target.client,
+            prefix=self.fresh_prefix(),
+            max_clock_skew=self.max_clock_skew,
+        )
+
+
+class TestRedisRateLimitLedgerWideSkew(TestRedisRateLimitLedgerExact):
+    max_clock_skew = timedelta(seconds=90)
 
 
 class TestRedisRotationStore(_OnRedis, RotationStoreContract):

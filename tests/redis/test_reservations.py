@@ -24,6 +24,8 @@ from .conftest import Target
 from .test_errors import dead_client
 
 W = timedelta(hours=1)
+EXACT = timedelta(0)
+"""For the tests of exact window edges and TTLs (the default tolerates 1 s of skew)."""
 ACCOUNT, INBOX = 1, 10
 BOGUS_SHA = "0" * 40
 
@@ -269,7 +271,9 @@ def test_presence_and_ledger_must_share_a_client(fake_redis: Target) -> None:
 
 
 def test_last_assigned_is_one_read_whatever_the_ledger_holds(any_redis: Target) -> None:
-    backend = RedisBackend(any_redis.client, prefix=any_redis.prefix)
+    backend = RedisBackend(
+        any_redis.client, prefix=any_redis.prefix, max_clock_skew=EXACT
+    )
     agents = list(range(200))
     for agent in agents[:50]:
         for n in range(3):
@@ -298,7 +302,9 @@ def test_last_assigned_is_one_read_whatever_the_ledger_holds(any_redis: Target) 
 
 
 def test_index_keys_and_ttl(any_redis: Target) -> None:
-    backend = RedisBackend(any_redis.client, prefix=any_redis.prefix)
+    backend = RedisBackend(
+        any_redis.client, prefix=any_redis.prefix, max_clock_skew=EXACT
+    )
     client, keys = any_redis.client, backend.keys
     assert backend.ledger.try_record(INBOX, "ann", 1, now=EPOCH, window=W, limit=None)
     assert client.zscore(keys.fair_last(INBOX), "ann") == micros(0)

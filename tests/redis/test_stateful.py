@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import timedelta
 from typing import Any
 
 import fakeredis
@@ -37,8 +38,14 @@ class RedisStateBackend:
 
     def __init__(self, clock: FakeClock, client: Any, prefix: str) -> None:
         memory = InMemoryBackend(clock=clock)
+        # Exact windows: the machine's reference model predicts expiry exactly (the
+        # clock-skew margin has its own machine, tests/redis/test_clock_skew.py).
         shared = RedisBackend(
-            client, prefix=prefix, clock=clock, require_heartbeat=False
+            client,
+            prefix=prefix,
+            clock=clock,
+            require_heartbeat=False,
+            max_clock_skew=timedelta(0),
         )
         self.world = memory.world
         self.directory = memory.world

@@ -8,11 +8,26 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 
-from autoassign import AssigneeChanged, AssignmentPolicy, LedgerUsage, SkipReason
-from autoassign.adapters.memory import InMemoryRateLimitLedger
+from autoassign import (
+    AssigneeChanged,
+    AssignmentPolicy,
+    ConfigurationError,
+    LedgerUsage,
+    SkipReason,
+)
+from autoassign.adapters.memory import InMemoryPresence, InMemoryRateLimitLedger
+from autoassign.clock import MAX_CLOCK_SKEW_ALLOWED
+from autoassign.reservations import SequentialReservations
+from autoassign.testing.skew import AGENTS as SKEW_AGENTS
+from autoassign.testing.skew import (
+    SkewSubject,
+    reservation_path,
+    skewed_workers_machine,
+)
 
 ACCOUNT, INBOX = 1, 10
 TEN_AM = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
@@ -337,3 +352,123 @@ def test_the_in_memory_ledger_rerecording_replaces_and_discard_frees(
     # No limit: always recorded.
     assert ledger.try_record(INBOX, "ann", 5, now=now, window=window, limit=None)
     assert ledger.usage(INBOX, ["ann"], now=now, window=window)["ann"].count == 2
+
+
+# -- clock skew (issue 14, item 7) ------------------------------------------------------
+
+SKEW = timedelta(seconds=1.5)
+"""The issue's example: two workers 3 s apart, each 1.5 s from true time."""
+MACHINE = settings(
+    max_examples=60, stateful_step_count=25, deadline=None, report_multiple_bugs=False
+)
+FIND = settings(MACHINE, phases=[Phase.explicit, Phase.generate])
+"""For the tests that expect a failure: found, not shrunk (shrinking takes minutes)."""
+
+
+def _memory_subject(tolerance: timedelta) -> SkewSubject:
+    ledger = InMemoryRateLimitLedger(max_clock_skew=tolerance)
+    presence = InMemoryPresence()
+    for agent in SKEW_AGENTS:
+        presence.set_status(ACCOUNT, agent, "online")
+    reservations = SequentialReservations(presence, ledger)
+    return SkewSubject(
+        ledger=ledger,
+        record_paths={"reserve": reservation_path(reservations, ACCOUNT)},
+    )
+
+
+def test_the_issue_example_overshoots_a_ledger_without_tolerance() -> None:
+    """What issue 14 reported (and what a ledger with ``max_clock_skew=0`` still does):
+    limit 2 in 10 s; a worker 3 s ahead deletes and ignores an entry the others still
+    count, and records a third within one window of true time."""
+    ledger = InMemoryRateLimitLedger()
+    window = timedelta(seconds=10)
+    ahead = timedelta(seconds=3)
+    assert ledger.try_record(INBOX, "ann", 1, now=TEN_AM, window=window, limit=2)
+    assert ledger.try_record(
+        INBOX, "ann", 2, now=TEN_AM + timedelta(seconds=1), window=window, limit=2
+    )
+    true = TEN_AM + timedelta(seconds=7.5)
+    assert ledger.try_record(INBOX, "ann", 3, now=true + ahead, window=window, limit=2)
+    # Three entries within 7.5 s of true time; the first one is gone from the ledger.
+    assert ledger.usage(INBOX, ["ann"], now=true, window=window)["ann"].count == 2
+
+
+def test_with_the_tolerance_the_issue_example_is_refused() -> None:
+    ledger = InMemoryRateLimitLedger(max_clock_skew=SKEW)
+    window = timedelta(seconds=10)
+    slow, fast = -SKEW, SKEW
+    assert ledger.try_record(INBOX, "ann", 1, now=TEN_AM + slow, window=window, limit=2)
+    one = TEN_AM + timedelta(seconds=1)
+    assert ledger.try_record(INBOX, "ann", 2, now=one + slow, window=window, limit=2)
+    true = TEN_AM + timedelta(seconds=7.5)
+    assert not ledger.try_record(
+        INBOX, "ann", 3, now=true + fast, window=window, limit=2
+    )
+    assert (
+        ledger.usage(INBOX, ["ann"], now=true + slow, window=window)["ann"].count == 2
+    )
+
+
+def test_skewed_workers_never_overshoot_the_in_memory_ledger() -> None:
+    machine = skewed_workers_machine(lambda: _memory_subject(SKEW), max_clock_skew=SKEW)
+    run_state_machine_as_test(machine, settings=MACHINE)
+
+
+def test_the_machine_finds_the_overshoot_without_the_tolerance() -> None:
+    """The same machine, workers within 1.5 s of true time, over a ledger that
+    tolerates none (today's exact windows): it finds a true window past the limit."""
+    machine = skewed_workers_machine(
+        lambda: _memory_subject(timedelta(0)), max_clock_skew=SKEW
+    )
+    with pytest.raises(AssertionError, match=r"entries within|refused|usage of"):
+        run_state_machine_as_test(machine, settings=FIND)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (timedelta(seconds=-1), "must not be negative"),
+        (timedelta(minutes=5, microseconds=1), "must be at most 300 s"),
+        (timedelta(days=1), "must be at most"),
+        (2.0, "must be a datetime.timedelta"),
+        (None, "must be a datetime.timedelta"),
+    ],
+)
+def test_max_clock_skew_is_validated(value: Any, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem) as raised:
+        InMemoryRateLimitLedger(max_clock_skew=value)
+    assert raised.value.field == "max_clock_skew"
+
+
+def test_max_clock_skew_bounds_are_accepted() -> None:
+    assert InMemoryRateLimitLedger().max_clock_skew == timedelta(0)
+    top = InMemoryRateLimitLedger(max_clock_skew=MAX_CLOCK_SKEW_ALLOWED)
+    assert top.max_clock_skew == MAX_CLOCK_SKEW_ALLOWED
+    assert "max_clock_skew" in repr(top)
+
+
+def test_a_pass_knows_the_ledger_counts_entries_for_its_margin(
+    scenario: Any, wrap: Any
+) -> None:
+    """With a clock-skew margin the ledger counts an entry until window + margin; a
+    pass whose agent's oldest entry is between the two reads the agent's usage once,
+    not again for every conversation (its counts stay exact until window + margin),
+    and leaves the agent full."""
+    scenario.backend.ledger = InMemoryRateLimitLedger(
+        max_clock_skew=timedelta(seconds=1)
+    )
+    scenario.setup(members=["ann"], policy=_policy(1, 600))
+    scenario.conv(1)
+    assert scenario.run().assigned_count == 1
+    scenario.clock.advance(601)  # out of the window, inside window + 2 s
+    scenario.convs(range(2, 12))
+    ledger = wrap(scenario.backend.ledger)
+    result = scenario.build(ledger=ledger).service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 0
+    assert {s.reason for s in result.skips} == {SkipReason.ALL_RATE_LIMITED}
+    assert len(ledger.called("usage")) == 1
+    assert ledger.called("try_record") == []
+    # Once window + margin has passed, the slot is free again.
+    scenario.clock.advance(1)
+    assert scenario.build().service.perform_bulk_assignment(INBOX).assigned_count == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +27,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from autoassign.adapters._sorted import SortedChunks
+from autoassign.clock import check_max_clock_skew, skew_margin
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     Account,
@@ -390,17 +393,58 @@ class InMemoryPresence:
 
 
 class InMemoryRateLimitLedger:
-    """:class:`~autoassign.ports.RateLimitLedger` over dicts; entries older than the
-    window are dropped lazily."""
+    """:class:`~autoassign.ports.RateLimitLedger` in memory: per (inbox, agent), the
+    entries sorted by time (:class:`~autoassign.adapters._sorted.SortedChunks`) and a
+    dict from conversation to its entry. ``try_record``, ``usage`` (per agent),
+    ``last_assigned`` (per agent) and ``discard`` are O(log n) in the agent's entries;
+    entries older than the window (plus the skew margin) are dropped lazily, by
+    ``try_record``.
 
-    def __init__(self) -> None:
+    Args:
+        max_clock_skew: how far from true time any caller's ``now`` may be (see the
+            port, and ``docs/concepts.md``, *Clock skew and the rate limit*). Default
+            zero, exact windows: one process shares one clock. Give the bound when
+            callers on different clocks share this ledger.
+
+    Raises:
+        ConfigurationError: ``max_clock_skew`` is not a timedelta from zero to
+            :data:`autoassign.clock.MAX_CLOCK_SKEW_ALLOWED`.
+    """
+
+    def __init__(self, *, max_clock_skew: timedelta = timedelta(0)) -> None:
+        self.max_clock_skew = check_max_clock_skew(max_clock_skew)
+        self._margin = skew_margin(self.max_clock_skew)
         self._lock = threading.Lock()
-        self._entries: dict[
-            tuple[InboxId, AgentId], dict[ConversationId, datetime]
-        ] = {}
+        self._logs: dict[tuple[InboxId, AgentId], _AgentLog] = {}
         self._recorded: dict[InboxId, set[AgentId]] = {}
         """The agents with entries in each inbox (maybe expired), so ``usage`` walks
         those rather than every requested agent."""
+        self._sequence = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"InMemoryRateLimitLedger(max_clock_skew={self.max_clock_skew!r})"
+
+    @property
+    def _entries(self) -> dict[tuple[InboxId, AgentId], dict[ConversationId, datetime]]:
+        """A copy of every entry: (inbox, agent) -> conversation -> time (O(n); the
+        test suites' "nothing changed" snapshots read it)."""
+        with self._lock:
+            return {
+                where: {conversation: key[0] for conversation, key in log.keys.items()}
+                for where, log in self._logs.items()
+            }
+
+    def _cutoff(self, now: datetime, window: timedelta) -> _LedgerKey:
+        """Sorts after every entry stamped at or before ``now - window - margin``
+        (those no longer count) and before every later one."""
+        return (now - window - self._margin, _AFTER_EVERY_ENTRY)
+
+    def _wanted(self, inbox: InboxId, agents: Collection[AgentId]) -> Iterable[AgentId]:
+        recorded = self._recorded.get(inbox, set())
+        if len(recorded) < len(agents):
+            wanted = agents if isinstance(agents, (set, frozenset)) else set(agents)
+            return [agent for agent in recorded if agent in wanted]
+        return agents
 
     def usage(
         self,
@@ -410,21 +454,18 @@ class InMemoryRateLimitLedger:
         now: datetime,
         window: timedelta,
     ) -> Mapping[AgentId, LedgerUsage]:
-        start = now - window
+        cutoff = self._cutoff(now, window)
         out: dict[AgentId, LedgerUsage] = {}
         with self._lock:
-            recorded = self._recorded.get(inbox, set())
-            if len(recorded) < len(agents):
-                wanted = agents if isinstance(agents, (set, frozenset)) else set(agents)
-                agents = [agent for agent in recorded if agent in wanted]
-            for agent in agents:
-                entries = self._entries.get((inbox, agent))
-                if not entries:
+            for agent in self._wanted(inbox, agents):
+                log = self._logs.get((inbox, agent))
+                if log is None:
                     continue
-                times = [t for t in entries.values() if start < t]
-                if times:
+                count, oldest = log.entries.count_from(cutoff)
+                last = log.entries.last()
+                if count and oldest is not None and last is not None:
                     out[agent] = LedgerUsage(
-                        count=len(times), oldest=min(times), last=max(times)
+                        count=count, oldest=oldest[0], last=last[0]
                     )
         return out
 
@@ -436,13 +477,15 @@ class InMemoryRateLimitLedger:
         now: datetime,
         window: timedelta,
     ) -> Mapping[AgentId, datetime]:
-        return {
-            agent: found.last
-            for agent, found in self.usage(
-                inbox, agents, now=now, window=window
-            ).items()
-            if found.last is not None
-        }
+        cutoff = self._cutoff(now, window)
+        out: dict[AgentId, datetime] = {}
+        with self._lock:
+            for agent in self._wanted(inbox, agents):
+                log = self._logs.get((inbox, agent))
+                last = None if log is None else log.entries.last()
+                if last is not None and cutoff < last:
+                    out[agent] = last[0]
+        return out
 
     def try_record(
         self,
@@ -454,23 +497,60 @@ class InMemoryRateLimitLedger:
         window: timedelta,
         limit: int | None,
     ) -> bool:
-        start = now - window
+        cutoff = self._cutoff(now, window)
         with self._lock:
-            entries = self._entries.setdefault((inbox, agent), {})
-            self._recorded.setdefault(inbox, set()).add(agent)
-            for key in [k for k, t in entries.items() if t <= start]:
-                del entries[key]
-            others = sum(1 for key in entries if key != conversation)
+            log = self._logs.get((inbox, agent))
+            if log is None:
+                log = self._logs[(inbox, agent)] = _AgentLog()
+                self._recorded.setdefault(inbox, set()).add(agent)
+            for gone in log.entries.pop_below(cutoff):
+                del log.keys[log.owners.pop(gone[1])]
+            previous = log.keys.get(conversation)
+            others = len(log.entries) - (previous is not None)
             if limit and others >= limit:
                 return False
-            entries[conversation] = now
+            if previous is not None:
+                log.entries.remove(previous)
+                del log.owners[previous[1]]
+            key = (now, next(self._sequence))
+            log.entries.add(key)
+            log.keys[conversation] = key
+            log.owners[key[1]] = conversation
             return True
 
     def discard(
         self, inbox: InboxId, agent: AgentId, conversation: ConversationId
     ) -> None:
         with self._lock:
-            self._entries.get((inbox, agent), {}).pop(conversation, None)
+            log = self._logs.get((inbox, agent))
+            key = None if log is None else log.keys.pop(conversation, None)
+            if log is None or key is None:
+                return
+            log.entries.remove(key)
+            del log.owners[key[1]]
+            if not log.keys:
+                del self._logs[(inbox, agent)]
+                self._recorded[inbox].discard(agent)
+
+
+_LedgerKey = tuple[datetime, int]
+"""An entry of the in-memory ledger: (time, sequence number). Sequence numbers are
+unique, so entries recorded at the same time stay distinct."""
+
+_AFTER_EVERY_ENTRY = sys.maxsize
+"""A sequence number larger than any entry's."""
+
+
+class _AgentLog:
+    """One (inbox, agent)'s entries: sorted by time, and by conversation."""
+
+    __slots__ = ("entries", "keys", "owners")
+
+    def __init__(self) -> None:
+        self.entries: SortedChunks[_LedgerKey] = SortedChunks()
+        self.keys: dict[ConversationId, _LedgerKey] = {}
+        self.owners: dict[int, ConversationId] = {}
+        """Sequence number -> conversation (the inverse of ``keys``)."""
 
 
 class InMemoryRotationStore:

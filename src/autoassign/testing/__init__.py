@@ -1,8 +1,9 @@
 """The shipped testing kit: fakes, contract suites, strategies and a state machine.
 
 ``autoassign.testing`` itself needs nothing beyond the core. The hypothesis strategies
-(:mod:`autoassign.testing.strategies`) and the state machine
-(:mod:`autoassign.testing.stateful`) need the ``autoassign[testing]`` extra.
+(:mod:`autoassign.testing.strategies`) and the state machines
+(:mod:`autoassign.testing.stateful`, and :mod:`autoassign.testing.skew` for a ledger
+shared by workers whose clocks disagree) need the ``autoassign[testing]`` extra.
 """
 
 from __future__ import annotations

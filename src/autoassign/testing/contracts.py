@@ -152,10 +152,21 @@ def _standing(
 
 class RateLimitLedgerContract:
     """Checks :class:`~autoassign.ports.RateLimitLedger`: sliding windows on the
-    caller's time, counted usage with the newest entry, atomic limited recording,
-    replacement and discard."""
+    caller's time (widened by the ledger's clock-skew margin), counted usage with the
+    newest entry, atomic limited recording, replacement and discard, and no overshoot
+    by workers whose clocks disagree within the ledger's tolerance."""
 
     window: timedelta = _HOUR
+    max_clock_skew: timedelta = timedelta(0)
+    """The tolerance of the ledgers :meth:`make_ledger` returns (their
+    ``max_clock_skew``): an entry counts until ``window + 2 * max_clock_skew`` has
+    passed on the reader's clock. With zero, windows are exact and the skew tests pass
+    without checking anything."""
+
+    @property
+    def margin(self) -> timedelta:
+        """How long past its window an entry still counts: ``2 * max_clock_skew``."""
+        return 2 * self.max_clock_skew
 
     def make_ledger(self) -> RateLimitLedger:
         """A fresh, empty ledger."""
@@ -172,20 +183,22 @@ class RateLimitLedgerContract:
         return _standing(ledger, inbox, agent, now, window or self.window)
 
     def test_entry_counts_until_exactly_the_window_has_passed(self) -> None:
+        """... the window plus the margin, on the reader's clock."""
         ledger = self.make_ledger()
         t0 = _at(0)
         assert ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
         assert self._usage(ledger, 1, "ann", t0) == (1, t0)
-        almost = t0 + self.window - timedelta(milliseconds=1)
+        expiry = t0 + self.window + self.margin
+        almost = expiry - timedelta(milliseconds=1)
         assert self._usage(ledger, 1, "ann", almost) == (1, t0)
-        assert self._usage(ledger, 1, "ann", t0 + self.window) == (0, None)
+        assert self._usage(ledger, 1, "ann", expiry) == (0, None)
         assert self._usage(ledger, 1, "ann", t0 + 2 * self.window) == (0, None)
 
     def test_window_is_the_callers(self) -> None:
         ledger = self.make_ledger()
         t0 = _at(0)
         ledger.try_record(1, "ann", 100, now=t0, window=self.window, limit=None)
-        now = t0 + timedelta(seconds=30)
+        now = t0 + timedelta(seconds=30) + self.margin
         assert self._usage(ledger, 1, "ann", now, timedelta(seconds=31)) == (1, t0)
         assert self._usage(ledger, 1, "ann", now, timedelta(seconds=30)) == (0, None)
         assert self._usage(ledger, 1, "ann", now, timedelta(seconds=29)) == (0, None)
@@ -199,7 +212,8 @@ class RateLimitLedgerContract:
             )
         assert self._usage(ledger, 1, "ann", _at(10)) == (4, _at(4))
         # entries leave the window one by one, oldest first
-        assert self._usage(ledger, 1, "ann", _at(2) + self.window) == (2, _at(4))
+        later = _at(2) + self.window + self.margin
+        assert self._usage(ledger, 1, "ann", later) == (2, _at(4))
 
     def test_usage_reports_each_requested_agent(self) -> None:
         ledger = self.make_ledger()
@@ -249,11 +263,11 @@ class RateLimitLedgerContract:
     def test_a_slot_frees_when_its_entry_leaves_the_window(self) -> None:
         ledger = self.make_ledger()
         assert ledger.try_record(1, "ann", 100, now=_at(0), window=self.window, limit=1)
-        almost = self.window.total_seconds() - 1
+        exactly = _at(0) + self.window + self.margin
+        almost = exactly - timedelta(seconds=1)
         assert not ledger.try_record(
-            1, "ann", 101, now=_at(almost), window=self.window, limit=1
+            1, "ann", 101, now=almost, window=self.window, limit=1
         )
-        exactly = _at(0) + self.window
         assert ledger.try_record(
             1, "ann", 101, now=exactly, window=self.window, limit=1
         )
@@ -307,7 +321,8 @@ class RateLimitLedgerContract:
             1, "ann", count, now=_at(count), window=self.window, limit=count
         )
         assert self._usage(ledger, 1, "ann", _at(count)) == (count, _at(count - 1))
-        later = _at(250) + self.window  # entries 0..250 have left the window
+        # entries 0..250 have left the window
+        later = _at(250) + self.window + self.margin
         assert self._usage(ledger, 1, "ann", later) == (count - 251, _at(count - 1))
 
     def test_int_and_str_ids(self) -> None:
@@ -338,6 +353,46 @@ class RateLimitLedgerContract:
         assert sum(wins) == limit
         assert self._usage(ledger, 1, "ann", _at(1))[0] == limit
 
+    def test_entries_stamped_ahead_of_the_readers_clock_count(self) -> None:
+        """A worker whose clock runs ahead stamps entries in the reader's future: they
+        count (and hold their slot) all the same."""
+        ledger = self.make_ledger()
+        assert ledger.try_record(
+            1, "ann", 100, now=_at(10), window=self.window, limit=1
+        )
+        assert self._usage(ledger, 1, "ann", _at(5)) == (1, _at(10))
+        assert self._last(ledger, 1, ["ann"], _at(5)) == {"ann": _at(10)}
+        assert not ledger.try_record(
+            1, "ann", 101, now=_at(5), window=self.window, limit=1
+        )
+
+    def test_a_clock_ahead_by_the_tolerance_cannot_overshoot(self) -> None:
+        """Issue 14, item 7, at the ledger's tolerance ``s``: a slow worker (clock
+        ``s`` behind true time) takes both slots of a limit of 2; a fast one (``s``
+        ahead) asks while both are still in the true window. Without the margin its
+        clock says the first has expired: it would trim it, count one and record a
+        third entry within one window. With it, it is refused, the slow worker still
+        counts both, and the slots free once every clock has them out of the window
+        plus the margin."""
+        skew = self.max_clock_skew
+        if not skew:
+            return
+        ledger = self.make_ledger()
+        window = timedelta(seconds=10) + 4 * skew
+        slow, fast = -skew, skew
+        assert ledger.try_record(1, "ann", 1, now=_at(0) + slow, window=window, limit=2)
+        assert ledger.try_record(1, "ann", 2, now=_at(1) + slow, window=window, limit=2)
+        true = _at(0) + window - skew  # both entries are in the true window
+        assert not ledger.try_record(
+            1, "ann", 3, now=true + fast, window=window, limit=2
+        )
+        assert self._usage(ledger, 1, "ann", true + slow, window) == (2, _at(1) + slow)
+        # twice the skew after the second entry left the true window, even the slow
+        # clock has both entries out of the window plus the margin
+        free = _at(1) + window + 2 * skew
+        assert ledger.try_record(1, "ann", 3, now=free + slow, window=window, limit=2)
+        assert self._usage(ledger, 1, "ann", free + slow, window) == (1, free + slow)
+
     def _last(
         self,
         ledger: RateLimitLedger,
@@ -362,12 +417,14 @@ class RateLimitLedgerContract:
                 1, "ann", conversation, now=_at(seconds), window=self.window, limit=None
             )
         assert self._last(ledger, 1, ["ann"], _at(10)) == {"ann": _at(4)}
-        # it counts until exactly the window has passed since the newest entry
-        almost = _at(4) + self.window - timedelta(milliseconds=1)
+        # it counts until exactly the window (and the margin) has passed since the
+        # newest entry
+        expiry = _at(4) + self.window + self.margin
+        almost = expiry - timedelta(milliseconds=1)
         assert self._last(ledger, 1, ["ann"], almost) == {"ann": _at(4)}
-        assert self._last(ledger, 1, ["ann"], _at(4) + self.window) == {}
+        assert self._last(ledger, 1, ["ann"], expiry) == {}
         # the window is the caller's
-        now = _at(4 + 30)
+        now = _at(4 + 30) + self.margin
         second = timedelta(seconds=1)
         assert self._last(ledger, 1, ["ann"], now, 31 * second) == {"ann": _at(4)}
         assert self._last(ledger, 1, ["ann"], now, 30 * second) == {}

@@ -38,7 +38,7 @@ from autoassign.ports import Clock
 
 from ._keys import KeySchema
 from ._lease import RedisInboxLease, RedisLease
-from ._ledger import RedisRateLimitLedger
+from ._ledger import DEFAULT_MAX_CLOCK_SKEW, RedisRateLimitLedger
 from ._outbox import RedisEventOutbox
 from ._presence import DEFAULT_PRESENCE_WINDOW, RedisPresence
 from ._reservations import RedisReservations
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._types import RedisClient
 
 __all__ = [
+    "DEFAULT_MAX_CLOCK_SKEW",
     "DEFAULT_PRESENCE_WINDOW",
     "KeySchema",
     "RedisBackend",
@@ -75,6 +76,15 @@ class RedisBackend:
         clock: the clock presence freshness is judged by (default
             :class:`autoassign.SystemClock`); pass the same clock as the core.
         require_heartbeat: ``False`` reads statuses from the status hash alone.
+        max_clock_skew: how far from true time any worker's clock may be (default
+            :data:`DEFAULT_MAX_CLOCK_SKEW`, one second): the ledger (and the
+            reservations, which record into it) count and trim with a margin of twice
+            that, so no skew within the bound lets an agent pass its limit
+            (``docs/redis.md``, *Clock skew*). ``timedelta(0)``: exact windows.
+
+    Raises:
+        ConfigurationError: a bad ``prefix``, ``presence_window`` or
+            ``max_clock_skew``.
     """
 
     def __init__(
@@ -85,6 +95,7 @@ class RedisBackend:
         presence_window: timedelta = DEFAULT_PRESENCE_WINDOW,
         clock: Clock | None = None,
         require_heartbeat: bool = True,
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
     ) -> None:
         self.client = client
         self.keys = KeySchema(prefix)
@@ -95,7 +106,9 @@ class RedisBackend:
             clock=clock,
             require_heartbeat=require_heartbeat,
         )
-        self.ledger = RedisRateLimitLedger(client, prefix=self.keys)
+        self.ledger = RedisRateLimitLedger(
+            client, prefix=self.keys, max_clock_skew=max_clock_skew
+        )
         self.reservations = RedisReservations(self.presence, self.ledger)
         self.rotation = RedisRotationStore(client, prefix=self.keys)
         self.lease = RedisInboxLease(client, prefix=self.keys)

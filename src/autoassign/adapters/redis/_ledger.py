@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from autoassign.clock import check_max_clock_skew, skew_margin
 from autoassign.model import AgentId, ConversationId, InboxId, LedgerUsage
 
 from . import _scripts
@@ -26,11 +27,18 @@ from ._keys import KeySchema, id_text
 if TYPE_CHECKING:
     from ._types import RedisClient
 
-__all__ = ["GC_MARGIN", "RedisRateLimitLedger"]
+__all__ = ["DEFAULT_MAX_CLOCK_SKEW", "GC_MARGIN", "RedisRateLimitLedger"]
 
 GC_MARGIN = timedelta(minutes=1)
-"""Added to the window for a ledger key's TTL, so clock skew between workers never lets
-Redis collect entries that still count. The TTL only collects garbage."""
+"""Added to a ledger key's TTL beyond the longest time any worker still counts its
+newest entry (window + twice the skew margin), so Redis never collects entries that
+still count. The TTL only collects garbage."""
+
+DEFAULT_MAX_CLOCK_SKEW = timedelta(seconds=1)
+"""The clock skew a Redis ledger tolerates by default: each worker's clock within one
+second of true time (NTP keeps servers within milliseconds; this leaves room for a
+badly synchronised host). An entry then counts for up to 2 s longer than its window on
+the reader's clock."""
 
 
 class RedisRateLimitLedger:
@@ -46,11 +54,29 @@ class RedisRateLimitLedger:
     agents in the window, never with entries); ``try_record`` is one Lua script (trim,
     count, refuse or record, update the index); ``discard`` is one Lua script (remove,
     set the index to the newest remaining entry). Nothing scans the keyspace.
+
+    Args:
+        client: a redis-py client built by the host.
+        prefix: the key prefix (or a :class:`KeySchema`).
+        max_clock_skew: how far from true time any worker's clock may be. Every read
+            and trim then uses the window plus ``2 * max_clock_skew`` (see the port
+            and ``docs/redis.md``, *Clock skew*), so no interleaving of workers within
+            the bound records past the limit. ``timedelta(0)``: exact windows.
+
+    Raises:
+        ConfigurationError: ``max_clock_skew`` is not a timedelta from zero to
+            :data:`autoassign.clock.MAX_CLOCK_SKEW_ALLOWED`.
     """
 
     def __init__(
-        self, client: RedisClient, *, prefix: str | KeySchema = "autoassign"
+        self,
+        client: RedisClient,
+        *,
+        prefix: str | KeySchema = "autoassign",
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
     ) -> None:
+        self.max_clock_skew = check_max_clock_skew(max_clock_skew)
+        self._margin = skew_margin(self.max_clock_skew)
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._try_record = _scripts.register(self._client, "ledger_try_record")
@@ -70,7 +96,7 @@ class RedisRateLimitLedger:
         wanted = list(dict.fromkeys(agents))
         if not wanted:
             return {}
-        start = f"({_cutoff(now, window)}"
+        start = f"({self._cutoff(now, window)}"
         keys = [self.keys.fair(inbox, agent) for agent in wanted]
         with translate_errors("ledger.usage"):
             reply = as_list(self._usage(keys=keys, args=[start]))
@@ -99,7 +125,7 @@ class RedisRateLimitLedger:
             reply = as_list(
                 self._last(
                     keys=[self.keys.fair_last(inbox)],
-                    args=[f"({_cutoff(now, window)}"],
+                    args=[f"({self._cutoff(now, window)}"],
                 )
             )
         return agent_times(ids, reply)
@@ -127,6 +153,11 @@ class RedisRateLimitLedger:
     ) -> None:
         self._undo(inbox, agent, conversation, previous=None)
 
+    def _cutoff(self, now: datetime, window: timedelta) -> int:
+        """``now - window - 2 * max_clock_skew`` in epoch microseconds: entries scored
+        at or below it no longer count, and only those are trimmed."""
+        return score_from_datetime(now) - window_micros(window + self._margin)
+
     # -- the script calls, shared with RedisReservations --------------------------------
 
     def _try_record_call(
@@ -144,9 +175,9 @@ class RedisRateLimitLedger:
         args = [
             id_text(conversation),
             str(now_score),
-            str(_cutoff(now, window)),
+            str(self._cutoff(now, window)),
             str(limit or 0),
-            str(ttl_millis(window + GC_MARGIN)),
+            str(ttl_millis(window + 2 * self._margin + GC_MARGIN)),
             id_text(agent),
         ]
         keys = [self.keys.fair(inbox, agent), self.keys.fair_last(inbox)]
@@ -179,9 +210,3 @@ class RedisRateLimitLedger:
         call = _scripts.ScriptCall(self._discard, keys, args)
         with translate_errors("ledger.discard"):
             call.run()
-
-
-def _cutoff(now: datetime, window: timedelta) -> int:
-    """``now - window`` in epoch microseconds: entries scored at or below it no longer
-    count."""
-    return score_from_datetime(now) - window_micros(window)

@@ -2,7 +2,8 @@
 --
 -- KEYS[1]  <prefix>:{i:<inbox>}:fairlast   sorted set, member = agent id text,
 --                                           score = the agent's newest entry (epoch microseconds)
--- ARGV[1]  the window's start as an exclusive bound: "(<now - window in microseconds>"
+-- ARGV[1]  the window's start as an exclusive bound:
+--          "(<now - window - 2 * max_clock_skew, in microseconds>"
 --
 -- Returns a flat array: agent, score, agent, score, ... for every agent whose newest entry
 -- is inside the window, oldest first. One read of one key: the cost grows with the agents

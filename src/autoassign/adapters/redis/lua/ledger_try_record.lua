@@ -6,7 +6,9 @@
 --                                               score = that agent's newest entry
 -- ARGV[1]  conversation id text
 -- ARGV[2]  now (epoch microseconds, integer text, from the caller's Clock)
--- ARGV[3]  cutoff = now - window: entries scored <= cutoff no longer count
+-- ARGV[3]  cutoff = now - window - 2 * max_clock_skew (the ledger's clock-skew margin):
+--          entries scored <= cutoff no longer count and are trimmed; every other entry
+--          counts, including those scored after now (stamped by a faster clock)
 -- ARGV[4]  limit (integer text); "0" = no limit
 -- ARGV[5]  key TTL in milliseconds (garbage collection only; windows never rely on it)
 -- ARGV[6]  agent id text

@@ -1,7 +1,8 @@
 -- autoassign: RateLimitLedger.usage (read-only; one call for all agents of an inbox)
 --
 -- KEYS[1], ..., KEYS[n]   <prefix>:{i:<inbox>}:fair:<agent>, one sorted set per agent
--- ARGV[1]     the window's start as an exclusive bound: "(<now - window in microseconds>"
+-- ARGV[1]     the window's start as an exclusive bound:
+--             "(<now - window - 2 * max_clock_skew, in microseconds>"
 --
 -- For every key with entries inside the window, appends four values: the key's 1-based
 -- position in KEYS, the count in the window, the oldest score in the window and the
