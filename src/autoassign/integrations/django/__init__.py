@@ -25,9 +25,63 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "autoassign.integrations.django needs Django: install autoassign[django]"
     ) from exc
 
+from autoassign.integrations.django.conf import (
+    KEYS,
+    DjangoAutoassign,
+    SignalEventBus,
+    autoassign_event,
+    build_from_settings,
+    get_autoassign,
+    reset_autoassign,
+)
+from autoassign.integrations.django.directory import DjangoDirectory, Members
+from autoassign.integrations.django.jobs import InlineJobQueue, RedisJobQueue
+from autoassign.integrations.django.presence import (
+    OFFLINE,
+    PresenceMiddleware,
+    agent_seen,
+    connect_presence,
+)
 from autoassign.integrations.django.repository import (
     ConversationMapping,
     DjangoConversationRepository,
 )
+from autoassign.integrations.django.signals import ConversationHooks, silenced
 
-__all__ = ["ConversationMapping", "DjangoConversationRepository"]
+__all__ = [
+    "KEYS",
+    "OFFLINE",
+    "ConversationHooks",
+    "ConversationMapping",
+    "DjangoAutoassign",
+    "DjangoConversationRepository",
+    "DjangoDirectory",
+    "InlineJobQueue",
+    "Members",
+    "PresenceMiddleware",
+    "RedisJobQueue",
+    "SignalEventBus",
+    "agent_seen",
+    "autoassign_event",
+    "build_from_settings",
+    "connect_presence",
+    "connect_triggers",
+    "get_autoassign",
+    "reset_autoassign",
+    "silenced",
+]
+
+
+def connect_triggers(*, guard: bool = True) -> ConversationHooks:
+    """Connect the save hooks of ``AUTOASSIGN['CONVERSATIONS']``'s model (call it from
+    an ``AppConfig.ready``): triggers once per transaction after commit, and the
+    stale-save guard (``guard=False`` turns it off). Returns the hooks (``disconnect()``
+    undoes it)."""
+    app = get_autoassign()
+    hooks = ConversationHooks(
+        repository=app.repository,
+        triggers=lambda: get_autoassign().bundle.triggers,
+        guard=guard,
+    )
+    hooks.connect()
+    return hooks
