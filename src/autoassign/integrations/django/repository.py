@@ -120,7 +120,7 @@ class ConversationMapping:
         return self.model
 
 
-def advisory_key(*parts: object) -> int:
+def _advisory_key(*parts: object) -> int:
     """A signed 64-bit key for ``pg_advisory_xact_lock`` from ``parts`` (stable across
     processes and Python versions)."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
@@ -420,7 +420,7 @@ class DjangoConversationRepository:
                     cursor.execute(
                         "SELECT pg_advisory_xact_lock(%s)",
                         [
-                            advisory_key(
+                            _advisory_key(
                                 "autoassign-claim", self.model._meta.db_table, agent
                             )
                         ],
