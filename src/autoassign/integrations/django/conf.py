@@ -94,6 +94,13 @@ class DjangoAutoassign:
     account: AccountId
     is_agent: Callable[[Any], bool]
     redis: Any
+    owns_redis: bool = False
+    """The client was built from a URL in settings (closed by :func:`reset_autoassign`)."""
+
+    def close(self) -> None:
+        """Close the Redis client if the integration built it."""
+        if self.owns_redis:
+            self.redis.close()
 
 
 def _key(name: str) -> str:
@@ -250,6 +257,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
         account=account,
         is_agent=_callable(config, "IS_AGENT", _is_staff),
         redis=redis,
+        owns_redis=isinstance(config["REDIS"], str) and "://" in config["REDIS"],
     )
 
 
@@ -286,6 +294,10 @@ def bundle() -> Autoassign:
 
 
 def reset_autoassign() -> None:
-    """Forget the built integration (tests, or after changing settings)."""
+    """Forget the built integration (tests, or after changing settings), closing the
+    Redis client it built from a URL."""
     with _LOCK:
+        built = _BUILT.get("value")
         _BUILT.clear()
+    if built is not None:
+        built.close()
