@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from autoassign.errors import BackendUnavailable
 from autoassign.integrations._common import run_assignment, run_periodic
 from autoassign.integrations.django.conf import get_autoassign
 from autoassign.integrations.django.jobs import RedisJobQueue
@@ -60,8 +61,9 @@ class Command(BaseCommand):
                 continue
             try:
                 run_assignment(lambda: app.bundle, inbox)
-            except Exception as exc:  # logged by the job; requeue for a retry
+            except BackendUnavailable as exc:  # logged; retried, as Celery or RQ would
                 self.stderr.write(f"inbox {inbox!r}: {exc}; queued again")
+                time.sleep(min(5.0, 0.2 * (1 + ran % 10)))
                 queue.enqueue_assignment(inbox)
             ran += 1
         self.stdout.write(f"ran {ran} assignment jobs")
