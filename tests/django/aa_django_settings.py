@@ -20,7 +20,7 @@ DATABASES["default"].update(
     CONN_MAX_AGE=0,
     OPTIONS={"connect_timeout": 5},
 )
-INSTALLED_APPS = [*INSTALLED_APPS, "aa_djtest"]
+INSTALLED_APPS = [*INSTALLED_APPS, "autoassign.integrations.django.config", "aa_djtest"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AUTOASSIGN = {
     **AUTOASSIGN,

@@ -12,17 +12,23 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
 import attrs
 import django.dispatch
 import redis as redis_py
+from django.apps import apps
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from autoassign.adapters.redis import RedisBackend
 from autoassign.errors import ConfigurationError
-from autoassign.integrations.django.directory import DjangoDirectory, Members
+from autoassign.integrations.django.directory import (
+    DjangoDirectory,
+    Members,
+    PolicySource,
+)
 from autoassign.integrations.django.jobs import InlineJobQueue, RedisJobQueue
 from autoassign.integrations.django.repository import (
     ConversationMapping,
@@ -33,6 +39,7 @@ from autoassign.ports import Clock, EventBus, JobQueue
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
+    "CONFIG_APP",
     "KEYS",
     "DjangoAutoassign",
     "SignalEventBus",
@@ -45,6 +52,9 @@ __all__ = [
 
 autoassign_event = django.dispatch.Signal()
 """Sent with ``event=<the domain event>`` for every event the library publishes."""
+
+CONFIG_APP = "autoassign.integrations.django.config"
+"""The optional configuration models' app (``AUTOASSIGN['POLICY'] = "models"``)."""
 
 KEYS = frozenset(
     {
@@ -169,10 +179,14 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
     account: AccountId = config.get("ACCOUNT", 1)
     policy_config = config.get("POLICY", {})
     policy: AssignmentPolicy | None = None
-    if policy_config is not None:
+    source: PolicySource | None = None
+    if policy_config == "models":
+        source = _model_policies(account)
+    elif policy_config is not None:
         if not isinstance(policy_config, Mapping):
             raise ConfigurationError(
-                f"{_key('POLICY')} must be a dict of AssignmentPolicy fields or None",
+                f"{_key('POLICY')} must be a dict of AssignmentPolicy fields, "
+                f"'models' or None",
                 field=_key("POLICY"),
             )
         policy = _wrap(
@@ -192,6 +206,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             policy=policy,
             capacity_limit=config.get("CAPACITY_LIMIT"),
             agent_inboxes=_callable(config, "AGENT_INBOXES"),
+            policy_source=source,
         ),
     )
     _wrap("INBOX_MODEL", directory._inboxes)
@@ -259,6 +274,16 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
         redis=redis,
         owns_redis=isinstance(config["REDIS"], str) and "://" in config["REDIS"],
     )
+
+
+def _model_policies(account: AccountId) -> PolicySource:
+    if not apps.is_installed(CONFIG_APP):
+        raise ConfigurationError(
+            f"{_key('POLICY')} = 'models' needs {CONFIG_APP!r} in INSTALLED_APPS",
+            field=_key("POLICY"),
+        )
+    source = import_module(f"{CONFIG_APP}.source")
+    return source.ModelPolicies(account)  # type: ignore[no-any-return]
 
 
 def _redis(config: Mapping[str, Any]) -> Any:

@@ -4,8 +4,8 @@ provides, agents as user primary keys, policies given in configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 from django.apps import apps
@@ -27,11 +27,24 @@ from autoassign.model import (
     id_sort_key,
 )
 
-__all__ = ["DjangoDirectory", "Members"]
+__all__ = ["DjangoDirectory", "Members", "PolicySource"]
 
 Members = Callable[[InboxId], Iterable[AgentId]]
 """The agents of an inbox: any iterable of ids, usually a queryset such as
 ``User.objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)``."""
+
+
+class PolicySource(Protocol):
+    """Where a :class:`DjangoDirectory` reads policies instead of its own fields (the
+    configuration models' :class:`~autoassign.integrations.django.config.source.ModelPolicies`)."""
+
+    def policy_for_inbox(self, inbox: InboxId) -> AssignmentPolicy | None: ...
+
+    def linked(self, inboxes: Collection[InboxId]) -> set[InboxId]: ...
+
+    def capacity_policies_for_inbox(
+        self, inbox: InboxId
+    ) -> Sequence[CapacityPolicy]: ...
 
 
 def _model(value: type[models.Model] | str, field: str) -> type[models.Model]:
@@ -69,6 +82,8 @@ class DjangoDirectory:
             ``account_id``).
         teams: ``teams(team_id)`` returns a :class:`~autoassign.Team` or ``None``
             (hosts with teams); default: no teams.
+        policy_source: read policies, links and capacity from here instead of
+            ``policy``, ``policies``, ``capacity_limit`` and ``capacity_policies``.
         agent_inboxes: ``agent_inboxes(agent)`` returns the agent's inboxes;
             default: every inbox whose ``members`` include the agent (one query per
             inbox).
@@ -85,6 +100,7 @@ class DjangoDirectory:
     capacity_policies: Sequence[CapacityPolicy] = ()
     teams: Callable[[TeamId], Team | None] | None = None
     agent_inboxes: Callable[[AgentId], Iterable[InboxId]] | None = None
+    policy_source: PolicySource | None = None
 
     def __attrs_post_init__(self) -> None:
         limit: object = self.capacity_limit
@@ -143,12 +159,16 @@ class DjangoDirectory:
         return self.teams(team) if self.teams is not None else None
 
     def policy_for_inbox(self, inbox: InboxId) -> AssignmentPolicy | None:
+        if self.policy_source is not None:
+            return self.policy_source.policy_for_inbox(inbox)
         policy = self._policy(inbox)
         if policy is None or not self._exists(inbox):
             return None
         return policy
 
     def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
+        if self.policy_source is not None:
+            return self.policy_source.capacity_policies_for_inbox(inbox)
         found = [p for p in self.capacity_policies if p.limit_for(inbox) is not None]
         if self.capacity_limit is not None and self._exists(inbox):
             found.insert(
@@ -187,8 +207,12 @@ class DjangoDirectory:
             return
         with _errors("iter inboxes"):
             rows = list(self._inboxes().order_by("pk").values(*self._fields()))
-        linked = [
-            self._inbox(row) for row in rows if self._policy(row["pk"]) is not None
-        ]
+        if self.policy_source is not None:
+            with_link = self.policy_source.linked([row["pk"] for row in rows])
+            linked = [self._inbox(row) for row in rows if row["pk"] in with_link]
+        else:
+            linked = [
+                self._inbox(row) for row in rows if self._policy(row["pk"]) is not None
+            ]
         for start in range(0, len(linked), max(1, batch_size)):
             yield linked[start : start + batch_size]
