@@ -5,13 +5,14 @@ the commit that asked for it, so every race below happens deterministically)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import post_save
 from django.test import Client, override_settings
 from helpdesk.forms import PublicTicketForm
@@ -84,6 +85,48 @@ def test_public_form_triple_save_keeps_one_assignee(
     assert {user.pk: helpdesk.ledger_count(queue, user) for user in staff} == {
         user.pk: int(user.pk == stored.assigned_to_id) for user in staff
     }
+
+
+@pytest.fixture(params=[False, True], ids=["autocommit", "ATOMIC_REQUESTS"])
+def atomic_requests(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """The database's ``ATOMIC_REQUESTS``, off then on (read per request)."""
+    saved = connection.settings_dict["ATOMIC_REQUESTS"]
+    connection.settings_dict["ATOMIC_REQUESTS"] = request.param
+    try:
+        yield request.param
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = saved
+
+
+def test_public_submit_over_http_keeps_one_assignee(
+    helpdesk: Helpdesk, atomic_requests: bool
+) -> None:
+    """The same triple save through django-helpdesk's own public submit view, with and
+    without ``ATOMIC_REQUESTS``."""
+    queue = helpdesk.queue()
+    staff = [helpdesk.staff("ann"), helpdesk.staff("bob")]
+    counter = _SaveCounter()
+    post_save.connect(counter, sender=Ticket, dispatch_uid="count", weak=False)
+    try:
+        response = Client().post(
+            "/tickets/submit/",
+            {
+                "queue": str(queue.pk),
+                "title": "My printer is on fire",
+                "body": "Please help",
+                "submitter_email": "customer@example.com",
+                "priority": "3",
+            },
+        )
+    finally:
+        post_save.disconnect(sender=Ticket, dispatch_uid="count")
+    assert response.status_code == 302, response.content[:500]
+    assert counter.saves == 3
+    (ticket,) = Ticket.objects.all()
+    assert ticket.assigned_to_id in {user.pk for user in staff}
+    (event,) = helpdesk.assigned()
+    assert (event.conversation, event.agent) == (ticket.pk, ticket.assigned_to_id)
+    assert sum(helpdesk.ledger_count(queue, user) for user in staff) == 1
 
 
 def test_without_the_guard_the_triple_save_assigns_again(helpdesk: Helpdesk) -> None:
