@@ -143,9 +143,15 @@ def _wipe_redis(prefix: str) -> None:
 
 
 @pytest.fixture
-def helpdesk(db: Any) -> Iterator[Helpdesk]:
+def helpdesk(
+    db: Any, require_service: Callable[[str, bool, str], None]
+) -> Iterator[Helpdesk]:
     """A clean helpdesk (no tickets, queues or users; no autoassign keys) with the
     example's wiring; the clock moved on a day so no earlier window counts."""
+    try:
+        get_autoassign().redis.ping()
+    except Exception as exc:
+        require_service("Redis", False, f"{settings.AUTOASSIGN['REDIS']}: {exc}")
     prefix = settings.AUTOASSIGN["PREFIX"]
     FollowUp.objects.all().delete()
     Ticket.objects.all().delete()
