@@ -33,7 +33,7 @@ from autoassign import (
 )
 from autoassign.adapters.memory import InMemoryBackend
 from autoassign.errors import BackendError
-from autoassign.model import AgentId, ConversationId, InboxId
+from autoassign.model import AgentId, ConversationId, InboxId, TeamId
 
 # Id columns are declared without a type: SQLite then keeps each value as given, so
 # int and str ids both round-trip (autoassign's ids are opaque ``int | str``; the shipped
@@ -156,6 +156,8 @@ class SqliteConversations:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         where = ["c.inbox = ?", "c.status = 'open'", "c.assignee IS NULL"]
         params: list[object] = [inbox]
@@ -172,8 +174,19 @@ class SqliteConversations:
             params.append(_micros(cutoff))
         if priority is ConversationPriority.LONGEST_WAITING:
             order = "c.last_activity_at, c.created_at, c.id"
+            cursor = () if after is None else (after.last_activity_at, after.created_at)
         else:
             order = "c.created_at, c.id"
+            cursor = () if after is None else (after.created_at,)
+        if after is not None:  # keyset paging: a row value after the cursor's
+            where.append(f"({order}) > ({', '.join('?' * (len(cursor) + 1))})")
+            params.extend([*(_micros(at) for at in cursor), after.id])
+        if exclude_teams:
+            teams = list(exclude_teams)
+            where.append(
+                f"(c.team IS NULL OR c.team NOT IN ({', '.join('?' * len(teams))}))"
+            )
+            params.extend(teams)
         sql = (
             f"SELECT c.* FROM conversations c WHERE {' AND '.join(where)} "
             f"ORDER BY {order} LIMIT ?"

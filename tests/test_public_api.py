@@ -41,7 +41,7 @@ NOT_AT_TOP_LEVEL = {
         "skip_reason_for",
     },
     "autoassign.events": {"Event"},
-    "autoassign.selection": {"reconcile_queue"},
+    "autoassign.selection": {"fallback_ranking", "reconcile_queue"},
     "autoassign.jobs": {"DEFAULT_LEASE_TTL", "DEFAULT_PENDING_TTL"},
     "autoassign.model": {
         "ADVANCED_ASSIGNMENT_FEATURE",
@@ -74,9 +74,12 @@ NOT_AT_TOP_LEVEL = {
     },
     "autoassign.service": {
         "DEFAULT_BULK_LIMIT",
+        "DEFAULT_MAX_PAGES",
+        "DEFAULT_RECHECK_INTERVAL",
         "DEFAULT_USAGE_BATCH",
         "InboxState",
         "check_bulk_limit",
+        "check_recheck_interval",
     },
     "autoassign.wiring": {"BULK_LIMIT_ENV"},
 }

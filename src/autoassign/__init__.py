@@ -64,6 +64,7 @@ from autoassign.service import AssignmentService
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
+    Reassigner,
     RoundRobinLegacyAssigner,
     TriggerOutcome,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "PolicyOverrides",
     "Ranking",
     "RankingInput",
+    "Reassigner",
     "RoundRobinLegacyAssigner",
     "RoundRobinSelector",
     "SelectionContext",

@@ -1,4 +1,4 @@
-"""The ``autoassign`` command: ``simulate``, ``replay`` and ``explain``.
+"""The ``autoassign`` command: ``simulate``, ``replay``, ``explain`` and ``db upgrade``.
 
 ``explain`` runs on a simulated scenario by default, or read-only on a live system: the
 host's own wiring (``--wiring module:factory``) or the library's own schema and Redis
@@ -6,8 +6,8 @@ keys (``--redis-url`` and ``--sql-url``); see :mod:`autoassign._live`.
 
 Exit codes: 0 ok; 2 usage or scenario errors, and a live explain whose wiring or backends
 cannot be set up or read (a one-line message, no traceback); 1 when a simulation counted
-invariant violations. Terminal output needs the ``cli`` extra (``rich``); ``--json``
-output needs nothing beyond the core.
+invariant violations. Terminal tables use ``rich`` (the ``cli`` extra) when it is
+installed, plain text otherwise; ``--json`` output needs nothing beyond the core.
 """
 
 from __future__ import annotations
@@ -63,11 +63,20 @@ class _UsageError(Exception):
     pass
 
 
+def _package_version() -> str:
+    from autoassign import __version__  # noqa: PLC0415 - the package imports this module lazily
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoassign",
         description="Try assignment policies on a virtual clock, and see why conversations "
         "are (not) assigned.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"autoassign {_package_version()}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -193,7 +202,68 @@ def _parser() -> argparse.ArgumentParser:
         choices=("inbox", "policy"),
         help="as given to build_autoassign (default: inbox)",
     )
+    db = commands.add_parser(
+        "db",
+        help="the library's own SQL tables: migrations",
+        description="Manage the tables of autoassign.adapters.sql (the sql extra).",
+    )
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    up = db_commands.add_parser(
+        "upgrade",
+        help="bring the library's tables to the latest schema (creates them if missing)",
+        description="Apply the library's Alembic migrations to the database: create the "
+        "tables of an empty one, adopt one made by SqlSchema.create_all, upgrade an older "
+        "one. Give the options the application's SqlSchema uses.",
+    )
+    up.add_argument(
+        "--url", required=True, help="SQLAlchemy URL, e.g. postgresql+psycopg://..."
+    )
+    up.add_argument("--schema", metavar="NAME", help="the PostgreSQL schema")
+    up.add_argument(
+        "--table-prefix", metavar="PREFIX", default="", help="SqlSchema(prefix=...)"
+    )
+    up.add_argument(
+        "--ids",
+        choices=("int", "str", "mixed"),
+        default="int",
+        help="SqlSchema(ids=...) (default: int)",
+    )
+    up.add_argument(
+        "--naive-datetimes", action="store_true", help="SqlSchema(naive_datetimes=True)"
+    )
+    up.add_argument(
+        "--revision", default="head", help="target revision (default: head)"
+    )
     return parser
+
+
+def _cmd_db(args: argparse.Namespace, out: IO[str]) -> int:
+    try:
+        import sqlalchemy as sa  # noqa: PLC0415
+
+        from autoassign.adapters.sql import SqlSchema  # noqa: PLC0415
+        from autoassign.adapters.sql.migrations import upgrade  # noqa: PLC0415
+    except ImportError as exc:
+        raise _UsageError(str(exc)) from None
+    schema = SqlSchema(
+        schema=args.schema,
+        prefix=args.table_prefix,
+        ids=args.ids,
+        naive_datetimes=args.naive_datetimes,
+    )
+    try:
+        engine = sa.create_engine(args.url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise _UsageError(f"--url: {exc}") from None
+    try:
+        revision = upgrade(engine, schema, revision=args.revision)
+    except (sa.exc.SQLAlchemyError, AutoassignError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise _UsageError(f"cannot upgrade {engine.url!r}: {lines[0]}") from None
+    finally:
+        engine.dispose()
+    out.write(f"{engine.url!r}: the library's tables are at revision {revision}\n")
+    return EXIT_OK
 
 
 def _common(
@@ -238,10 +308,10 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 def _console(stream: IO[str]) -> Any:
     try:
         from rich.console import Console  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - the cli extra is missing
-        raise _UsageError(
-            "terminal output needs rich: pip install 'autoassign[cli]' (or use --json)"
-        ) from None
+    except ImportError:  # the cli extra is missing: plain tables, no colour
+        from autoassign.simulate._plain import (  # type: ignore[assignment]  # noqa: PLC0415
+            Console,
+        )
     width = None if stream.isatty() else 120
     return Console(file=stream, width=width, soft_wrap=False)
 
@@ -566,6 +636,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None) ->
         "simulate": _cmd_simulate,
         "replay": _cmd_replay,
         "explain": _cmd_explain,
+        "db": _cmd_db,
     }
     try:
         return handlers[args.command](args, out)

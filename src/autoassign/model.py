@@ -8,7 +8,7 @@ Every value is an immutable ``attrs`` class. Ids are opaque: a host may use ``in
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
 
@@ -148,8 +148,37 @@ def _labels(values: Iterable[str], field: str = "labels") -> frozenset[str]:
     return out
 
 
+class _LabelsInOrder(frozenset[str]):
+    """A frozenset that iterates in the order it was given (first occurrences): the
+    admin API echoes ``excluded_labels`` as given, as the reference does. Equality,
+    hashing and set operations are a frozenset's."""
+
+    __slots__ = ("_order",)
+    _order: tuple[str, ...]
+
+    def __new__(cls, values: Iterable[str] = ()) -> _LabelsInOrder:
+        order = tuple(dict.fromkeys(values))
+        self = super().__new__(cls, order)
+        self._order = order
+        return self
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __repr__(self) -> str:
+        items = ", ".join(map(repr, self._order))
+        return f"frozenset({{{items}}})" if items else "frozenset()"
+
+
 def _excluded_labels(values: Iterable[str]) -> frozenset[str]:
-    return _labels(values, field="excluded_labels")
+    if isinstance(values, _LabelsInOrder):
+        return values
+    if not isinstance(values, str | Set):  # keep a one-shot iterator's items
+        values = list(values)
+    _labels(values, field="excluded_labels")
+    if isinstance(values, Set) and not isinstance(values, Sequence):
+        values = sorted(values)  # a set has no order of its own: a stable one
+    return _LabelsInOrder(values)
 
 
 class ConversationStatus(str, enum.Enum):
@@ -501,6 +530,24 @@ class Conversation:
         if priority is ConversationPriority.LONGEST_WAITING:
             return (self.last_activity_at, self.created_at, id_sort_key(self.id))
         return (self.created_at, self.created_at, id_sort_key(self.id))
+
+    def on_page(
+        self,
+        priority: ConversationPriority,
+        *,
+        after: Conversation | None,
+        exclude_teams: Collection[TeamId],
+    ) -> bool:
+        """Whether a page of
+        :meth:`~autoassign.ports.ConversationRepository.unassigned_open` with these
+        ``after`` and ``exclude_teams`` may hold this conversation: it comes strictly
+        after ``after`` in ``priority`` order and its team (if any) is not excluded. For
+        repositories that filter in Python."""
+        if self.team is not None and self.team in exclude_teams:
+            return False
+        return after is None or self.priority_key(priority) > after.priority_key(
+            priority
+        )
 
 
 @attrs.frozen(kw_only=True)

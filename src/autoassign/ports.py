@@ -72,11 +72,26 @@ class ConversationRepository(Protocol):
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         """At most ``limit`` conversations of ``inbox`` that are open, have no assignee and
         are not excluded by ``exclusions`` at ``now``, ordered by
         :meth:`Conversation.priority_key` for ``priority`` (a total order: the id breaks
-        ties)."""
+        ties).
+
+        Paging, so a pass can reach the conversations it can assign past those nobody can
+        take (no head-of-line blocking):
+
+        * ``after``: only conversations that come strictly after it in that order
+          (``c.priority_key(priority) > after.priority_key(priority)``; keyset paging:
+          ``after`` need not be stored any more).
+        * ``exclude_teams``: leave out conversations whose team is one of these
+          (conversations without a team are kept). A pass names the teams it found
+          nobody can take, so later pages skip them in the query.
+
+        An index on the inbox's unassigned open conversations in priority order serves
+        every page (docs/sql.md)."""
         ...
 
     def open_counts(

@@ -22,6 +22,10 @@ class Degradation(str, enum.Enum):
     """Presence was unavailable: nobody was considered online."""
     EVENTS_UNPUBLISHED = "events_unpublished"
     """The event bus failed; the events are in ``unpublished_events``."""
+    ROTATION_UNAVAILABLE = "rotation_unavailable"
+    """The selector could not rank the agents (the rotation store failed): the pass
+    ranked them in membership order instead (round robin within the pass, or fewest open
+    conversations first for balanced) and left the stored queue as it was."""
 
 
 @attrs.frozen(kw_only=True)

@@ -30,6 +30,7 @@ __all__ = [
     "RoundRobinSelector",
     "SelectionContext",
     "Selector",
+    "fallback_ranking",
     "reconcile_queue",
 ]
 
@@ -294,3 +295,40 @@ class _BalancedRanking:
                 self._inbox, members=self._members, agents=self._moved
             )
             self._moved = []
+
+
+class _NoRotation:
+    """Stands in for the rotation store in a fallback ranking: nothing is written."""
+
+    def advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        agents: Sequence[AgentId],
+    ) -> None:
+        return None
+
+
+def fallback_ranking(source: RankingInput, *, balanced: bool) -> Ranking:
+    """The ranking a pass uses when its selector cannot rank (the rotation store is
+    down): the members in membership order, taking turns within the pass (round robin),
+    or in tiers by open count in membership order (``balanced``). Deterministic, and it
+    writes nothing: the stored queue is left as it was (the turns given while degraded
+    are not recorded)."""
+    rotation: RotationStore = _NoRotation()  # type: ignore[assignment]
+    queue = reconcile_queue((), source.members)
+    if balanced:
+        return _BalancedRanking(
+            rotation=rotation,
+            inbox=source.inbox,
+            members=source.members,
+            open_counts=source.open_counts,
+            queue=queue,
+        )
+    return _RotationRanking(
+        rotation=rotation,
+        inbox=source.inbox,
+        members=source.members,
+        queue=OrderedDict.fromkeys(queue),
+    )

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -40,6 +41,7 @@ from autoassign.model import (
     LedgerUsage,
     OverridePrecedence,
     Team,
+    TeamId,
 )
 from autoassign.ports import (
     Clock,
@@ -59,19 +61,44 @@ from autoassign.selection import (
     RankingInput,
     RoundRobinSelector,
     Selector,
+    fallback_ranking,
 )
 
 __all__ = [
     "DEFAULT_BULK_LIMIT",
+    "DEFAULT_MAX_PAGES",
+    "DEFAULT_RECHECK_INTERVAL",
     "DEFAULT_USAGE_BATCH",
     "AssignmentService",
     "InboxState",
     "check_bulk_limit",
+    "check_recheck_interval",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BULK_LIMIT = 100
+
+DEFAULT_RECHECK_INTERVAL = timedelta(seconds=1)
+"""A pass re-reads its gates and the inbox's membership at most this often by default
+(:attr:`AssignmentService.recheck_interval`)."""
+
+
+def check_recheck_interval(value: object) -> timedelta:
+    """Validate a recheck interval: a ``timedelta`` from zero to one hour."""
+    if not isinstance(value, timedelta) or not (
+        timedelta(0) <= value <= timedelta(hours=1)
+    ):
+        raise ConfigurationError(
+            f"recheck_interval must be a timedelta from 0 to 1 hour, got {value!r}",
+            field="recheck_interval",
+        )
+    return value
+
+
+DEFAULT_MAX_PAGES = 10
+"""A pass reads at most this many pages of conversations by default
+(:attr:`AssignmentService.max_pages`)."""
 
 DEFAULT_USAGE_BATCH = 128
 """A pass reads ledger usage lazily, for the online agents its walk reaches: this many
@@ -134,6 +161,16 @@ class _Pass:
     skips: list[Skip] = attrs.field(factory=list)
     degraded: set[Degradation] = attrs.field(factory=set)
     unpublished: list[object] = attrs.field(factory=list)
+    blocked_teams: dict[TeamId, tuple[SkipReason, str]] = attrs.field(factory=dict)
+    """Teams nobody can take a conversation of, for the rest of the snapshot (their
+    later conversations are skipped at once, and later pages leave them out)."""
+    saturated: bool = False
+    """Nobody can take a conversation without a team: nobody can take any more in
+    this snapshot (no further page is read)."""
+    halted: bool = False
+    """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
+    checked_at: datetime | None = None
+    """When the gates and the membership were last read (``None``: never yet)."""
 
     def skip(
         self, conversation: Conversation, reason: SkipReason, detail: str = ""
@@ -141,6 +178,27 @@ class _Pass:
         self.skips.append(
             Skip(conversation=conversation.id, reason=reason, detail=detail)
         )
+        if reason not in _NOBODY_CAN_TAKE:
+            return
+        if conversation.team is None:
+            self.saturated = True
+        else:
+            self.blocked_teams.setdefault(conversation.team, (reason, detail))
+
+
+_NOBODY_CAN_TAKE = frozenset(
+    {
+        SkipReason.TEAM_NOT_FOUND,
+        SkipReason.TEAM_NOT_AUTO_ASSIGNABLE,
+        SkipReason.NO_AGENT_ONLINE,
+        SkipReason.NO_TEAM_MEMBER_ONLINE,
+        SkipReason.ALL_RATE_LIMITED,
+        SkipReason.ALL_AT_CAPACITY,
+    }
+)
+"""Skip reasons that hold for every later conversation of the same team (or, without
+a team, for every later conversation) until the next snapshot: within a pass agents only
+become less eligible (presence is re-read at the next snapshot or pass)."""
 
 
 class _Reserved(enum.Enum):
@@ -215,6 +273,17 @@ class AssignmentService:
     about one new agent per conversation, so the default covers a default-sized pass in
     one read."""
 
+    recheck_interval: timedelta = attrs.field(default=DEFAULT_RECHECK_INTERVAL)
+    """How often (by the :class:`~autoassign.ports.Clock`) a pass re-reads the inbox's
+    gates (inbox, account, policy) and membership between conversations: a policy
+    disabled or an agent removed mid-pass takes effect within this delay. Zero re-reads
+    them before every conversation (the reference's behaviour, and 4 directory reads
+    per conversation)."""
+    max_pages: int = attrs.field(default=DEFAULT_MAX_PAGES)
+    """How many pages of :attr:`bulk_limit` conversations one pass may read to find
+    conversations it can assign past those nobody can take (teams nobody can take are
+    left out of later pages by the query itself)."""
+
     @bulk_limit.validator
     def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="bulk_limit")
@@ -222,6 +291,16 @@ class AssignmentService:
     @usage_batch.validator
     def _check_batch(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="usage_batch")
+
+    @recheck_interval.validator
+    def _check_interval(
+        self, attribute: attrs.Attribute[timedelta], value: timedelta
+    ) -> None:
+        check_recheck_interval(value)
+
+    @max_pages.validator
+    def _check_pages(self, attribute: attrs.Attribute[int], value: int) -> None:
+        check_bulk_limit(value, field="max_pages")
 
     def __attrs_post_init__(self) -> None:
         defaults: dict[AssignmentOrder, Selector] = {
@@ -345,35 +424,84 @@ class AssignmentService:
 
         now = self.clock.now()
         capacity_policies = self.directory.capacity_policies_for_inbox(inbox)
-        conversations = self.conversations.unassigned_open(
-            inbox,
-            limit=batch,
-            priority=loaded.policy.conversation_priority,
-            exclusions=exclusions_for_inbox(capacity_policies, inbox),
-            now=now,
-        )
-        if not conversations:
+        exclusions = exclusions_for_inbox(capacity_policies, inbox)
+
+        def fetch(
+            after: Conversation | None, teams: Collection[TeamId]
+        ) -> Sequence[Conversation]:
+            return self.conversations.unassigned_open(
+                inbox,
+                limit=batch,
+                priority=loaded.policy.conversation_priority,
+                exclusions=exclusions,
+                now=now,
+                after=after,
+                exclude_teams=teams,
+            )
+
+        page = fetch(None, ())
+        if not page:
             return AssignmentResult(inbox=inbox)
 
         run = _Pass(
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
+            checked_at=now,
         )
         selector = self.selector_for(loaded.policy.assignment_order)
-        if not self._snapshot(run, conversations, selector, now):
+        fetched = list(page)
+        if not self._snapshot(run, page, selector, now):
             # Nobody online: nothing else is touched (no ledger, no rotation).
-            return self._result(inbox, conversations, run)
+            return self._result(inbox, fetched, run)
         try:
-            for index, conversation in enumerate(conversations):
-                if index > 0 and not self._refresh(
-                    run, conversations[index:], selector
-                ):
+            for pages in itertools.count(1):
+                self._assign_page(run, page, selector, batch, first=pages == 1)
+                if not self._another_page(run, page, batch, pages):
                     break
-                self._assign_one(run, conversation, selector)
+                page = fetch(page[-1], tuple(run.blocked_teams))
+                fetched.extend(page)
+                if not page:
+                    break
         finally:
             self._finish_ranking(run)
-        return self._result(inbox, conversations, run)
+        return self._result(inbox, fetched, run)
+
+    def _assign_page(
+        self,
+        run: _Pass,
+        page: Sequence[Conversation],
+        selector: Selector,
+        batch: int,
+        *,
+        first: bool,
+    ) -> None:
+        """Assign one page's conversations in order, up to ``batch`` assignments in
+        the pass; the gates and the membership are re-checked before each conversation
+        but the pass's first."""
+        for index, conversation in enumerate(page):
+            if (index > 0 or not first) and not self._refresh(
+                run, page[index:], selector
+            ):
+                run.halted = True
+                return
+            self._assign_one(run, conversation, selector)
+            if len(run.assignments) >= batch:
+                return
+
+    def _another_page(
+        self, run: _Pass, page: Sequence[Conversation], batch: int, pages: int
+    ) -> bool:
+        """Whether to read the page after ``page``: it was full, the pass assigned less
+        than ``batch``, someone may still take a conversation, and the pass has read
+        fewer than :attr:`max_pages` pages. Conversations nobody can take at the front
+        of the queue then never starve those behind them (no head-of-line blocking)."""
+        return (
+            len(page) >= batch
+            and len(run.assignments) < batch
+            and pages < self.max_pages
+            and not (run.saturated or run.halted or run.ranking is None)
+        )
 
     def _result(
         self, inbox: InboxId, conversations: Sequence[Conversation], run: _Pass
@@ -407,6 +535,8 @@ class AssignmentService:
         members. ``False`` when nobody is online (every remaining conversation is
         skipped and nothing else is read)."""
         run.member_set = frozenset(run.members)
+        run.blocked_teams.clear()
+        run.saturated = False
         statuses = self.read_statuses(run.state.account, run.members)
         if statuses is None:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
@@ -446,24 +576,38 @@ class AssignmentService:
                 run.open_counts = dict(
                     self.conversations.open_counts(run.state.inbox.id, wanted)
                 )
-            run.ranking = selector.rank(
-                RankingInput(
-                    inbox=run.state.inbox.id,
-                    members=run.members,
-                    open_counts=run.open_counts if run.open_counts is not None else {},
-                    last_assigned=run.last_assigned,
-                )
-            )
         except Exception as exc:
-            # Every conversation of the snapshot is skipped with backend_error.
+            # Capacity cannot be judged: every conversation of the snapshot is skipped
+            # with backend_error (the repository is down; a claim would fail too).
             logger.warning(
-                "could not rank the agents (open counts or selector %s): %s",
-                selector.name,
+                "could not rank the agents: the open counts could not be read: %s",
                 exc,
                 exc_info=True,
                 extra=_log_extra(run.state.inbox.id),
             )
             run.rank_error = type(exc).__name__
+            return True
+        source = RankingInput(
+            inbox=run.state.inbox.id,
+            members=run.members,
+            open_counts=run.open_counts if run.open_counts is not None else {},
+            last_assigned=run.last_assigned,
+        )
+        try:
+            run.ranking = selector.rank(source)
+        except Exception as exc:
+            # The rotation store (or a host selector) failed: rank in membership order
+            # for this pass rather than leave the inbox unassigned.
+            logger.warning(
+                "selector %s could not rank the agents (%s); ranking them in "
+                "membership order for this pass",
+                selector.name,
+                exc,
+                exc_info=True,
+                extra=_log_extra(run.state.inbox.id),
+            )
+            run.degraded.add(Degradation.ROTATION_UNAVAILABLE)
+            run.ranking = fallback_ranking(source, balanced=selector.needs_open_counts)
         return True
 
     def _finish_ranking(self, run: _Pass) -> None:
@@ -484,9 +628,14 @@ class AssignmentService:
         self, run: _Pass, remaining: Sequence[Conversation], selector: Selector
     ) -> bool:
         """Before each conversation after the first: re-check the gates and the
-        membership. ``False`` stops the pass (every remaining conversation is
-        skipped)."""
+        membership, once :attr:`recheck_interval` has passed since they were last read
+        (every conversation when it is zero). ``False`` stops the pass (every remaining
+        conversation is skipped)."""
         inbox = run.state.inbox.id
+        now = self.clock.now()
+        if run.checked_at is not None and now - run.checked_at < self.recheck_interval:
+            return True
+        run.checked_at = now
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             logger.info(
@@ -676,6 +825,9 @@ class AssignmentService:
             or not conversation.is_assignable
         ):
             run.skip(queued, SkipReason.NOT_ASSIGNABLE)
+            return
+        if conversation.team in run.blocked_teams:
+            run.skip(conversation, *run.blocked_teams[conversation.team])
             return
         team = self._team_for(run, conversation)
         if isinstance(team, SkipReason):

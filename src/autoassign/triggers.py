@@ -19,6 +19,7 @@ from autoassign.model import (
     AccountId,
     AgentId,
     Conversation,
+    ConversationId,
     ConversationStatus,
     InboxId,
 )
@@ -34,6 +35,7 @@ from autoassign.ports import (
 __all__ = [
     "AssignmentTriggers",
     "LegacyAssigner",
+    "Reassigner",
     "RoundRobinLegacyAssigner",
     "TriggerOutcome",
 ]
@@ -60,25 +62,52 @@ class TriggerOutcome(str, enum.Enum):
 
 
 class LegacyAssigner(Protocol):
-    """**Port:** the synchronous assigner used when an account has no ``assignment_v2``."""
+    """**Port:** the synchronous assigner used when an account has no ``assignment_v2``.
 
-    def assign(self, conversation: Conversation) -> AgentId | None: ...
+    It gets a conversation that was saved open and either has no assignee or has one
+    who is no longer a member of its inbox (the reference's v1 reassigns those)."""
+
+    def assign(self, conversation: Conversation) -> AgentId | None:
+        """Assign ``conversation`` now; returns the agent, or ``None`` if nobody."""
+        ...
+
+
+class Reassigner(Protocol):
+    """**Port:** the legacy path's one reassigning write, for a conversation whose
+    assignee left its inbox. The v2 engine never calls it (it never reassigns)."""
+
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """Atomically: if ``conversation`` exists, is open and its assignee is exactly
+        ``previous``, make ``agent`` its assignee and return ``True``; otherwise change
+        nothing and return ``False`` (someone else changed it meanwhile)."""
+        ...
 
 
 @attrs.define
 class RoundRobinLegacyAssigner:
     """The legacy path: a synchronous round robin over the inbox's online members (the
     conversation's team members only, if it has a team that allows auto-assignment; none
-    if its team does not). No rate limit or capacity, as in the reference's v1. It claims
-    with the repository's compare-and-set, so it never reassigns."""
+    if its team does not). No rate limit or capacity, as in the reference's v1.
+
+    An unassigned conversation is taken with the repository's compare-and-set
+    (``claim``). One whose assignee is no longer an inbox member is reassigned through
+    ``reassigner`` (compare-and-set on that previous assignee), as the reference's v1
+    does; without a ``reassigner`` it is left alone. An assignee who is still a member
+    is never replaced."""
 
     directory: Directory
     presence: Presence
     rotation: RotationStore
     conversations: ConversationRepository
+    reassigner: Reassigner | None = None
 
     def assign(self, conversation: Conversation) -> AgentId | None:
         members = self.directory.inbox_members(conversation.inbox)
+        previous = conversation.assignee
+        if previous is not None and (self.reassigner is None or previous in members):
+            return None  # before the round robin moves anyone
         statuses = self.presence.statuses(conversation.account, members)
         allowed = [agent for agent in members if statuses.get(agent) == ONLINE]
         if conversation.team is not None:
@@ -91,9 +120,16 @@ class RoundRobinLegacyAssigner:
         agent = self.rotation.select(
             conversation.inbox, members=members, eligible=allowed
         )
-        if agent is None or not self.conversations.claim(conversation.id, agent):
+        if agent is None:
             return None
-        return agent
+        if previous is None:
+            claimed = self.conversations.claim(conversation.id, agent)
+        else:
+            assert self.reassigner is not None
+            claimed = self.reassigner.reassign(
+                conversation.id, agent, previous=previous
+            )
+        return agent if claimed else None
 
 
 @attrs.define
@@ -181,7 +217,7 @@ class AssignmentTriggers:
             return TriggerOutcome.IGNORED
         account = self.directory.account(after.account)
         if account is None or not account.has_feature(ASSIGNMENT_V2_FEATURE):
-            if freed or self.legacy is None or after.assignee is not None:
+            if freed or self.legacy is None:
                 return TriggerOutcome.IGNORED
             return self._legacy(after)
         return self.request(after.inbox)

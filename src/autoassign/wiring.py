@@ -30,10 +30,17 @@ from autoassign.ports import (
     RotationStore,
 )
 from autoassign.selection import Selector
-from autoassign.service import DEFAULT_BULK_LIMIT, AssignmentService, check_bulk_limit
+from autoassign.service import (
+    DEFAULT_BULK_LIMIT,
+    DEFAULT_MAX_PAGES,
+    DEFAULT_RECHECK_INTERVAL,
+    AssignmentService,
+    check_bulk_limit,
+)
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
+    Reassigner,
     RoundRobinLegacyAssigner,
 )
 
@@ -90,6 +97,8 @@ def build_autoassign(
     jobs: JobQueue,
     clock: Clock | None = None,
     bulk_limit: int | None = None,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    recheck_interval: timedelta = DEFAULT_RECHECK_INTERVAL,
     environ: Mapping[str, str] | None = None,
     selectors: Mapping[AssignmentOrder, Selector] | None = None,
     override_precedence: OverridePrecedence | str = OverridePrecedence.INBOX,
@@ -100,16 +109,23 @@ def build_autoassign(
     pending_ttl: timedelta = DEFAULT_PENDING_TTL,
     periodic_batch_size: int = 1000,
     reservations: Reservations | None = None,
+    reassigner: Reassigner | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
-    (``os.environ``), else 100. ``legacy`` replaces the legacy v1 assigner used for
-    accounts without ``assignment_v2`` (``legacy_fallback=False`` turns it off).
+    (``os.environ``), else 100; a pass reads at most ``max_pages`` pages of that size to
+    reach conversations it can assign past those nobody can take, and re-reads the
+    gates and the membership at most every ``recheck_interval`` (by the clock). ``legacy``
+    replaces the legacy v1 assigner used for accounts without ``assignment_v2``
+    (``legacy_fallback=False`` turns it off).
     ``strict`` re-raises errors that jobs and triggers would otherwise log (tests).
     ``reservations`` confirms presence and reserves the ledger slot before each claim:
     pass ``RedisBackend.reservations`` with the Redis adapters (one round trip instead
     of two); the default is :class:`~autoassign.reservations.SequentialReservations`
-    over ``presence`` and ``ledger``."""
+    over ``presence`` and ``ledger``. ``reassigner`` lets the legacy path (accounts
+    without ``assignment_v2``) reassign a conversation whose assignee left its inbox, as
+    the reference's v1 does (pass the repository when it implements
+    :class:`~autoassign.triggers.Reassigner`); without it that conversation is left."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -137,6 +153,8 @@ def build_autoassign(
         bulk_limit=bulk_limit
         if bulk_limit is not None
         else bulk_limit_from_env(environ),
+        max_pages=max_pages,
+        recheck_interval=recheck_interval,
         override_precedence=precedence,
         selectors=dict(selectors or {}),
         reservations=reservations,
@@ -147,6 +165,7 @@ def build_autoassign(
             presence=presence,
             rotation=rotation,
             conversations=conversations,
+            reassigner=reassigner,
         )
     return Autoassign(
         service=service,

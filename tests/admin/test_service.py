@@ -467,7 +467,7 @@ def test_capacity_policy_shape(admin: PolicyAdmin, clock: FakeClock) -> None:
         "name": "Tier 1",
         "description": "d",
         "exclusion_rules": {
-            "excluded_labels": ["legal", "vip"],
+            "excluded_labels": ["vip", "legal"],  # as given
             "exclude_older_than_hours": 48,
         },
         "created_at": now,

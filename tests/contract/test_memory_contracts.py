@@ -40,6 +40,7 @@ from autoassign.testing.contracts import (
     InboxLeaseContract,
     PresenceContract,
     RateLimitLedgerContract,
+    ReassignerContract,
     ReservationsContract,
     ReservationsSetup,
     RotationStoreContract,
@@ -103,6 +104,14 @@ class TestMemoryConversationRepository(ConversationRepositoryContract):
     def make_repository(
         self, conversations: Sequence[Conversation]
     ) -> ConversationRepository:
+        world = InMemoryWorld(FakeClock())
+        for conversation in conversations:
+            world.put_conversation(conversation)
+        return world
+
+
+class TestMemoryReassigner(ReassignerContract):
+    def make_repository(self, conversations: Sequence[Conversation]) -> InMemoryWorld:
         world = InMemoryWorld(FakeClock())
         for conversation in conversations:
             world.put_conversation(conversation)

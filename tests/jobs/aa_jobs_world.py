@@ -39,6 +39,7 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    TeamId,
 )
 from autoassign.ports import JobQueue
 from autoassign.wiring import Autoassign
@@ -163,13 +164,18 @@ class RedisConversations:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         ids = [json.loads(raw) for raw in self.client.smembers(self._waiting(inbox))]
         found = [self.get(conversation) for conversation in ids]
         waiting = [
             c
             for c in found
-            if c is not None and c.is_assignable and not exclusions.excludes(c, now)
+            if c is not None
+            and c.is_assignable
+            and not exclusions.excludes(c, now)
+            and c.on_page(priority, after=after, exclude_teams=exclude_teams)
         ]
         waiting.sort(key=lambda c: c.priority_key(priority))
         return waiting[:limit]

@@ -16,6 +16,7 @@ from autoassign.model import (
     ConversationStatus,
     ExclusionRules,
     InboxId,
+    TeamId,
 )
 from autoassign.testing import EPOCH
 
@@ -96,6 +97,8 @@ class RedisRepository:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         ids = [_text(i) for i in self.client.zrange(self._inbox(inbox), 0, -1)]
         pipe = self.client.pipeline(transaction=False)
@@ -104,7 +107,13 @@ class RedisRepository:
         found = [
             self._build(cid, raw) for cid, raw in zip(ids, pipe.execute(), strict=True)
         ]
-        out = [c for c in found if c is not None and c.is_assignable]
+        out = [
+            c
+            for c in found
+            if c is not None
+            and c.is_assignable
+            and c.on_page(priority, after=after, exclude_teams=exclude_teams)
+        ]
         out.sort(key=lambda c: c.priority_key(priority))
         return out[:limit]
 

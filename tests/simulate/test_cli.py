@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import autoassign
 from autoassign import cli
 from autoassign.explain import GATE_ORDER
 from autoassign.simulate import default_scenario_text
@@ -188,3 +189,8 @@ def test_python_dash_m() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["scenario"]["name"] == "default"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"autoassign {autoassign.__version__}"

@@ -40,6 +40,7 @@ from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    ReassignerContract,
 )
 from autoassign.testing.stateful import assignment_machine
 
@@ -134,6 +135,15 @@ class TestSqliteConversationRepository(_SqlContracts, ConversationRepositoryCont
 
 class TestSqliteDirectory(_SqlContracts, DirectoryContract):
     kind = "sqlite"
+
+
+class TestSqliteReassigner(_SqlContracts, ReassignerContract):
+    kind = "sqlite"
+
+
+@pytest.mark.postgres
+class TestPostgresReassigner(_SqlContracts, ReassignerContract):
+    kind = "postgres"
 
 
 @pytest.mark.postgres

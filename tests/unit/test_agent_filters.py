@@ -98,6 +98,7 @@ def test_an_agent_removed_from_the_inbox_mid_pass_gets_nothing_more(
     def on_event(event: object) -> None:
         if isinstance(event, AssigneeChanged) and event.agent == "ann":
             scenario.world.remove_member(INBOX, "ann")
+            scenario.clock.advance(1)  # seen within recheck_interval (1 s)
 
     scenario.backend.events.subscribe(on_event)
     scenario.run()

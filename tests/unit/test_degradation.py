@@ -7,6 +7,7 @@ assignment."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from autoassign import (
     AssigneeChanged,
     AssignmentPolicy,
     BackendError,
+    ConfigurationError,
     ConversationUpdated,
     Degradation,
     SkipReason,
@@ -224,6 +226,7 @@ def _stop_after_first(scenario: Any, change: Any) -> None:
     def on_event(event: object) -> None:
         if isinstance(event, ConversationUpdated) and event.conversation == 1:
             change()
+            scenario.clock.advance(1)  # seen within recheck_interval (1 s)
 
     scenario.backend.events.subscribe(on_event)
 
@@ -257,3 +260,45 @@ def test_a_gate_closing_mid_pass_stops_it(
     ]
     assert scenario.assignee(2) is None
     assert scenario.assignee(3) is None
+
+
+@pytest.mark.parametrize(
+    ("interval", "assigned", "reads"), [(0, 1, 2), (1, 1, 2), (2, 2, 2), (10, 3, 1)]
+)
+def test_a_closing_gate_is_seen_within_the_recheck_interval(
+    scenario: Any, wrap: Any, interval: float, assigned: int, reads: int
+) -> None:
+    """The gates and the membership are re-read once ``recheck_interval`` has passed
+    (each claim takes 1 s here): 0 or 1 s re-read before conversation 2 and stop; 2 s
+    sees the policy disabled after conversation 1 from conversation 3 on; 10 s not in
+    this pass (the next pass sees it)."""
+    scenario.setup(members=["ann", "bob"])
+    scenario.convs([1, 2, 3])
+
+    def claim(original: Any, *args: Any, **kwargs: Any) -> Any:
+        scenario.clock.advance(1)
+        return original(*args, **kwargs)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ConversationUpdated) and event.conversation == 1:
+            scenario.world.put_policy(
+                AssignmentPolicy(id=1, account=ACCOUNT, enabled=False)
+            )
+
+    scenario.backend.events.subscribe(on_event)
+    directory = wrap(scenario.backend.directory)
+    scenario.build(
+        conversations=wrap(scenario.backend.conversations, claim=claim),
+        directory=directory,
+        recheck_interval=timedelta(seconds=interval),
+    )
+    result = scenario.run()
+    assert result.assigned_count == assigned
+    assert len(directory.called("policy_for_inbox")) == reads
+
+
+@pytest.mark.parametrize("bad", [timedelta(seconds=-1), timedelta(hours=2), 1, None])
+def test_the_recheck_interval_is_validated(scenario: Any, bad: Any) -> None:
+    scenario.setup()
+    with pytest.raises(ConfigurationError, match="recheck_interval"):
+        scenario.build(recheck_interval=bad)

@@ -29,6 +29,7 @@ def test_a_member_joining_mid_pass_takes_a_turn_after_the_moves_so_far(
     def on_event(event: object) -> None:
         if isinstance(event, AssigneeChanged) and event.conversation == 1:
             scenario.world.add_member(INBOX, "C")
+            scenario.clock.advance(1)  # seen within recheck_interval (1 s)
 
     scenario.backend.events.subscribe(on_event)
     result = scenario.run()

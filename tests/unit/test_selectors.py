@@ -18,6 +18,7 @@ from autoassign import (
     AssigneeChanged,
     AssignmentOrder,
     AssignmentPolicy,
+    Degradation,
     RankingInput,
     SelectionContext,
     SkipReason,
@@ -387,7 +388,6 @@ def test_a_host_selector_for_balanced_leaves_round_robin_alone(scenario: Any) ->
     [
         (lambda source: _Fixed([]), SkipReason.NO_AGENT_SELECTED),
         (lambda source: _Fixed(["stranger"]), SkipReason.NO_AGENT_SELECTED),
-        (lambda source: 1 / 0, SkipReason.BACKEND_ERROR),
         (lambda source: _Broken([]), SkipReason.BACKEND_ERROR),
     ],
 )
@@ -395,7 +395,7 @@ def test_a_misbehaving_selector_assigns_nothing(
     scenario: Any, choice: Any, reason: SkipReason
 ) -> None:
     """A ranking that names nobody, names a non-member (online, but never assigned), or
-    raises: nothing is assigned and nothing is written."""
+    raises while walked: nothing is assigned and nothing is written."""
 
     @attrs.define
     class Bad:
@@ -419,3 +419,43 @@ def test_a_misbehaving_selector_assigns_nothing(
     assert scenario.backend.events.events == []
     # No ledger entry survives a selection that did not end in a claim.
     assert scenario.snapshot()["ledger"] == {}
+
+
+@pytest.mark.parametrize("order", list(AssignmentOrder))
+def test_a_selector_that_cannot_rank_degrades_to_membership_order(
+    scenario: Any, order: AssignmentOrder
+) -> None:
+    """The rotation store (or a host selector) fails to rank: the pass ranks the
+    members in membership order (balanced: fewest open first), reports
+    ``rotation_unavailable`` and writes nothing to the rotation."""
+
+    @attrs.define
+    class Down:
+        name: str = "down"
+        needs_open_counts: bool = order is AssignmentOrder.BALANCED
+        needs_last_assigned: bool = False
+
+        def rank(self, source: RankingInput) -> Any:
+            raise ConnectionError("rotation store down")
+
+        def preview(self, context: SelectionContext) -> Any:
+            return None
+
+    scenario.setup(
+        members=["C", "A", "B"],
+        policy=AssignmentPolicy(
+            id=scenario.POLICY, account=scenario.ACCOUNT, assignment_order=order
+        ),
+    )
+    scenario.conv("held", assignee="C")  # C has one open conversation already
+    scenario.convs([1, 2, 3, 4])
+    app = scenario.build(selectors={order: Down()})
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert result.degraded == {Degradation.ROTATION_UNAVAILABLE}
+    expected = (
+        ["C", "A", "B", "C"]
+        if order is AssignmentOrder.ROUND_ROBIN
+        else ["A", "B", "C", "A"]
+    )
+    assert [a.agent for a in result.assignments] == expected
+    assert scenario.backend.rotation._queues == {}

@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoassign import (
     AssignmentPolicy,
@@ -18,7 +20,9 @@ from autoassign import (
     TriggerOutcome,
     request_assignment,
 )
+from autoassign.adapters.memory import InMemoryBackend, build_in_memory
 from autoassign.jobs import DEFAULT_PENDING_TTL
+from autoassign.testing import FakeClock
 
 ACCOUNT, INBOX = 1, 10
 
@@ -344,12 +348,55 @@ def test_legacy_respects_teams(scenario: Any) -> None:
     assert _created(scenario, 3, team=404) is TriggerOutcome.LEGACY_UNASSIGNED
 
 
-def test_legacy_never_reassigns_and_ignores_freed_capacity(scenario: Any) -> None:
-    _legacy(scenario, members=["ann"])
-    assert _created(scenario, 1, assignee="gone") is TriggerOutcome.IGNORED
+def test_legacy_without_a_reassigner_leaves_a_departed_assignee(
+    scenario: Any,
+) -> None:
+    _legacy(scenario, members=["ann", "bob"])
+    assert _created(scenario, 1, assignee="gone") is TriggerOutcome.LEGACY_UNASSIGNED
     assert scenario.assignee(1) == "gone"
-    scenario.conv(2, assignee="ann")
-    assert _update(scenario, 2, status="resolved") is TriggerOutcome.IGNORED
+    assert _created(scenario, 2) is TriggerOutcome.LEGACY_ASSIGNED
+    assert scenario.assignee(2) == "ann"  # the round robin did not move for 1
+    scenario.conv(3, assignee="ann")
+    assert _update(scenario, 3, status="resolved") is TriggerOutcome.IGNORED
+
+
+def test_legacy_reassigns_a_conversation_whose_assignee_left_the_inbox(
+    scenario: Any,
+) -> None:
+    """As the reference's v1 (``AgentAssignmentService``) does; the v2 job never does."""
+    _legacy(scenario, members=["ann", "bob"])
+    scenario.build(reassigner=scenario.backend.conversations)
+    assert _created(scenario, 1, assignee="gone") is TriggerOutcome.LEGACY_ASSIGNED
+    assert scenario.assignee(1) == "ann"
+    scenario.conv(2, status="resolved", assignee="bob")
+    scenario.world.remove_member(INBOX, "bob")
+    assert _update(scenario, 2, status="open") is TriggerOutcome.LEGACY_ASSIGNED
+    assert scenario.assignee(2) == "ann"  # bob is no longer a member
+    scenario.conv(3, status="resolved", assignee="ann")
+    assert _update(scenario, 3, status="open") is TriggerOutcome.IGNORED  # a member
+    assert scenario.assignee(3) == "ann"
+    assert scenario.backend.jobs.queued == ()
+
+
+def test_legacy_reassignment_loses_to_a_change_made_meanwhile(scenario: Any) -> None:
+    _legacy(scenario, members=["ann"])
+    scenario.build(reassigner=scenario.backend.conversations)
+    stale = scenario.conv(1, assignee="gone")
+    scenario.world.update_conversation(1, assignee="ann")  # a human assigned ann
+    assert _saved(scenario, None, stale) is TriggerOutcome.LEGACY_UNASSIGNED
+    assert scenario.assignee(1) == "ann"
+
+
+def test_build_in_memory_wires_the_reassigner() -> None:
+    backend = InMemoryBackend(clock=FakeClock())
+    backend.add_account(ACCOUNT, features=())
+    backend.add_inbox(INBOX, account=ACCOUNT, members=["ann"])
+    backend.set_status(ACCOUNT, "ann", "online")
+    app = build_in_memory(backend)
+    conversation = backend.add_conversation(1, inbox=INBOX, assignee="gone")
+    outcome = app.triggers.on_conversation_saved(None, conversation)
+    assert outcome is TriggerOutcome.LEGACY_ASSIGNED
+    assert backend.world.get(1).assignee == "ann"
 
 
 def test_legacy_with_auto_assignment_off_is_ignored(scenario: Any) -> None:
@@ -422,3 +469,33 @@ def test_trigger_then_job_end_to_end(scenario: Any) -> None:
     scenario.backend.jobs.drain(scenario.app.job.run)
     assert scenario.assignee(1) == "bob"
     assert scenario.world.get(1).status is ConversationStatus.OPEN
+
+
+@given(
+    members=st.lists(st.sampled_from(["ann", "bob", "cho"]), unique=True),
+    online=st.sets(st.sampled_from(["ann", "bob", "cho", "gone"])),
+    assignee=st.sampled_from([None, "ann", "bob", "cho", "gone"]),
+)
+def test_legacy_takes_only_unassigned_or_departed_conversations(
+    members: list[str], online: set[str], assignee: str | None
+) -> None:
+    """Without v2, a saved open conversation ends with an online member as assignee if
+    it had none or one who left the inbox (and a member is online); a member's
+    conversation is never touched."""
+    backend = InMemoryBackend(clock=FakeClock())
+    backend.add_account(ACCOUNT, features=())
+    backend.add_inbox(INBOX, account=ACCOUNT, members=members)
+    for agent in online:
+        backend.set_status(ACCOUNT, agent, "online")
+    app = build_in_memory(backend, strict=True)
+    conversation = backend.add_conversation(1, inbox=INBOX, assignee=assignee)
+    app.triggers.on_conversation_saved(None, conversation)
+    after = backend.world.get(1)
+    assert after is not None
+    available = [agent for agent in members if agent in online]
+    if assignee in members:
+        assert after.assignee == assignee
+    elif available:
+        assert after.assignee in available
+    else:
+        assert after.assignee == assignee

@@ -287,10 +287,17 @@ class InMemoryWorld:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         with self._lock:
             waiting = [self.conversations[key] for key in self._waiting.get(inbox, ())]
-        candidates = [c for c in waiting if not exclusions.excludes(c, now)]
+        candidates = [
+            c
+            for c in waiting
+            if not exclusions.excludes(c, now)
+            and c.on_page(priority, after=after, exclude_teams=exclude_teams)
+        ]
         return tuple(
             heapq.nsmallest(limit, candidates, key=lambda c: c.priority_key(priority))
         )
@@ -322,6 +329,22 @@ class InMemoryWorld:
                 held = self._open_by_inbox.get(current.inbox, {}).get(agent, 0)
                 if held >= capacity_limit:
                     return False
+            self._store(attrs.evolve(current, assignee=agent))
+            return True
+
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """:class:`~autoassign.triggers.Reassigner`: the legacy path's reassignment of
+        an open conversation still assigned to ``previous``."""
+        with self._lock:
+            current = self.conversations.get(conversation)
+            if (
+                current is None
+                or current.status is not ConversationStatus.OPEN
+                or current.assignee != previous
+            ):
+                return False
             self._store(attrs.evolve(current, assignee=agent))
             return True
 
@@ -715,5 +738,5 @@ def build_in_memory(backend: InMemoryBackend, **options: Any) -> Autoassign:
         events=backend.events,
         jobs=backend.jobs,
         clock=backend.clock,
-        **options,
+        **{"reassigner": backend.conversations, **options},
     )

@@ -26,6 +26,7 @@ from autoassign.admin.http import (
     Authenticator,
 )
 from autoassign.admin.memory import InMemoryPolicyStore
+from autoassign.admin.openapi import OPENAPI_RESOURCE, openapi_document
 from autoassign.admin.service import (
     Actor,
     PolicyAdmin,
@@ -51,6 +52,7 @@ from autoassign.admin.store import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "OPENAPI_RESOURCE",
     "ROUTES",
     "Actor",
     "AdminApp",
@@ -77,5 +79,6 @@ __all__ = [
     "capacity_policy_json",
     "inbox_json",
     "inbox_limit_json",
+    "openapi_document",
     "policy_json",
 ]

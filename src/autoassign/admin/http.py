@@ -249,14 +249,16 @@ class AdminApp:
         except NotFound as exc:
             return _Response(404, {"error": exc.message})
         except ValidationFailed as exc:
-            payload: dict[str, object] = {
-                "message": exc.message,
-                "attributes": list(exc.errors),
-                "errors": exc.errors,
-            }
-            if exc.error is not None:
-                payload["error"] = exc.error
-            return _Response(422, payload)
+            if exc.error is not None:  # the reference renders just {"error": ...}
+                return _Response(422, {"error": exc.error})
+            return _Response(
+                422,
+                {
+                    "message": exc.message,
+                    "attributes": list(exc.errors),
+                    "errors": exc.errors,
+                },
+            )
         except ConfigurationError as exc:
             field = exc.field or "base"
             return _Response(

@@ -342,6 +342,17 @@ def policy_json(record: PolicyRecord) -> dict[str, Any]:
     }
 
 
+def _exclusion_rules_json(rules: ExclusionRules) -> dict[str, Any]:
+    """The rules that are set, labels in the order given: ``{}`` for none (the
+    reference's ``exclusion_rules`` column default)."""
+    out: dict[str, Any] = {}
+    if rules.excluded_labels:
+        out["excluded_labels"] = list(rules.excluded_labels)
+    if rules.exclude_older_than_hours is not None:
+        out["exclude_older_than_hours"] = rules.exclude_older_than_hours
+    return out
+
+
 def capacity_policy_json(record: CapacityPolicyRecord) -> dict[str, Any]:
     """The reference's agent capacity policy JSON."""
     rules = record.values.exclusion_rules
@@ -349,10 +360,7 @@ def capacity_policy_json(record: CapacityPolicyRecord) -> dict[str, Any]:
         "id": record.id,
         "name": record.values.name,
         "description": record.values.description,
-        "exclusion_rules": {
-            "excluded_labels": sorted(rules.excluded_labels),
-            "exclude_older_than_hours": rules.exclude_older_than_hours,
-        },
+        "exclusion_rules": _exclusion_rules_json(rules),
         "created_at": _unix(record.created_at),
         "updated_at": _unix(record.updated_at),
         "account_id": record.account,

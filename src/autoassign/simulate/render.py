@@ -1,4 +1,5 @@
-"""Terminal rendering of reports and explanations with ``rich`` (the ``cli`` extra).
+"""Terminal rendering of reports and explanations with ``rich`` (the ``cli`` extra), or
+as plain text without it (:mod:`autoassign.simulate._plain`).
 
 Only the CLI imports this module; the library never needs ``rich``.
 """
@@ -7,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+try:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+except ImportError:  # the cli extra is missing: plain tables
+    from autoassign.simulate._plain import (  # type: ignore[assignment, no-redef]
+        Console,
+        Table,
+        Text,
+        box,
+    )
 
 from autoassign.explain import ConversationExplanation, InboxExplanation
 from autoassign.simulate.engine import INVARIANTS

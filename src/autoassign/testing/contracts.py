@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
@@ -65,6 +65,7 @@ from autoassign.model import (
     PolicyId,
     Reservation,
     Team,
+    TeamId,
     id_sort_key,
 )
 from autoassign.ports import (
@@ -77,6 +78,7 @@ from autoassign.ports import (
     RotationStore,
 )
 from autoassign.testing import EPOCH, FakeClock
+from autoassign.triggers import Reassigner
 
 __all__ = [
     "ConversationRepositoryContract",
@@ -84,6 +86,7 @@ __all__ = [
     "InboxLeaseContract",
     "PresenceContract",
     "RateLimitLedgerContract",
+    "ReassignerContract",
     "ReservationsContract",
     "ReservationsSetup",
     "RotationStoreContract",
@@ -1078,6 +1081,7 @@ def _conversation(
     labels: Sequence[str] = (),
     created: float = 0,
     activity: float | None = None,
+    team: TeamId | None = None,
 ) -> Conversation:
     return Conversation(
         id=id,
@@ -1085,6 +1089,7 @@ def _conversation(
         account=account,
         status=status,
         assignee=assignee,
+        team=team,
         labels=frozenset(labels),
         created_at=_at(created),
         last_activity_at=_at(created if activity is None else activity),
@@ -1122,6 +1127,8 @@ class ConversationRepositoryContract:
         priority: ConversationPriority = ConversationPriority.EARLIEST_CREATED,
         exclusions: ExclusionRules = _NO_EXCLUSIONS,
         now: datetime | None = None,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> list[ConversationId]:
         found = repository.unassigned_open(
             inbox,
@@ -1129,8 +1136,63 @@ class ConversationRepositoryContract:
             priority=priority,
             exclusions=exclusions,
             now=now or _at(86_400),
+            after=after,
+            exclude_teams=exclude_teams,
         )
         return [conversation.id for conversation in found]
+
+    def test_pages_after_a_conversation(self) -> None:
+        stored = [
+            _conversation(5, created=30, activity=31),
+            _conversation(3, created=10, activity=90),
+            _conversation(9, created=10, activity=40),
+            _conversation(1, created=20, activity=40),
+            _conversation(2, created=5, activity=40),
+            _conversation(4, created=5, activity=40),
+        ]
+        repository = self.make_repository(stored)
+        by_id = {conversation.id: conversation for conversation in stored}
+        for priority in ConversationPriority:
+            whole = self._ids(repository, priority=priority)
+            assert len(whole) == len(stored)
+            for at, cursor in enumerate(whole):
+                # every page after a conversation continues the order exactly
+                assert (
+                    self._ids(repository, priority=priority, after=by_id[cursor])
+                    == whole[at + 1 :]
+                )
+                assert (
+                    self._ids(
+                        repository, priority=priority, after=by_id[cursor], limit=2
+                    )
+                    == whole[at + 1 : at + 3]
+                )
+        # the cursor need not be stored (keyset paging): a deleted one still pages
+        gone = _conversation(77, created=10, activity=40)
+        assert self._ids(repository, after=gone) == [1, 5]
+
+    def test_excluded_teams_are_left_out(self) -> None:
+        repository = self.make_repository(
+            [
+                _conversation(1, created=1, team="blocked"),
+                _conversation(2, created=2),
+                _conversation(3, created=3, team="open"),
+                _conversation(4, created=4, team="blocked"),
+                _conversation(5, created=5, team="other"),
+            ]
+        )
+        assert self._ids(repository) == [1, 2, 3, 4, 5]
+        assert self._ids(repository, exclude_teams={"blocked"}) == [2, 3, 5]
+        assert self._ids(repository, exclude_teams=["blocked", "other"], limit=2) == [
+            2,
+            3,
+        ]
+        page = self._ids(
+            repository,
+            exclude_teams={"blocked"},
+            after=_conversation(2, created=2),
+        )
+        assert page == [3, 5]
 
     def test_get(self) -> None:
         stored = _conversation(
@@ -1205,6 +1267,7 @@ class ConversationRepositoryContract:
         repository = self.make_repository(conversations)
         first = self._ids(repository, "in")
         assert first == ["a", "b", "c"]
+        assert self._ids(repository, "in", after=conversations[1]) == ["b", "c"]
 
     def test_limit(self) -> None:
         repository = self.make_repository(
@@ -1369,6 +1432,52 @@ class ConversationRepositoryContract:
         )
         assert sum(wins) == 3
         assert repository.open_counts(1, ["ann"]).get("ann", 0) == 3
+
+
+class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):
+    pass
+
+
+class ReassignerContract:
+    """Checks :class:`~autoassign.triggers.Reassigner` (the legacy path's reassignment)
+    on a repository that implements it: a compare-and-set on the previous assignee of an
+    open conversation, one winner under races."""
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> _ReassigningRepository:
+        """A fresh repository holding exactly ``conversations``, with ``reassign``."""
+        raise NotImplementedError
+
+    def test_reassigns_an_open_conversation_held_by_previous(self) -> None:
+        repository = self.make_repository([_conversation(1, assignee="gone")])
+        assert repository.reassign(1, "ann", previous="gone")
+        assert _assignee(repository, 1) == "ann"
+        assert repository.open_counts(1, ["ann", "gone"]) == {"ann": 1}
+
+    def test_refuses_anything_else_and_changes_nothing(self) -> None:
+        resolved = ConversationStatus.RESOLVED
+        repository = self.make_repository(
+            [
+                _conversation(1, assignee="bob"),
+                _conversation(2),
+                _conversation(3, assignee="gone", status=resolved),
+            ]
+        )
+        assert not repository.reassign(1, "ann", previous="gone")  # someone else's
+        assert not repository.reassign(2, "ann", previous="gone")  # unassigned: claim
+        assert not repository.reassign(3, "ann", previous="gone")  # not open
+        assert not repository.reassign(99, "ann", previous="gone")  # missing
+        assert [_assignee(repository, c) for c in (1, 2, 3)] == ["bob", None, "gone"]
+
+    def test_concurrent_reassigns_have_exactly_one_winner(self) -> None:
+        repository = self.make_repository([_conversation(1, assignee="gone")])
+        wins = _race(
+            _CONCURRENCY,
+            lambda index: repository.reassign(1, f"agent-{index}", previous="gone"),
+        )
+        assert sum(wins) == 1, wins
+        assert _assignee(repository, 1) == f"agent-{wins.index(True)}"
 
 
 # -- Directory ------------------------------------------------------------------------------

@@ -420,6 +420,31 @@ class PolicyStoreContract:
         same = store.update_capacity_policy(ACCOUNT, record.id, cleared)
         assert same == updated, "an update that changes nothing must not stamp"
 
+    def test_excluded_labels_keep_the_order_given(self) -> None:
+        """The admin API echoes ``excluded_labels`` as given (the reference stores the
+        array), so a store gives them back in the same order."""
+        store, _, _ = self._fresh()
+        labels = ["vip", "legal", "Billing", "a"]
+        values = CapacityPolicyValues(
+            name="Ordered", exclusion_rules=ExclusionRules(excluded_labels=labels)
+        )
+        record = store.create_capacity_policy(ACCOUNT, values)
+        for read in (record, store.get_capacity_policy(ACCOUNT, record.id)):
+            assert read is not None
+            assert list(read.values.exclusion_rules.excluded_labels) == labels
+        again = ["a", "vip"]
+        updated = store.update_capacity_policy(
+            ACCOUNT,
+            record.id,
+            CapacityPolicyValues(
+                name="Ordered", exclusion_rules=ExclusionRules(excluded_labels=again)
+            ),
+        )
+        assert updated is not None
+        reread = store.get_capacity_policy(ACCOUNT, record.id)
+        assert reread is not None
+        assert list(reread.values.exclusion_rules.excluded_labels) == again
+
     def test_capacity_names_need_not_be_unique(self) -> None:
         store, _, _ = self._fresh()
         one = store.create_capacity_policy(ACCOUNT, CapacityPolicyValues(name="C"))

@@ -56,7 +56,8 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, TypeAlias
 
@@ -111,7 +112,8 @@ from autoassign.ports import (
     RateLimitLedger,
     RotationStore,
 )
-from autoassign.results import AssignmentResult
+from autoassign.results import Assignment, AssignmentResult, Skip
+from autoassign.service import DEFAULT_MAX_PAGES
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -158,6 +160,18 @@ _NO_ELIGIBLE_AGENT = frozenset(
         SkipReason.NO_AGENT_SELECTED,
     }
 )
+_NOBODY_CAN_TAKE = frozenset(
+    {
+        SkipReason.TEAM_NOT_FOUND,
+        SkipReason.TEAM_NOT_AUTO_ASSIGNABLE,
+        SkipReason.NO_AGENT_ONLINE,
+        SkipReason.NO_TEAM_MEMBER_ONLINE,
+        SkipReason.ALL_RATE_LIMITED,
+        SkipReason.ALL_AT_CAPACITY,
+    }
+)
+"""Skips after which a pass takes nobody of the same team (or, without a team, nobody
+at all) for the rest of the pass: later pages leave the team out, or are not read."""
 
 
 class DrainableJobQueue(Protocol):
@@ -810,81 +824,150 @@ def assignment_machine(
                 return
             assert not result.degraded, result.degraded
             candidates = model.candidates(inbox, now)
-            expected = candidates[: self.bulk_limit]
-            assert result.fetched == len(expected), (
-                f"fetched {result.fetched}, model has {len(candidates)} candidates"
-            )
             assigned = {a.conversation: a for a in result.assignments}
             skipped = {s.conversation: s for s in result.skips}
             assert len(assigned) == len(result.assignments)
             assert len(skipped) == len(result.skips)
             assert not set(assigned) & set(skipped)
-            assert set(assigned) | set(skipped) == {c.id for c in expected}, (
-                "the pass did not work on the model's top conversations"
-            )
-            order = [c.id for c in expected]
-            assert [a.conversation for a in result.assignments] == [
-                c for c in order if c in assigned
-            ], "assignments out of priority order"
-
             if not any(model.status.get(a) == ONLINE for a in model.members[inbox]):
                 # nobody online: the pass stops before looking at any conversation
+                expected = candidates[: self.bulk_limit]
+                assert result.fetched == len(expected)
+                assert set(skipped) == {c.id for c in expected}
                 assert not result.assignments
                 assert {s.reason for s in result.skips} <= {SkipReason.NO_AGENT_ONLINE}
                 self._check_events(result)
                 return
-            policy = model.policies[inbox]
-            starved = False  # a team-less conversation found no eligible agent
-            for conversation in expected:
-                maybe, surely = model.eligible(conversation, now)
-                if conversation.id in skipped:
-                    reason = skipped[conversation.id].reason
-                    team_skip = model.expected_team_skip(conversation)
-                    if team_skip is not None:
-                        assert reason is team_skip, (conversation, reason)
-                        continue
-                    assert reason in _NO_ELIGIBLE_AGENT, (conversation, reason)
-                    assert not surely, (
-                        f"conversation {conversation.id} skipped ({reason.value}) "
-                        f"although {sorted(surely, key=id_sort_key)} were eligible"
-                    )
-                    if conversation.team is None:
-                        starved = True
-                    continue
-                assignment = assigned[conversation.id]
-                agent = assignment.agent
-                assert assignment.occurred_at == now
-                assert agent in maybe, (
-                    f"conversation {conversation.id} went to {agent!r}, who was not "
-                    f"eligible (eligible: {sorted(maybe, key=id_sort_key)}; "
-                    f"member={agent in model.members[inbox]}, "
-                    f"status={model.status.get(agent)!r}, "
-                    f"open={model.open_count(inbox, agent)}, "
-                    f"capacity={model.capacity_limit(inbox, agent)}, "
-                    f"recent={model.recent(inbox, agent, now)}, "
-                    f"limit={policy.fair_distribution_limit})"
-                )
-                assert not (starved and conversation.team is None), (
-                    f"conversation {conversation.id} was assigned after an earlier "
-                    "team-less conversation found nobody eligible"
-                )
-                if maybe == surely:
-                    expected_agent = model.expected_agent(conversation, surely, now)
-                    assert expected_agent is None or agent == expected_agent, (
-                        f"conversation {conversation.id} went to {agent!r}; the "
-                        f"{policy.assignment_order.value} selector should have chosen "
-                        f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)})"
-                    )
-                model.rotate(inbox, agent)
-                if policy.assignment_order is AssignmentOrder.ROUND_ROBIN:
-                    model.round_robin_decision(inbox, agent, surely)
-                else:
-                    model.streaks.pop(inbox, None)
-                model.conversations[conversation.id] = attrs.evolve(
-                    conversation, assignee=agent
-                )
-                model.record(inbox, agent, conversation.id, now)
+            worked = self._check_pages(result, candidates, assigned, skipped, now)
+            assert result.fetched == len(worked), (
+                f"fetched {result.fetched}, the model's pages hold {len(worked)} of "
+                f"{len(candidates)} candidates"
+            )
+            assert set(assigned) | set(skipped) == {c.id for c in worked}, (
+                "the pass did not work on the model's top conversations"
+            )
+            order = [c.id for c in worked]
+            assert [a.conversation for a in result.assignments] == [
+                c for c in order if c in assigned
+            ], "assignments out of priority order"
             self._check_events(result)
+
+        def _check_pages(
+            self,
+            result: AssignmentResult,
+            candidates: Sequence[Conversation],
+            assigned: Mapping[ConversationId, Assignment],
+            skipped: Mapping[ConversationId, Skip],
+            now: datetime,
+        ) -> list[Conversation]:
+            """Check the conversations of the pages the pass should have read, in
+            order, against the model; returns them. The page after a full one is read
+            while the pass assigned less than a page, no team-less conversation found
+            nobody eligible, and fewer than ``max_pages`` pages were read; it leaves out
+            the teams found blocked (nobody could take a conversation of theirs)."""
+            model = self.model
+            priority = model.policies[result.inbox].conversation_priority
+            worked: list[Conversation] = []
+            blocked: set[TeamId] = set()
+            starved = False  # a team-less conversation found no eligible agent
+            saturated = False  # ... because of the agents: no further page
+            done = 0  # assignments so far
+            after: Conversation | None = None
+            for pages in itertools.count(1):
+                page = [
+                    c
+                    for c in candidates
+                    if (c.team is None or c.team not in blocked)
+                    and (
+                        after is None
+                        or model.priority_key(c, priority)
+                        > model.priority_key(after, priority)
+                    )
+                ][: self.bulk_limit]
+                worked.extend(page)
+                for conversation in page:
+                    if conversation.id in skipped:
+                        reason = skipped[conversation.id].reason
+                        self._check_skip(conversation, reason, now)
+                        if conversation.team is not None:
+                            if reason in _NOBODY_CAN_TAKE:
+                                blocked.add(conversation.team)
+                        elif reason in _NO_ELIGIBLE_AGENT:
+                            starved = True
+                            saturated = saturated or reason in _NOBODY_CAN_TAKE
+                    else:
+                        self._check_assignment(
+                            conversation, assigned[conversation.id], now, starved
+                        )
+                        done += 1
+                if not (
+                    len(page) >= self.bulk_limit
+                    and done < self.bulk_limit
+                    and pages < DEFAULT_MAX_PAGES
+                    and not saturated
+                ):
+                    return worked
+                after = page[-1]
+            raise AssertionError("unreachable")
+
+        def _check_skip(
+            self, conversation: Conversation, reason: SkipReason, now: datetime
+        ) -> None:
+            model = self.model
+            team_skip = model.expected_team_skip(conversation)
+            if team_skip is not None:
+                assert reason is team_skip, (conversation, reason)
+                return
+            assert reason in _NO_ELIGIBLE_AGENT, (conversation, reason)
+            _maybe, surely = model.eligible(conversation, now)
+            assert not surely, (
+                f"conversation {conversation.id} skipped ({reason.value}) "
+                f"although {sorted(surely, key=id_sort_key)} were eligible"
+            )
+
+        def _check_assignment(
+            self,
+            conversation: Conversation,
+            assignment: Assignment,
+            now: datetime,
+            starved: bool,
+        ) -> None:
+            model = self.model
+            inbox = conversation.inbox
+            policy = model.policies[inbox]
+            maybe, surely = model.eligible(conversation, now)
+            agent = assignment.agent
+            assert assignment.occurred_at == now
+            assert agent in maybe, (
+                f"conversation {conversation.id} went to {agent!r}, who was not "
+                f"eligible (eligible: {sorted(maybe, key=id_sort_key)}; "
+                f"member={agent in model.members[inbox]}, "
+                f"status={model.status.get(agent)!r}, "
+                f"open={model.open_count(inbox, agent)}, "
+                f"capacity={model.capacity_limit(inbox, agent)}, "
+                f"recent={model.recent(inbox, agent, now)}, "
+                f"limit={policy.fair_distribution_limit})"
+            )
+            assert not (starved and conversation.team is None), (
+                f"conversation {conversation.id} was assigned after an earlier "
+                "team-less conversation found nobody eligible"
+            )
+            if maybe == surely:
+                expected_agent = model.expected_agent(conversation, surely, now)
+                assert expected_agent is None or agent == expected_agent, (
+                    f"conversation {conversation.id} went to {agent!r}; the "
+                    f"{policy.assignment_order.value} selector should have chosen "
+                    f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)})"
+                )
+            model.rotate(inbox, agent)
+            if policy.assignment_order is AssignmentOrder.ROUND_ROBIN:
+                model.round_robin_decision(inbox, agent, surely)
+            else:
+                model.streaks.pop(inbox, None)
+            model.conversations[conversation.id] = attrs.evolve(
+                conversation, assignee=agent
+            )
+            model.record(inbox, agent, conversation.id, now)
 
         def _check_events(self, result: AssignmentResult) -> None:
             new = self.bus.events[self.checked_events :]

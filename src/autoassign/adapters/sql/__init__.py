@@ -14,6 +14,14 @@ the PostgreSQL driver). See ``docs/sql.md``.
 
 from __future__ import annotations
 
+try:
+    import sqlalchemy as _sqlalchemy  # noqa: F401
+except ImportError as exc:  # exercised in a subprocess test
+    raise ImportError(
+        "autoassign.adapters.sql needs SQLAlchemy: install autoassign[sql] "
+        "(autoassign[postgres] for PostgreSQL)"
+    ) from exc
+
 from autoassign.adapters.sql._db import create_sqlite_engine, translate_errors
 from autoassign.adapters.sql.directory import (
     SqlDirectory,
@@ -26,6 +34,7 @@ from autoassign.adapters.sql.schema import (
     DEFAULT_ORDER_ENCODING,
     DEFAULT_PRIORITY_ENCODING,
     DEFAULT_STATUS_ENCODING,
+    HEAD_REVISION,
     LOGICAL_TABLES,
     EnumEncoding,
     IdKind,
@@ -39,6 +48,7 @@ __all__ = [
     "DEFAULT_ORDER_ENCODING",
     "DEFAULT_PRIORITY_ENCODING",
     "DEFAULT_STATUS_ENCODING",
+    "HEAD_REVISION",
     "LOGICAL_TABLES",
     "AgentLinks",
     "EnumEncoding",

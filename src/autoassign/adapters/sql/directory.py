@@ -53,7 +53,7 @@ def exclusion_rules_from_json(data: object) -> ExclusionRules:
     if not isinstance(data, Mapping):
         return ExclusionRules()
     return ExclusionRules(
-        excluded_labels=frozenset(data.get("excluded_labels") or ()),
+        excluded_labels=list(data.get("excluded_labels") or ()),  # in stored order
         exclude_older_than_hours=data.get("exclude_older_than_hours"),
     )
 

@@ -105,7 +105,7 @@ class SqlPolicyStore:
     does it check (unique policy name, one limit per inbox per policy, the records
     it touches still exist in the account) and write, so the checks see every
     committed admin write and hold on mapped host tables that have no constraints.
-    The library's own schema also has the constraints (unique ``(account_id,
+    The library's own schema also enforces them (unique ``(account_id,
     name)``, unique ``(capacity_policy_id, inbox_id)``); a violation caused by a
     writer that bypasses the store is still reported as :class:`NameTaken` /
     :class:`DuplicateInboxLimit`. Other dialects get no lock and rely on those

@@ -20,6 +20,7 @@ from autoassign.model import (
     ConversationStatus,
     ExclusionRules,
     InboxId,
+    TeamId,
 )
 
 __all__ = ["SqlConversationRepository"]
@@ -38,6 +39,8 @@ class SqlConversationRepository:
     * ``open_counts``: one ``GROUP BY assignee_id``.
     * ``claim``: one conditional ``UPDATE ... WHERE id = :id AND assignee_id IS NULL AND
       status = :open [AND (SELECT count(*) ...) < :limit]`` judged by its row count.
+    * ``reassign`` (:class:`~autoassign.triggers.Reassigner`, for the legacy path): the
+      same, on ``assignee_id = :previous``.
 
     ``serialize_capacity`` (PostgreSQL only; default on): a claim with a capacity limit
     first takes a transaction-scoped advisory lock on the agent
@@ -142,6 +145,27 @@ class SqlConversationRepository:
             return [columns.last_activity_at, columns.created_at, ident]
         return [columns.created_at, ident]
 
+    def _after(
+        self,
+        columns: Any,
+        priority: ConversationPriority,
+        dialect: sa.Dialect,
+        after: Conversation,
+    ) -> ColumnElement[bool]:
+        """Keyset paging: the row value of the priority order is after ``after``'s."""
+        values: list[Any]
+        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
+            values = [after.last_activity_at, after.created_at, after.id]
+        else:
+            values = [after.created_at, after.id]
+        order = self._priority(columns, priority, dialect)
+        return sa.tuple_(*order) > sa.tuple_(
+            *(
+                sa.literal(value, type_=column.type)
+                for value, column in zip(values, order, strict=True)
+            )
+        )
+
     def unassigned_open(
         self,
         inbox: InboxId,
@@ -150,6 +174,8 @@ class SqlConversationRepository:
         priority: ConversationPriority,
         exclusions: ExclusionRules,
         now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
     ) -> Sequence[Conversation]:
         if limit <= 0 or not self.schema.accepts("inbox", inbox):
             return ()
@@ -170,6 +196,13 @@ class SqlConversationRepository:
                     labels.c.conversation_id == conv.c.id,
                     labels.c.label.in_(sorted(exclusions.excluded_labels)),
                 )
+            )
+        if after is not None:
+            conditions.append(self._after(conv.c, priority, dialect, after))
+        teams = [t for t in exclude_teams if self.schema.accepts("team", t)]
+        if teams and self._has_team:
+            conditions.append(
+                sa.or_(conv.c.team_id.is_(None), conv.c.team_id.not_in(sorted(teams)))
             )
         page = (
             sa.select(*self._columns)
@@ -268,3 +301,28 @@ class SqlConversationRepository:
                 )
             result = conn.execute(stmt)
             return result.rowcount == 1
+
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """:class:`~autoassign.triggers.Reassigner` (the legacy path only): one
+        ``UPDATE ... WHERE id = :id AND assignee_id = :previous AND status = :open``,
+        judged by its row count."""
+        if not (
+            self.schema.accepts("conversation", conversation)
+            and self.schema.accepts("agent", agent)
+            and self.schema.accepts("agent", previous)
+        ):
+            return False
+        conv = self.schema.conversations
+        stmt = (
+            sa.update(conv)
+            .where(
+                conv.c.id == conversation,
+                conv.c.assignee_id == previous,
+                conv.c.status == self._open,
+            )
+            .values({"assignee_id": agent, **self._claim_values})
+        )
+        with self._db.write("reassign conversation") as conn:
+            return conn.execute(stmt).rowcount == 1

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_PRIORITY_ENCODING",
     "DEFAULT_STATUS_ENCODING",
     "ENTITIES",
+    "HEAD_REVISION",
     "LOGICAL_TABLES",
     "EnumEncoding",
     "IdKind",
@@ -52,6 +53,12 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=enum.Enum)
+
+HEAD_REVISION = 2
+"""The library schema's current revision: one per schema change, each with its Alembic
+migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
+1: the first schema; 2: a unique ``(account_id, name)`` index on
+``assignment_policies``."""
 
 _MIN_INT = -(2**63)
 _MAX_INT = 2**63 - 1
@@ -208,6 +215,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+def policy_name_key(table_name: str) -> str:
+    """The name of the unique ``(account_id, name)`` index of the assignment policies
+    table ``table_name``."""
+    return f"ux_{table_name}_account_id_name"
+
+
 def _frozen_values(values: Mapping[E, str | int]) -> Mapping[E, str | int]:
     return dict(values)
 
@@ -341,10 +354,12 @@ class SqlSchema:
     ``assignment_order`` and ``conversation_priority`` say how those enums are stored.
     ``naive_datetimes`` stores datetimes as naive UTC (``TIMESTAMP WITHOUT TIME ZONE``).
     ``unique_policy_names`` (default on) gives the library's own
-    ``assignment_policies`` table a unique ``(account_id, name)`` constraint, as the
+    ``assignment_policies`` table a unique ``(account_id, name)`` index, as the
     reference has; turn it off only for test worlds that seed two same-named policies
     in one account. (A mapped host table is never altered;
     :class:`~autoassign.adapters.sql.SqlPolicyStore` enforces unique names either way.)
+    ``revision`` describes the tables as they were at that migration revision
+    (default :data:`HEAD_REVISION`); the migrations use it, see :meth:`at_revision`.
     """
 
     def __init__(
@@ -362,7 +377,25 @@ class SqlSchema:
         naive_datetimes: bool = False,
         unique_policy_names: bool = True,
         metadata: sa.MetaData | None = None,
+        revision: int = HEAD_REVISION,
     ) -> None:
+        if isinstance(revision, bool) or not 1 <= revision <= HEAD_REVISION:
+            raise ConfigurationError(
+                f"revision must be between 1 and {HEAD_REVISION}, got {revision!r}",
+                field="revision",
+            )
+        self.revision = revision
+        self._options: dict[str, Any] = {
+            "tables": tables,
+            "schema": schema,
+            "prefix": prefix,
+            "ids": ids,
+            "status": status,
+            "assignment_order": assignment_order,
+            "conversation_priority": conversation_priority,
+            "naive_datetimes": naive_datetimes,
+            "unique_policy_names": unique_policy_names,
+        }
         maps = dict(tables or {})
         unknown = set(maps) - set(LOGICAL_TABLES)
         if unknown:
@@ -453,6 +486,16 @@ class SqlSchema:
 
     def table_map(self, logical: str) -> TableMap:
         return self._maps[logical]
+
+    def at_revision(self, revision: int) -> SqlSchema:
+        """The same configuration (names, schema, ids, encodings), as the tables were at
+        migration ``revision``, on a metadata of its own."""
+        return SqlSchema(**self._options, revision=revision)
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of the tables the library creates."""
+        return str(self._options["prefix"])
 
     def create_all(self, engine: Engine | sa.Connection) -> None:
         """Create the tables the library owns (``TableMap.create``) and their indexes,
@@ -633,10 +676,15 @@ class SqlSchema:
                 col("updated_at", ts(), optional=True, nullable=True),
             ],
             *fk("assignment_policies", ["account_id"], "accounts", ["id"]),
-            # names are unique per account (the reference's unique index); the
-            # constraint's own index serves the store's name look-up
-            sa.UniqueConstraint("account_id", "name")
-            if self.unique_policy_names
+            # names are unique per account: the reference's unique index, which also
+            # serves the store's name look-up (revision 2; revision 1 had a plain one)
+            sa.Index(
+                policy_name_key(self._maps["assignment_policies"].name),
+                "account_id",
+                "name",
+                unique=True,
+            )
+            if self.unique_policy_names and self.revision >= 2
             else sa.Index(None, "account_id", "name"),
             **autoinc,
         )

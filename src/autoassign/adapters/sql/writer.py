@@ -50,7 +50,7 @@ def exclusion_rules_to_json(rules: ExclusionRules) -> dict[str, Any] | None:
     if rules.is_empty:
         return None
     return {
-        "excluded_labels": sorted(rules.excluded_labels),
+        "excluded_labels": list(rules.excluded_labels),  # as given
         "exclude_older_than_hours": rules.exclude_older_than_hours,
     }
 
