@@ -118,6 +118,13 @@ NOT_AT_TOP_LEVEL = {
 # Modules with their own ``__all__`` that are not re-exported at the top level.
 OTHER_MODULES = (
     "autoassign.adapters.memory",
+    "autoassign.integrations.django",
+    "autoassign.integrations.django.conf",
+    "autoassign.integrations.django.directory",
+    "autoassign.integrations.django.jobs",
+    "autoassign.integrations.django.presence",
+    "autoassign.integrations.django.repository",
+    "autoassign.integrations.django.signals",
     "autoassign.reservations",
     "autoassign.testing",
     "autoassign.testing.contracts",
@@ -206,6 +213,47 @@ def test_core_imports_without_redis() -> None:
         import autoassign.testing
         import autoassign.testing.contracts
         assert sys.modules["redis"] is None
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_core_imports_without_django() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import autoassign
+        import autoassign.adapters.memory
+        import autoassign.integrations
+        import autoassign.testing
+        import autoassign.testing.contracts
+        import autoassign.wiring
+        leaked = sorted(m for m in sys.modules if m == "django" or m.startswith("django."))
+        assert not leaked, leaked
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_the_django_integration_explains_a_missing_django() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["django"] = None
+        try:
+            import autoassign.integrations.django
+        except ImportError as exc:
+            assert str(exc) == (
+                "autoassign.integrations.django needs Django: install autoassign[django]"
+            ), exc
+        else:
+            raise AssertionError("imported without Django")
         """
     )
     completed = subprocess.run(

@@ -1,0 +1,328 @@
+"""Settings in one place: ``AUTOASSIGN = {...}`` in ``settings.py``, read by
+:func:`get_autoassign` into one :class:`DjangoAutoassign` per process.
+
+Every key and its meaning is in ``docs/django.md``. A bad value raises
+:class:`~autoassign.errors.ConfigurationError` whose message (and ``field``) names the
+key, e.g. ``AUTOASSIGN['CAPACITY_LIMIT']``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from importlib import import_module
+from typing import Any
+
+import attrs
+import django.dispatch
+import redis as redis_py
+from django.apps import apps
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from autoassign.adapters.redis import RedisBackend
+from autoassign.errors import ConfigurationError
+from autoassign.integrations.django.directory import (
+    DjangoDirectory,
+    Members,
+    PolicySource,
+)
+from autoassign.integrations.django.jobs import InlineJobQueue, RedisJobQueue
+from autoassign.integrations.django.repository import (
+    ConversationMapping,
+    DjangoConversationRepository,
+)
+from autoassign.model import AccountId, AssignmentPolicy
+from autoassign.ports import Clock, EventBus, JobQueue
+from autoassign.wiring import Autoassign, build_autoassign
+
+__all__ = [
+    "CONFIG_APP",
+    "KEYS",
+    "DjangoAutoassign",
+    "SignalEventBus",
+    "autoassign_event",
+    "build_from_settings",
+    "bundle",
+    "get_autoassign",
+    "reset_autoassign",
+]
+
+autoassign_event = django.dispatch.Signal()
+"""Sent with ``event=<the domain event>`` for every event the library publishes."""
+
+CONFIG_APP = "autoassign.integrations.django.config"
+"""The optional configuration models' app (``AUTOASSIGN['POLICY'] = "models"``)."""
+
+KEYS = frozenset(
+    {
+        "CONVERSATIONS",
+        "INBOX_MODEL",
+        "INBOX_ENABLED",
+        "MEMBERS",
+        "AGENT_INBOXES",
+        "ACCOUNT",
+        "POLICY",
+        "CAPACITY_LIMIT",
+        "REDIS",
+        "PREFIX",
+        "IDLE_TIMEOUT",
+        "JOBS",
+        "IS_AGENT",
+        "CLOCK",
+        "EVENTS",
+        "OPTIONS",
+    }
+)
+"""The keys ``settings.AUTOASSIGN`` may hold."""
+
+
+class SignalEventBus:
+    """:class:`~autoassign.ports.EventBus` that sends :data:`autoassign_event`."""
+
+    def publish(self, event: object) -> None:
+        autoassign_event.send(sender=type(event), event=event)
+
+
+def _is_staff(user: Any) -> bool:
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
+
+
+@attrs.frozen(kw_only=True)
+class DjangoAutoassign:
+    """What the integration built from settings: the library's bundle plus the
+    Django-side pieces the hooks, middleware and commands use."""
+
+    bundle: Autoassign
+    repository: DjangoConversationRepository
+    directory: DjangoDirectory
+    backend: RedisBackend
+    """Presence (heartbeats, statuses), ledger, rotation and lease on Redis."""
+    jobs: JobQueue
+    account: AccountId
+    is_agent: Callable[[Any], bool]
+    redis: Any
+    owns_redis: bool = False
+    """The client was built from a URL in settings (closed by :func:`reset_autoassign`)."""
+
+    def close(self) -> None:
+        """Close the Redis client if the integration built it."""
+        if self.owns_redis:
+            self.redis.close()
+
+
+def _key(name: str) -> str:
+    return f"AUTOASSIGN[{name!r}]"
+
+
+def _callable(config: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    value = config.get(name, default)
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{_key(name)}: cannot import {value!r}: {exc}", field=_key(name)
+            ) from None
+    if value is not None and not callable(value):
+        raise ConfigurationError(
+            f"{_key(name)} must be a callable or its dotted path, got {value!r}",
+            field=_key(name),
+        )
+    return value
+
+
+def _wrap(name: str, build: Callable[[], Any]) -> Any:
+    try:
+        return build()
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{_key(name)}: {exc}", field=_key(name)) from exc
+    except TypeError as exc:
+        raise ConfigurationError(f"{_key(name)}: {exc}", field=_key(name)) from exc
+
+
+def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoassign:
+    """Build everything from ``config`` (default ``settings.AUTOASSIGN``)."""
+    if config is None:
+        config = getattr(settings, "AUTOASSIGN", None)
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            "settings.AUTOASSIGN must be a dict (see docs/django.md)",
+            field="AUTOASSIGN",
+        )
+    unknown = sorted(set(config) - KEYS)
+    if unknown:
+        raise ConfigurationError(
+            f"{_key(unknown[0])} is not a setting; known: {sorted(KEYS)}",
+            field=_key(unknown[0]),
+        )
+    for required in ("CONVERSATIONS", "INBOX_MODEL", "MEMBERS", "REDIS"):
+        if required not in config:
+            raise ConfigurationError(
+                f"{_key(required)} is required", field=_key(required)
+            )
+    conversations = config["CONVERSATIONS"]
+    if not isinstance(conversations, (Mapping, ConversationMapping)):
+        raise ConfigurationError(
+            f"{_key('CONVERSATIONS')} must be a dict of ConversationMapping fields",
+            field=_key("CONVERSATIONS"),
+        )
+    mapping = (
+        conversations
+        if isinstance(conversations, ConversationMapping)
+        else _wrap("CONVERSATIONS", lambda: ConversationMapping(**conversations))
+    )
+    repository = DjangoConversationRepository(mapping)
+    _wrap("CONVERSATIONS", lambda: repository.fields)
+    account: AccountId = config.get("ACCOUNT", 1)
+    policy_config = config.get("POLICY", {})
+    policy: AssignmentPolicy | None = None
+    source: PolicySource | None = None
+    if policy_config == "models":
+        source = _model_policies(account)
+    elif policy_config is not None:
+        if not isinstance(policy_config, Mapping):
+            raise ConfigurationError(
+                f"{_key('POLICY')} must be a dict of AssignmentPolicy fields, "
+                f"'models' or None",
+                field=_key("POLICY"),
+            )
+        policy = _wrap(
+            "POLICY",
+            lambda: AssignmentPolicy(
+                **{"id": 1, "account": account, **dict(policy_config)}
+            ),
+        )
+    members: Members = _callable(config, "MEMBERS")
+    directory = _wrap(
+        "CAPACITY_LIMIT",
+        lambda: DjangoDirectory(
+            inbox_model=config["INBOX_MODEL"],
+            members=members,
+            enabled=config.get("INBOX_ENABLED"),
+            account_id=account,
+            policy=policy,
+            capacity_limit=config.get("CAPACITY_LIMIT"),
+            agent_inboxes=_callable(config, "AGENT_INBOXES"),
+            policy_source=source,
+        ),
+    )
+    _wrap("INBOX_MODEL", directory._inboxes)
+    redis = _redis(config)
+    clock_factory = _callable(config, "CLOCK")
+    clock: Clock | None = clock_factory() if clock_factory is not None else None
+    idle = config.get("IDLE_TIMEOUT", 300)
+    if type(idle) not in (int, float) or idle <= 0:
+        raise ConfigurationError(
+            f"{_key('IDLE_TIMEOUT')} must be a positive number of seconds, got {idle!r}",
+            field=_key("IDLE_TIMEOUT"),
+        )
+    prefix = config.get("PREFIX", "autoassign")
+    backend = _wrap(
+        "PREFIX",
+        lambda: RedisBackend(
+            redis, prefix=prefix, presence_window=timedelta(seconds=idle), clock=clock
+        ),
+    )
+    kind = config.get("JOBS", "inline")
+    jobs: InlineJobQueue | RedisJobQueue
+    if kind == "inline":
+        jobs = InlineJobQueue()
+    elif kind == "redis":
+        jobs = RedisJobQueue(redis, prefix=backend.keys.prefix)
+    else:
+        raise ConfigurationError(
+            f"{_key('JOBS')} must be 'inline' or 'redis', got {kind!r}",
+            field=_key("JOBS"),
+        )
+    events_factory = _callable(config, "EVENTS")
+    events: EventBus = events_factory() if events_factory else SignalEventBus()
+    options = config.get("OPTIONS", {})
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"{_key('OPTIONS')} must be a dict of build_autoassign arguments",
+            field=_key("OPTIONS"),
+        )
+    bundle = _wrap(
+        "OPTIONS",
+        lambda: build_autoassign(
+            directory=directory,
+            conversations=repository,
+            presence=backend.presence,
+            ledger=backend.ledger,
+            rotation=backend.rotation,
+            lease=backend.lease,
+            events=events,
+            jobs=jobs,
+            clock=clock,
+            reservations=backend.reservations,
+            **dict(options),
+        ),
+    )
+    if isinstance(jobs, InlineJobQueue):
+        jobs.bind(bundle.job.run)
+    return DjangoAutoassign(
+        bundle=bundle,
+        repository=repository,
+        directory=directory,
+        backend=backend,
+        jobs=jobs,
+        account=account,
+        is_agent=_callable(config, "IS_AGENT", _is_staff),
+        redis=redis,
+        owns_redis=isinstance(config["REDIS"], str) and "://" in config["REDIS"],
+    )
+
+
+def _model_policies(account: AccountId) -> PolicySource:
+    if not apps.is_installed(CONFIG_APP):
+        raise ConfigurationError(
+            f"{_key('POLICY')} = 'models' needs {CONFIG_APP!r} in INSTALLED_APPS",
+            field=_key("POLICY"),
+        )
+    source = import_module(f"{CONFIG_APP}.source")
+    return source.ModelPolicies(account)  # type: ignore[no-any-return]
+
+
+def _redis(config: Mapping[str, Any]) -> Any:
+    value = config["REDIS"]
+    if isinstance(value, str) and "://" in value:
+        return redis_py.Redis.from_url(value)
+    factory = _callable(config, "REDIS")
+    return factory()
+
+
+_LOCK = threading.Lock()
+_BUILT: dict[str, Any] = {}
+
+
+def get_autoassign() -> DjangoAutoassign:
+    """The :class:`DjangoAutoassign` of this process, built from settings on first use
+    (and again in a forked child)."""
+    pid = os.getpid()
+    found = _BUILT.get("value")
+    if found is not None and _BUILT.get("pid") == pid:
+        return found  # type: ignore[no-any-return]
+    with _LOCK:
+        if _BUILT.get("value") is None or _BUILT.get("pid") != pid:
+            _BUILT["value"] = build_from_settings()
+            _BUILT["pid"] = pid
+        return _BUILT["value"]  # type: ignore[no-any-return]
+
+
+def bundle() -> Autoassign:
+    """The library's bundle from settings (``autoassign explain --wiring
+    autoassign.integrations.django.conf:bundle``)."""
+    return get_autoassign().bundle
+
+
+def reset_autoassign() -> None:
+    """Forget the built integration (tests, or after changing settings), closing the
+    Redis client it built from a URL."""
+    with _LOCK:
+        built = _BUILT.get("value")
+        _BUILT.clear()
+    if built is not None:
+        built.close()

@@ -1,0 +1,176 @@
+"""Assignment policies, inbox links, capacity policies and limits as Django models.
+
+Inbox and agent ids are stored as integers (the host's primary keys); agents are a
+many-to-many to the user model. Field rules follow :mod:`autoassign.model`, which
+validates every row when it is read (:meth:`AssignmentPolicyRow.to_policy`), so the
+admin's ``clean()`` refuses what the engine would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from autoassign.errors import ConfigurationError
+from autoassign.model import (
+    DEFAULT_FAIR_DISTRIBUTION_WINDOW,
+    AccountId,
+    AssignmentOrder,
+    AssignmentPolicy,
+    CapacityPolicy,
+    ConversationPriority,
+    ExclusionRules,
+)
+
+__all__ = [
+    "AssignmentPolicyRow",
+    "CapacityLimitRow",
+    "CapacityPolicyRow",
+    "InboxPolicyLink",
+]
+
+
+def _check(build: Any) -> None:
+    try:
+        build()
+    except ConfigurationError as exc:
+        raise ValidationError({exc.field or "__all__": str(exc)}) from exc
+
+
+class AssignmentPolicyRow(models.Model):
+    """An :class:`~autoassign.AssignmentPolicy`."""
+
+    name: models.CharField[str, str] = models.CharField(max_length=255, unique=True)
+    description: models.TextField[str, str] = models.TextField(blank=True, default="")
+    assignment_order: models.CharField[str, str] = models.CharField(
+        max_length=32,
+        choices=[(o.value, o.value) for o in AssignmentOrder],
+        default=AssignmentOrder.ROUND_ROBIN.value,
+    )
+    conversation_priority: models.CharField[str, str] = models.CharField(
+        max_length=32,
+        choices=[(p.value, p.value) for p in ConversationPriority],
+        default=ConversationPriority.EARLIEST_CREATED.value,
+    )
+    fair_distribution_limit: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(null=True, blank=True)
+    )
+    fair_distribution_window: models.PositiveIntegerField[int, int] = (
+        models.PositiveIntegerField(default=DEFAULT_FAIR_DISTRIBUTION_WINDOW)
+    )
+    enabled: models.BooleanField[bool, bool] = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "assignment policy"
+        verbose_name_plural = "assignment policies"
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    def to_policy(self, account: AccountId) -> AssignmentPolicy:
+        """The domain policy (raises ConfigurationError for an invalid row)."""
+        return self._policy(self.pk, account)
+
+    def _policy(self, id: Any, account: AccountId) -> AssignmentPolicy:
+        return AssignmentPolicy(
+            id=id,
+            account=account,
+            name=self.name,
+            description=self.description,
+            assignment_order=self.assignment_order,
+            conversation_priority=self.conversation_priority,
+            fair_distribution_limit=self.fair_distribution_limit,
+            fair_distribution_window=self.fair_distribution_window,
+            enabled=self.enabled,
+        )
+
+    def clean(self) -> None:
+        _check(lambda: self._policy(self.pk if self.pk is not None else 0, 1))
+
+
+class InboxPolicyLink(models.Model):
+    """Links one inbox (the host's primary key) to one assignment policy."""
+
+    inbox_id: models.BigIntegerField[int, int] = models.BigIntegerField(unique=True)
+    policy: models.ForeignKey[AssignmentPolicyRow, AssignmentPolicyRow] = (
+        models.ForeignKey(
+            AssignmentPolicyRow, on_delete=models.CASCADE, related_name="links"
+        )
+    )
+
+    class Meta:
+        verbose_name = "inbox policy link"
+
+    def __str__(self) -> str:
+        return f"inbox {self.inbox_id} -> {self.policy}"
+
+
+class CapacityPolicyRow(models.Model):
+    """A :class:`~autoassign.CapacityPolicy`: its agents, exclusion rules and limits."""
+
+    name: models.CharField[str, str] = models.CharField(max_length=255, unique=True)
+    description: models.TextField[str, str] = models.TextField(blank=True, default="")
+    agents = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="autoassign_capacity"
+    )
+    excluded_labels = models.JSONField(default=list, blank=True)
+    exclude_older_than_hours: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(null=True, blank=True)
+    )
+
+    class Meta:
+        verbose_name = "capacity policy"
+        verbose_name_plural = "capacity policies"
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    def rules(self) -> ExclusionRules:
+        labels = self.excluded_labels
+        if not isinstance(labels, list):
+            raise ConfigurationError(
+                "excluded_labels must be a list of labels", field="excluded_labels"
+            )
+        return ExclusionRules(
+            excluded_labels=labels,
+            exclude_older_than_hours=self.exclude_older_than_hours,
+        )
+
+    def clean(self) -> None:
+        _check(self.rules)
+
+    def to_policy(
+        self, account: AccountId, limits: dict[Any, int], agents: frozenset[Any]
+    ) -> CapacityPolicy:
+        return CapacityPolicy(
+            id=self.pk,
+            account=account,
+            name=self.name,
+            description=self.description,
+            inbox_limits=limits,
+            agents=agents,
+            exclusion_rules=self.rules(),
+        )
+
+
+class CapacityLimitRow(models.Model):
+    """At most ``conversation_limit`` open conversations per agent of the policy in the
+    inbox (``0``: never assigned there)."""
+
+    policy: models.ForeignKey[CapacityPolicyRow, CapacityPolicyRow] = models.ForeignKey(
+        CapacityPolicyRow, on_delete=models.CASCADE, related_name="limits"
+    )
+    inbox_id: models.BigIntegerField[int, int] = models.BigIntegerField()
+    conversation_limit: models.PositiveIntegerField[int, int] = (
+        models.PositiveIntegerField()
+    )
+
+    class Meta:
+        verbose_name = "capacity limit"
+        unique_together = (("policy", "inbox_id"),)
+
+    def __str__(self) -> str:
+        return f"{self.policy}: inbox {self.inbox_id} <= {self.conversation_limit}"

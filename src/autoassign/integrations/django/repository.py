@@ -1,0 +1,440 @@
+""":class:`DjangoConversationRepository`: the conversations port over the host's own
+Django model, configured by a :class:`ConversationMapping` (no subclassing)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import attrs
+from django.apps import apps
+from django.core.exceptions import FieldError
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    models,
+    transaction,
+)
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import LessThan
+
+from autoassign.errors import BackendError, BackendUnavailable, ConfigurationError
+from autoassign.model import (
+    AgentId,
+    Conversation,
+    ConversationId,
+    ConversationPriority,
+    ConversationStatus,
+    ExclusionRules,
+    Id,
+    InboxId,
+    TeamId,
+)
+
+__all__ = ["ConversationMapping", "DjangoConversationRepository"]
+
+
+def _statuses(
+    value: Mapping[Any, ConversationStatus | str],
+) -> dict[Any, ConversationStatus]:
+    out: dict[Any, ConversationStatus] = {}
+    for stored, status in dict(value).items():
+        try:
+            out[stored] = ConversationStatus(status)
+        except ValueError:
+            raise ConfigurationError(
+                f"status_map[{stored!r}] must be one of "
+                f"{[s.value for s in ConversationStatus]}, got {status!r}",
+                field="status_map",
+            ) from None
+    if ConversationStatus.OPEN not in out.values():
+        raise ConfigurationError(
+            "status_map maps no stored value to 'open': nothing could ever be assigned",
+            field="status_map",
+        )
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class ConversationMapping:
+    """How the host's conversation model maps onto :class:`~autoassign.Conversation`.
+
+    Args:
+        model: the model class or its ``"app_label.ModelName"`` label.
+        inbox: the inbox field (a foreign key or a plain column).
+        assignee: the assignee field, usually a nullable foreign key to the user model.
+        status: the status field.
+        status_map: every stored status value and what it means; several values may
+            mean one status (``{1: "open", 2: "open", 3: "resolved", ...}``).
+        created: the creation time field (aware datetimes, ``USE_TZ = True``).
+        last_activity: the last-activity time field; ``None`` uses ``created``.
+        team: the team field, or ``None`` for hosts without teams.
+        account: the account (tenant) field, or ``None`` for single-account hosts,
+            whose conversations all belong to ``default_account``.
+        labels: a lookup path from the conversation to a label's text through a
+            many-to-many or a tagging table (``"labels__name"``, ``"tags__name"`` for
+            django-taggit), or ``None``.
+        not_assignable: a filter (``Q``) of conversations that are open in
+            ``status_map`` but must not be assigned (django-helpdesk's
+            ``Q(on_hold=True)``); they read as ``snoozed``.
+        claim_values: extra fields set by the claim's UPDATE, e.g.
+            ``{"modified": Now()}``.
+        using: the database alias (default ``"default"``).
+
+    Raises:
+        ConfigurationError: naming the field, for a field the model does not have, a
+            status value the model's choices do not allow, or a status map with no
+            open value (when :meth:`DjangoConversationRepository` binds it).
+    """
+
+    model: type[models.Model] | str
+    inbox: str
+    assignee: str
+    status: str
+    status_map: Mapping[Any, ConversationStatus] = attrs.field(converter=_statuses)
+    created: str
+    last_activity: str | None = None
+    team: str | None = None
+    account: str | None = None
+    default_account: Id = 1
+    labels: str | None = None
+    not_assignable: models.Q | None = None
+    claim_values: Mapping[str, Any] = attrs.field(factory=dict)
+    using: str = "default"
+
+    def resolve_model(self) -> type[models.Model]:
+        """The model class (resolved through the app registry when given a label)."""
+        if isinstance(self.model, str):
+            try:
+                return apps.get_model(self.model)
+            except (LookupError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"model {self.model!r} is not an installed model: {exc}",
+                    field="model",
+                ) from None
+        return self.model
+
+
+def _advisory_key(*parts: object) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock`` from ``parts`` (stable across
+    processes and Python versions)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _Fields:
+    """The mapping checked against the model: the attribute names to read and filter."""
+
+    def __init__(self, mapping: ConversationMapping) -> None:
+        self.model = mapping.resolve_model()
+        meta = self.model._meta
+        self.pk: str = meta.pk.attname
+
+        def column(role: str, name: str) -> str:
+            try:
+                field = meta.get_field(name)
+            except Exception:
+                raise ConfigurationError(
+                    f"{role}: {meta.label} has no field {name!r}", field=role
+                ) from None
+            attname = getattr(field, "attname", None)
+            if not isinstance(attname, str) or field.many_to_many or field.one_to_many:
+                raise ConfigurationError(
+                    f"{role}: {meta.label}.{name} is not a column", field=role
+                )
+            return attname
+
+        self.inbox = column("inbox", mapping.inbox)
+        self.assignee = column("assignee", mapping.assignee)
+        self.status = column("status", mapping.status)
+        self.created = column("created", mapping.created)
+        self.activity = (
+            column("last_activity", mapping.last_activity)
+            if mapping.last_activity
+            else None
+        )
+        self.team = column("team", mapping.team) if mapping.team else None
+        self.account = column("account", mapping.account) if mapping.account else None
+        status_field = meta.get_field(mapping.status)
+        choices = getattr(status_field, "flatchoices", None)
+        if choices:
+            allowed = {value for value, _label in choices}
+            stray = [value for value in mapping.status_map if value not in allowed]
+            missing = [value for value in allowed if value not in mapping.status_map]
+            if stray or missing:
+                raise ConfigurationError(
+                    f"status_map must map exactly the choices of {meta.label}."
+                    f"{mapping.status}: unknown {stray!r}, unmapped {missing!r}",
+                    field="status_map",
+                )
+        self.labels = mapping.labels
+        if self.labels is not None:
+            try:
+                self.model._default_manager.none().values_list(self.labels)
+            except FieldError as exc:
+                raise ConfigurationError(
+                    f"labels: {self.labels!r} is not a lookup path of {meta.label}: {exc}",
+                    field="labels",
+                ) from None
+        self.values = [self.pk, self.inbox, self.assignee, self.status, self.created]
+        for extra in (self.activity, self.team, self.account):
+            if extra is not None:
+                self.values.append(extra)
+
+
+class DjangoConversationRepository:
+    """:class:`~autoassign.ports.ConversationRepository` over a Django model.
+
+    * ``get``: the row, then its labels (two queries when labels are mapped).
+    * ``unassigned_open``: one filtered, ordered, limited query (labels excluded with
+      ``NOT EXISTS``/``NOT IN`` in SQL), then the page's labels in one query.
+    * ``open_counts``: one ``GROUP BY`` on the assignee.
+    * ``claim``: one conditional ``UPDATE ... WHERE pk = %s AND assignee IS NULL AND
+      status IN (<open>) [AND NOT <not_assignable>] [AND (SELECT count(*) ...) <
+      limit]`` judged by its row count. It never fires ``pre_save``/``post_save``.
+
+    With a capacity limit on PostgreSQL, the claim runs in ``transaction.atomic()`` (a
+    savepoint when the host is already in a transaction) and first takes a
+    transaction-scoped advisory lock on the agent (``pg_advisory_xact_lock``), so two
+    claims for one agent run one after the other and the second one's count sees the
+    first one's row: capacity is exact under concurrency. Inside a host transaction
+    the lock is held until that transaction ends. SQLite serialises writes; MySQL
+    cannot count the updated table in the UPDATE and is not supported.
+
+    Database errors are raised as :class:`~autoassign.errors.BackendError`.
+    """
+
+    def __init__(self, mapping: ConversationMapping) -> None:
+        self.mapping = mapping
+        self._f: _Fields | None = None
+
+    # -- binding (lazily: the app registry may not be ready at construction) -----------
+
+    @property
+    def fields(self) -> _Fields:
+        if self._f is None:
+            self._f = _Fields(self.mapping)
+        return self._f
+
+    @property
+    def model(self) -> type[models.Model]:
+        return self.fields.model
+
+    def _manager(self) -> models.QuerySet[Any]:
+        return self.model._default_manager.using(self.mapping.using)
+
+    def _open_filter(self) -> models.Q:
+        values = [
+            stored
+            for stored, status in self.mapping.status_map.items()
+            if status is ConversationStatus.OPEN
+        ]
+        q = models.Q(**{f"{self.fields.status}__in": values})
+        if self.mapping.not_assignable is not None:
+            q &= ~self.mapping.not_assignable
+        return q
+
+    # -- reading rows -----------------------------------------------------------------
+
+    def _status(self, row: Mapping[str, Any], held: bool) -> ConversationStatus:
+        stored = row[self.fields.status]
+        status = self.mapping.status_map.get(stored)
+        if status is None:
+            # a value the mapping does not know is never assigned
+            return ConversationStatus.PENDING
+        if status is ConversationStatus.OPEN and held:
+            return ConversationStatus.SNOOZED
+        return status
+
+    def _conversation(
+        self, row: Mapping[str, Any], labels: Collection[str], held: bool
+    ) -> Conversation:
+        f = self.fields
+        created: datetime = row[f.created]
+        return Conversation(
+            id=row[f.pk],
+            inbox=row[f.inbox],
+            account=row[f.account] if f.account else self.mapping.default_account,
+            status=self._status(row, held),
+            assignee=row[f.assignee],
+            team=row[f.team] if f.team else None,
+            labels=frozenset(labels),
+            created_at=created,
+            last_activity_at=row[f.activity] if f.activity else created,
+        )
+
+    def _labels(self, ids: Collection[Any]) -> dict[Any, set[str]]:
+        found: dict[Any, set[str]] = {}
+        path = self.fields.labels
+        if path is None or not ids:
+            return found
+        rows = (
+            self._manager()
+            .filter(**{f"{self.fields.pk}__in": list(ids), f"{path}__isnull": False})
+            .values_list(self.fields.pk, path)
+        )
+        for pk, label in rows:
+            found.setdefault(pk, set()).add(str(label))
+        return found
+
+    def _rows(self, queryset: models.QuerySet[Any]) -> list[Conversation]:
+        held_filter = self.mapping.not_assignable
+        qs = queryset
+        if held_filter is not None:
+            qs = qs.annotate(
+                _aa_held=models.ExpressionWrapper(
+                    held_filter, output_field=models.BooleanField()
+                )
+            )
+            rows = list(qs.values(*self.fields.values, "_aa_held"))
+        else:
+            rows = list(qs.values(*self.fields.values))
+        labels = self._labels([row[self.fields.pk] for row in rows])
+        return [
+            self._conversation(
+                row,
+                labels.get(row[self.fields.pk], ()),
+                bool(row.get("_aa_held")),
+            )
+            for row in rows
+        ]
+
+    # -- the port ---------------------------------------------------------------------
+
+    def get(self, conversation: ConversationId) -> Conversation | None:
+        with _errors("get conversation"):
+            found = self._rows(self._manager().filter(pk=conversation))
+        return found[0] if found else None
+
+    def _order(self, priority: ConversationPriority) -> list[str]:
+        f = self.fields
+        if priority is ConversationPriority.LONGEST_WAITING and f.activity:
+            return [f.activity, f.created, f.pk]
+        return [f.created, f.pk]
+
+    def unassigned_open(
+        self,
+        inbox: InboxId,
+        *,
+        limit: int,
+        priority: ConversationPriority,
+        exclusions: ExclusionRules,
+        now: datetime,
+        after: Conversation | None = None,
+        exclude_teams: Collection[TeamId] = (),
+    ) -> Sequence[Conversation]:
+        if limit <= 0:
+            return ()
+        f = self.fields
+        qs = self._manager().filter(
+            self._open_filter(), **{f.inbox: inbox, f"{f.assignee}__isnull": True}
+        )
+        cutoff = exclusions.cutoff(now)
+        if cutoff is not None:
+            qs = qs.filter(**{f"{f.created}__gte": cutoff})
+        if exclusions.excluded_labels and f.labels is not None:
+            qs = qs.exclude(**{f"{f.labels}__in": sorted(exclusions.excluded_labels)})
+        if exclude_teams and f.team is not None:
+            qs = qs.filter(
+                models.Q(**{f"{f.team}__isnull": True})
+                | ~models.Q(**{f"{f.team}__in": list(exclude_teams)})
+            )
+        if after is not None:
+            qs = qs.filter(self._after(after, priority))
+        qs = qs.order_by(*self._order(priority))[:limit]
+        with _errors("unassigned open conversations"):
+            return tuple(self._rows(qs))
+
+    def _after(self, after: Conversation, priority: ConversationPriority) -> models.Q:
+        """Strictly after ``after`` in the priority order (keyset paging)."""
+        f = self.fields
+        keys: list[tuple[str, Any]] = []
+        if priority is ConversationPriority.LONGEST_WAITING and f.activity:
+            keys.append((f.activity, after.last_activity_at))
+        keys.extend([(f.created, after.created_at), (f.pk, after.id)])
+        q = models.Q()
+        equal = models.Q()
+        for i, (name, value) in enumerate(keys):
+            step = equal & models.Q(**{f"{name}__gt": value})
+            q = step if i == 0 else q | step
+            equal &= models.Q(**{name: value})
+        return q
+
+    def open_counts(
+        self, inbox: InboxId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        wanted = list(set(agents))
+        if not wanted:
+            return {}
+        f = self.fields
+        qs = (
+            self._manager()
+            .filter(
+                self._open_filter(), **{f.inbox: inbox, f"{f.assignee}__in": wanted}
+            )
+            .order_by()
+            .values(f.assignee)
+            .annotate(n=models.Count("pk"))
+        )
+        with _errors("open counts"):
+            return {row[f.assignee]: int(row["n"]) for row in qs}
+
+    def claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+    ) -> bool:
+        if capacity_limit is not None and capacity_limit <= 0:
+            return False
+        f = self.fields
+        qs = self._manager().filter(
+            self._open_filter(), pk=conversation, **{f"{f.assignee}__isnull": True}
+        )
+        if capacity_limit is not None:
+            held = (
+                self.model._default_manager.filter(
+                    self._open_filter(),
+                    **{f.inbox: models.OuterRef(f.inbox), f.assignee: agent},
+                )
+                .order_by()
+                .values(f.inbox)
+                .annotate(n=models.Count("pk"))
+                .values("n")
+            )
+            qs = qs.filter(LessThan(Coalesce(models.Subquery(held), 0), capacity_limit))
+        values = {f.assignee: agent, **self.mapping.claim_values}
+        connection = connections[self.mapping.using]
+        with (
+            _errors("claim conversation"),
+            transaction.atomic(using=self.mapping.using),
+        ):
+            if capacity_limit is not None and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s)",
+                        [
+                            _advisory_key(
+                                "autoassign-claim", self.model._meta.db_table, agent
+                            )
+                        ],
+                    )
+            return int(qs.update(**values)) == 1
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Translate Django database errors into :class:`BackendError`, and connection
+    failures into :class:`BackendUnavailable`."""
+    try:
+        yield
+    except (InterfaceError, OperationalError) as exc:
+        raise BackendUnavailable(f"{what} failed: {exc}") from exc
+    except DatabaseError as exc:
+        raise BackendError(f"{what} failed: {exc}") from exc

@@ -1,0 +1,1 @@
+"""A test-only Django app: a conversation model the shipped contract suites can drive."""
