@@ -80,7 +80,11 @@ def test_the_cli_prints_plain_tables_without_rich() -> None:
         """
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stderr == ""
+    # stderr holds only the progress summary lines of a piped run (no traceback)
+    assert all(
+        line.startswith("autoassign: simulated")
+        for line in completed.stderr.splitlines()
+    ), completed.stderr
     out = completed.stdout
     assert "Agents" in out
     assert "held back:" in out

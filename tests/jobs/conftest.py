@@ -44,6 +44,9 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
     def start(argv: Sequence[str], extra_env: Mapping[str, str]) -> Worker:
         env = dict(os.environ)
+        # tests/django sets it for its own process; a Celery worker would then load
+        # Celery's Django fixup and look for that settings module
+        env.pop("DJANGO_SETTINGS_MODULE", None)
         env.update(extra_env)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]

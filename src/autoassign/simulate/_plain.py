@@ -9,7 +9,9 @@ from typing import IO
 
 __all__ = ["Console", "Table", "Text", "box"]
 
-box = SimpleNamespace(SIMPLE="simple", SIMPLE_HEAVY="simple_heavy")
+box = SimpleNamespace(
+    SIMPLE="simple", SIMPLE_HEAD="simple_head", SIMPLE_HEAVY="simple_heavy"
+)
 """The table styles render.py names; plain tables all look the same."""
 
 
@@ -33,13 +35,17 @@ class Table:
         title: str | None = None,
         box: object = None,
         title_justify: str = "left",
+        pad_edge: bool = True,
+        padding: object = None,
     ) -> None:
         self.title = title
         self._headers: list[str] = []
         self._right: list[bool] = []
         self._rows: list[list[str]] = []
 
-    def add_column(self, header: str, *, justify: str = "left") -> None:
+    def add_column(
+        self, header: str, *, justify: str = "left", no_wrap: bool = False
+    ) -> None:
         """Add a column; ``justify="right"`` aligns its cells to the right."""
         self._headers.append(header)
         self._right.append(justify == "right")

@@ -55,11 +55,14 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 2
+HEAD_REVISION = 3
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
-``assignment_policies``."""
+``assignment_policies``; 3: the ``event_outbox`` table (``SqlEventOutbox``)."""
+
+_TABLE_SINCE = {"event_outbox": 3}
+"""The revision that added each table added after the first schema."""
 
 _MIN_INT = -(2**63)
 _MAX_INT = 2**63 - 1
@@ -497,15 +500,28 @@ class SqlSchema:
         """The prefix of the tables the library creates."""
         return str(self._options["prefix"])
 
+    def exists_at_revision(self, logical: str) -> bool:
+        """Whether the library creates ``logical`` at this schema's revision: it owns
+        the table and the table existed then (``event_outbox`` since revision 3)."""
+        return self.owned(logical) and self.revision >= _TABLE_SINCE.get(logical, 1)
+
     def create_all(self, engine: Engine | sa.Connection) -> None:
         """Create the tables the library owns (``TableMap.create``) and their indexes,
         if they do not exist. Mapped host tables are left alone."""
-        owned = [self.tables[name] for name in LOGICAL_TABLES if self.owned(name)]
+        owned = [
+            self.tables[name]
+            for name in LOGICAL_TABLES
+            if self.exists_at_revision(name)
+        ]
         self.metadata.create_all(engine, tables=owned)
 
     def drop_all(self, engine: Engine | sa.Connection) -> None:
         """Drop the tables the library owns."""
-        owned = [self.tables[name] for name in LOGICAL_TABLES if self.owned(name)]
+        owned = [
+            self.tables[name]
+            for name in LOGICAL_TABLES
+            if self.exists_at_revision(name)
+        ]
         self.metadata.drop_all(engine, tables=owned)
 
     # -- the tables -------------------------------------------------------------------
@@ -838,6 +854,16 @@ class SqlSchema:
         # One row per assignment whose events may not be published yet
         # (SqlEventOutbox): written by the claim's own statement, deleted once
         # published. No foreign key: a row needs nothing else to be published.
+        # Revision 3 added it: the schema of an earlier revision keeps it off its
+        # metadata (what that revision's database holds).
+        shared, self.metadata = (
+            self.metadata,
+            (
+                self.metadata
+                if self.revision >= _TABLE_SINCE["event_outbox"]
+                else sa.MetaData()
+            ),
+        )
         self.event_outbox = self._table(
             "event_outbox",
             [
@@ -858,6 +884,7 @@ class SqlSchema:
                 outbox.c.occurred_at,
             )
             sa.Index(f"ix_{outbox.name}_conversation", outbox.c.conversation_id)
+        self.metadata = shared
         self.tables: dict[str, sa.Table] = {
             name: getattr(self, name) for name in LOGICAL_TABLES
         }
