@@ -11,8 +11,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from autoassign.adapters.sql._db import Database, advisory_lock_key
+from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
 from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.errors import ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
     AgentId,
@@ -64,6 +65,13 @@ class SqlConversationRepository:
     ``claim_values`` are extra columns set by the claim's UPDATE (physical-name
     independent: use the mapped table's column keys), e.g. ``{"updated_at":
     sa.func.now()}`` for a host that tracks it.
+
+    The conversation id column must be unique on its own. For a mapped host table the
+    constructor checks it by reflection (a single-column primary key, unique constraint
+    or unique index on it) and raises :class:`~autoassign.errors.ConfigurationError`
+    otherwise (``check_key=False`` skips the look-up for a key the host guarantees some
+    other way). Independently, a claim whose UPDATE matched more than one row is rolled
+    back and raises ConfigurationError: nothing is changed.
     """
 
     def __init__(
@@ -73,7 +81,10 @@ class SqlConversationRepository:
         *,
         claim_values: Mapping[str, Any] | None = None,
         serialize_capacity: bool = True,
+        check_key: bool = True,
     ) -> None:
+        if check_key and not schema.owned("conversations"):
+            _require_unique_id(engine, schema.conversations)
         self.schema = schema
         self._serialize_capacity = serialize_capacity
         self._db = Database(engine)
@@ -374,6 +385,13 @@ class SqlConversationRepository:
             if record is not None:
                 return self._claim_recording(conn, stmt, record)
             result = conn.execute(stmt)
+            if result.rowcount > 1:  # raising rolls the UPDATE back
+                raise ConfigurationError(
+                    f"claim of conversation {conversation!r} matched "
+                    f"{result.rowcount} rows: the mapped conversation id column "
+                    "is not unique; nothing was changed",
+                    field="conversations.id",
+                )
             return result.rowcount == 1
 
     def reassign(
@@ -400,3 +418,43 @@ class SqlConversationRepository:
         )
         with self._db.write("reassign conversation") as conn:
             return conn.execute(stmt).rowcount == 1
+
+
+def _require_unique_id(engine: Engine, table: sa.Table) -> None:
+    """Refuse a mapped conversations table whose id column is not unique on its own."""
+    column = table.c.id.name
+    with translate_errors("check the conversation key"):
+        inspector = sa.inspect(engine)
+        if not inspector.has_table(table.name, schema=table.schema):
+            raise ConfigurationError(
+                f"the mapped conversations table {table.name!r} does not exist",
+                field="conversations",
+            )
+        keys: list[Sequence[Any]] = [
+            inspector.get_pk_constraint(table.name, schema=table.schema).get(
+                "constrained_columns"
+            )
+            or []
+        ]
+        keys += [
+            unique["column_names"]
+            for unique in inspector.get_unique_constraints(
+                table.name, schema=table.schema
+            )
+        ]
+        keys += [
+            index["column_names"]
+            for index in inspector.get_indexes(table.name, schema=table.schema)
+            if index.get("unique")
+            and not any(  # a partial unique index is not a key
+                option.endswith("_where") for option in index.get("dialect_options", {})
+            )
+        ]
+    if [column] not in [list(key) for key in keys]:
+        raise ConfigurationError(
+            f"{table.name}.{column} (the conversation id) has no primary key or "
+            "unique constraint of its own: a claim could update several rows "
+            "(a per-account number such as Chatwoot's display_id is not a key; "
+            "map the table's primary key)",
+            field="conversations.id",
+        )
