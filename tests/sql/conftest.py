@@ -87,6 +87,18 @@ class Db:
         schema.create_all(engine)
         return engine, schema
 
+    def host_tables(self, *ddl: str) -> tuple[Engine, str | None]:
+        """A fresh engine (and PostgreSQL schema) with a host's tables made by ``ddl``
+        statements; ``{q}`` in them is the schema-qualifying prefix (``"aa_x".`` or
+        empty). Returns the engine and the PostgreSQL schema (``None`` on SQLite)."""
+        engine = self.engine()
+        pg_schema = self.new_pg_schema() if self.kind == "postgres" else None
+        q = f'"{pg_schema}".' if pg_schema else ""
+        with engine.begin() as conn:
+            for statement in ddl:
+                conn.execute(sa.text(statement.replace("{q}", q)))
+        return engine, pg_schema
+
     def close(self) -> None:
         for engine in self._engines:
             engine.dispose()

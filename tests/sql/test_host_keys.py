@@ -26,26 +26,16 @@ def _host(
 ) -> tuple[sa.Engine, SqlSchema, str]:
     """A Chatwoot-like conversations table; ``key`` is the DDL of its keys. Rows 1 and
     2 belong to accounts 1 and 2, with display ids 1 and ``second_display_id``."""
-    engine = db.engine()
-    pg_schema = db.new_pg_schema() if db.kind == "postgres" else None
+    engine, pg_schema = db.host_tables(
+        "CREATE TABLE {q}conversations (id BIGINT NOT NULL, display_id BIGINT"
+        " NOT NULL, account_id BIGINT NOT NULL, inbox_id BIGINT NOT NULL,"
+        " status INTEGER NOT NULL, assignee_id BIGINT,"
+        f" created_at TIMESTAMP NOT NULL, {key})",
+        "INSERT INTO {q}conversations VALUES"
+        " (1, 1, 1, 10, 0, NULL, '2024-01-01'),"
+        f" (2, {int(second_display_id)}, 2, 10, 0, NULL, '2024-01-01')",
+    )
     q = f'"{pg_schema}".' if pg_schema else ""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                f"CREATE TABLE {q}conversations (id BIGINT NOT NULL, display_id BIGINT"
-                " NOT NULL, account_id BIGINT NOT NULL, inbox_id BIGINT NOT NULL,"
-                " status INTEGER NOT NULL, assignee_id BIGINT,"
-                f" created_at TIMESTAMP NOT NULL, {key})"
-            )
-        )
-        conn.execute(
-            sa.text(
-                f"INSERT INTO {q}conversations VALUES"
-                " (1, 1, 1, 10, 0, NULL, '2024-01-01'),"
-                " (2, :second, 2, 10, 0, NULL, '2024-01-01')"
-            ),
-            {"second": second_display_id},
-        )
     schema = SqlSchema(
         schema=pg_schema,
         prefix="aa_",

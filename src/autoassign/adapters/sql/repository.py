@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
 from autoassign.adapters.sql.schema import SqlSchema
+from autoassign.clock import SystemClock
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
@@ -20,12 +21,12 @@ from autoassign.model import (
     Conversation,
     ConversationId,
     ConversationPriority,
-    ConversationStatus,
     ExclusionRules,
     InboxId,
     TeamId,
     text_problem,
 )
+from autoassign.ports import Clock
 
 if TYPE_CHECKING:
     from autoassign.outbox import OutboxRecord
@@ -72,6 +73,11 @@ class SqlConversationRepository:
     otherwise (``check_key=False`` skips the look-up for a key the host guarantees some
     other way). Independently, a claim whose UPDATE matched more than one row is rolled
     back and raises ConfigurationError: nothing is changed.
+
+    "Open" is :meth:`SqlSchema.open_condition` everywhere (the filters, the claim's
+    WHERE and its capacity count, ``get``'s decoding). ``clock`` gives ``now`` for the
+    schema's ``open_when`` conditions in ``get``, ``open_counts`` and ``claim``
+    (``unassigned_open`` uses the ``now`` it is given).
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class SqlConversationRepository:
         claim_values: Mapping[str, Any] | None = None,
         serialize_capacity: bool = True,
         check_key: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         if check_key and not schema.owned("conversations"):
             _require_unique_id(engine, schema.conversations)
@@ -89,7 +96,7 @@ class SqlConversationRepository:
         self._serialize_capacity = serialize_capacity
         self._db = Database(engine)
         self._claim_values = dict(claim_values or {})
-        self._open = schema.status.encode(ConversationStatus.OPEN)
+        self._clock: Clock = clock if clock is not None else SystemClock()
         conv = schema.conversations
         self._columns: list[ColumnElement[Any]] = [
             conv.c.id,
@@ -108,6 +115,11 @@ class SqlConversationRepository:
         # labelled with their logical names, whatever the physical ones are
         self._columns = [column.label(column.key) for column in self._columns]
 
+    def _read_columns(self, now: datetime) -> list[ColumnElement[Any]]:
+        """The conversation columns, plus ``held`` when the schema has ``open_when``."""
+        held = self.schema.held(self.schema.conversations.c, now)
+        return self._columns if held is None else [*self._columns, held.label("held")]
+
     @property
     def engine(self) -> Engine:
         return self._db.engine
@@ -122,7 +134,7 @@ class SqlConversationRepository:
             id=row["id"],
             inbox=row["inbox_id"],
             account=row["account_id"],
-            status=self.schema.status.decode(row["status"]),
+            status=self.schema.decode_status(row["status"], row.get("held")),
             assignee=row["assignee_id"],
             team=row["team_id"] if self._has_team else None,
             labels=frozenset(labels),
@@ -155,7 +167,7 @@ class SqlConversationRepository:
         conv = self.schema.conversations
         labels = self.schema.conversation_labels
         stmt = (
-            sa.select(*self._columns, labels.c.label)
+            sa.select(*self._read_columns(self._clock.now()), labels.c.label)
             .select_from(conv.outerjoin(labels, labels.c.conversation_id == conv.c.id))
             .where(conv.c.id == conversation)
         )
@@ -210,7 +222,7 @@ class SqlConversationRepository:
         dialect = self.engine.dialect
         conditions: list[ColumnElement[bool]] = [
             conv.c.inbox_id == inbox,
-            conv.c.status == self._open,
+            self.schema.open_condition(conv.c, now),
             conv.c.assignee_id.is_(None),
         ]
         cutoff = exclusions.cutoff(now)
@@ -231,7 +243,7 @@ class SqlConversationRepository:
                 sa.or_(conv.c.team_id.is_(None), conv.c.team_id.not_in(sorted(teams)))
             )
         page = (
-            sa.select(*self._columns)
+            sa.select(*self._read_columns(now))
             .where(*conditions)
             .order_by(*self._priority(conv.c, priority, dialect))
             .limit(limit)
@@ -256,7 +268,7 @@ class SqlConversationRepository:
             sa.select(conv.c.assignee_id, sa.func.count().label("n"))
             .where(
                 conv.c.inbox_id == inbox,
-                conv.c.status == self._open,
+                self.schema.open_condition(conv.c, self._clock.now()),
                 conv.c.assignee_id.in_(wanted),
             )
             .group_by(conv.c.assignee_id)
@@ -273,10 +285,11 @@ class SqlConversationRepository:
     ) -> sa.Update:
         """The claim's conditional UPDATE (exposed for inspection and docs)."""
         conv = self.schema.conversations
+        now = self._clock.now()
         conditions: list[ColumnElement[bool]] = [
             conv.c.id == conversation,
             conv.c.assignee_id.is_(None),
-            conv.c.status == self._open,
+            self.schema.open_condition(conv.c, now),
         ]
         if capacity_limit is not None:
             other = conv.alias("c2")
@@ -286,7 +299,7 @@ class SqlConversationRepository:
                 .where(
                     other.c.inbox_id == conv.c.inbox_id,
                     other.c.assignee_id == agent,
-                    other.c.status == self._open,
+                    self.schema.open_condition(other.c, now),
                 )
                 .scalar_subquery()
             )
@@ -412,7 +425,7 @@ class SqlConversationRepository:
             .where(
                 conv.c.id == conversation,
                 conv.c.assignee_id == previous,
-                conv.c.status == self._open,
+                self.schema.open_condition(conv.c, self._clock.now()),
             )
             .values({"assignee_id": agent, **self._claim_values})
         )

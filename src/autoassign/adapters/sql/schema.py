@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -48,6 +48,7 @@ __all__ = [
     "LOGICAL_TABLES",
     "EnumEncoding",
     "IdKind",
+    "OpenCondition",
     "SqlSchema",
     "TableMap",
     "UtcDateTime",
@@ -183,6 +184,10 @@ def id_type(kind: IdKind) -> TypeEngine[Any]:
     return _MixedId()
 
 
+OpenCondition = Callable[[Any, datetime], ColumnElement[bool]]
+"""An ``open_when`` condition: ``(columns, now) -> SQL boolean``."""
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out.
 
@@ -223,22 +228,37 @@ def policy_name_key(table_name: str) -> str:
     return f"ux_{table_name}_account_id_name"
 
 
-def _frozen_values(values: Mapping[E, str | int]) -> Mapping[E, str | int]:
-    return dict(values)
+Stored = str | int
+"""One stored enum value."""
+
+
+def _frozen_values(
+    values: Mapping[E, Stored | Sequence[Stored]],
+) -> Mapping[E, tuple[Stored, ...]]:
+    frozen: dict[E, tuple[Stored, ...]] = {}
+    for member, given in values.items():
+        stored = (given,) if isinstance(given, str | int) else tuple(given)
+        if not stored:
+            raise ConfigurationError(f"{member!r} maps to no stored value")
+        frozen[member] = stored
+    return frozen
 
 
 @attrs.frozen
 class EnumEncoding(Generic[E]):
     """How an enum is stored: ``values`` maps each member to its stored ``str`` or
-    ``int``. A stored value not in the map decodes to ``fallback`` (if given) or raises
-    :class:`~autoassign.errors.ConfigurationError`. Members missing from the map can
-    never be written (reading them is fine)."""
+    ``int``, or to a sequence of them when several stored values mean that member (a
+    host with two "open" statuses): every one of them decodes to the member and the
+    queries match all of them, and the first is what the library writes. (``values``
+    holds a tuple per member.) A stored value not in the map decodes to ``fallback`` (if
+    given) or raises :class:`~autoassign.errors.ConfigurationError`. Members missing
+    from the map can never be written (reading them is fine)."""
 
-    values: Mapping[E, str | int] = attrs.field(converter=_frozen_values)
+    values: Mapping[E, tuple[Stored, ...]] = attrs.field(converter=_frozen_values)
     fallback: E | None = None
 
     def __attrs_post_init__(self) -> None:
-        stored = list(self.values.values())
+        stored = [v for values in self.values.values() for v in values]
         if len(set(stored)) != len(stored):
             raise ConfigurationError("an encoding maps two members to one value")
         kinds = {isinstance(v, int) and not isinstance(v, bool) for v in stored}
@@ -247,20 +267,25 @@ class EnumEncoding(Generic[E]):
 
     @property
     def is_int(self) -> bool:
-        return all(isinstance(v, int) for v in self.values.values())
+        return all(isinstance(v, int) for vs in self.values.values() for v in vs)
 
     def column_type(self) -> TypeEngine[Any]:
         return sa.Integer() if self.is_int else sa.String(32)
 
-    def encode(self, member: E) -> str | int:
+    def encode(self, member: E) -> Stored:
+        """The value written for ``member`` (the first of its stored values)."""
+        return self.stored(member)[0]
+
+    def stored(self, member: E) -> tuple[Stored, ...]:
+        """Every stored value that means ``member``."""
         try:
             return self.values[member]
         except KeyError:
             raise ConfigurationError(f"{member!r} has no stored value") from None
 
     def decode(self, stored: object) -> E:
-        for member, value in self.values.items():
-            if value == stored:
+        for member, values in self.values.items():
+            if stored in values:
                 return member
         if self.fallback is not None:
             return self.fallback
@@ -293,12 +318,19 @@ class TableMap:
     column (allowed only for the optional columns listed in ``docs/sql.md``).
     ``create``: whether :meth:`SqlSchema.create_all` creates it (``False`` for a host's
     table). ``schema``: the database schema, if not the :class:`SqlSchema`'s.
+    ``extra_columns``: more columns of a host's table that predicates read (physical
+    name -> SQLAlchemy type), e.g. ``{"snoozed_until": UtcDateTime(naive=True)}`` for
+    :class:`SqlSchema`'s ``open_when``; they are addressed by that name
+    (``table.c.snoozed_until``) and the library never writes them.
     """
 
     name: str
     columns: Mapping[str, str | None] = attrs.field(factory=dict, converter=_column_map)
     create: bool = False
     schema: str | None = None
+    extra_columns: Mapping[str, TypeEngine[Any]] = attrs.field(
+        factory=dict, converter=dict
+    )
 
 
 LOGICAL_TABLES = (
@@ -363,6 +395,16 @@ class SqlSchema:
     :class:`~autoassign.adapters.sql.SqlPolicyStore` enforces unique names either way.)
     ``revision`` describes the tables as they were at that migration revision
     (default :data:`HEAD_REVISION`); the migrations use it, see :meth:`at_revision`.
+
+    ``open_when``: extra conditions an open conversation must also meet to be
+    assignable, each a callable ``(columns, now) -> SQL boolean`` of the conversations
+    table's columns (``table.c``, or an alias's) and the current time, e.g. ``lambda c,
+    now: sa.or_(c.snoozed_until.is_(None), c.snoozed_until <= now)`` or ``lambda c,
+    now: c.on_hold.is_(False)`` (declare such columns with ``TableMap.extra_columns``).
+    Every query uses one "open" expression (:meth:`open_condition`): the stored status
+    is one of OPEN's stored values and every ``open_when`` holds. An open row failing a
+    condition reads as ``held_status`` (default ``SNOOZED``; never ``OPEN``), so
+    ``Conversation.is_assignable`` agrees with the SQL.
     """
 
     def __init__(
@@ -379,6 +421,8 @@ class SqlSchema:
         ] = DEFAULT_PRIORITY_ENCODING,
         naive_datetimes: bool = False,
         unique_policy_names: bool = True,
+        open_when: Sequence[OpenCondition] = (),
+        held_status: ConversationStatus = ConversationStatus.SNOOZED,
         metadata: sa.MetaData | None = None,
         revision: int = HEAD_REVISION,
     ) -> None:
@@ -423,8 +467,72 @@ class SqlSchema:
         self.unique_policy_names = unique_policy_names
         if ConversationStatus.OPEN not in status.values:
             raise ConfigurationError("the status encoding needs OPEN", field="status")
+        if held_status is ConversationStatus.OPEN:
+            raise ConfigurationError(
+                "held_status must be a ConversationStatus other than OPEN",
+                field="held_status",
+            )
+        self.open_when = tuple(open_when)
+        self.held_status = held_status
         self.metadata = metadata if metadata is not None else sa.MetaData()
         self._build()
+        probe = datetime.now(timezone.utc)
+        for condition in self.open_when:
+            if not callable(condition):
+                raise ConfigurationError(
+                    f"open_when entries must be callables, got {condition!r}",
+                    field="open_when",
+                )
+            try:
+                built = condition(self.conversations.c, probe)
+            except (AttributeError, KeyError) as exc:
+                raise ConfigurationError(
+                    f"an open_when condition reads an unknown column: {exc}",
+                    field="open_when",
+                ) from None
+            if not isinstance(built, ColumnElement):
+                raise ConfigurationError(
+                    f"an open_when condition returned {built!r}, not an SQL expression",
+                    field="open_when",
+                )
+
+    # -- what "open" means ------------------------------------------------------------
+
+    def open_condition(self, columns: Any, now: datetime) -> ColumnElement[bool]:
+        """The one SQL expression for "this conversation row is open (assignable but
+        for its assignee)" over ``columns`` (the conversations table's ``.c`` or an
+        alias's): the stored status is one of OPEN's stored values and every
+        ``open_when`` condition holds at ``now``."""
+        return sa.and_(
+            self.status_is_open(columns),
+            *(condition(columns, now) for condition in self.open_when),
+        )
+
+    def status_is_open(self, columns: Any) -> ColumnElement[bool]:
+        """The stored status is one of OPEN's stored values (no ``open_when``)."""
+        values = self.status.stored(ConversationStatus.OPEN)
+        if len(values) == 1:
+            return columns.status == sa.literal(values[0])  # type: ignore[no-any-return]
+        return columns.status.in_(values)  # type: ignore[no-any-return]
+
+    def held(self, columns: Any, now: datetime) -> ColumnElement[bool] | None:
+        """True for a row some ``open_when`` condition rejects at ``now`` (``None``
+        without conditions): :meth:`decode_status` then reads it as ``held_status``."""
+        if not self.open_when:
+            return None
+        # CASE, not NOT(...): a condition that is NULL fails the WHERE, so it holds too
+        return sa.case(
+            (sa.and_(*(c(columns, now) for c in self.open_when)), sa.false()),
+            else_=sa.true(),
+        )
+
+    def decode_status(self, stored: object, held: object = False) -> ConversationStatus:
+        """A row's status: the stored value decoded, ``held_status`` instead of OPEN
+        for a row :meth:`held` flagged."""
+        status = self.status.decode(stored)
+        if status is ConversationStatus.OPEN and held:
+            return self.held_status
+        return status
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -566,6 +674,13 @@ class SqlSchema:
                 f"unknown columns for {logical}: {', '.join(sorted(unknown))}",
                 field=logical,
             )
+        for name, type_ in mapping.extra_columns.items():
+            if name in known:
+                raise ConfigurationError(
+                    f"extra column {name!r} of {logical} is one of its logical columns",
+                    field=logical,
+                )
+            built.append(sa.Column(name, type_, key=name, nullable=True))
         if mapping.create:
             built.extend(extra)
         return sa.Table(
@@ -791,7 +906,6 @@ class SqlSchema:
             sa.CheckConstraint("conversation_limit >= 0"),
             **autoinc,
         )
-        open_value = self.status.encode(ConversationStatus.OPEN)
         self.conversations = self._table(
             "conversations",
             [
@@ -814,7 +928,7 @@ class SqlSchema:
         conv = self.conversations
         if self.owned("conversations"):
             unassigned_open = sa.and_(
-                conv.c.assignee_id.is_(None), conv.c.status == sa.literal(open_value)
+                conv.c.assignee_id.is_(None), self.status_is_open(conv.c)
             )
             # open_counts, the claim's capacity count and earliest-created order:
             # (inbox, status, assignee) equality, then created_at, id already sorted.
