@@ -191,11 +191,10 @@ class _Pass:
     blocked_teams: dict[TeamId, tuple[SkipReason, str]] = attrs.field(factory=dict)
     """Teams nobody can take a conversation of, for the rest of the snapshot (their
     later conversations are skipped at once, and later pages leave them out)."""
-    saturated: bool = False
-    """Nobody can take a conversation without a team: nobody can take any more in
-    this snapshot (no further page is read)."""
-    saturated_by: tuple[SkipReason, str] = (SkipReason.NO_AGENT_ONLINE, "")
-    """The skip that saturated the pass: the reason given to the rest of its page."""
+    saturated_by: tuple[SkipReason, str] | None = None
+    """Set when nobody can take a conversation without a team, so nobody can take any
+    more in this snapshot: the skip's reason and detail, given to the rest of its page
+    (and no further page is read)."""
     stopped_early: SkipReason | None = None
     """Set when the pass skipped the rest of a page because nobody could take any."""
     halted: bool = False
@@ -222,8 +221,7 @@ class _Pass:
         if not lasting or reason not in _NOBODY_CAN_TAKE:
             return
         if conversation.team is None:
-            if not self.saturated:
-                self.saturated = True
+            if self.saturated_by is None:
                 self.saturated_by = (reason, detail)
         else:
             self.blocked_teams.setdefault(conversation.team, (reason, detail))
@@ -544,7 +542,7 @@ class AssignmentService:
             self._assign_one(run, conversation, selector)
             if len(run.assignments) >= batch:
                 return
-            if run.saturated:
+            if run.saturated_by is not None:
                 # Nobody can take a conversation without a team, so nobody can take any
                 # of the rest: one reason for them all, without walking each.
                 run.stopped_early = run.saturated_by[0]
@@ -563,7 +561,8 @@ class AssignmentService:
             len(page) >= batch
             and len(run.assignments) < batch
             and pages < self.max_pages
-            and not (run.saturated or run.halted or run.ranking is None)
+            and run.saturated_by is None
+            and not (run.halted or run.ranking is None)
         )
 
     def _relay(self, inbox: InboxId, limit: int) -> None:
@@ -611,7 +610,7 @@ class AssignmentService:
         skipped and nothing else is read)."""
         run.member_set = frozenset(run.members)
         run.blocked_teams.clear()
-        run.saturated = False
+        run.saturated_by = None
         statuses = self.read_statuses(run.state.account, run.members)
         if statuses is None:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
