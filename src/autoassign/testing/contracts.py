@@ -1346,6 +1346,8 @@ class ConversationRepositoryContract:
         )
         assert self._ids(repository) == [1, 2, 3, 4, 5]
         assert self._ids(repository, exclude_teams={"blocked"}) == [2, 3, 5]
+        # ids of both kinds in one set (a pass collects them from the stored rows)
+        assert self._ids(repository, exclude_teams={"blocked", 7}) == [2, 3, 5]
         assert self._ids(repository, exclude_teams=["blocked", "other"], limit=2) == [
             2,
             3,

@@ -841,9 +841,11 @@ def assignment_machine(
                 assert {s.reason for s in result.skips} <= {SkipReason.NO_AGENT_ONLINE}
                 self._check_events(result)
                 return
-            worked = self._check_pages(result, candidates, assigned, skipped, now)
-            assert result.fetched == len(worked), (
-                f"fetched {result.fetched}, the model's pages hold {len(worked)} of "
+            read, worked = self._check_pages(
+                result, candidates, assigned, skipped, now
+            )
+            assert result.fetched == len(read), (
+                f"fetched {result.fetched}, the model's pages hold {len(read)} of "
                 f"{len(candidates)} candidates"
             )
             assert set(assigned) | set(skipped) == {c.id for c in worked}, (
@@ -862,14 +864,17 @@ def assignment_machine(
             assigned: Mapping[ConversationId, Assignment],
             skipped: Mapping[ConversationId, Skip],
             now: datetime,
-        ) -> list[Conversation]:
+        ) -> tuple[list[Conversation], list[Conversation]]:
             """Check the conversations of the pages the pass should have read, in
-            order, against the model; returns them. The page after a full one is read
+            order, against the model; returns those read and those walked (a pass
+            stops walking once it made ``bulk_limit`` assignments, mid-page). The page
+            after a full one is read
             while the pass assigned less than a page, no team-less conversation found
             nobody eligible, and fewer than ``max_pages`` pages were read; it leaves out
             the teams found blocked (nobody could take a conversation of theirs)."""
             model = self.model
             priority = model.policies[result.inbox].conversation_priority
+            read: list[Conversation] = []
             worked: list[Conversation] = []
             blocked: set[TeamId] = set()
             starved = False  # a team-less conversation found no eligible agent
@@ -888,8 +893,15 @@ def assignment_machine(
                         > model.priority_key(after, priority)
                     )
                 ][: self.bulk_limit]
-                worked.extend(page)
+                read.extend(page)
                 for conversation in page:
+                    if done >= self.bulk_limit:
+                        # the pass made its bulk_limit assignments: the rest of the
+                        # page is read but not walked
+                        assert conversation.id not in skipped, conversation
+                        assert conversation.id not in assigned, conversation
+                        continue
+                    worked.append(conversation)
                     if saturated:
                         # nobody could take a team-less one: the rest of the page is
                         # skipped with that reason, unwalked
@@ -917,7 +929,7 @@ def assignment_machine(
                     and pages < DEFAULT_MAX_PAGES
                     and not saturated
                 ):
-                    return worked
+                    return read, worked
                 after = page[-1]
             raise AssertionError("unreachable")
 
