@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, settings
 
+from autoassign._quietlog import degradations
 from autoassign.testing import FakeClock, InMemoryBackend
 
 settings.register_profile(
@@ -48,3 +49,10 @@ def clock() -> FakeClock:
 @pytest.fixture
 def backend(clock: FakeClock) -> InMemoryBackend:
     return InMemoryBackend(clock=clock)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_degradation_log() -> None:
+    """Each test starts with no open degradation episode, so the first failure of a kind
+    logs its one line again (the log is per process, see autoassign._quietlog)."""
+    degradations.reset()

@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from autoassign._quietlog import degradations
 from autoassign.decisions import (
     AgentFilter,
     AgentVerdict,
@@ -556,8 +557,12 @@ def _probe(
     try:
         return bool(check(inbox))
     except Exception:
-        logger.warning(
-            "explain: could not read %s", what, exc_info=True, extra=_log_extra(inbox)
+        degradations.failed(
+            logger,
+            "explain",
+            "explain: could not read %s",
+            what,
+            extra=_log_extra(inbox),
         )
         return None
 

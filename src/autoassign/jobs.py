@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import attrs
 
+from autoassign._quietlog import degradations
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.errors import ConfigurationError
 from autoassign.model import ASSIGNMENT_V2_FEATURE, InboxId
@@ -76,33 +77,43 @@ def request_assignment(
     cleared so the next request tries again, the error is logged and ``False`` returned
     (re-raised when ``strict``): a save hook is never broken by autoassign.
     """
+    extra = {"autoassign_inbox": inbox}
     try:
         fresh = lease.mark_pending(inbox, ttl=pending_ttl)
     except Exception:
-        logger.warning(
+        degradations.failed(
+            logger,
+            "lease",
             "could not mark inbox %s pending; enqueueing anyway",
             inbox,
-            exc_info=True,
-            extra={"autoassign_inbox": inbox},
+            extra=extra,
         )
         fresh = True
+    else:
+        degradations.recovered(logger, "lease")
     if not fresh:
         return False
     try:
         jobs.enqueue_assignment(inbox)
     except Exception:
-        logger.exception(
+        degradations.failed(
+            logger,
+            "job queue",
             "could not enqueue the assignment job of inbox %s",
             inbox,
-            extra={"autoassign_inbox": inbox},
+            level=logging.ERROR,
+            extra=extra,
         )
         try:
             lease.take_pending(inbox)
         except Exception:
-            logger.warning("could not clear the pending mark", exc_info=True)
+            degradations.failed(
+                logger, "lease", "could not clear the pending mark", extra=extra
+            )
         if strict:
             raise
         return False
+    degradations.recovered(logger, "job queue")
     return True
 
 
@@ -229,15 +240,19 @@ class AssignmentJob:
                     extra={"autoassign_inbox": inbox},
                 )
             except Exception as exc:
-                logger.exception(
-                    "Bulk assignment failed for inbox %s: %s",
+                degradations.failed(
+                    logger,
+                    "assignment pass",
+                    "Bulk assignment failed for inbox %s",
                     inbox,
-                    exc,
+                    level=logging.ERROR,
                     extra={"autoassign_inbox": inbox},
                 )
                 if self.strict:
                     raise
                 error = exc
+            else:
+                degradations.recovered(logger, "assignment pass")
             finally:
                 self._release(handle, inbox)
             if error is not None:
@@ -273,7 +288,9 @@ class AssignmentJob:
             try:
                 hand_off = self.lease.hand_off(inbox, ttl=self.pending_ttl)
             except Exception:
-                self._degrade("lease store failed (hand off) for inbox %s", inbox)
+                self._degrade(
+                    "lease", "lease store failed (hand off) for inbox %s", inbox
+                )
                 # Degraded: a queued mark (it lapses after pending_ttl) and a re-run
                 # after a whole lease TTL, if the queue can delay.
                 self._lease_call("mark", inbox)
@@ -302,14 +319,19 @@ class AssignmentJob:
             enqueue_after(inbox, delay=delay)
         except Exception:
             self._degrade(
-                "could not schedule a re-run of the assignment job of inbox %s", inbox
+                "job queue",
+                "could not schedule a re-run of the assignment job of inbox %s",
+                inbox,
             )
             return None
         return delay
 
-    def _degrade(self, message: str, inbox: InboxId) -> None:
-        """Log the exception being handled at WARNING (re-raise it when ``strict``)."""
-        logger.warning(message, inbox, exc_info=True, extra={"autoassign_inbox": inbox})
+    def _degrade(self, kind: str, message: str, inbox: InboxId) -> None:
+        """Report the exception being handled as a ``kind`` degradation (re-raise it
+        when ``strict``)."""
+        degradations.failed(
+            logger, kind, message, inbox, extra={"autoassign_inbox": inbox}
+        )
         if self.strict:
             raise  # noqa: PLE0704 - called from an except block only
 
@@ -318,26 +340,30 @@ class AssignmentJob:
         lease store failed: the pass then runs anyway (degraded), since claims are
         compare-and-set and never double-assign."""
         try:
-            return self.lease.acquire(inbox, ttl=self.lease_ttl)
+            handle = self.lease.acquire(inbox, ttl=self.lease_ttl)
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "lease",
                 "inbox lease unavailable; running the pass without it",
-                exc_info=True,
                 extra={"autoassign_inbox": inbox},
             )
             if self.strict:
                 raise
             return _UNLEASED
+        degradations.recovered(logger, "lease")
+        return handle
 
     def _release(self, handle: Lease, inbox: InboxId) -> None:
         try:
             handle.release()
         except Exception:
             # The lease lapses by its TTL.
-            logger.warning(
+            degradations.failed(
+                logger,
+                "lease",
                 "could not release the lease of inbox %s",
                 inbox,
-                exc_info=True,
                 extra={"autoassign_inbox": inbox},
             )
 
@@ -346,17 +372,21 @@ class AssignmentJob:
         then reads as "not pending")."""
         try:
             if what == "mark":
-                return self.lease.mark_pending(inbox, ttl=self.pending_ttl)
-            return self.lease.take_pending(inbox)
+                found = self.lease.mark_pending(inbox, ttl=self.pending_ttl)
+            else:
+                found = self.lease.take_pending(inbox)
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "lease",
                 "lease store failed (%s pending) for inbox %s",
                 what,
                 inbox,
-                exc_info=True,
                 extra={"autoassign_inbox": inbox},
             )
             return False
+        degradations.recovered(logger, "lease")
+        return found
 
     def _requeue(self, inbox: InboxId) -> None:
         request_assignment(
@@ -420,12 +450,19 @@ class PeriodicAssignmentJob:
                             else:
                                 already.append(inbox.id)
                 except Exception:
-                    logger.exception(
-                        "periodic assignment failed for account %s", account.id
+                    degradations.failed(
+                        logger,
+                        "periodic cycle",
+                        "periodic assignment failed for account %s",
+                        account.id,
+                        level=logging.ERROR,
+                        extra={"autoassign_account": account.id},
                     )
                     if self.strict:
                         raise
                     failed.append(account.id)
+                else:
+                    degradations.recovered(logger, "periodic cycle")
         return PeriodicOutcome(
             enqueued=tuple(enqueued),
             already_due=tuple(already),

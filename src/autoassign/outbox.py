@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 
 import attrs
 
+from autoassign._quietlog import degradations
 from autoassign.events import AssigneeChanged, ConversationUpdated
 from autoassign.model import AgentId, ConversationId, InboxId, PolicyId
 
@@ -114,9 +115,10 @@ def stage_then_claim(
         try:
             outbox.discard(record.inbox, [record])
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "outbox",
                 "could not remove the outbox record of a lost claim; the relay drops it",
-                exc_info=True,
                 extra={"autoassign_inbox": record.inbox},
             )
     return claimed
@@ -198,9 +200,10 @@ class OutboxRelay:
                     dropped += records
         except Exception:
             failed = True
-            logger.warning(
+            degradations.failed(
+                logger,
+                "outbox",
                 "outbox relay stopped; the records left are published by a later pass",
-                exc_info=True,
                 extra={"autoassign_inbox": inbox},
             )
         if not confirm_quietly(self.outbox, inbox, republished):
@@ -210,10 +213,11 @@ class OutboxRelay:
                 self.outbox.discard(inbox, dropped)
             except Exception:
                 failed = True
-                logger.warning(
+                degradations.failed(
+                    logger,
+                    "outbox",
                     "could not discard outbox records of claims that never took "
                     "effect; a later pass discards them",
-                    exc_info=True,
                     extra={"autoassign_inbox": inbox},
                 )
         if republished:
@@ -223,6 +227,8 @@ class OutboxRelay:
                 inbox,
                 extra={"autoassign_inbox": inbox},
             )
+        if not failed:
+            degradations.recovered(logger, "outbox")
         return RelayReport(
             republished=tuple(republished), dropped=tuple(dropped), failed=failed
         )
@@ -238,10 +244,11 @@ def confirm_quietly(
     try:
         outbox.confirm(inbox, records)
     except Exception:
-        logger.warning(
+        degradations.failed(
+            logger,
+            "outbox",
             "could not confirm published outbox records; a later pass publishes them "
             "again (same event ids)",
-            exc_info=True,
             extra={"autoassign_inbox": inbox},
         )
         return False

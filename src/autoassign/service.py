@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from autoassign._quietlog import degradations
 from autoassign.clock import ledger_skew_margin
 from autoassign.decisions import (
     AgentFilter,
@@ -111,6 +112,10 @@ DEFAULT_MAX_PAGES = 10
 
 _WARNED_RULES: set[tuple[object, str]] = set()
 """The unusable stored rules already logged by this process: ``(policy, problem)``."""
+
+
+def _ledger_ok() -> None:
+    degradations.recovered(logger, "rate-limit ledger")
 
 
 def _warn_unusable_rules(found: Sequence[tuple[object, str]], inbox: InboxId) -> None:
@@ -388,14 +393,17 @@ class AssignmentService:
     ) -> Mapping[AgentId, str] | None:
         """Presence for ``members``; ``None`` if presence failed (nobody is online)."""
         try:
-            return self.presence.statuses(account.id, members)
+            statuses = self.presence.statuses(account.id, members)
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "presence",
                 "presence unavailable; treating every agent as offline",
-                exc_info=True,
                 extra={"autoassign_account": account.id},
             )
             return None
+        degradations.recovered(logger, "presence")
+        return statuses
 
     def read_recent(
         self, state: InboxState, members: Sequence[AgentId], now: datetime
@@ -410,6 +418,7 @@ class AssignmentService:
         except Exception:
             self._ledger_failed(state.inbox.id)
             return None
+        _ledger_ok()
         recent.usage.update(found)
         return recent
 
@@ -419,20 +428,23 @@ class AssignmentService:
         """Each member's newest ledger entry in the window; ``None`` if the ledger
         failed."""
         try:
-            return self.ledger.last_assigned(
+            found = self.ledger.last_assigned(
                 state.inbox.id, members, now=now, window=state.policy.window
             )
         except Exception:
             self._ledger_failed(state.inbox.id)
             return None
+        _ledger_ok()
+        return found
 
     def _ledger_failed(
         self, inbox: InboxId, message: str = "rate limiting is skipped for this pass"
     ) -> None:
-        logger.warning(
+        degradations.failed(
+            logger,
+            "rate-limit ledger",
             "rate-limit ledger unavailable; %s",
             message,
-            exc_info=True,
             extra=_log_extra(inbox),
         )
 
@@ -443,12 +455,14 @@ class AssignmentService:
             agents: Sequence[AgentId], at: datetime
         ) -> Mapping[AgentId, LedgerUsage] | None:
             try:
-                return self.ledger.usage(inbox, agents, now=at, window=window)
+                found = self.ledger.usage(inbox, agents, now=at, window=window)
             except Exception:
                 self._ledger_failed(
                     inbox, "rate limiting is skipped for the agents it could not read"
                 )
                 return None
+            _ledger_ok()
+            return found
 
         # The pass's counts stay exact for as long as the ledger counts an entry: its
         # window plus the ledger's clock-skew margin.
@@ -653,10 +667,10 @@ class AssignmentService:
         except Exception as exc:
             # Capacity cannot be judged: every conversation of the snapshot is skipped
             # with backend_error (the repository is down; a claim would fail too).
-            logger.warning(
-                "could not rank the agents: the open counts could not be read: %s",
-                exc,
-                exc_info=True,
+            degradations.failed(
+                logger,
+                "conversations",
+                "could not rank the agents: the open counts could not be read",
                 extra=_log_extra(run.state.inbox.id),
             )
             run.rank_error = type(exc).__name__
@@ -669,19 +683,21 @@ class AssignmentService:
         )
         try:
             run.ranking = selector.rank(source)
-        except Exception as exc:
+        except Exception:
             # The rotation store (or a host selector) failed: rank in membership order
             # for this pass rather than leave the inbox unassigned.
-            logger.warning(
-                "selector %s could not rank the agents (%s); ranking them in "
+            degradations.failed(
+                logger,
+                "rotation",
+                "selector %s could not rank the agents; ranking them in "
                 "membership order for this pass",
                 selector.name,
-                exc,
-                exc_info=True,
                 extra=_log_extra(run.state.inbox.id),
             )
             run.degraded.add(Degradation.ROTATION_UNAVAILABLE)
             run.ranking = fallback_ranking(source, balanced=selector.needs_open_counts)
+        else:
+            degradations.recovered(logger, "rotation")
         return True
 
     def _finish_ranking(self, run: _Pass) -> None:
@@ -692,11 +708,14 @@ class AssignmentService:
             ranking.finish()
         except Exception:
             # The assignments stand; only the rotation did not advance (fairness).
-            logger.warning(
+            degradations.failed(
+                logger,
+                "rotation",
                 "could not persist the selector's state at the end of the pass",
-                exc_info=True,
                 extra=_log_extra(run.state.inbox.id),
             )
+        else:
+            degradations.recovered(logger, "rotation")
 
     def _refresh(
         self, run: _Pass, remaining: Sequence[Conversation], selector: Selector
@@ -749,11 +768,12 @@ class AssignmentService:
         try:
             self._try_assign(run, queued, selector)
         except Exception as exc:
-            logger.warning(
-                "assignment of conversation %s failed: %s",
+            degradations.failed(
+                logger,
+                "conversations",
+                "assignment of conversation %s failed",
                 queued.id,
-                exc,
-                exc_info=True,
+                error=exc,
                 extra=_log_extra(inbox, conversation=queued.id),
             )
             run.skip(queued, SkipReason.BACKEND_ERROR, type(exc).__name__)
@@ -1000,9 +1020,10 @@ class AssignmentService:
                 raise error  # noqa: B904 - the claim's error, with its own cause
             if fresh is None or fresh.assignee != record.agent:
                 raise
-            logger.warning(
+            degradations.failed(
+                logger,
+                "conversations",
                 "a claim failed but the re-read shows it took effect; counted",
-                exc_info=True,
                 extra=_log_extra(record.inbox, conversation=record.conversation),
             )
             return True
@@ -1044,27 +1065,34 @@ class AssignmentService:
         if reserved.presence_error is not None:
             self._presence_failed(run, reserved.presence_error)
             return _Reserved.PRESENCE_FAILED
+        degradations.recovered(logger, "presence")
         self._learn_presence(run, expect, reserved.statuses, confirmed)
         if not reserved.confirmed:
             return _Reserved.PRESENCE_CHANGED
         if reserved.ledger_error is not None:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "rate-limit ledger",
                 "rate-limit ledger failed; rate limiting is skipped for the rest of "
                 "the pass",
-                exc_info=reserved.ledger_error,
+                error=reserved.ledger_error,
                 extra=_log_extra(run.state.inbox.id),
             )
             self._skip_rate_limiting(run)
             return _Reserved.TAKEN
+        if record:
+            _ledger_ok()
         if record and reserved.refused:
             return _Reserved.REFUSED
         return _Reserved.TAKEN
 
     def _presence_failed(self, run: _Pass, error: BaseException | None) -> None:
         """Presence failed mid-pass (``error``, or the exception being handled)."""
-        logger.warning(
+        degradations.failed(
+            logger,
+            "presence",
             "presence unavailable; treating every agent as offline",
-            exc_info=error if error is not None else True,
+            error=error,
             extra={"autoassign_account": run.state.account.id},
         )
         run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
@@ -1101,13 +1129,15 @@ class AssignmentService:
             self.ledger.discard(run.state.inbox.id, agent, conversation.id)
         except Exception:
             # A leftover entry only makes the agent look busier until the window ends.
-            logger.warning(
+            degradations.failed(
+                logger,
+                "rate-limit ledger",
                 "could not discard a ledger reservation",
-                exc_info=True,
                 extra=_log_extra(run.state.inbox.id, agent=agent),
             )
 
     def _assigned(self, run: _Pass, record: OutboxRecord) -> None:
+        degradations.recovered(logger, "conversations")
         inbox, agent, now = record.inbox, record.agent, record.occurred_at
         if run.recent is not None:
             run.recent.add(agent, now)
@@ -1130,14 +1160,16 @@ class AssignmentService:
             try:
                 self.events.publish(event)
             except Exception:
-                logger.warning(
+                degradations.failed(
+                    logger,
+                    "events",
                     "event bus failed; the assignment stands and the event is kept on "
                     "the result (and in the outbox, if there is one)",
-                    exc_info=True,
                     extra=_log_extra(inbox, conversation=conversation),
                 )
                 run.degraded.add(Degradation.EVENTS_UNPUBLISHED)
                 run.unpublished.append(event)
                 published = False
         if published:
+            degradations.recovered(logger, "events")
             run.published.append(record)

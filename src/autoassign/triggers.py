@@ -12,6 +12,7 @@ from typing import Protocol
 
 import attrs
 
+from autoassign._quietlog import degradations
 from autoassign.jobs import DEFAULT_PENDING_TTL, request_assignment
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
@@ -176,16 +177,21 @@ class AssignmentTriggers:
         picks the conversation up later.
         """
         try:
-            return self._on_saved(before, after)
+            outcome = self._on_saved(before, after)
         except Exception:
-            logger.exception(
+            degradations.failed(
+                logger,
+                "trigger",
                 "auto-assignment trigger failed for conversation %s",
                 after.id,
                 extra={"autoassign_inbox": after.inbox},
+                level=logging.ERROR,
             )
             if self.strict:
                 raise
             return TriggerOutcome.FAILED
+        degradations.recovered(logger, "trigger")
+        return outcome
 
     def _on_saved(
         self, before: Conversation | None, after: Conversation
@@ -234,16 +240,21 @@ class AssignmentTriggers:
         if after != ONLINE or before == ONLINE:
             return ()
         try:
-            return self._came_online(account, agent)
+            assigned = self._came_online(account, agent)
         except Exception:
-            logger.exception(
+            degradations.failed(
+                logger,
+                "trigger",
                 "auto-assignment trigger failed for agent %s coming online",
                 agent,
                 extra={"autoassign_account": account, "autoassign_agent": agent},
+                level=logging.ERROR,
             )
             if self.strict:
                 raise
             return ()
+        degradations.recovered(logger, "trigger")
+        return assigned
 
     def _came_online(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
         record = self.directory.account(account)
@@ -262,10 +273,13 @@ class AssignmentTriggers:
         try:
             agent = self.legacy.assign(conversation)
         except Exception:
-            logger.exception(
+            degradations.failed(
+                logger,
+                "legacy assignment",
                 "legacy assignment failed for conversation %s",
                 conversation.id,
                 extra={"autoassign_inbox": conversation.inbox},
+                level=logging.ERROR,
             )
             if self.strict:
                 raise

@@ -123,7 +123,10 @@ def test_redis_stopping_never_breaks_a_save_and_the_backlog_is_taken_later(
             waiting = helpdesk.ticket(queue, "during")  # the save itself succeeds
         assert Ticket.objects.get(pk=waiting.pk).assigned_to_id is None
         logged = [record.getMessage() for record in caplog.records]
-        assert "presence unavailable; treating every agent as offline" in logged
+        assert any(
+            line.startswith("presence unavailable; treating every agent as offline")
+            for line in logged
+        )
         own_redis.start()  # an empty Redis: presence and history are gone
         agent_seen(get_autoassign(), ann.pk)
         assert Ticket.objects.get(pk=waiting.pk).assigned_to_id == ann.pk

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from autoassign._quietlog import degradations
 from autoassign.errors import BackendError, BackendUnavailable
 from autoassign.jobs import JobOutcome
 from autoassign.model import InboxId
@@ -72,14 +73,16 @@ def run_assignment(bundle: Callable[[], Autoassign], inbox: InboxId) -> None:
         app = bundle()
         outcome = app.job.run(inbox)
     except BackendUnavailable:
-        logger.warning(
+        degradations.failed(
+            logger,
+            "backend",
             "assignment job for inbox %s could not run (backend unavailable); "
             "the job engine retries it while retries remain",
             inbox,
-            exc_info=True,
             extra={"autoassign_inbox": inbox},
         )
         raise
+    degradations.recovered(logger, "backend")
     report_unpublished(app, outcome)
     raise_if_retryable(outcome)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from autoassign._quietlog import degradations
 from autoassign.errors import AutoassignError, ConfigurationError
 from autoassign.model import (
     AccountId,
@@ -154,10 +155,11 @@ class RedisReservations:
         try:
             self.ledger._undo(inbox, agent, conversation, previous=previous)
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "rate-limit ledger",
                 "could not take back a speculative ledger entry; the agent counts one "
                 "assignment more until the window passes it",
-                exc_info=True,
                 extra={
                     "autoassign_inbox": inbox,
                     "autoassign_agent": agent,

@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.http import HttpRequest, HttpResponse
 
+from autoassign._quietlog import degradations
 from autoassign.integrations.django.conf import DjangoAutoassign, get_autoassign
 from autoassign.model import ONLINE, AgentId
 
@@ -48,10 +49,18 @@ def agent_seen(
         app.backend.presence.set_status(app.account, agent, ONLINE)
         # ``before`` is what assignment saw: a stale heartbeat reads as offline
         app.bundle.triggers.on_agent_status_changed(app.account, agent, before, ONLINE)
-        return bool(before != ONLINE)
     except Exception:
-        logger.exception("could not record the presence of agent %s", agent)
+        degradations.failed(
+            logger,
+            "presence",
+            "could not record the presence of agent %s",
+            agent,
+            level=logging.ERROR,
+            extra={"autoassign_agent": agent},
+        )
         return False
+    degradations.recovered(logger, "presence")
+    return bool(before != ONLINE)
 
 
 class PresenceMiddleware:
@@ -102,7 +111,14 @@ def _logged_out(sender: Any, request: Any, user: Any, **_: Any) -> None:
     try:
         app.backend.presence.set_status(app.account, user.pk, OFFLINE)
     except Exception:
-        logger.exception("could not record agent %s logging out", user.pk)
+        degradations.failed(
+            logger,
+            "presence",
+            "could not record agent %s logging out",
+            user.pk,
+            level=logging.ERROR,
+            extra={"autoassign_agent": user.pk},
+        )
 
 
 def connect_presence() -> None:

@@ -24,6 +24,7 @@ import attrs
 from django.db import connections, models, transaction
 from django.db.models.signals import post_init, post_save, pre_save
 
+from autoassign._quietlog import degradations
 from autoassign.integrations.django.repository import DjangoConversationRepository
 from autoassign.model import Conversation, ConversationId
 from autoassign.triggers import AssignmentTriggers
@@ -201,4 +202,11 @@ class ConversationHooks:
             if after is not None:
                 self.triggers().on_conversation_saved(before, after)
         except Exception:
-            logger.exception("auto-assignment trigger failed for conversation %s", pk)
+            degradations.failed(
+                logger,
+                "trigger",
+                "auto-assignment trigger failed for conversation %s",
+                pk,
+                level=logging.ERROR,
+                extra={"autoassign_conversation": pk},
+            )
