@@ -841,9 +841,7 @@ def assignment_machine(
                 assert {s.reason for s in result.skips} <= {SkipReason.NO_AGENT_ONLINE}
                 self._check_events(result)
                 return
-            read, worked = self._check_pages(
-                result, candidates, assigned, skipped, now
-            )
+            read, worked = self._check_pages(result, candidates, assigned, skipped, now)
             assert result.fetched == len(read), (
                 f"fetched {result.fetched}, the model's pages hold {len(read)} of "
                 f"{len(candidates)} candidates"
