@@ -258,9 +258,7 @@ def test_an_unlimited_link_removes_nobody_and_still_excludes() -> None:
     assert gate.passed is True
     assert gate.numbers["online_with_limit"] == 0
     assert gate.numbers["online_unlimited_link"] == 2
-    assert gate.detail.endswith(
-        "0 with a limit in this inbox, 2 on an unlimited link)"
-    )
+    assert gate.detail.endswith("0 with a limit in this inbox, 2 on an unlimited link)")
     assert result.gate("exclusions").numbers["excluded_by_label"] == 1
     assert app.service.perform_bulk_assignment(10).assigned_count == 4
     assert backend.world.conversations[1].assignee is None
