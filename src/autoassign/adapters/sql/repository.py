@@ -24,6 +24,7 @@ from autoassign.model import (
     ExclusionRules,
     InboxId,
     TeamId,
+    id_sort_key,
     text_problem,
 )
 from autoassign.ports import Clock
@@ -240,7 +241,10 @@ class SqlConversationRepository:
         teams = [t for t in exclude_teams if self.schema.accepts("team", t)]
         if teams and self._has_team:
             conditions.append(
-                sa.or_(conv.c.team_id.is_(None), conv.c.team_id.not_in(sorted(teams)))
+                sa.or_(
+                    conv.c.team_id.is_(None),
+                    conv.c.team_id.not_in(sorted(teams, key=id_sort_key)),
+                )
             )
         page = (
             sa.select(*self._read_columns(now))
