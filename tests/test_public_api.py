@@ -46,6 +46,7 @@ NOT_AT_TOP_LEVEL = {
         "capacity_limits",
         "exclusions_for_inbox",
         "skip_reason_for",
+        "unlimited_agents",
         "unusable_exclusion_rules",
     },
     "autoassign.events": {"Event"},

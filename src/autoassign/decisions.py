@@ -40,6 +40,7 @@ __all__ = [
     "evaluate_agents",
     "exclusions_for_inbox",
     "skip_reason_for",
+    "unlimited_agents",
     "unusable_exclusion_rules",
 ]
 
@@ -255,14 +256,13 @@ class RecentAssignments:
 def exclusions_for_inbox(
     policies: Iterable[CapacityPolicy], inbox: InboxId
 ) -> ExclusionRules:
-    """The exclusion rules for ``inbox``: those of every capacity policy with a limit for
-    it, labels united and the smallest age threshold. None: no exclusions. Stored parts
-    that cannot be applied (:attr:`~autoassign.model.ExclusionRules.unusable`) are left
-    out: see :func:`unusable_exclusion_rules`."""
+    """The exclusion rules for ``inbox``: those of every capacity policy linked to it
+    (with a limit or an unlimited link), labels united and the smallest age threshold.
+    None: no exclusions. Stored parts that cannot be applied
+    (:attr:`~autoassign.model.ExclusionRules.unusable`) are left out: see
+    :func:`unusable_exclusion_rules`."""
     return ExclusionRules.combine(
-        policy.exclusion_rules
-        for policy in policies
-        if policy.limit_for(inbox) is not None
+        policy.exclusion_rules for policy in policies if policy.links(inbox)
     )
 
 
@@ -277,7 +277,7 @@ def unusable_exclusion_rules(
     return [
         (policy.id, problem)
         for policy in policies
-        if policy.limit_for(inbox) is not None
+        if policy.links(inbox)
         for problem in policy.exclusion_rules.unusable
     ]
 
@@ -286,7 +286,7 @@ def capacity_limits(
     policies: Iterable[CapacityPolicy], inbox: InboxId
 ) -> dict[AgentId, int]:
     """Each agent's open-conversation limit in ``inbox``. Agents absent are unlimited
-    (no capacity policy, or no limit for this inbox)."""
+    (no capacity policy, no link for this inbox, or an unlimited link)."""
     limits: dict[AgentId, int] = {}
     for policy in policies:
         limit = policy.limit_for(inbox)
@@ -300,6 +300,23 @@ def capacity_limits(
             # two, the stricter limit wins.
             limits[agent] = min(limit, limits.get(agent, limit))
     return limits
+
+
+def unlimited_agents(
+    policies: Iterable[CapacityPolicy], inbox: InboxId
+) -> frozenset[AgentId]:
+    """The agents of the capacity policies with an unlimited link for ``inbox`` that no
+    other linked policy limits there: capacity never removes them in ``inbox`` (the
+    policies' exclusion rules still apply). For explanations."""
+    policies = list(policies)
+    limited = capacity_limits(policies, inbox)
+    return frozenset(
+        agent
+        for policy in policies
+        if policy.links(inbox) and policy.limit_for(inbox) is None
+        for agent in policy.agents
+        if agent not in limited
+    )
 
 
 def evaluate_agent(

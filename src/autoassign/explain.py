@@ -39,6 +39,7 @@ from autoassign.decisions import (
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
+    unlimited_agents,
 )
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
@@ -431,9 +432,11 @@ def _agent_gates(
     policy: EffectivePolicy | None,
     *,
     limits: Mapping[AgentId, int],
+    unlimited: frozenset[AgentId] = frozenset(),
     now: datetime,
 ) -> tuple[list[Gate], int]:
-    """The online, rate-limit and capacity gates; returns them and the eligible count."""
+    """The online, rate-limit and capacity gates; returns them and the eligible count.
+    ``unlimited``: the agents on an unlimited capacity link for the inbox."""
     if account is None:
         unknown = "the account is missing"
         return [
@@ -469,6 +472,7 @@ def _agent_gates(
     past_rate = [v for v in verdicts if v.removed_by in (None, AgentFilter.AT_CAPACITY)]
     at_capacity = sum(1 for v in verdicts if v.removed_by is AgentFilter.AT_CAPACITY)
     limited = sum(1 for agent in online if agent in limits)
+    on_unlimited = sum(1 for agent in online if agent in unlimited)
     gates = [
         Gate(
             name="agents_online",
@@ -483,13 +487,16 @@ def _agent_gates(
             detail=(
                 f"{at_capacity} of the {len(past_rate)} agents past the rate limit at "
                 f"capacity ({at_capacity_any} of {len(online)} online at capacity, "
-                f"{limited} with a limit in this inbox)"
+                f"{limited} with a limit in this inbox"
+                + (f", {on_unlimited} on an unlimited link" if on_unlimited else "")
+                + ")"
             ),
             numbers={
                 "at_capacity": at_capacity,
                 "checked": len(past_rate),
                 "at_capacity_online": at_capacity_any,
                 "online_with_limit": limited,
+                "online_unlimited_link": on_unlimited,
                 "eligible": eligible,
             },
         ),
@@ -683,6 +690,7 @@ def explain_inbox(
         account,
         policy,
         limits=capacity_limits(capacity, inbox),
+        unlimited=unlimited_agents(capacity, inbox),
         now=now,
     )
     exclusion_gate, assignable = _exclusion_gate(

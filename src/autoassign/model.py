@@ -630,14 +630,19 @@ class ExclusionRules:
         return cls(excluded_labels=labels, exclude_older_than_hours=hours)
 
 
-def _inbox_limits(value: Mapping[InboxId, int]) -> Mapping[InboxId, int]:
-    out: dict[InboxId, int] = {}
+def _inbox_limits(
+    value: Mapping[InboxId, int | None],
+) -> Mapping[InboxId, int | None]:
+    out: dict[InboxId, int | None] = {}
     for inbox, limit in dict(value).items():
         _check_id("inbox_limits key", inbox)
+        if limit is None:  # an unlimited link: exclusion rules only
+            out[inbox] = None
+            continue
         number = _strict_int("conversation_limit", limit)
         if number < 0:
             raise ConfigurationError(
-                f"conversation_limit must be >= 0, got {number}",
+                f"conversation_limit must be >= 0 or None (unlimited), got {number}",
                 field="conversation_limit",
             )
         out[inbox] = number
@@ -648,21 +653,32 @@ def _inbox_limits(value: Mapping[InboxId, int]) -> Mapping[InboxId, int]:
 class CapacityPolicy:
     """An agent capacity policy: per-inbox open-conversation limits for its ``agents``.
 
-    No limit for an inbox means unlimited there; a limit of ``0`` means never assigned.
-    Its ``exclusion_rules`` apply to every inbox the policy has a limit for.
+    ``inbox_limits`` links the policy to inboxes: a number is the most open
+    conversations each of its agents may hold there (``0``: never assigned there);
+    ``None`` is an *unlimited* link (capacity never removes anyone for it, but the
+    policy's rules still apply there). An inbox with no link is unlimited too. Its
+    ``exclusion_rules`` apply to every inbox the policy links (:meth:`links`), limited
+    or not.
     """
 
     id: PolicyId = attrs.field(validator=_id_validator)
     account: AccountId = attrs.field(validator=_id_validator)
     name: str = attrs.field(default="Capacity", validator=_name_validator)
     description: str = attrs.field(default="", validator=_description_validator)
-    inbox_limits: Mapping[InboxId, int] = attrs.field(
+    inbox_limits: Mapping[InboxId, int | None] = attrs.field(
         factory=dict, converter=_inbox_limits, hash=False
     )
     agents: frozenset[AgentId] = attrs.field(default=frozenset(), converter=_ids)
     exclusion_rules: ExclusionRules = attrs.field(factory=ExclusionRules)
 
+    def links(self, inbox: InboxId) -> bool:
+        """Whether the policy has a link (a limit, or an unlimited one) for ``inbox``:
+        its exclusion rules apply there."""
+        return inbox in self.inbox_limits
+
     def limit_for(self, inbox: InboxId) -> int | None:
+        """The limit for ``inbox``; ``None`` when there is none (no link, or an
+        unlimited one: :meth:`links` tells them apart)."""
         return self.inbox_limits.get(inbox)
 
 

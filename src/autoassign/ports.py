@@ -141,7 +141,8 @@ class Directory(Protocol):
         ...
 
     def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
-        """Every capacity policy of the inbox's account that has a limit for ``inbox``."""
+        """Every capacity policy of the inbox's account linked to ``inbox``: with a
+        limit for it, or an unlimited link (``inbox_limits[inbox] is None``)."""
         ...
 
     def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:

@@ -250,6 +250,14 @@ def _session(call: Callable[..., Any]) -> Iterator[tuple[str, str, Any]]:
         {"id": cid, "limit_id": lid},
         {"conversation_limit": 2},
     )
+    yield go(  # an unlimited link (issue 16), then a policy that shows one
+        f"{limits}/{{limit_id}}",
+        "PUT",
+        {"id": cid, "limit_id": lid},
+        {"conversation_limit": None},
+    )
+    yield go(limits, "POST", {"id": cid}, {"inbox_id": 11, "conversation_limit": None})
+    yield go(f"{cap}/{{id}}", "GET", {"id": cid})
     yield go(
         f"{limits}/{{limit_id}}",
         "PATCH",

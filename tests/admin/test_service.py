@@ -563,8 +563,11 @@ def test_capacity_update_replaces_rules_and_keeps_limits_and_agents(
         ({"inbox_id": 10, "conversation_limit": "3"}, "conversation_limit"),
         ({"inbox_id": 10, "conversation_limit": True}, "conversation_limit"),
         ({"inbox_id": 10, "conversation_limit": 2**31}, "conversation_limit"),
-        ({"inbox_id": 10, "conversation_limit": None}, "conversation_limit"),
+        ({"inbox_id": 10, "conversation_limit": 1.5}, "conversation_limit"),
+        ({"inbox_id": 10, "conversation_limit": "unlimited"}, "conversation_limit"),
+        ({"inbox_id": 10, "conversation_limit": []}, "conversation_limit"),
         ({"inbox_id": {}, "conversation_limit": 1}, "inbox_id"),
+        ({"inbox_id": {}, "conversation_limit": None}, "inbox_id"),
         ({"inbox_id": 10, "conversation_limit": 1, "id": 5}, "id"),
     ],
 )
@@ -634,6 +637,57 @@ def test_inbox_limits_lifecycle(
         admin.update_inbox_limit(
             ADMIN, 1, second.id, other.id, {"conversation_limit": 1}
         )
+
+
+def test_an_unlimited_inbox_limit_lifecycle(
+    admin: PolicyAdmin, store: InMemoryPolicyStore, world_backend: InMemoryBackend
+) -> None:
+    """Issue 16: ``conversation_limit: null`` is an unlimited link; a present limit
+    keeps its bounds, and a bad value changes nothing."""
+    record = admin.create_capacity_policy(ADMIN, 1, {"name": "C"})
+    limit = admin.add_inbox_limit(
+        ADMIN, 1, record.id, {"inbox_id": 10, "conversation_limit": None}
+    )
+    assert limit.conversation_limit is None
+    policy = world_backend.world.capacity_policies[record.id]
+    assert policy.inbox_limits == {10: None}
+    assert policy.links(10)
+    assert policy.limit_for(10) is None
+    shown = capacity_policy_json(admin.get_capacity_policy(ADMIN, 1, record.id))
+    assert shown["inbox_capacity_limits"] == [
+        {"id": limit.id, "inbox_id": 10, "conversation_limit": None}
+    ]
+    changed = admin.update_inbox_limit(
+        ADMIN, 1, record.id, limit.id, {"conversation_limit": 4}
+    )
+    assert changed.conversation_limit == 4
+    assert world_backend.world.capacity_policies[record.id].inbox_limits == {10: 4}
+    back = admin.update_inbox_limit(
+        ADMIN, 1, record.id, limit.id, {"conversation_limit": None}
+    )
+    assert back.conversation_limit is None
+    assert world_backend.world.capacity_policies[record.id].inbox_limits == {10: None}
+    for bad in (
+        {},
+        {"conversation_limit": -1},
+        {"conversation_limit": 2**31},
+        {"conversation_limit": "none"},
+        {"conversation_limit": False},
+    ):
+        errors = invalid(
+            admin,
+            store,
+            lambda bad=bad: admin.update_inbox_limit(
+                ADMIN, 1, record.id, limit.id, bad
+            ),
+        )
+        assert list(errors) == ["conversation_limit"], bad
+    assert world_backend.world.capacity_policies[record.id].inbox_limits == {10: None}
+    with pytest.raises(ValidationFailed) as dup:  # a link is a link, limited or not
+        admin.add_inbox_limit(
+            ADMIN, 1, record.id, {"inbox_id": 10, "conversation_limit": 2}
+        )
+    assert dup.value.error == "Inbox has already been assigned to this policy"
 
 
 def test_agents_move_between_capacity_policies(
@@ -765,6 +819,39 @@ def test_exclusion_rules_from_the_admin_apply(
     assert engine.service.perform_bulk_assignment(10).assigned_count == 0
     admin.update_capacity_policy(ADMIN, 1, capacity.id, {"exclusion_rules": {}})
     assert engine.service.perform_bulk_assignment(10).assigned_count == 1
+
+
+def test_an_unlimited_link_applies_its_rules_and_caps_nobody(
+    world_backend: InMemoryBackend, admin: PolicyAdmin
+) -> None:
+    """Issue 16: "never auto-assign VIP tickets" without inventing a limit."""
+    engine = build_in_memory(world_backend, strict=True)
+    world_backend.set_status(1, "ann", "online")
+    world_backend.add_conversation(100, inbox=10, labels=["vip"])
+    for number in range(101, 106):
+        world_backend.add_conversation(number, inbox=10)
+    policy = admin.create_policy(ADMIN, 1, {"name": "P"})
+    admin.link_inbox(ADMIN, 1, 10, {"assignment_policy_id": policy.id})
+    capacity = admin.create_capacity_policy(
+        ADMIN, 1, {"name": "C", "exclusion_rules": {"excluded_labels": ["vip"]}}
+    )
+    admin.add_capacity_policy_agent(ADMIN, 1, capacity.id, {"user_id": "ann"})
+    limit = admin.add_inbox_limit(
+        ADMIN, 1, capacity.id, {"inbox_id": 10, "conversation_limit": None}
+    )
+    assert engine.service.perform_bulk_assignment(10).assigned_count == 5
+    vip = world_backend.world.get(100)
+    assert vip is not None
+    assert vip.assignee is None  # excluded, not capped
+    # the same link with a limit of 0 caps ann; back to unlimited, the rules stay
+    admin.update_inbox_limit(ADMIN, 1, capacity.id, limit.id, {"conversation_limit": 0})
+    world_backend.add_conversation(106, inbox=10)
+    assert engine.service.perform_bulk_assignment(10).assigned_count == 0
+    admin.update_inbox_limit(
+        ADMIN, 1, capacity.id, limit.id, {"conversation_limit": None}
+    )
+    assert engine.service.perform_bulk_assignment(10).assigned_count == 1
+    assert vip == world_backend.world.get(100)  # still unassigned
 
 
 def test_concurrent_writers_keep_the_invariants(

@@ -4,6 +4,7 @@ Django rows (and in the Django admin) drive assignment with ``POLICY = "models"`
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 from helpdesk.models import Ticket
 
@@ -72,6 +75,34 @@ def test_linked_policy_and_capacity_rows_drive_assignment(
     assert inboxes == [linked.pk]
 
 
+def test_an_unlimited_limit_row_applies_the_rules_and_caps_nobody(
+    models_config: Helpdesk,
+) -> None:
+    """Issue 16: a limit row with no limit (``NULL``) links the policy to the inbox:
+    its exclusion rules apply there, and capacity caps nobody."""
+    helpdesk = models_config
+    linked = helpdesk.queue("linked")
+    ann = helpdesk.staff("ann")
+    capacity = CapacityPolicyRow.objects.create(name="Old", exclude_older_than_hours=1)
+    capacity.agents.add(ann)
+    row = CapacityLimitRow.objects.create(
+        policy=capacity, inbox_id=linked.pk, conversation_limit=None
+    )
+    assert str(row) == f"Old: inbox {linked.pk} unlimited"
+    tickets = [helpdesk.ticket(linked, f"t{i}") for i in range(4)]  # no policy yet
+    Ticket.objects.filter(pk=tickets[0].pk).update(
+        created=helpdesk.clock.now() - timedelta(hours=3)
+    )
+    policy = AssignmentPolicyRow.objects.create(name="Support")
+    InboxPolicyLink.objects.create(inbox_id=linked.pk, policy=policy)
+    (seen,) = get_autoassign().directory.capacity_policies_for_inbox(linked.pk)
+    assert seen.inbox_limits == {linked.pk: None}
+    result = get_autoassign().bundle.service.perform_bulk_assignment(linked.pk)
+    assert result.assigned_count == 3  # the old ticket is excluded
+    assert helpdesk.open_counts(linked) == {ann.pk: 3}
+    assert Ticket.objects.get(pk=tickets[0].pk).assigned_to is None
+
+
 def test_an_invalid_row_is_refused_by_clean() -> None:
     row = AssignmentPolicyRow(name="Bad", fair_distribution_window=0)
     with pytest.raises(ValidationError) as info:
@@ -92,6 +123,38 @@ def test_the_migrations_match_the_models(django_db: str) -> None:
     call_command(
         "makemigrations", "autoassign_config", "--check", "--dry-run", stdout=out
     )
+
+
+def test_migration_0002_keeps_the_limits_and_allows_unlimited(
+    models_config: Helpdesk,
+) -> None:
+    """Issue 16: from 0001 (``conversation_limit NOT NULL``) to 0002, every row keeps
+    its limit and a row may then have none."""
+    executor = MigrationExecutor(connection)
+    app = "autoassign_config"
+    latest = executor.loader.graph.leaf_nodes(app)
+    try:
+        executor.migrate([(app, "0001_initial")])
+        old = executor.loader.project_state([(app, "0001_initial")]).apps
+        policy = old.get_model(app, "CapacityPolicyRow").objects.create(name="Kept")
+        limits = old.get_model(app, "CapacityLimitRow")
+        limits.objects.create(policy=policy, inbox_id=1, conversation_limit=4)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            limits.objects.create(policy=policy, inbox_id=2, conversation_limit=None)
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    (kept,) = CapacityLimitRow.objects.filter(policy__name="Kept")
+    assert (kept.inbox_id, kept.conversation_limit) == (1, 4)
+    CapacityLimitRow.objects.create(
+        policy_id=kept.policy_id, inbox_id=2, conversation_limit=None
+    )
+    rows = CapacityLimitRow.objects.filter(policy__name="Kept").order_by("inbox_id")
+    assert list(rows.values_list("inbox_id", "conversation_limit")) == [
+        (1, 4),
+        (2, None),
+    ]
 
 
 def test_models_policy_needs_the_config_app() -> None:

@@ -189,7 +189,7 @@ def test_a_job_judges_only_agents_that_can_be_held_back(
             CapacitySpec(
                 id=spec.id,
                 agents=spec.agents,
-                inbox_limits=tuple((inbox, 1000) for inbox, _n in spec.inbox_limits),
+                inbox_limits=tuple((inbox, None) for inbox, _n in spec.inbox_limits),
                 excluded_labels=spec.excluded_labels,
                 exclude_older_than_hours=spec.exclude_older_than_hours,
             )

@@ -52,7 +52,7 @@ def world(
             CapacityPolicy(
                 id=3,
                 account=1,
-                inbox_limits={10: 1000 if capacity is None else capacity},
+                inbox_limits={10: capacity},  # None: an unlimited link
                 agents=agents,
                 exclusion_rules=ExclusionRules(
                     excluded_labels=labels, exclude_older_than_hours=age_hours
@@ -155,6 +155,7 @@ def test_rate_limits_off_and_without_a_policy() -> None:
         "checked": 2,
         "at_capacity_online": 0,
         "online_with_limit": 0,
+        "online_unlimited_link": 0,
         "eligible": 2,
     }
     assert result.blocking == "policy_linked"
@@ -207,6 +208,7 @@ def test_capacity_counts_the_online_agents_held_by_the_rate_limit() -> None:
         "checked": 0,
         "at_capacity_online": 2,
         "online_with_limit": 2,
+        "online_unlimited_link": 0,
         "eligible": 0,
     }
     assert gate.detail == (
@@ -243,6 +245,23 @@ def test_exclusions_by_label_and_age() -> None:
     }
     assert result.blocking == "exclusions"
     assert not result.would_assign
+
+
+def test_an_unlimited_link_removes_nobody_and_still_excludes() -> None:
+    """Issue 16: a capacity link with no limit applies its rules and caps nobody."""
+    backend, _clock, app = world(labels=("VIP",), statuses=("online", "online"))
+    backend.add_conversation(1, inbox=10, labels={"VIP"})
+    for number in range(2, 6):
+        backend.add_conversation(number, inbox=10)
+    result = explain_inbox(app, 10)
+    gate = result.gate("capacity")
+    assert gate.passed is True
+    assert gate.numbers["online_with_limit"] == 0
+    assert gate.numbers["online_unlimited_link"] == 2
+    assert gate.detail.endswith("0 with a limit in this inbox, 2 on an unlimited link)")
+    assert result.gate("exclusions").numbers["excluded_by_label"] == 1
+    assert app.service.perform_bulk_assignment(10).assigned_count == 4
+    assert backend.world.conversations[1].assignee is None
 
 
 def test_job_scheduled() -> None:

@@ -152,6 +152,18 @@ DELETE = object()
             "unknown inbox 'fax'",
         ),
         (
+            ("capacity_policies", 0, "inbox_limits", "support"),
+            "lots",
+            "capacity_policies[0].inbox_limits.support",
+            "must be an integer >= 0 or 'unlimited'",
+        ),
+        (
+            ("capacity_policies", 0, "inbox_limits", "support"),
+            -1,
+            "capacity_policies[0].inbox_limits.support",
+            ">= 0",
+        ),
+        (
             ("capacity_policies", 1, "agents"),
             ["ana", "ben"],
             "capacity_policies[1].agents",

@@ -255,3 +255,49 @@ def test_each_invariant_check_fires_on_a_violation() -> None:
     assert invariants["double_assignment"] == 2
     assert invariants["total"] == sum(invariants[name] for name in INVARIANTS) > 0
     assert len(invariants["examples"]) == invariants["total"]
+
+
+def test_an_unlimited_link_in_a_scenario_excludes_and_caps_nobody(
+    short: Scenario,
+) -> None:
+    """Issue 16: ``inbox_limits = { support = "unlimited" }`` applies the policy's
+    exclusion rules in the inbox and never holds an agent back for capacity."""
+    unlimited = short.with_changes(
+        duration_minutes=60,
+        capacity_policies=tuple(
+            attrs.evolve(
+                spec,
+                inbox_limits=tuple((inbox, None) for inbox, _ in spec.inbox_limits),
+            )
+            for spec in short.capacity_policies
+        ),
+    )
+    assert any(spec.excluded_labels for spec in unlimited.capacity_policies)
+    report = simulate(unlimited)
+    assert report["invariants"]["total"] == 0
+    assert sum(a["held_back_capacity"] for a in report["agents"]) == 0
+    assert report["totals"]["skips"].get("all_at_capacity", 0) == 0
+    assert report["totals"]["excluded_at_end"] > 0  # the rules still apply
+    assert report["totals"]["assigned"] > 0
+    parsed = parse_scenario(
+        {
+            "agents": [{"id": "ann"}],
+            "inboxes": [
+                {
+                    "id": "i",
+                    "members": ["ann"],
+                    "arrivals_per_hour": 0,
+                    "resolve": {"distribution": "fixed", "minutes": 5},
+                }
+            ],
+            "capacity_policies": [
+                {
+                    "id": "vip",
+                    "agents": ["ann"],
+                    "inbox_limits": {"i": "unlimited"},
+                    "excluded_labels": ["VIP"],
+                }
+            ],
+        }
+    )
+    assert parsed.capacity_policies[0].inbox_limits == (("i", None),)

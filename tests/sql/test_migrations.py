@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +378,79 @@ def test_the_cli_upgrades_a_database(
     err = capsys.readouterr().err
     assert err.startswith("autoassign db: error:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_0004_makes_inbox_links_unlimited_and_keeps_every_row(db: Db) -> None:
+    """Issue 16: from 0003, ``conversation_limit`` becomes nullable (an unlimited
+    link); the limits (ids, values, stamps) are kept, the check and keys still hold,
+    and an id once used is never given again."""
+    place = _place(db, qualified=True)
+    schema = place.schema()
+    engine = place.engine
+    schema.at_revision(1).create_all(engine)
+    assert upgrade(engine, schema, revision="0003") == "0003"
+    old = schema.at_revision(3)
+    _seed(engine, old)
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(old.capacity_policies), {"id": 5, "account_id": 1})
+        conn.execute(
+            sa.insert(old.inboxes),
+            {"id": 11, "account_id": 1, "name": "B", "enable_auto_assignment": True},
+        )
+        conn.execute(
+            sa.insert(old.inbox_capacity_limits),
+            [
+                {"capacity_policy_id": 5, "inbox_id": 10, "conversation_limit": 3},
+                {"capacity_policy_id": 5, "inbox_id": 11, "conversation_limit": 0},
+            ],
+        )
+        conn.execute(
+            sa.update(old.inbox_capacity_limits).values(
+                created_at=stamp, updated_at=stamp
+            )
+        )
+        # the limit with the largest id is deleted: its id must never come back
+        conn.execute(
+            sa.delete(old.inbox_capacity_limits).where(
+                old.inbox_capacity_limits.c.inbox_id == 11
+            )
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # 0003: NOT NULL
+        conn.execute(
+            sa.insert(old.inbox_capacity_limits),
+            {"capacity_policy_id": 5, "inbox_id": 11, "conversation_limit": None},
+        )
+    limits = schema.inbox_capacity_limits
+    with engine.connect() as conn:
+        before = [tuple(row) for row in conn.execute(sa.select(limits))]
+    tables = _rows(engine, schema)
+    assert upgrade(engine, schema) == HEAD == "0004"
+    assert _rows(engine, schema) == tables
+    with engine.begin() as conn:
+        assert [tuple(row) for row in conn.execute(sa.select(limits))] == before
+        new = conn.execute(
+            sa.insert(limits).returning(limits.c.id),
+            {"capacity_policy_id": 5, "inbox_id": 11, "conversation_limit": None},
+        ).scalar_one()
+        assert new > 2, "the deleted limit's id is not reused"
+        assert (
+            conn.execute(
+                sa.select(limits.c.conversation_limit).where(limits.c.id == new)
+            ).scalar_one()
+            is None
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # >= 0 holds
+        conn.execute(
+            sa.insert(limits),
+            {"capacity_policy_id": 5, "inbox_id": 10, "conversation_limit": -1},
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # one per inbox
+        conn.execute(
+            sa.insert(limits),
+            {"capacity_policy_id": 5, "inbox_id": 10, "conversation_limit": None},
+        )
+    upgraded = snapshot(engine, schema)
+    assert upgrade(engine, schema) == HEAD  # idempotent
+    assert snapshot(engine, schema) == upgraded
+    assert upgraded == place.fresh_snapshot(schema)

@@ -276,6 +276,7 @@ class TestSqlitePolicyStoreIntIds(_SqlPolicyStoreContract):
 class TestSqlitePolicyStoreOnHostTables(_SqlPolicyStoreContract):
     kind = "sqlite"
     layout = "host"
+    unlimited_inbox_limits = False  # the reference's conversation_limit is NOT NULL
 
 
 @pytest.mark.postgres
@@ -287,6 +288,7 @@ class TestPostgresPolicyStore(_SqlPolicyStoreContract):
 class TestPostgresPolicyStoreOnHostTables(_SqlPolicyStoreContract):
     kind = "postgres"
     layout = "host"
+    unlimited_inbox_limits = False
 
 
 # -- the unique name, and writers that bypass the store -----------------------------------

@@ -307,6 +307,28 @@ def test_text_ids_sort_like_id_sort_key(db: Any, kind: str) -> None:
         assert type(repo.get(key).id) is type(key)  # type: ignore[union-attr]
 
 
+def test_exclude_teams_may_mix_int_and_str_ids(db: Any) -> None:
+    """Excluded team ids of both kinds (``"closed"`` and ``99``) must not be compared
+    with each other (``sorted`` raised ``TypeError``)."""
+    items = [
+        conv(1, team="closed"),
+        conv(2, team=99, minutes=1),
+        conv(3, team=7, minutes=2),
+        conv(4, minutes=3),
+    ]
+    repo, world, _ = setup(db, items, ids="mixed")
+    for store in (world, repo):
+        got = store.unassigned_open(
+            10,
+            limit=9,
+            priority=EARLIEST,
+            exclusions=NO_RULES,
+            now=EPOCH,
+            exclude_teams=("closed", 99),
+        )
+        assert ids(got) == [3, 4]
+
+
 def test_ids_a_column_cannot_hold_are_missing(db: Any) -> None:
     repo, _, writer = setup(db, [conv(1)])
     assert repo.get("1") is None

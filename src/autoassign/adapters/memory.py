@@ -257,8 +257,7 @@ class InMemoryWorld:
             return tuple(
                 policy
                 for policy in self.capacity_policies.values()
-                if policy.account == record.account
-                and policy.limit_for(inbox) is not None
+                if policy.account == record.account and policy.links(inbox)
             )
 
     def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:

@@ -447,7 +447,7 @@ class InMemoryPolicyStore:
         account: AccountId,
         policy: PolicyId,
         inbox: InboxId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
         with self._lock:
             self._adopt()
@@ -478,7 +478,7 @@ class InMemoryPolicyStore:
         account: AccountId,
         policy: PolicyId,
         limit: LimitId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
         with self._lock:
             record = self.get_inbox_limit(account, policy, limit)

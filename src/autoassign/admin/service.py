@@ -68,7 +68,8 @@ E = TypeVar("E", bound=enum.Enum)
 Role = Literal["administrator", "agent"]
 ROLES: frozenset[str] = frozenset({"administrator", "agent"})
 MAX_CONVERSATION_LIMIT = 2**31 - 1
-"""The largest ``conversation_limit`` (a SQL ``integer`` column)."""
+"""The largest ``conversation_limit`` (a SQL ``integer`` column); ``null`` is an
+unlimited link."""
 MAX_LABELS = 1000
 
 CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
@@ -281,6 +282,18 @@ class _Checker:
         if len(self.errors) != before:
             return None
         return ExclusionRules(excluded_labels=labels, exclude_older_than_hours=hours)
+
+    def conversation_limit(self, data: Mapping[str, object]) -> int | None:
+        """An inbox limit's required ``conversation_limit``: an integer from 0 to
+        :data:`MAX_CONVERSATION_LIMIT`, or ``null`` for an unlimited link (``None``
+        also when it is invalid: the error is recorded)."""
+        if "conversation_limit" not in data:
+            self.fail("conversation_limit", "can't be blank")
+            return None
+        _, value = self.integer(
+            data, "conversation_limit", 0, MAX_CONVERSATION_LIMIT, nullable=True
+        )
+        return value
 
     def identifier(self, data: Mapping[str, object], field: str) -> Id | None:
         if field not in data or data[field] is None:
@@ -653,12 +666,9 @@ class PolicyAdmin:
         check = _Checker()
         check.known(body, LIMIT_FIELDS)
         inbox = check.identifier(body, "inbox_id")
-        if "conversation_limit" not in body:
-            check.fail("conversation_limit", "can't be blank")
-        _, limit = check.integer(body, "conversation_limit", 0, MAX_CONVERSATION_LIMIT)
+        limit = check.conversation_limit(body)
         check.raise_if_any()
         assert inbox is not None
-        assert limit is not None
         if not self.store.inbox_exists(account, inbox):
             raise NotFound()
         try:
@@ -688,11 +698,8 @@ class PolicyAdmin:
         body = _object(data)
         check = _Checker()
         check.known(body, ("conversation_limit",))
-        if "conversation_limit" not in body:
-            check.fail("conversation_limit", "can't be blank")
-        _, value = check.integer(body, "conversation_limit", 0, MAX_CONVERSATION_LIMIT)
+        value = check.conversation_limit(body)
         check.raise_if_any()
-        assert value is not None
         record = self.store.update_inbox_limit(account, policy, limit, value)
         if record is None:
             raise NotFound()

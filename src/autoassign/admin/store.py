@@ -114,12 +114,14 @@ class CapacityPolicyValues:
 
 @attrs.frozen(kw_only=True)
 class InboxLimitRecord:
-    """One per-inbox conversation limit of a capacity policy; it has its own id."""
+    """One per-inbox conversation limit of a capacity policy; it has its own id.
+    ``conversation_limit`` ``None``: an unlimited link (the policy's exclusion rules
+    apply in the inbox, capacity removes nobody)."""
 
     id: LimitId
     policy_id: PolicyId
     inbox: InboxId
-    conversation_limit: int
+    conversation_limit: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -275,9 +277,10 @@ class PolicyStore(Protocol):
         account: AccountId,
         policy: PolicyId,
         inbox: InboxId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
-        """**Port:** add a limit for ``inbox`` to ``policy``. ``None`` if the policy or
+        """**Port:** add a limit for ``inbox`` to ``policy`` (``conversation_limit``
+        ``None``: an unlimited link, stored as such). ``None`` if the policy or
         the inbox is not in ``account``; raises :class:`DuplicateInboxLimit` if the
         policy already has a limit for ``inbox``."""
         ...
@@ -287,10 +290,10 @@ class PolicyStore(Protocol):
         account: AccountId,
         policy: PolicyId,
         limit: LimitId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
-        """**Port:** change a limit's ``conversation_limit``; ``None`` if the limit is
-        not one of ``policy`` in ``account``."""
+        """**Port:** change a limit's ``conversation_limit`` (``None``: unlimited);
+        ``None`` if the limit is not one of ``policy`` in ``account``."""
         ...
 
     def delete_inbox_limit(

@@ -34,6 +34,7 @@ else:  # pragma: no cover - python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "UNLIMITED",
     "AgentSpec",
     "CapacitySpec",
     "Distribution",
@@ -55,6 +56,10 @@ DISTRIBUTIONS = ("exponential", "lognormal", "fixed", "uniform")
 
 MAX_DURATION_MINUTES = 60 * 24 * 60
 """The longest simulation: 60 days (``duration_minutes`` and ``--duration``)."""
+
+UNLIMITED = "unlimited"
+"""An ``inbox_limits`` value (TOML has no null): the capacity policy links the inbox
+without a limit, so its exclusion rules apply there and capacity caps nobody."""
 
 
 class ScenarioError(ValueError):
@@ -385,7 +390,8 @@ class PolicySpec:
 class CapacitySpec:
     id: str
     agents: tuple[str, ...]
-    inbox_limits: tuple[tuple[str, int], ...]
+    inbox_limits: tuple[tuple[str, int | None], ...]
+    """``(inbox, limit)``; ``None``: an unlimited link (``"unlimited"`` in TOML)."""
     excluded_labels: tuple[str, ...] = ()
     exclude_older_than_hours: int | None = None
 
@@ -659,10 +665,19 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
     capacity: list[CapacitySpec] = []
     for table in root.tables("capacity_policies", []):
         limits_table = table.table("inbox_limits")
-        limits: list[tuple[str, int]] = []
+        limits: list[tuple[str, int | None]] = []
         for key in limits_table.data:
             if key not in inbox_ids:
                 raise ScenarioError(limits_table.at(key), f"unknown inbox {key!r}")
+            if limits_table.raw(key) == UNLIMITED:  # rules only, no cap
+                limits.append((key, None))
+                continue
+            value = limits_table.raw(key)
+            if isinstance(value, str):
+                raise ScenarioError(
+                    limits_table.at(key),
+                    f"must be an integer >= 0 or {UNLIMITED!r}, got {_show(value)}",
+                )
             limits.append((key, limits_table.integer(key, low=0)))
         limits_table.finish()
         cap = CapacitySpec(

@@ -1825,6 +1825,34 @@ class DirectoryContract:
         assert [p.id for p in directory.capacity_policies_for_inbox(20)] == [4]
         assert list(directory.capacity_policies_for_inbox(99)) == []
 
+    def test_an_unlimited_capacity_link(self) -> None:
+        """A link with no limit (``None``) is returned for its inbox, as ``None``:
+        the policy's exclusion rules apply there, its capacity caps nobody."""
+        rules = ExclusionRules(excluded_labels={"vip"})
+        directory = self.make_directory(
+            accounts=[Account(id=1, features={"assignment_v2"})],
+            inboxes=[Inbox(id=10, account=1), Inbox(id=11, account=1)],
+            members={10: ["ann"], 11: ["ann"]},
+            teams=[],
+            policies=[],
+            links={},
+            capacity_policies=[
+                CapacityPolicy(
+                    id=1,
+                    account=1,
+                    inbox_limits={10: None, 11: 3},
+                    agents={"ann"},
+                    exclusion_rules=rules,
+                )
+            ],
+        )
+        (policy,) = directory.capacity_policies_for_inbox(10)
+        assert policy.inbox_limits == {10: None, 11: 3}
+        assert policy.links(10)
+        assert policy.limit_for(10) is None
+        assert policy.exclusion_rules == rules
+        assert [p.id for p in directory.capacity_policies_for_inbox(11)] == [1]
+
     def test_inboxes_of_agent(self) -> None:
         directory = self._world()
         assert sorted(directory.inboxes_of_agent(1, "ann"), key=id_sort_key) == [

@@ -28,9 +28,10 @@ thread-safe and, for a database, open one connection per thread.
 
 from __future__ import annotations
 
+import unittest
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import attrs
 
@@ -116,6 +117,11 @@ class PolicyStoreContract:
     reused, timestamps from the store's clock, lists ordered by id, moves of agents,
     delete cascades, every change visible through the Directory, and the uniqueness
     invariants under concurrent writers."""
+
+    unlimited_inbox_limits: ClassVar[bool] = True
+    """Whether the store keeps an unlimited inbox link (``conversation_limit``
+    ``None``). A host whose limit column is ``NOT NULL`` sets it ``False``: the suite
+    skips that test, with the reason."""
 
     def make_store(
         self,
@@ -641,6 +647,54 @@ class PolicyStoreContract:
         assert store.agent_info(OTHER, "zed") == USERS[3]
 
     # -- the engine sees every change -----------------------------------------------------
+
+    def test_an_unlimited_inbox_limit(self) -> None:
+        """``None`` is an unlimited link: stored, shown and read by the Directory as
+        ``None``, changed to a limit and back, one per inbox like any limit."""
+        if not self.unlimited_inbox_limits:
+            raise unittest.SkipTest(
+                "unlimited_inbox_limits = False: the store's conversation_limit "
+                "cannot be NULL"
+            )
+        store, directory, clock = self._fresh()
+        rules = ExclusionRules(excluded_labels={"vip"})
+        record = store.create_capacity_policy(
+            ACCOUNT, CapacityPolicyValues(name="C", exclusion_rules=rules)
+        )
+        limit = store.add_inbox_limit(ACCOUNT, record.id, 10, None)
+        assert limit is not None
+        assert limit.conversation_limit is None
+        assert store.get_inbox_limit(ACCOUNT, record.id, limit.id) == limit
+        shown = store.get_capacity_policy(ACCOUNT, record.id)
+        assert shown is not None
+        assert shown.inbox_limits == (limit,)
+        (seen,) = directory.capacity_policies_for_inbox(10)
+        assert seen.inbox_limits == {10: None}
+        assert seen.links(10)
+        assert seen.exclusion_rules == rules
+        _raises(
+            DuplicateInboxLimit,
+            lambda: store.add_inbox_limit(ACCOUNT, record.id, 10, 4),
+        )
+        clock.advance(_MINUTE)
+        limited = store.update_inbox_limit(ACCOUNT, record.id, limit.id, 4)
+        assert limited is not None
+        assert limited.conversation_limit == 4
+        assert limited.updated_at == clock.now()
+        (seen,) = directory.capacity_policies_for_inbox(10)
+        assert seen.inbox_limits == {10: 4}
+        clock.advance(_MINUTE)
+        back = store.update_inbox_limit(ACCOUNT, record.id, limit.id, None)
+        assert back is not None
+        assert back.conversation_limit is None
+        assert back.updated_at == clock.now()
+        clock.advance(_MINUTE)
+        same = store.update_inbox_limit(ACCOUNT, record.id, limit.id, None)
+        assert same == back, "an update that changes nothing must not stamp"
+        (seen,) = directory.capacity_policies_for_inbox(10)
+        assert seen.inbox_limits == {10: None}
+        assert store.delete_inbox_limit(ACCOUNT, record.id, limit.id)
+        assert directory.capacity_policies_for_inbox(10) == ()
 
     def test_changes_reach_the_directory(self) -> None:
         store, directory, _ = self._fresh()

@@ -148,7 +148,9 @@ _ORDERS = st.sampled_from(
     [AssignmentOrder.ROUND_ROBIN, AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED]
 )
 _LIMITS = st.sampled_from([None, 1, 1, 2, 3])
-_CAPACITIES = st.sampled_from([None, None, 1, 2, 3])
+_UNLIMITED = "unlimited"
+"""A drawn capacity: the inbox is linked with no limit (rules only)."""
+_CAPACITIES = st.sampled_from([None, None, _UNLIMITED, 1, 2, 3])
 _MOSTLY_ON = st.sampled_from([True, True, True, False])
 
 _NO_ELIGIBLE_AGENT = frozenset(
@@ -252,7 +254,8 @@ class ReferenceModel:
     status: dict[AgentId, str] = attrs.field(factory=dict)
     team_members: frozenset[AgentId] = frozenset()
     capacity_agents: frozenset[AgentId] = frozenset()
-    capacity_limits: dict[InboxId, int] = attrs.field(factory=dict)
+    capacity_limits: dict[InboxId, int | None] = attrs.field(factory=dict)
+    """The inboxes the capacity policy links: a limit, or ``None`` (unlimited)."""
     excluded_labels: frozenset[str] = frozenset()
     exclude_older_than_hours: int | None = None
     conversations: dict[ConversationId, Conversation] = attrs.field(factory=dict)
@@ -508,7 +511,7 @@ def assignment_machine(
             online: frozenset[AgentId],
             orders: tuple[AssignmentOrder, AssignmentOrder],
             limits: tuple[int | None, int | None],
-            capacities: tuple[int | None, int | None],
+            capacities: tuple[int | str | None, int | str | None],
         ) -> MultipleResults[ConversationId]:
             world = self.backend.world
             model = self.model
@@ -527,7 +530,9 @@ def assignment_machine(
                     fair_distribution_window=60,
                 )
                 if capacity is not None:
-                    model.capacity_limits[inbox] = capacity
+                    model.capacity_limits[inbox] = (
+                        None if capacity == _UNLIMITED else int(capacity)
+                    )
                 world.put_policy(policy)
                 world.link_policy(inbox, policy.id)
                 model.inbox_enabled[inbox] = True
@@ -717,12 +722,17 @@ def assignment_machine(
             ):
                 self.model.rate_epoch[inbox] = self.model.seq + 1
 
-        @rule(inbox=st.sampled_from(INBOXES), limit=st.sampled_from([None, 0, 1, 2]))
-        def change_capacity(self, inbox: InboxId, limit: int | None) -> None:
+        @rule(
+            inbox=st.sampled_from(INBOXES),
+            limit=st.sampled_from([None, _UNLIMITED, 0, 1, 2]),
+        )
+        def change_capacity(self, inbox: InboxId, limit: int | str | None) -> None:
             if limit is None:
                 self.model.capacity_limits.pop(inbox, None)
+            elif limit == _UNLIMITED:  # linked: its rules apply, nobody capped
+                self.model.capacity_limits[inbox] = None
             else:
-                self.model.capacity_limits[inbox] = limit
+                self.model.capacity_limits[inbox] = int(limit)
             self._put_capacity()
 
         @rule(on=_MOSTLY_ON)

@@ -155,13 +155,13 @@ def capacity_policies(
     agents: Sequence[AgentId] = (),
     id: PolicyId | st.SearchStrategy[PolicyId] | None = None,
 ) -> CapacityPolicy:
-    """Capacity policies: a limit (``0``..``5``) for some of ``inboxes``, some of
-    ``agents``, and exclusion rules."""
+    """Capacity policies: a link for some of ``inboxes`` (a limit ``0``..``5``, or
+    ``None``: unlimited), some of ``agents``, and exclusion rules."""
     limited = draw(st.lists(st.sampled_from(inboxes), unique=True)) if inboxes else []
     return CapacityPolicy(
         id=_value(draw, id),
         account=_value(draw, account),
-        inbox_limits={inbox: draw(st.integers(0, 5)) for inbox in limited},
+        inbox_limits={inbox: draw(st.none() | st.integers(0, 5)) for inbox in limited},
         agents=frozenset(
             draw(st.lists(st.sampled_from(agents), unique=True)) if agents else ()
         ),

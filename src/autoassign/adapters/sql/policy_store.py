@@ -764,7 +764,7 @@ class SqlPolicyStore:
         account: AccountId,
         policy: PolicyId,
         inbox: InboxId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
         if not self._ok(account=account, capacity_policy=policy, inbox=inbox):
             return None
@@ -808,7 +808,7 @@ class SqlPolicyStore:
         account: AccountId,
         policy: PolicyId,
         limit: LimitId,
-        conversation_limit: int,
+        conversation_limit: int | None,
     ) -> InboxLimitRecord | None:
         limits = self.schema.inbox_capacity_limits
         with self._write("update inbox limit", account) as conn:

@@ -56,11 +56,15 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 3
+HEAD_REVISION = 4
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
-``assignment_policies``; 3: the ``event_outbox`` table (``SqlEventOutbox``)."""
+``assignment_policies``; 3: the ``event_outbox`` table (``SqlEventOutbox``); 4:
+``inbox_capacity_limits.conversation_limit`` nullable (``NULL``: an unlimited link)."""
+
+_NULLABLE_LIMIT_SINCE = 4
+"""The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
 
 _TABLE_SINCE = {"event_outbox": 3}
 """The revision that added each table added after the first schema."""
@@ -889,7 +893,12 @@ class SqlSchema:
                 ),
                 col("capacity_policy_id", self._id("capacity_policy")),
                 col("inbox_id", self._id("inbox")),
-                col("conversation_limit", sa.Integer()),
+                # NULL: an unlimited link (revision 4; NOT NULL before)
+                col(
+                    "conversation_limit",
+                    sa.Integer(),
+                    nullable=self.revision >= _NULLABLE_LIMIT_SINCE,
+                ),
                 col("created_at", ts(), optional=True, nullable=True),
                 col("updated_at", ts(), optional=True, nullable=True),
             ],

@@ -169,7 +169,7 @@ class DjangoDirectory:
     def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
         if self.policy_source is not None:
             return self.policy_source.capacity_policies_for_inbox(inbox)
-        found = [p for p in self.capacity_policies if p.limit_for(inbox) is not None]
+        found = [p for p in self.capacity_policies if p.links(inbox)]
         if self.capacity_limit is not None and self._exists(inbox):
             found.insert(
                 0,

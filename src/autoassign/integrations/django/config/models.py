@@ -143,7 +143,10 @@ class CapacityPolicyRow(models.Model):
         _check(self.rules)
 
     def to_policy(
-        self, account: AccountId, limits: dict[Any, int], agents: frozenset[Any]
+        self,
+        account: AccountId,
+        limits: dict[Any, int | None],
+        agents: frozenset[Any],
     ) -> CapacityPolicy:
         return CapacityPolicy(
             id=self.pk,
@@ -158,14 +161,19 @@ class CapacityPolicyRow(models.Model):
 
 class CapacityLimitRow(models.Model):
     """At most ``conversation_limit`` open conversations per agent of the policy in the
-    inbox (``0``: never assigned there)."""
+    inbox (``0``: never assigned there); empty (``NULL``): an unlimited link, where the
+    policy's exclusion rules apply and capacity caps nobody."""
 
     policy: models.ForeignKey[CapacityPolicyRow, CapacityPolicyRow] = models.ForeignKey(
         CapacityPolicyRow, on_delete=models.CASCADE, related_name="limits"
     )
     inbox_id: models.BigIntegerField[int, int] = models.BigIntegerField()
-    conversation_limit: models.PositiveIntegerField[int, int] = (
-        models.PositiveIntegerField()
+    conversation_limit: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(
+            null=True,
+            blank=True,
+            help_text="Empty: unlimited (the policy's exclusion rules still apply).",
+        )
     )
 
     class Meta:
@@ -173,4 +181,6 @@ class CapacityLimitRow(models.Model):
         unique_together = (("policy", "inbox_id"),)
 
     def __str__(self) -> str:
+        if self.conversation_limit is None:
+            return f"{self.policy}: inbox {self.inbox_id} unlimited"
         return f"{self.policy}: inbox {self.inbox_id} <= {self.conversation_limit}"

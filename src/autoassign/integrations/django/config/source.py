@@ -52,7 +52,7 @@ class ModelPolicies:
                 .order_by("pk")
             )
             ids = [row.pk for row in rows]
-            limits: dict[Any, dict[InboxId, int]] = {pk: {} for pk in ids}
+            limits: dict[Any, dict[InboxId, int | None]] = {pk: {} for pk in ids}
             for policy, limit_inbox, limit in CapacityLimitRow.objects.filter(
                 policy_id__in=ids
             ).values_list("policy_id", "inbox_id", "conversation_limit"):
