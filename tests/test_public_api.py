@@ -88,6 +88,7 @@ NOT_AT_TOP_LEVEL = {
         "stage_then_claim",
     },
     "autoassign.ports": {
+        "BatchPendingLease",
         "Clock",
         "ConversationRepository",
         "DelayedJobQueue",
@@ -98,6 +99,7 @@ NOT_AT_TOP_LEVEL = {
         "InboxLease",
         "JobQueue",
         "Lease",
+        "PagedPolicyDirectory",
         "Presence",
         "RateLimitLedger",
         "Reservations",

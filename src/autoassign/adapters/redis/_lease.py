@@ -4,6 +4,7 @@ pending mark that coalesces triggers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +14,9 @@ from autoassign.model import InboxId
 from autoassign.ports import HandOff
 
 from ._codec import as_text, ttl_millis
-from ._errors import translate_errors
+from ._errors import backend_error, translate_errors
 from ._keys import KeySchema
-from ._scripts import register
+from ._scripts import ScriptCall, register, run_together
 
 if TYPE_CHECKING:
     from ._types import RedisClient
@@ -95,6 +96,28 @@ class RedisInboxLease:
                 args=[str(ttl_millis(ttl))],
             )
         return int(reply) == 1
+
+    def mark_pending_many(
+        self, inboxes: Sequence[InboxId], *, ttl: timedelta
+    ) -> Sequence[bool]:
+        """:class:`~autoassign.ports.BatchPendingLease`: ``lease_mark_pending`` for
+        each of ``inboxes`` in one pipeline (one round trip; each script atomic on its
+        own inbox's slot)."""
+        if not inboxes:
+            return []
+        millis = str(ttl_millis(ttl))
+        calls = [
+            ScriptCall(
+                self._mark, [self.keys.pending(inbox), self.keys.lease(inbox)], [millis]
+            )
+            for inbox in inboxes
+        ]
+        with translate_errors("lease.mark_pending_many"):
+            replies = run_together(self._client, calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise backend_error("lease.mark_pending_many", reply)
+        return [int(reply) == 1 for reply in replies]
 
     def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
         with translate_errors("lease.hand_off"):

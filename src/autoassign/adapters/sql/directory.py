@@ -61,6 +61,10 @@ def exclusion_rules_from_json(data: object) -> ExclusionRules:
     )
 
 
+_POLICY_LABEL = "policy__"
+"""The prefix of the policy columns read together with an inbox's."""
+
+
 def _check_batch(batch_size: int) -> None:
     if batch_size <= 0:
         raise ValueError("batch_size must be positive")
@@ -259,6 +263,79 @@ class SqlDirectory:
                 return
             last = batch[-1].id
 
+    def iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], *, batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        """:class:`~autoassign.ports.PagedPolicyDirectory`: the linked inboxes of
+        ``accounts`` joined with their policies, ordered by (account, inbox) and paged
+        with keyset pagination on that pair: one query per page."""
+        _check_batch(batch_size)
+        wanted = [
+            a for a in dict.fromkeys(accounts) if self.schema.accepts("account", a)
+        ]
+        return self._iter_inboxes_with_policies(wanted, batch_size)
+
+    def _iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        if not accounts:
+            return
+        inboxes = self.schema.inboxes
+        links = self.schema.inbox_assignment_policies
+        policies = self.schema.assignment_policies
+        account_key = self._key("account", inboxes.c.account_id)
+        inbox_key = self._key("inbox", inboxes.c.id)
+        policy_columns = [
+            column.element.label(_POLICY_LABEL + column.name)
+            for column in self._policy_columns
+        ]
+        base = (
+            sa.select(*self._inbox_columns, *policy_columns)
+            .select_from(
+                inboxes.join(links, links.c.inbox_id == inboxes.c.id).outerjoin(
+                    policies, policies.c.id == links.c.assignment_policy_id
+                )
+            )
+            .where(inboxes.c.account_id.in_(list(accounts)))
+            .order_by(account_key, inbox_key)
+            .limit(batch_size)
+        )
+        last: tuple[AccountId, InboxId] | None = None
+        while True:
+            stmt = base
+            if last is not None:
+                stmt = stmt.where(
+                    sa.tuple_(account_key, inbox_key)
+                    > sa.tuple_(
+                        sa.bindparam(
+                            "last_account", last[0], type_=inboxes.c.account_id.type
+                        ),
+                        sa.bindparam("last_inbox", last[1], type_=inboxes.c.id.type),
+                    )
+                )
+            with self._db.read("iterate inboxes with policies") as conn:
+                rows = list(conn.execute(stmt))
+            page: dict[InboxId, tuple[Inbox, AssignmentPolicy | None]] = {}
+            for row in rows:
+                inbox = self._inbox(row)
+                # a host's link table may hold several rows for an inbox: the first
+                # one counts, as in policy_for_inbox
+                page.setdefault(inbox.id, (inbox, self._joined_policy(row)))
+            if page:
+                yield tuple(page.values())
+            if len(rows) < batch_size:
+                return
+            final = rows[-1]._mapping
+            last = (final["account_id"], final["id"])
+
+    def _joined_policy(self, row: Any) -> AssignmentPolicy | None:
+        fields = {
+            key[len(_POLICY_LABEL) :]: value
+            for key, value in row._mapping.items()
+            if key.startswith(_POLICY_LABEL)
+        }
+        return None if fields.get("id") is None else self._policy_from(fields)
+
     # -- teams ------------------------------------------------------------------------
 
     def team(self, team: TeamId) -> Team | None:
@@ -290,7 +367,9 @@ class SqlDirectory:
     # -- policies ---------------------------------------------------------------------
 
     def _policy(self, row: Any) -> AssignmentPolicy:
-        mapping = row._mapping
+        return self._policy_from(row._mapping)
+
+    def _policy_from(self, mapping: Mapping[str, Any]) -> AssignmentPolicy:
         return AssignmentPolicy(
             id=mapping["id"],
             account=mapping["account_id"],
