@@ -186,9 +186,10 @@ class PagedPolicyDirectory(Directory, Protocol):
         that policy (``None`` when the link names no policy), in pages of at most
         ``batch_size`` pairs: exactly the inboxes :meth:`~Directory.iter_inboxes` yields
         for each account, paired with what :meth:`~Directory.policy_for_inbox` returns.
-        Account by account, each account's inboxes in :meth:`~Directory.iter_inboxes`
-        order; a page may hold several accounts, and an account may span pages. One
-        read per page (a join), however many accounts and inboxes there are."""
+        Account by account (in :meth:`~Directory.iter_accounts` order), each account's
+        inboxes in :meth:`~Directory.iter_inboxes` order; a page may hold several
+        accounts, and an account may span pages. One read per page (a join), however
+        many accounts and inboxes there are."""
         ...
 
 
