@@ -165,14 +165,16 @@ class Directory(Protocol):
 
 
 @runtime_checkable
-class PagedPolicyDirectory(Directory, Protocol):
-    """**Port (optional capability):** a :class:`Directory` that reads the inboxes of
-    several accounts together with their linked policies, one read per page.
+class PagedPolicyDirectory(Protocol):
+    """**Port (optional capability):** what a :class:`Directory` may also have to read
+    the inboxes of several accounts together with their linked policies, one read per
+    page.
 
     :class:`~autoassign.jobs.PeriodicAssignmentJob` uses it when the directory's class
     has :meth:`iter_inboxes_with_policies` (checked with ``isinstance`` against this
-    ``runtime_checkable`` protocol, and on the class, so a proxy that forwards
-    attributes through ``__getattr__`` keeps the base calls it may be hooking):
+    ``runtime_checkable`` protocol and with ``issubclass`` on the directory's class,
+    so a proxy that forwards attributes through ``__getattr__`` keeps the base calls it
+    may be hooking, on every Python version):
     instead of one :meth:`~Directory.iter_inboxes` per account and one
     :meth:`~Directory.policy_for_inbox` per inbox, one query per page of inboxes.
     Directories without it keep working as before. Shipped by ``InMemoryWorld`` and
@@ -420,9 +422,9 @@ class InboxLease(Protocol):
 
 
 @runtime_checkable
-class BatchPendingLease(InboxLease, Protocol):
-    """**Port (optional capability):** an :class:`InboxLease` that marks many inboxes
-    pending in one round trip.
+class BatchPendingLease(Protocol):
+    """**Port (optional capability):** what an :class:`InboxLease` may also have to
+    mark many inboxes pending in one round trip.
 
     :class:`~autoassign.jobs.PeriodicAssignmentJob` uses it when the lease's class has
     :meth:`mark_pending_many` (checked as for :class:`PagedPolicyDirectory`): one call
