@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from redis.cluster import RedisCluster
 from redis.exceptions import LockError
 
 from autoassign.model import InboxId
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["RedisInboxLease", "RedisLease"]
 
 logger = logging.getLogger(__name__)
+
+_MARK_CHUNK = 1000
+"""Inboxes per ``lease_mark_pending_many`` call (a bigger batch is several calls in one
+pipeline), so that one script never blocks the server for long."""
 
 _QUEUED = frozenset({"q", "1"})
 """Values of a queued pending mark (``"1"`` was written by earlier versions)."""
@@ -76,6 +81,9 @@ class RedisInboxLease:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._mark = register(client, "lease_mark_pending")
+        self._mark_many = register(client, "lease_mark_pending_many")
+        self._one_script = not isinstance(client, RedisCluster)
+        """Whether one script may touch many inboxes' keys (not on a cluster)."""
         self._hand_off = register(client, "lease_hand_off")
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
@@ -100,24 +108,45 @@ class RedisInboxLease:
     def mark_pending_many(
         self, inboxes: Sequence[InboxId], *, ttl: timedelta
     ) -> Sequence[bool]:
-        """:class:`~autoassign.ports.BatchPendingLease`: ``lease_mark_pending`` for
-        each of ``inboxes`` in one pipeline (one round trip; each script atomic on its
-        own inbox's slot)."""
+        """:class:`~autoassign.ports.BatchPendingLease`: one round trip. On a
+        standalone server, script ``lease_mark_pending_many`` (``lease_mark_pending``'s
+        rule for up to ``_MARK_CHUNK`` inboxes per call, the calls pipelined); on a
+        ``RedisCluster`` client, whose inboxes live in different slots, one
+        ``lease_mark_pending`` per inbox in one cluster pipeline."""
         if not inboxes:
             return []
         millis = str(ttl_millis(ttl))
-        calls = [
-            ScriptCall(
-                self._mark, [self.keys.pending(inbox), self.keys.lease(inbox)], [millis]
-            )
-            for inbox in inboxes
-        ]
+        calls = self._mark_calls(inboxes, millis)
         with translate_errors("lease.mark_pending_many"):
             replies = run_together(self._client, calls)
+        fresh: list[bool] = []
         for reply in replies:
             if isinstance(reply, Exception):
                 raise backend_error("lease.mark_pending_many", reply)
-        return [int(reply) == 1 for reply in replies]
+            # lease_mark_pending_many answers a list, lease_mark_pending one integer
+            answers = reply if isinstance(reply, list) else [reply]
+            fresh.extend(int(answer) == 1 for answer in answers)
+        return fresh
+
+    def _mark_calls(self, inboxes: Sequence[InboxId], millis: str) -> list[ScriptCall]:
+        keys = self.keys
+        if not self._one_script:
+            return [
+                ScriptCall(self._mark, [keys.pending(i), keys.lease(i)], [millis])
+                for i in inboxes
+            ]
+        return [
+            ScriptCall(
+                self._mark_many,
+                [
+                    key
+                    for i in inboxes[start : start + _MARK_CHUNK]
+                    for key in (keys.pending(i), keys.lease(i))
+                ],
+                [millis],
+            )
+            for start in range(0, len(inboxes), _MARK_CHUNK)
+        ]
 
     def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
         with translate_errors("lease.hand_off"):

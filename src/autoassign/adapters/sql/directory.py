@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from autoassign.adapters.sql._db import Database
@@ -44,7 +45,7 @@ def overrides_from_json(data: object) -> PolicyOverrides:
     """An inbox's ``auto_assignment_config`` JSON as overrides. Keys autoassign does not
     know (a host may keep other settings there) are ignored; known keys are validated."""
     if not isinstance(data, Mapping):
-        return PolicyOverrides()
+        return _NO_OVERRIDES
     known = {key: value for key, value in data.items() if key in _OVERRIDE_KEYS}
     return PolicyOverrides.from_mapping(known)
 
@@ -60,6 +61,8 @@ def exclusion_rules_from_json(data: object) -> ExclusionRules:
         data.get("excluded_labels") or (), data.get("exclude_older_than_hours")
     )
 
+
+_NO_OVERRIDES = PolicyOverrides()
 
 _POLICY_LABEL = "policy__"
 """The prefix of the policy columns read together with an inbox's."""
@@ -296,7 +299,7 @@ class SqlDirectory:
                     policies, policies.c.id == links.c.assignment_policy_id
                 )
             )
-            .where(inboxes.c.account_id.in_(list(accounts)))
+            .where(self._among(inboxes.c.account_id, accounts))
             .order_by(account_key, inbox_key)
             .limit(batch_size)
         )
@@ -316,17 +319,34 @@ class SqlDirectory:
             with self._db.read("iterate inboxes with policies") as conn:
                 rows = list(conn.execute(stmt))
             page: dict[InboxId, tuple[Inbox, AssignmentPolicy | None]] = {}
+            decoded: dict[object, AssignmentPolicy | None] = {}
             for row in rows:
                 inbox = self._inbox(row)
                 # a host's link table may hold several rows for an inbox: the first
                 # one counts, as in policy_for_inbox
-                page.setdefault(inbox.id, (inbox, self._joined_policy(row)))
+                if inbox.id in page:
+                    continue
+                # a policy linked to several inboxes is decoded once per page
+                policy_id = row._mapping[_POLICY_LABEL + "id"]
+                if policy_id not in decoded:
+                    decoded[policy_id] = self._joined_policy(row)
+                page[inbox.id] = (inbox, decoded[policy_id])
             if page:
                 yield tuple(page.values())
             if len(rows) < batch_size:
                 return
             final = rows[-1]._mapping
             last = (final["account_id"], final["id"])
+
+    def _among(self, column: Any, values: Sequence[Any]) -> Any:
+        """``column IN values``; on PostgreSQL ``column = ANY(:array)``: one parameter,
+        so the statement's text is the same for any number of values (the driver
+        caches its parsing; a thousand placeholders would be parsed on every page)."""
+        if self.engine.dialect.name == "postgresql":
+            return column == sa.any_(
+                sa.bindparam("among", list(values), type_=ARRAY(column.type))
+            )
+        return column.in_(list(values))
 
     def _joined_policy(self, row: Any) -> AssignmentPolicy | None:
         fields = {
