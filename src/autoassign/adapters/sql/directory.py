@@ -26,6 +26,7 @@ from autoassign.model import (
     PolicyOverrides,
     Team,
     TeamId,
+    id_sort_key,
     text_problem,
 )
 
@@ -299,7 +300,24 @@ class SqlDirectory:
                     policies, policies.c.id == links.c.assignment_policy_id
                 )
             )
-            .where(self._among(inboxes.c.account_id, accounts))
+            .where(
+                self._among(inboxes.c.account_id, accounts),
+                # the accounts' range too, so the (account_id, id) index can be walked
+                # in order from the last row: a page costs its own rows, not the sort
+                # of every inbox of the accounts
+                account_key
+                >= sa.bindparam(
+                    "first_account",
+                    min(accounts, key=id_sort_key),
+                    type_=inboxes.c.account_id.type,
+                ),
+                account_key
+                <= sa.bindparam(
+                    "final_account",
+                    max(accounts, key=id_sort_key),
+                    type_=inboxes.c.account_id.type,
+                ),
+            )
             .order_by(account_key, inbox_key)
             .limit(batch_size)
         )
