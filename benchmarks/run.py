@@ -269,7 +269,8 @@ def periodic_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             names[0],
             timed["seconds"] < bound,
             timed["seconds"],
-            f"{timed['seconds'] * 1000:.0f} ms for {timed['inboxes']:,} inboxes in "
+            f"{timed['seconds'] * 1000:.0f} ms ({timed['cpu_seconds'] * 1000:.0f} ms CPU "
+            f"in this process) for {timed['inboxes']:,} inboxes in "
             f"{timed['accounts']:,} accounts, batch {timed['batch_size']:,}, "
             f"{timed['statements']} statements + {timed['redis_round_trips']} Redis "
             f"round trips on PostgreSQL + Redis (target < {bound:g} s: "
@@ -590,13 +591,14 @@ def markdown(results: dict[str, Any]) -> str:
             "## 7. Periodic cycle (PostgreSQL + Redis, "
             f"{periodic_cycle.PER_ACCOUNT} inboxes per account)",
             "",
-            "| world | path | accounts | inboxes | batch | pages | time | statements "
-            "| Redis round trips | per page |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| world | path | accounts | inboxes | batch | pages | time | CPU "
+            "| statements | Redis round trips | per page |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         out += [
             f"| {r['role']} | {r['path']} | {r['accounts']:,} | {r['inboxes']:,} | "
             f"{r['batch_size']:,} | {r['pages']} | {r['seconds'] * 1000:,.1f} ms | "
+            f"{r['cpu_seconds'] * 1000:,.0f} ms | "
             f"{r['statements']:,} | {r['redis_round_trips']:,} | "
             f"{r['round_trips_per_page']:,.1f} |"
             for r in cycle["rows"]
