@@ -293,6 +293,8 @@ class SqlDirectory:
             column.element.label(_POLICY_LABEL + column.name)
             for column in self._policy_columns
         ]
+        ordered = sorted(dict.fromkeys(accounts), key=id_sort_key)
+        position = {account: at for at, account in enumerate(ordered)}
         base = (
             sa.select(*self._inbox_columns, *policy_columns)
             .select_from(
@@ -301,29 +303,26 @@ class SqlDirectory:
                 )
             )
             .where(
-                self._among(inboxes.c.account_id, accounts),
-                # the accounts' range too, so the (account_id, id) index can be walked
-                # in order from the last row: a page costs its own rows, not the sort
-                # of every inbox of the accounts
-                account_key
-                >= sa.bindparam(
-                    "first_account",
-                    min(accounts, key=id_sort_key),
-                    type_=inboxes.c.account_id.type,
-                ),
                 account_key
                 <= sa.bindparam(
-                    "final_account",
-                    max(accounts, key=id_sort_key),
-                    type_=inboxes.c.account_id.type,
-                ),
+                    "final_account", ordered[-1], type_=inboxes.c.account_id.type
+                )
             )
             .order_by(account_key, inbox_key)
             .limit(batch_size)
         )
         last: tuple[AccountId, InboxId] | None = None
         while True:
-            stmt = base
+            # only the accounts not finished yet (from the last row's on), and their
+            # range: each page reads less of what is behind it
+            remaining = ordered[position.get(last[0], 0) :] if last else ordered
+            stmt = base.where(
+                self._among(inboxes.c.account_id, remaining),
+                account_key
+                >= sa.bindparam(
+                    "first_account", remaining[0], type_=inboxes.c.account_id.type
+                ),
+            )
             if last is not None:
                 stmt = stmt.where(
                     sa.tuple_(account_key, inbox_key)
