@@ -70,7 +70,8 @@ class RedisInboxLease:
     compare-and-delete script, so only the owner releases it); the pending mark is
     ``<prefix>:{i:<inbox>}:pending``: ``q`` when queued, or the holder's lock token when
     handed off (scripts ``lease_mark_pending`` and ``lease_hand_off``, which read both keys:
-    one hash tag, one slot; ``DEL`` to take it).
+    one hash tag, one slot; ``DEL`` to take it). ``mark_pending_many`` marks a page of
+    inboxes in one round trip (script ``lease_mark_pending_many`` on a standalone server).
 
     TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
     """
