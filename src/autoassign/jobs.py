@@ -499,6 +499,11 @@ class PeriodicAssignmentJob:
         if isinstance(lease, BatchPendingLease) and _declares(lease, BatchPendingLease):
             try:
                 fresh = lease.mark_pending_many(inboxes, ttl=self.pending_ttl)
+                if len(fresh) != len(inboxes):
+                    raise ValueError(
+                        f"mark_pending_many answered {len(fresh)} marks for "
+                        f"{len(inboxes)} inboxes"
+                    )
             except Exception:
                 logger.warning(
                     "could not mark %d inboxes pending; enqueueing them anyway",

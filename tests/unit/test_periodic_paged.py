@@ -206,6 +206,21 @@ def test_a_failed_batch_mark_enqueues_every_inbox_anyway(
     assert lease.count("mark_pending") == 0
 
 
+def test_a_batch_mark_with_the_wrong_number_of_answers_enqueues_anyway(
+    scenario: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario.setup()
+
+    def short(original: Any, inboxes: Any, **kw: Any) -> Any:
+        return list(original(inboxes, **kw))[:-1]
+
+    lease = BatchLease(scenario.backend.lease, mark_pending_many=short)
+    with caplog.at_level(logging.WARNING, logger="autoassign"):
+        outcome = _job(scenario, scenario.world, lease).run()
+    assert outcome.enqueued == (scenario.INBOX,)
+    assert "answered 0 marks for 1 inboxes" in caplog.text
+
+
 def test_a_failed_enqueue_clears_its_mark_in_the_batched_path(
     scenario: Any, boom: Any
 ) -> None:
