@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import sqlalchemy as sa
 
 from autoassign import AssignmentOrder
 from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
 
-from . import memory_ledger, memory_pass, redis_pass
+from . import memory_ledger, memory_pass, periodic_cycle, redis_pass
 from ._common import machine_info, measure_interleaved
 
 ORDERS = (AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED)
@@ -41,6 +42,7 @@ MODES: dict[str, dict[str, Any]] = {
         "worker_passes": 10,
         "simulation": (100_000, 200),
         "simulation_default": True,
+        "periodic_accounts": (100, 1_000),
     },
     "quick": {
         "repeat": 3,
@@ -55,6 +57,7 @@ MODES: dict[str, dict[str, Any]] = {
         "worker_passes": 3,
         "simulation": (10_000, 200),
         "simulation_default": True,
+        "periodic_accounts": (10, 100),
     },
     "smoke": {
         "repeat": 1,
@@ -77,6 +80,12 @@ MAX_SIM_MB = 300.0
 SIM_DAY_CONVERSATIONS = 100_000
 MAX_SIM_DAY_SECONDS = 30.0
 MAX_SIM_DEFAULT_SECONDS = 2.0
+# Periodic cycle (issue 17): 10,000 inboxes in 1,000 accounts in under 1 s on
+# PostgreSQL + Redis (smaller worlds: the same rate), and O(1) round trips per page:
+# the counts of two worlds 10x apart with the same number of pages at most this ratio.
+PERIODIC_INBOXES = 10_000
+MAX_PERIODIC_SECONDS = 1.0
+MAX_PERIODIC_PAGE_RATIO = 1.5
 
 
 def log(text: str) -> None:
@@ -216,6 +225,71 @@ def run_simulation(*args: object) -> dict[str, Any]:
         f"peak {row['peak_rss_mb']:.0f} MB"
     )
     return row
+
+
+def run_periodic(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
+    try:
+        redis.Redis.from_url(url).ping()
+        engine = sa.create_engine(
+            periodic_cycle.POSTGRES_URL, connect_args={"connect_timeout": 3}
+        )
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any failure means "not reachable"
+        results["periodic_cycle"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        log(f"  periodic: skipped ({exc})")
+        return
+    results["periodic_cycle"] = periodic_cycle.run(
+        url, sizes=cfg["periodic_accounts"], repeat=cfg["repeat"], log=log
+    )
+
+
+def periodic_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cycle's time at the big world, and its counts per page at both sizes."""
+    names = ("periodic_cycle_seconds", "periodic_round_trips_per_page")
+    cycle = results.get("periodic_cycle")
+    if cycle is None:
+        return []
+    if "rows" not in cycle:
+        return [_target(name, None, None, cycle.get("skipped", "")) for name in names]
+    by_role = {row["role"]: row for row in cycle["rows"]}
+    small, big, legacy = by_role["small"], by_role["big"], by_role["fallback"]
+    timed = by_role.get("timed", big)
+    bound = MAX_PERIODIC_SECONDS * timed["inboxes"] / PERIODIC_INBOXES
+
+    def total(row: dict[str, Any]) -> int:
+        return int(row["statements"] + row["redis_round_trips"])
+
+    ratio = total(big) / total(small)
+    return [
+        _target(
+            names[0],
+            timed["seconds"] < bound,
+            timed["seconds"],
+            f"{timed['seconds'] * 1000:.0f} ms ({timed['cpu_seconds'] * 1000:.0f} ms CPU "
+            f"in this process) for {timed['inboxes']:,} inboxes in "
+            f"{timed['accounts']:,} accounts, batch {timed['batch_size']:,}, "
+            f"{timed['statements']} statements + {timed['redis_round_trips']} Redis "
+            f"round trips on PostgreSQL + Redis (target < {bound:g} s: "
+            f"{MAX_PERIODIC_SECONDS:g} s at {PERIODIC_INBOXES:,}); per-inbox fallback: "
+            f"{legacy['seconds'] * 1000:.0f} ms for {legacy['inboxes']:,}",
+        ),
+        _target(
+            names[1],
+            ratio <= MAX_PERIODIC_PAGE_RATIO,
+            ratio,
+            f"{big['pages']} pages of {big['batch_size']:,} inboxes: "
+            f"{big['statements']} statements + {big['redis_round_trips']} Redis round "
+            f"trips; {small['pages']} pages of {small['batch_size']:,}: "
+            f"{small['statements']} + {small['redis_round_trips']}; ratio {ratio:.2f} "
+            f"(target <= {MAX_PERIODIC_PAGE_RATIO}); per-inbox fallback at "
+            f"{legacy['inboxes']:,} inboxes: {legacy['statements']} + "
+            f"{legacy['redis_round_trips']}",
+        ),
+    ]
 
 
 def simulation_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -408,6 +482,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     targets.extend(simulation_targets(results))
+    targets.extend(periodic_targets(results))
     return targets
 
 
@@ -509,6 +584,25 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['ledger_entries']:,} | {r['per_call_us']:,.2f} |"
             for r in results["memory_ledger"]
         ]
+    cycle = results.get("periodic_cycle", {})
+    if cycle.get("rows"):
+        out += [
+            "",
+            "## 7. Periodic cycle (PostgreSQL + Redis, "
+            f"{periodic_cycle.PER_ACCOUNT} inboxes per account)",
+            "",
+            "| world | path | accounts | inboxes | batch | pages | time | CPU "
+            "| statements | Redis round trips | per page |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {r['role']} | {r['path']} | {r['accounts']:,} | {r['inboxes']:,} | "
+            f"{r['batch_size']:,} | {r['pages']} | {r['seconds'] * 1000:,.1f} ms | "
+            f"{r['cpu_seconds'] * 1000:,.0f} ms | "
+            f"{r['statements']:,} | {r['redis_round_trips']:,} | "
+            f"{r['round_trips_per_page']:,.1f} |"
+            for r in cycle["rows"]
+        ]
     rows = [
         results[key] for key in ("simulation", "simulation_default") if key in results
     ]
@@ -542,9 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("AUTOASSIGN_BENCH_REDIS_URL", DEFAULT_URL),
-        help=f"Redis for measurements 2-4 (default {DEFAULT_URL})",
+        help=f"Redis for measurements 2-4 and 7 (default {DEFAULT_URL})",
     )
-    parser.add_argument("--no-redis", action="store_true", help="skip measurements 2-4")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="skip measurements 2-4 and 7"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="output directory"
     )
@@ -566,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.get("redis", True) and not args.no_redis:
         log("2-4. Redis")
         run_redis(cfg, args.redis_url, results)
+    if cfg.get("periodic_accounts") and not args.no_redis:
+        log("7. periodic cycle (PostgreSQL + Redis)")
+        run_periodic(cfg, args.redis_url, results)
     if cfg["simulation"]:
         log("5. simulation speed and memory")
         results["simulation"] = run_simulation(*cfg["simulation"])

@@ -89,6 +89,7 @@ NOT_AT_TOP_LEVEL = {
         "stage_then_claim",
     },
     "autoassign.ports": {
+        "BatchPendingLease",
         "Clock",
         "ConversationRepository",
         "DelayedJobQueue",
@@ -99,6 +100,7 @@ NOT_AT_TOP_LEVEL = {
         "InboxLease",
         "JobQueue",
         "Lease",
+        "PagedPolicyDirectory",
         "Presence",
         "RateLimitLedger",
         "Reservations",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 import attrs
@@ -17,8 +18,16 @@ import attrs
 from autoassign._quietlog import degradations
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.errors import ConfigurationError
-from autoassign.model import ASSIGNMENT_V2_FEATURE, InboxId
-from autoassign.ports import Directory, InboxLease, JobQueue, Lease
+from autoassign.model import ASSIGNMENT_V2_FEATURE, Account, InboxId
+from autoassign.ports import (
+    BatchPendingLease,
+    Directory,
+    HandOff,
+    InboxLease,
+    JobQueue,
+    Lease,
+    PagedPolicyDirectory,
+)
 from autoassign.results import AssignmentResult
 from autoassign.service import AssignmentService
 
@@ -424,47 +433,175 @@ class PeriodicAssignmentJob:
     strict: bool = False
 
     def run(self) -> PeriodicOutcome:
-        enqueued: list[InboxId] = []
-        already: list[InboxId] = []
-        failed: list[object] = []
+        """Run one cycle (the body of the spec's ``PeriodicAssignmentJob``).
+
+        With a :class:`~autoassign.ports.PagedPolicyDirectory`, each page of accounts
+        has its inboxes read with their policies, one query per page of inboxes; if
+        that read fails, the page's accounts not yet done are read account by account,
+        so the failure stays with its account. With a
+        :class:`~autoassign.ports.BatchPendingLease`, each page of inboxes is marked
+        pending in one call. Otherwise the per-account and per-inbox calls are used.
+        """
+        tally = _Tally()
+        paged = self.directory
         for accounts in self.directory.iter_accounts(
             feature=ASSIGNMENT_V2_FEATURE, batch_size=self.batch_size
         ):
-            for account in accounts:
-                try:
-                    for inboxes in self.directory.iter_inboxes(
-                        account.id, batch_size=self.batch_size
-                    ):
-                        for inbox in inboxes:
-                            policy = self.directory.policy_for_inbox(inbox.id)
-                            if check_gates(account, inbox, policy) is not None:
-                                continue
-                            if request_assignment(
-                                inbox.id,
-                                lease=self.lease,
-                                jobs=self.jobs,
-                                pending_ttl=self.pending_ttl,
-                                strict=self.strict,
-                            ):
-                                enqueued.append(inbox.id)
-                            else:
-                                already.append(inbox.id)
-                except Exception:
-                    degradations.failed(
-                        logger,
-                        "periodic cycle",
-                        "periodic assignment failed for account %s",
-                        account.id,
-                        level=logging.ERROR,
-                        extra={"autoassign_account": account.id},
-                    )
-                    if self.strict:
-                        raise
-                    failed.append(account.id)
-                else:
-                    degradations.recovered(logger, "periodic cycle")
+            if isinstance(paged, PagedPolicyDirectory) and _declares(
+                paged, PagedPolicyDirectory
+            ):
+                self._run_paged(paged, accounts, tally)
+            else:
+                for account in accounts:
+                    self._run_account(account, tally, done=frozenset())
         return PeriodicOutcome(
-            enqueued=tuple(enqueued),
-            already_due=tuple(already),
-            failed_accounts=tuple(failed),
+            enqueued=tuple(tally.enqueued),
+            already_due=tuple(tally.already),
+            failed_accounts=tuple(tally.failed),
         )
+
+    def _run_paged(
+        self,
+        directory: PagedPolicyDirectory,
+        accounts: Sequence[Account],
+        tally: _Tally,
+    ) -> None:
+        by_id = {account.id: account for account in accounts}
+        done: set[InboxId] = set()
+        try:
+            for page in directory.iter_inboxes_with_policies(
+                list(by_id), batch_size=self.batch_size
+            ):
+                self._request(
+                    [
+                        inbox.id
+                        for inbox, policy in page
+                        if check_gates(by_id.get(inbox.account), inbox, policy) is None
+                    ],
+                    tally,
+                )
+                done.update(inbox.id for inbox, _policy in page)
+        except Exception:
+            if self.strict:
+                raise
+            degradations.failed(
+                logger,
+                "directory",
+                "periodic assignment: reading the inboxes of %d accounts failed; "
+                "reading them account by account",
+                len(accounts),
+            )
+            for account in accounts:
+                self._run_account(account, tally, done=done)
+        else:
+            degradations.recovered(logger, "directory")
+
+    def _run_account(
+        self, account: Account, tally: _Tally, *, done: Collection[InboxId]
+    ) -> None:
+        """Every inbox of ``account`` (but those in ``done``), page by page; an error is
+        logged and the account counted as failed (re-raised when ``strict``)."""
+        try:
+            for inboxes in self.directory.iter_inboxes(
+                account.id, batch_size=self.batch_size
+            ):
+                due: list[InboxId] = []
+                try:
+                    for inbox in inboxes:
+                        if inbox.id in done:
+                            continue
+                        policy = self.directory.policy_for_inbox(inbox.id)
+                        if check_gates(account, inbox, policy) is None:
+                            due.append(inbox.id)
+                finally:
+                    # the inboxes read before a failure are still requested
+                    self._request(due, tally)
+        except Exception:
+            degradations.failed(
+                logger,
+                "periodic cycle",
+                "periodic assignment failed for account %s",
+                account.id,
+                level=logging.ERROR,
+                extra={"autoassign_account": account.id},
+            )
+            if self.strict:
+                raise
+            tally.failed.append(account.id)
+        else:
+            degradations.recovered(logger, "periodic cycle")
+
+    def _request(self, inboxes: Sequence[InboxId], tally: _Tally) -> None:
+        """:func:`request_assignment` for each of ``inboxes``, their marks set in one
+        call when the lease is a :class:`~autoassign.ports.BatchPendingLease`."""
+        if not inboxes:
+            return
+        lease: InboxLease = self.lease
+        fresh: Sequence[bool] | None = None
+        error: Exception | None = None
+        if isinstance(lease, BatchPendingLease) and _declares(lease, BatchPendingLease):
+            try:
+                fresh = lease.mark_pending_many(inboxes, ttl=self.pending_ttl)
+                if len(fresh) != len(inboxes):
+                    raise ValueError(
+                        f"mark_pending_many answered {len(fresh)} marks for "
+                        f"{len(inboxes)} inboxes"
+                    )
+            except Exception as exc:
+                # each request below degrades as for its own failed mark: enqueued
+                error, fresh = exc, [True] * len(inboxes)
+        for at, inbox in enumerate(inboxes):
+            marked = lease if fresh is None else _Marked(lease, fresh[at], error)
+            if request_assignment(
+                inbox,
+                lease=marked,
+                jobs=self.jobs,
+                pending_ttl=self.pending_ttl,
+                strict=self.strict,
+            ):
+                tally.enqueued.append(inbox)
+            else:
+                tally.already.append(inbox)
+
+
+@attrs.define
+class _Tally:
+    enqueued: list[InboxId] = attrs.field(factory=list)
+    already: list[InboxId] = attrs.field(factory=list)
+    failed: list[object] = attrs.field(factory=list)
+
+
+def _declares(port: object, capability: type) -> bool:
+    """Whether ``port``'s class has the methods of ``capability`` (a proxy forwarding
+    attributes through ``__getattr__`` does not, and keeps the base calls)."""
+    return issubclass(type(port), capability)
+
+
+@attrs.frozen
+class _Marked:
+    """``lease`` with the answer of :meth:`~autoassign.ports.InboxLease.mark_pending`
+    already known (from :meth:`~autoassign.ports.BatchPendingLease.mark_pending_many`),
+    so :func:`request_assignment` applies its rules without a round trip of its own."""
+
+    lease: InboxLease
+    fresh: bool
+    #: the batch mark failed with this: ``mark_pending`` raises it (without a round
+    #: trip), so :func:`request_assignment` degrades as for a failed mark of its own
+    error: Exception | None = None
+
+    def acquire(self, inbox: InboxId, *, ttl: timedelta) -> Lease | None:
+        return self.lease.acquire(inbox, ttl=ttl)
+
+    def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.fresh
+
+    def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
+        return self.lease.hand_off(inbox, ttl=ttl)
+
+    def take_pending(self, inbox: InboxId) -> bool:
+        return self.lease.take_pending(inbox)
+
+    def is_pending(self, inbox: InboxId) -> bool:
+        return self.lease.is_pending(inbox)

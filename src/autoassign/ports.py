@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -39,6 +39,7 @@ from autoassign.model import (
 from autoassign.outbox import OutboxRecord
 
 __all__ = [
+    "BatchPendingLease",
     "Clock",
     "ConversationRepository",
     "DelayedJobQueue",
@@ -49,6 +50,7 @@ __all__ = [
     "InboxLease",
     "JobQueue",
     "Lease",
+    "PagedPolicyDirectory",
     "Presence",
     "RateLimitLedger",
     "Reservations",
@@ -160,6 +162,37 @@ class Directory(Protocol):
     ) -> Iterator[Sequence[Inbox]]:
         """The inboxes of ``account`` that have a linked assignment policy, in batches of
         at most ``batch_size``."""
+        ...
+
+
+@runtime_checkable
+class PagedPolicyDirectory(Protocol):
+    """**Port (optional capability):** what a :class:`Directory` may also have to read
+    the inboxes of several accounts together with their linked policies, one read per
+    page.
+
+    :class:`~autoassign.jobs.PeriodicAssignmentJob` uses it when the directory's class
+    has :meth:`iter_inboxes_with_policies` (checked with ``isinstance`` against this
+    ``runtime_checkable`` protocol and with ``issubclass`` on the directory's class,
+    so a proxy that forwards attributes through ``__getattr__`` keeps the base calls it
+    may be hooking, on every Python version):
+    instead of one :meth:`~Directory.iter_inboxes` per account and one
+    :meth:`~Directory.policy_for_inbox` per inbox, one query per page of inboxes.
+    Directories without it keep working as before. Shipped by ``InMemoryWorld`` and
+    ``SqlDirectory``.
+    """
+
+    def iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], *, batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        """The inboxes of ``accounts`` that have a linked assignment policy, each with
+        that policy (``None`` when the link names no policy), in pages of at most
+        ``batch_size`` pairs: exactly the inboxes :meth:`~Directory.iter_inboxes` yields
+        for each account, paired with what :meth:`~Directory.policy_for_inbox` returns.
+        Account by account (in :meth:`~Directory.iter_accounts` order), each account's
+        inboxes in :meth:`~Directory.iter_inboxes` order; a page may hold several
+        accounts, and an account may span pages. One read per page (a join), however
+        many accounts and inboxes there are."""
         ...
 
 
@@ -386,6 +419,29 @@ class InboxLease(Protocol):
         lapsed mark, or one handed to a holder that no longer holds the lease, is not
         pending. Read-only: it neither sets, clears nor extends the mark (``explain``
         relies on that)."""
+        ...
+
+
+@runtime_checkable
+class BatchPendingLease(Protocol):
+    """**Port (optional capability):** what an :class:`InboxLease` may also have to
+    mark many inboxes pending in one round trip.
+
+    :class:`~autoassign.jobs.PeriodicAssignmentJob` uses it when the lease's class has
+    :meth:`mark_pending_many` (checked as for :class:`PagedPolicyDirectory`): one call
+    per page of inboxes instead of one :meth:`~InboxLease.mark_pending` each. Leases
+    without it keep working as before. Shipped by ``InMemoryInboxLease`` and
+    ``RedisInboxLease`` (one pipeline).
+    """
+
+    def mark_pending_many(
+        self, inboxes: Sequence[InboxId], *, ttl: timedelta
+    ) -> Sequence[bool]:
+        """:meth:`~InboxLease.mark_pending` for each of ``inboxes`` (each atomic on its
+        own, not all together): for each, in order, whether it was fresh (the caller
+        should enqueue its job). One round trip. Raises (a
+        :class:`~autoassign.errors.BackendError`) if any mark failed; the others may
+        have been set, which the caller treats as "enqueue anyway"."""
         ...
 
 

@@ -286,6 +286,24 @@ class InMemoryWorld:
             ]
         return _batched(inboxes, batch_size)
 
+    def iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], *, batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        """:class:`~autoassign.ports.PagedPolicyDirectory`: every account's
+        :meth:`iter_inboxes` with :meth:`policy_for_inbox`, in one pass over the
+        inboxes."""
+        groups: dict[AccountId, list[tuple[Inbox, AssignmentPolicy | None]]] = {
+            account: [] for account in accounts
+        }
+        with self._lock:
+            for inbox in self.inboxes.values():
+                group = groups.get(inbox.account)
+                policy = self.policy_links.get(inbox.id)
+                if group is not None and policy is not None:
+                    group.append((inbox, self.policies.get(policy)))
+        pairs = [pair for account in groups for pair in groups[account]]
+        return _batched(pairs, batch_size)
+
     # -- ConversationRepository -------------------------------------------------------------
 
     def get(self, conversation: ConversationId) -> Conversation | None:
@@ -669,6 +687,21 @@ class InMemoryInboxLease:
             first = mark is None or mark[0] <= now or mark[1] != holder[0]
             self._pending[inbox] = (now + ttl, holder[0])
             return HandOff(holder_expires_in=holder[1] - now, first=first)
+
+    def mark_pending_many(
+        self, inboxes: Sequence[InboxId], *, ttl: timedelta
+    ) -> Sequence[bool]:
+        """:class:`~autoassign.ports.BatchPendingLease`: :meth:`mark_pending` for each
+        of ``inboxes``, in order."""
+        now = self._clock.now()
+        out = []
+        with self._lock:
+            for inbox in inboxes:
+                fresh = not self._marked(inbox, now)
+                if fresh:
+                    self._pending[inbox] = (now + ttl, None)
+                out.append(fresh)
+        return out
 
     def take_pending(self, inbox: InboxId) -> bool:
         now = self._clock.now()

@@ -71,10 +71,12 @@ from autoassign.model import (
 )
 from autoassign.outbox import OutboxRecord
 from autoassign.ports import (
+    BatchPendingLease,
     ConversationRepository,
     Directory,
     EventOutbox,
     InboxLease,
+    PagedPolicyDirectory,
     Presence,
     RateLimitLedger,
     Reservations,
@@ -922,6 +924,34 @@ class InboxLeaseContract:
         assert leases.take_pending(1) is True
         assert leases.mark_pending("two", ttl=self.ttl) is False
         assert leases.take_pending("two") is True
+
+    def test_mark_pending_many_marks_each_as_mark_pending_would(self) -> None:
+        """(:class:`~autoassign.ports.BatchPendingLease` only.)"""
+        leases = self.make_lease(FakeClock())
+        if not isinstance(leases, BatchPendingLease):
+            return
+        assert list(leases.mark_pending_many([], ttl=self.ttl)) == []
+        assert leases.mark_pending(2, ttl=self.ttl) is True  # queued
+        holder = leases.acquire(3, ttl=self.ttl)
+        assert holder is not None
+        assert leases.hand_off(3, ttl=self.ttl) is not None  # handed to a live holder
+        gone = leases.acquire(4, ttl=self.ttl)
+        assert gone is not None
+        assert leases.hand_off(4, ttl=self.ttl) is not None
+        gone.release()  # handed to a holder that let go
+        held = leases.acquire(5, ttl=self.ttl)  # held, not marked
+        assert held is not None
+        inboxes: list[InboxId] = [1, 2, 3, 4, 5, "six", 1]
+        fresh = leases.mark_pending_many(inboxes, ttl=self.ttl)
+        assert list(fresh) == [True, False, False, True, True, True, False]
+        assert all(leases.is_pending(inbox) for inbox in inboxes)
+        assert list(leases.mark_pending_many([1, 4, 7], ttl=self.ttl)) == [
+            False,
+            False,
+            True,
+        ]
+        holder.release()
+        held.release()
 
     def test_concurrent_acquire_has_one_winner(self) -> None:
         leases = self.make_lease(FakeClock())
@@ -1927,6 +1957,60 @@ class DirectoryContract:
         found = _flat_ids(batches)
         assert len(found) == len(set(found))
         assert set(found) == set(links)
+
+    def _expected_pairs(
+        self, directory: Directory, accounts: Sequence[AccountId]
+    ) -> list[tuple[Inbox, AssignmentPolicy | None]]:
+        return [
+            (inbox, directory.policy_for_inbox(inbox.id))
+            for account in accounts
+            for batch in directory.iter_inboxes(account, batch_size=1000)
+            for inbox in batch
+        ]
+
+    def test_iter_inboxes_with_policies_pairs_each_inbox_with_its_policy(self) -> None:
+        """(:class:`~autoassign.ports.PagedPolicyDirectory` only.)"""
+        directory = self._world()
+        if not isinstance(directory, PagedPolicyDirectory):
+            return
+        accounts: list[AccountId] = [1, 2, 3, "acc"]
+        expected = self._expected_pairs(directory, accounts)
+        assert {inbox.id for inbox, _ in expected} == {10, 11, 20, "in"}
+        for size in (1, 2, 3, 100):
+            pages = list(
+                directory.iter_inboxes_with_policies(accounts, batch_size=size)
+            )
+            assert all(0 < len(page) <= size for page in pages)
+            assert [pair for page in pages for pair in page] == expected
+        assert list(directory.iter_inboxes_with_policies([], batch_size=5)) == []
+        missing = directory.iter_inboxes_with_policies([3, 999, "nope"], batch_size=5)
+        assert list(missing) == []
+
+    def test_iter_inboxes_with_policies_pages_across_accounts(self) -> None:
+        """(:class:`~autoassign.ports.PagedPolicyDirectory` only.) Pages cross account
+        boundaries; unlinked inboxes and unasked accounts are left out."""
+        accounts = [Account(id=a, features={"assignment_v2"}) for a in range(1, 7)]
+        inboxes = [Inbox(id=i, account=1 + i % 6) for i in range(1, 40)]
+        policies = [AssignmentPolicy(id=100 + a, account=a) for a in range(1, 7)]
+        links: dict[InboxId, PolicyId] = {i: 101 + i % 6 for i in range(1, 40) if i % 5}
+        directory = self.make_directory(
+            accounts=accounts,
+            inboxes=inboxes,
+            members={},
+            teams=[],
+            policies=policies,
+            links=links,
+            capacity_policies=[],
+        )
+        if not isinstance(directory, PagedPolicyDirectory):
+            return
+        asked: list[AccountId] = [1, 2, 3, 5, 6]
+        expected = self._expected_pairs(directory, asked)
+        assert len(expected) == len([i for i in range(1, 40) if i % 5 and i % 6 != 3])
+        for size in (1, 4, 7, 1000):
+            pages = list(directory.iter_inboxes_with_policies(asked, batch_size=size))
+            assert all(0 < len(page) <= size for page in pages)
+            assert [pair for page in pages for pair in page] == expected
 
 
 # -- EventOutbox --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The one place Redis key names are built.
 
 Every key that one inbox decision touches carries the hash tag ``{i:<inbox>}``, so a
-script's keys always map to one cluster slot; presence is per account and carries
+script's keys always map to one cluster slot (but ``lease_mark_pending_many``'s, which is
+sent to standalone servers only); presence is per account and carries
 ``{a:<account>}``. See ``docs/redis.md`` for the full key table.
 """
 

@@ -4,18 +4,20 @@ pending mark that coalesces triggers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from redis.cluster import RedisCluster
 from redis.exceptions import LockError
 
 from autoassign.model import InboxId
 from autoassign.ports import HandOff
 
 from ._codec import as_text, ttl_millis
-from ._errors import translate_errors
+from ._errors import backend_error, translate_errors
 from ._keys import KeySchema
-from ._scripts import register
+from ._scripts import ScriptCall, register, run_together
 
 if TYPE_CHECKING:
     from ._types import RedisClient
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["RedisInboxLease", "RedisLease"]
 
 logger = logging.getLogger(__name__)
+
+_MARK_CHUNK = 1000
+"""Inboxes per ``lease_mark_pending_many`` call (a bigger batch is several calls in one
+pipeline), so that one script never blocks the server for long."""
 
 _QUEUED = frozenset({"q", "1"})
 """Values of a queued pending mark (``"1"`` was written by earlier versions)."""
@@ -64,7 +70,8 @@ class RedisInboxLease:
     compare-and-delete script, so only the owner releases it); the pending mark is
     ``<prefix>:{i:<inbox>}:pending``: ``q`` when queued, or the holder's lock token when
     handed off (scripts ``lease_mark_pending`` and ``lease_hand_off``, which read both keys:
-    one hash tag, one slot; ``DEL`` to take it).
+    one hash tag, one slot; ``DEL`` to take it). ``mark_pending_many`` marks a page of
+    inboxes in one round trip (script ``lease_mark_pending_many`` on a standalone server).
 
     TTLs run on the Redis server's clock, not on the core's :class:`Clock`.
     """
@@ -75,6 +82,9 @@ class RedisInboxLease:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._mark = register(client, "lease_mark_pending")
+        self._mark_many = register(client, "lease_mark_pending_many")
+        self._one_script = not isinstance(client, RedisCluster)
+        """Whether one script may touch many inboxes' keys (not on a cluster)."""
         self._hand_off = register(client, "lease_hand_off")
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
@@ -95,6 +105,49 @@ class RedisInboxLease:
                 args=[str(ttl_millis(ttl))],
             )
         return int(reply) == 1
+
+    def mark_pending_many(
+        self, inboxes: Sequence[InboxId], *, ttl: timedelta
+    ) -> Sequence[bool]:
+        """:class:`~autoassign.ports.BatchPendingLease`: one round trip. On a
+        standalone server, script ``lease_mark_pending_many`` (``lease_mark_pending``'s
+        rule for up to ``_MARK_CHUNK`` inboxes per call, the calls pipelined); on a
+        ``RedisCluster`` client, whose inboxes live in different slots, one
+        ``lease_mark_pending`` per inbox in one cluster pipeline."""
+        if not inboxes:
+            return []
+        millis = str(ttl_millis(ttl))
+        calls = self._mark_calls(inboxes, millis)
+        with translate_errors("lease.mark_pending_many"):
+            replies = run_together(self._client, calls)
+        fresh: list[bool] = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise backend_error("lease.mark_pending_many", reply)
+            # lease_mark_pending_many answers a list, lease_mark_pending one integer
+            answers = reply if isinstance(reply, list) else [reply]
+            fresh.extend(int(answer) == 1 for answer in answers)
+        return fresh
+
+    def _mark_calls(self, inboxes: Sequence[InboxId], millis: str) -> list[ScriptCall]:
+        keys = self.keys
+        if not self._one_script:
+            return [
+                ScriptCall(self._mark, [keys.pending(i), keys.lease(i)], [millis])
+                for i in inboxes
+            ]
+        return [
+            ScriptCall(
+                self._mark_many,
+                [
+                    key
+                    for i in inboxes[start : start + _MARK_CHUNK]
+                    for key in (keys.pending(i), keys.lease(i))
+                ],
+                [millis],
+            )
+            for start in range(0, len(inboxes), _MARK_CHUNK)
+        ]
 
     def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
         with translate_errors("lease.hand_off"):

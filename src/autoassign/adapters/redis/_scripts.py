@@ -29,6 +29,7 @@ SCRIPT_NAMES = (
     "outbox_stage",
     "lease_hand_off",
     "lease_mark_pending",
+    "lease_mark_pending_many",
     "presence_set_status",
     "presence_statuses",
     "rotation",

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from autoassign.adapters.sql._db import Database
@@ -25,6 +26,7 @@ from autoassign.model import (
     PolicyOverrides,
     Team,
     TeamId,
+    id_sort_key,
     text_problem,
 )
 
@@ -44,7 +46,7 @@ def overrides_from_json(data: object) -> PolicyOverrides:
     """An inbox's ``auto_assignment_config`` JSON as overrides. Keys autoassign does not
     know (a host may keep other settings there) are ignored; known keys are validated."""
     if not isinstance(data, Mapping):
-        return PolicyOverrides()
+        return _NO_OVERRIDES
     known = {key: value for key, value in data.items() if key in _OVERRIDE_KEYS}
     return PolicyOverrides.from_mapping(known)
 
@@ -59,6 +61,12 @@ def exclusion_rules_from_json(data: object) -> ExclusionRules:
     return ExclusionRules.from_stored(
         data.get("excluded_labels") or (), data.get("exclude_older_than_hours")
     )
+
+
+_NO_OVERRIDES = PolicyOverrides()
+
+_POLICY_LABEL = "policy__"
+"""The prefix of the policy columns read together with an inbox's."""
 
 
 def _check_batch(batch_size: int) -> None:
@@ -259,6 +267,112 @@ class SqlDirectory:
                 return
             last = batch[-1].id
 
+    def iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], *, batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        """:class:`~autoassign.ports.PagedPolicyDirectory`: the linked inboxes of
+        ``accounts`` joined with their policies, ordered by (account, inbox) and paged
+        with keyset pagination on that pair: one query per page."""
+        _check_batch(batch_size)
+        wanted = [
+            a for a in dict.fromkeys(accounts) if self.schema.accepts("account", a)
+        ]
+        return self._iter_inboxes_with_policies(wanted, batch_size)
+
+    def _iter_inboxes_with_policies(
+        self, accounts: Sequence[AccountId], batch_size: int
+    ) -> Iterator[Sequence[tuple[Inbox, AssignmentPolicy | None]]]:
+        if not accounts:
+            return
+        inboxes = self.schema.inboxes
+        links = self.schema.inbox_assignment_policies
+        policies = self.schema.assignment_policies
+        account_key = self._key("account", inboxes.c.account_id)
+        inbox_key = self._key("inbox", inboxes.c.id)
+        policy_columns = [
+            column.element.label(_POLICY_LABEL + column.name)
+            for column in self._policy_columns
+        ]
+        ordered = sorted(dict.fromkeys(accounts), key=id_sort_key)
+        position = {account: at for at, account in enumerate(ordered)}
+        base = (
+            sa.select(*self._inbox_columns, *policy_columns)
+            .select_from(
+                inboxes.join(links, links.c.inbox_id == inboxes.c.id).outerjoin(
+                    policies, policies.c.id == links.c.assignment_policy_id
+                )
+            )
+            .where(
+                account_key
+                <= sa.bindparam(
+                    "final_account", ordered[-1], type_=inboxes.c.account_id.type
+                )
+            )
+            .order_by(account_key, inbox_key)
+            .limit(batch_size)
+        )
+        last: tuple[AccountId, InboxId] | None = None
+        while True:
+            # only the accounts not finished yet (from the last row's on), and their
+            # range: each page reads less of what is behind it
+            remaining = ordered[position.get(last[0], 0) :] if last else ordered
+            stmt = base.where(
+                self._among(inboxes.c.account_id, remaining),
+                account_key
+                >= sa.bindparam(
+                    "first_account", remaining[0], type_=inboxes.c.account_id.type
+                ),
+            )
+            if last is not None:
+                stmt = stmt.where(
+                    sa.tuple_(account_key, inbox_key)
+                    > sa.tuple_(
+                        sa.bindparam(
+                            "last_account", last[0], type_=inboxes.c.account_id.type
+                        ),
+                        sa.bindparam("last_inbox", last[1], type_=inboxes.c.id.type),
+                    )
+                )
+            with self._db.read("iterate inboxes with policies") as conn:
+                rows = list(conn.execute(stmt))
+            page: dict[InboxId, tuple[Inbox, AssignmentPolicy | None]] = {}
+            decoded: dict[object, AssignmentPolicy | None] = {}
+            for row in rows:
+                inbox = self._inbox(row)
+                # a host's link table may hold several rows for an inbox: the first
+                # one counts, as in policy_for_inbox
+                if inbox.id in page:
+                    continue
+                # a policy linked to several inboxes is decoded once per page
+                policy_id = row._mapping[_POLICY_LABEL + "id"]
+                if policy_id not in decoded:
+                    decoded[policy_id] = self._joined_policy(row)
+                page[inbox.id] = (inbox, decoded[policy_id])
+            if page:
+                yield tuple(page.values())
+            if len(rows) < batch_size:
+                return
+            final = rows[-1]._mapping
+            last = (final["account_id"], final["id"])
+
+    def _among(self, column: Any, values: Sequence[Any]) -> Any:
+        """``column IN values``; on PostgreSQL ``column = ANY(:array)``: one parameter,
+        so the statement's text is the same for any number of values (the driver
+        caches its parsing; a thousand placeholders would be parsed on every page)."""
+        if self.engine.dialect.name == "postgresql":
+            return column == sa.any_(
+                sa.bindparam("among", list(values), type_=ARRAY(column.type))
+            )
+        return column.in_(list(values))
+
+    def _joined_policy(self, row: Any) -> AssignmentPolicy | None:
+        fields = {
+            key[len(_POLICY_LABEL) :]: value
+            for key, value in row._mapping.items()
+            if key.startswith(_POLICY_LABEL)
+        }
+        return None if fields.get("id") is None else self._policy_from(fields)
+
     # -- teams ------------------------------------------------------------------------
 
     def team(self, team: TeamId) -> Team | None:
@@ -290,7 +404,9 @@ class SqlDirectory:
     # -- policies ---------------------------------------------------------------------
 
     def _policy(self, row: Any) -> AssignmentPolicy:
-        mapping = row._mapping
+        return self._policy_from(row._mapping)
+
+    def _policy_from(self, mapping: Mapping[str, Any]) -> AssignmentPolicy:
         return AssignmentPolicy(
             id=mapping["id"],
             account=mapping["account_id"],
