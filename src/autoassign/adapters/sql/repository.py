@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.clock import SystemClock
-from autoassign.errors import ConfigurationError
+from autoassign.errors import BackendError, ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
     AgentId,
@@ -24,6 +24,7 @@ from autoassign.model import (
     ExclusionRules,
     InboxId,
     TeamId,
+    id_sort_key,
     text_problem,
 )
 from autoassign.ports import Clock
@@ -240,7 +241,10 @@ class SqlConversationRepository:
         teams = [t for t in exclude_teams if self.schema.accepts("team", t)]
         if teams and self._has_team:
             conditions.append(
-                sa.or_(conv.c.team_id.is_(None), conv.c.team_id.not_in(sorted(teams)))
+                sa.or_(
+                    conv.c.team_id.is_(None),
+                    conv.c.team_id.not_in(sorted(teams, key=id_sort_key)),
+                )
             )
         page = (
             sa.select(*self._read_columns(now))
@@ -282,8 +286,11 @@ class SqlConversationRepository:
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        expected: Conversation | None = None,
     ) -> sa.Update:
-        """The claim's conditional UPDATE (exposed for inspection and docs)."""
+        """The claim's conditional UPDATE (exposed for inspection and docs). With
+        ``expected`` (:meth:`claim_checked`) it also requires the row to be still in
+        ``expected.inbox`` and of ``expected.team``."""
         conv = self.schema.conversations
         now = self._clock.now()
         conditions: list[ColumnElement[bool]] = [
@@ -291,6 +298,14 @@ class SqlConversationRepository:
             conv.c.assignee_id.is_(None),
             self.schema.open_condition(conv.c, now),
         ]
+        if expected is not None:
+            conditions.append(conv.c.inbox_id == expected.inbox)
+            if self._has_team:
+                conditions.append(
+                    conv.c.team_id.is_(None)
+                    if expected.team is None
+                    else conv.c.team_id == expected.team
+                )
         if capacity_limit is not None:
             other = conv.alias("c2")
             held = (
@@ -334,6 +349,84 @@ class SqlConversationRepository:
             "occurred_at": record.occurred_at,
         }
 
+    def _recording_statement(self, claim: sa.Update, record: OutboxRecord) -> sa.Insert:
+        """PostgreSQL: ``WITH claimed AS (UPDATE ... RETURNING id) INSERT INTO
+        event_outbox ... SELECT ... FROM claimed RETURNING event_id``."""
+        outbox = self.schema.event_outbox
+        claimed = claim.returning(self.schema.conversations.c.id.label("id")).cte(
+            "claimed"
+        )
+        values = self._outbox_values(record)
+        del values["conversation_id"]
+        columns = ["conversation_id", *values]
+        rows = sa.select(
+            claimed.c.id,
+            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
+        )
+        return (
+            sa.insert(outbox)
+            .from_select(columns, rows)
+            .add_cte(claimed)
+            .returning(outbox.c.event_id)
+        )
+
+    def _guarded_statement(self, claim: sa.Update) -> sa.Select[Any]:
+        """PostgreSQL: the claim as ``WITH claimed AS (UPDATE ... RETURNING id) SELECT
+        id FROM claimed``, failing (so nothing is changed, even in autocommit) when it
+        matched more than one row."""
+        claimed = claim.returning(self.schema.conversations.c.id.label("id")).cte(
+            "claimed"
+        )
+        matched = sa.select(sa.func.count()).select_from(claimed).scalar_subquery()
+        # Not a constant, so the planner cannot fold it: it fails only when evaluated.
+        guard = sa.case(
+            (
+                matched > 1,
+                sa.cast(sa.func.concat(_NOT_UNIQUE, claimed.c.id), sa.Integer),
+            ),
+            else_=0,
+        )
+        return sa.select(claimed.c.id, guard.label("guard"))
+
+    def _claim_postgres(
+        self,
+        conversation: ConversationId,
+        claim: sa.Update,
+        *,
+        lock: int | None,
+        record: OutboxRecord | None,
+    ) -> bool | None:
+        """The claim in one round trip on PostgreSQL: one statement in autocommit, and
+        with ``lock`` the advisory lock taken by a first statement sent in the same
+        message (an implicit transaction holds the lock until the UPDATE commits, and
+        the UPDATE's snapshot is taken after the lock is granted, so its capacity count
+        sees every earlier claim). ``None``: not possible with this driver (the caller
+        uses a transaction)."""
+        statement: sa.Select[Any] | sa.Insert = (
+            self._guarded_statement(claim)
+            if record is None
+            else self._recording_statement(claim, record)
+        )
+        with self._db.autocommit("claim conversation") as conn:
+            if lock is not None and conn.dialect.driver != "psycopg":
+                return None
+            try:
+                rows = (
+                    conn.execute(statement).all()
+                    if lock is None
+                    else _locked_rows(conn, statement, lock)
+                )
+            except sa.exc.DBAPIError as exc:
+                if _NOT_UNIQUE in str(exc.orig):
+                    raise ConfigurationError(
+                        f"claim of conversation {conversation!r} matched several "
+                        "rows: the mapped conversation id column is not unique; "
+                        "nothing was changed",
+                        field="conversations.id",
+                    ) from exc
+                raise
+        return len(rows) == 1
+
     def _claim_recording(
         self, conn: sa.Connection, claim: sa.Update, record: OutboxRecord
     ) -> bool:
@@ -344,24 +437,11 @@ class SqlConversationRepository:
                 return False
             conn.execute(self.outbox_insert(record))
             return True
-        outbox = self.schema.event_outbox
-        claimed = claim.returning(self.schema.conversations.c.id).cte("claimed")
-        values = self._outbox_values(record)
-        del values["conversation_id"]
-        columns = ["conversation_id", *values]
-        rows = sa.select(
-            claimed.c.id,
-            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
-        )
-        stmt = (
-            sa.insert(outbox)
-            .from_select(columns, rows)
-            .add_cte(claimed)
-            .returning(outbox.c.event_id)
-        )
         # RETURNING, not the row count: the driver's count of an INSERT ... SELECT
         # with a data-modifying WITH is not reliable.
-        return conn.execute(stmt).first() is not None
+        return (
+            conn.execute(self._recording_statement(claim, record)).first() is not None
+        )
 
     def claim(
         self,
@@ -374,6 +454,42 @@ class SqlConversationRepository:
         """The port's claim; with ``record`` (an
         :class:`~autoassign.adapters.sql.SqlEventOutbox` passes it) the outbox row is
         written in the same statement (PostgreSQL) or transaction (SQLite)."""
+        return self._claim(
+            conversation, agent, capacity_limit=capacity_limit, record=record
+        )
+
+    def claim_checked(
+        self,
+        expected: Conversation,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+        record: OutboxRecord | None = None,
+    ) -> bool:
+        """:class:`~autoassign.ports.CheckedClaims`: :meth:`claim` of ``expected.id``
+        whose UPDATE also requires ``inbox_id = expected.inbox`` and the team of
+        ``expected``, so the pass claims its page's rows without reading each first."""
+        if not self.schema.accepts("inbox", expected.inbox) or (
+            expected.team is not None and not self.schema.accepts("team", expected.team)
+        ):
+            return False
+        return self._claim(
+            expected.id,
+            agent,
+            capacity_limit=capacity_limit,
+            record=record,
+            expected=expected,
+        )
+
+    def _claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None,
+        record: OutboxRecord | None,
+        expected: Conversation | None = None,
+    ) -> bool:
         if not (
             self.schema.accepts("conversation", conversation)
             and self.schema.accepts("agent", agent)
@@ -381,20 +497,21 @@ class SqlConversationRepository:
             return False
         if capacity_limit is not None and capacity_limit <= 0:
             return False
-        stmt = self.claim_statement(conversation, agent, capacity_limit=capacity_limit)
+        stmt = self.claim_statement(
+            conversation, agent, capacity_limit=capacity_limit, expected=expected
+        )
+        lock = (
+            advisory_lock_key("claim", agent)
+            if capacity_limit is not None and self._serialize_capacity
+            else None
+        )
+        if self.engine.dialect.name == "postgresql":
+            done = self._claim_postgres(conversation, stmt, lock=lock, record=record)
+            if done is not None:
+                return done
         with self._db.write("claim conversation") as conn:
-            if (
-                capacity_limit is not None
-                and self._serialize_capacity
-                and conn.dialect.name == "postgresql"
-            ):
-                conn.execute(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(
-                            sa.literal(advisory_lock_key("claim", agent))
-                        )
-                    )
-                )
+            if lock is not None and conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(lock))))
             if record is not None:
                 return self._claim_recording(conn, stmt, record)
             result = conn.execute(stmt)
@@ -431,6 +548,48 @@ class SqlConversationRepository:
         )
         with self._db.write("reassign conversation") as conn:
             return conn.execute(stmt).rowcount == 1
+
+
+_NOT_UNIQUE = "autoassign: the claim matched several rows, conversation "
+
+
+def _locked_rows(
+    conn: sa.Connection, statement: sa.Select[Any] | sa.Insert, lock: int
+) -> list[Any]:
+    """``SELECT pg_advisory_xact_lock(:lock); <statement>`` sent as one message (simple
+    query protocol, parameters bound by psycopg's ``ClientCursor``), on a connection
+    in autocommit: one round trip, one implicit transaction. The rows of
+    ``statement``."""
+    import psycopg  # noqa: PLC0415 - only with the psycopg driver
+
+    compiled = statement.compile(
+        dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    processors = compiled._bind_processors  # the values SQLAlchemy would send
+    escaped = compiled.escaped_bind_names
+    params: dict[str, Any] = {}
+    for name, value in compiled.construct_params(escape_names=False).items():
+        process = processors.get(name)
+        params[escaped.get(name, name)] = process(value) if callable(process) else value
+    params[_LOCK_PARAM] = lock
+    sql = f"SELECT pg_advisory_xact_lock(%({_LOCK_PARAM})s); {compiled.string}"
+    driver = conn.connection.dbapi_connection
+    saved = driver.cursor_factory  # type: ignore[union-attr]
+    driver.cursor_factory = psycopg.ClientCursor  # type: ignore[union-attr]
+    try:
+        result = conn.exec_driver_sql(sql, params)
+    finally:
+        driver.cursor_factory = saved  # type: ignore[union-attr]
+    try:
+        cursor = result.cursor
+        if not cursor.nextset():
+            raise BackendError("claim conversation: no result for the claim")
+        return list(cursor.fetchall())
+    finally:
+        result.close()
+
+
+_LOCK_PARAM = "autoassign_claim_lock"
 
 
 def _require_unique_id(engine: Engine, table: sa.Table) -> None:
