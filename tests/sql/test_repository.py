@@ -261,20 +261,30 @@ def test_claim_is_one_conditional_update(
     repo, _, _ = setup(db, [conv(1), conv(2)])
     counter = statement_counter(repo.engine)
     assert repo.claim(1, 7, capacity_limit=3)
-    updates = [s for s in counter.statements if s.lstrip().upper().startswith("UPDATE")]
-    others = [s for s in counter.statements if s not in updates]
-    assert len(updates) == 1
-    # PostgreSQL: the per-agent advisory lock, nothing else (no read-then-write)
-    assert all("pg_advisory_xact_lock" in s for s in others)
-    assert len(others) == (1 if db.kind == "postgres" else 0)
-    sql = " ".join(updates[0].split()).upper()
-    assert sql.startswith("UPDATE")
+    if db.kind == "postgres":
+        # One message: the per-agent advisory lock, then the claim (its UPDATE in a
+        # WITH, so a claim matching several rows fails as a whole), nothing else.
+        assert len(counter.statements) == 1
+        sql = " ".join(counter.statements[0].split()).upper()
+        lock, claim = sql.split(";", 1)
+        assert lock.startswith("SELECT PG_ADVISORY_XACT_LOCK(")
+        assert claim.strip().startswith("WITH CLAIMED AS (UPDATE")
+    else:
+        updates = [
+            s for s in counter.statements if s.lstrip().upper().startswith("UPDATE")
+        ]
+        assert counter.statements == updates
+        assert len(updates) == 1
+        sql = " ".join(updates[0].split()).upper()
+        assert sql.startswith("UPDATE")
     assert "ASSIGNEE_ID IS NULL" in sql
     assert "(SELECT COUNT(*)" in sql
+    assert " C2" in sql  # the capacity count over the agent's other conversations
     counter.reset()
     assert not repo.claim(1, 8)
     assert len(counter.statements) == 1
-    assert "COUNT" not in counter.statements[0].upper()
+    assert " C2" not in counter.statements[0].upper()
+    assert "PG_ADVISORY" not in counter.statements[0].upper()
 
 
 def test_claim_values_are_set_by_the_same_update(db: Any) -> None:

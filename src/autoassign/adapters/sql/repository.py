@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -382,7 +383,7 @@ class SqlConversationRepository:
         guard = sa.case(
             (
                 matched > 1,
-                sa.cast(sa.func.concat(_NOT_UNIQUE, claimed.c.id), sa.Integer),
+                sa.cast(sa.func.concat(_NOT_UNIQUE, matched, " rows"), sa.Integer),
             ),
             else_=0,
         )
@@ -417,14 +418,15 @@ class SqlConversationRepository:
                     else _locked_rows(conn, statement, lock)
                 )
             except sa.exc.DBAPIError as exc:
-                if _NOT_UNIQUE in str(exc.orig):
-                    raise ConfigurationError(
-                        f"claim of conversation {conversation!r} matched several "
-                        "rows: the mapped conversation id column is not unique; "
-                        "nothing was changed",
-                        field="conversations.id",
-                    ) from exc
-                raise
+                found = re.search(f"{_NOT_UNIQUE}([0-9]+)", str(exc.orig))
+                if found is None:
+                    raise
+                raise ConfigurationError(
+                    f"claim of conversation {conversation!r} matched "
+                    f"{found.group(1)} rows: the mapped conversation id column is "
+                    "not unique; nothing was changed",
+                    field="conversations.id",
+                ) from exc
         return len(rows) == 1
 
     def _claim_recording(
@@ -550,7 +552,7 @@ class SqlConversationRepository:
             return conn.execute(stmt).rowcount == 1
 
 
-_NOT_UNIQUE = "autoassign: the claim matched several rows, conversation "
+_NOT_UNIQUE = "autoassign: the claim matched "
 
 
 def _locked_rows(
