@@ -124,8 +124,8 @@ class SqlWorld:
             return str(conn.execute(sa.text("show server_version")).scalar())
 
     def add_inbox(self, members: int, order: AssignmentOrder) -> int:
-        """An inbox with ``members`` online agents, every filter on (as measurement 2:
-        fair distribution that never blocks, capacity 1,000,000, an excluded label)."""
+        """An inbox with ``members`` online agents and fair distribution that never
+        blocks (:meth:`add_capacity` adds the rest of measurement 2's filters)."""
         inbox = self.redis.new_inbox()
         agents = list(range(1, members + 1))
         for agent in agents:
@@ -143,21 +143,26 @@ class SqlWorld:
             )
         )
         self.writer.link_policy(inbox, policy)
+        self.redis.go_online(members)
+        self.inboxes[inbox] = members
+        return inbox
+
+    def add_capacity(self) -> None:
+        """One capacity policy over every inbox and agent (an agent has at most one):
+        a limit of 1,000,000 (never blocks, but every claim counts) and an excluded
+        label."""
         self.writer.put_capacity_policy(
             CapacityPolicy(
-                id=policy,
+                id=1,
                 account=ACCOUNT,
-                name=f"bench {inbox}",
-                inbox_limits={inbox: 1_000_000},
-                agents=frozenset(agents),
+                name="bench",
+                inbox_limits=dict.fromkeys(self.inboxes, 1_000_000),
+                agents=frozenset(range(1, max(self.inboxes.values()) + 1)),
                 exclusion_rules=ExclusionRules(
                     excluded_labels=frozenset({EXCLUDED_LABEL})
                 ),
             )
         )
-        self.redis.go_online(members)
-        self.inboxes[inbox] = members
-        return inbox
 
     def fill_background(self) -> None:
         """Up to ``rows`` conversations in all: half resolved in the measured inboxes
@@ -177,13 +182,13 @@ class SqlWorld:
                         f"INSERT INTO {table} (id, account_id, inbox_id, status, "
                         "assignee_id, team_id, created_at, last_activity_at) "
                         "SELECT g, :account, CASE WHEN g % 2 = 0 THEN :other ELSE "
-                        "(ARRAY[:inboxes])[1 + (g / 2) % :n] END, CASE WHEN g % 2 = 0 "
+                        "(CAST(:inboxes AS bigint[]))[1 + (g / 2) % :n] END, CASE WHEN g % 2 = 0 "
                         "THEN :open ELSE :resolved END, CASE WHEN g % 2 = 0 THEN NULL "
                         "ELSE 1 + (g / 2) % 10 END, NULL, "
                         "timestamptz '2000-01-01' + g * interval '1 second', "
                         "timestamptz '2000-01-01' + g * interval '1 second' "
-                        "FROM generate_series(:first, :last) AS g"
-                    ).bindparams(sa.bindparam("inboxes", expanding=False)),
+                        "FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g"
+                    ),
                     {
                         "account": ACCOUNT,
                         "other": OTHER_INBOX,
@@ -330,7 +335,8 @@ class SqlPassRuns:
 class FloorRuns:
     """The floor: ``CONVERSATIONS`` single autocommit ``UPDATE ... WHERE id = :id AND
     assignee_id IS NULL`` statements by key on the same table, through the same
-    engine (SQLAlchemy Core, one round trip each)."""
+    engine (SQLAlchemy Core, one round trip each, each on a connection taken from the
+    pool, as the pass's own statements are)."""
 
     def __init__(self, world: SqlWorld, inbox: int) -> None:
         self.world = world
@@ -350,14 +356,15 @@ class FloorRuns:
         members = world.inboxes[self.inbox]
         world.round_trips.reset()
         start = time.perf_counter()
-        with world.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            for n, key in enumerate(ids):
+        for n, key in enumerate(ids):
+            # a connection from the pool per statement, as a host's request would
+            with world.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
                 updated = conn.execute(
                     self.statement, {"key": key, "agent": 1 + n % members}
                 ).rowcount
-                if updated != 1:
-                    raise RuntimeError("the floor's UPDATE did not assign")
+            if updated != 1:
+                raise RuntimeError("the floor's UPDATE did not assign")
         elapsed = time.perf_counter() - start
         self.trips.append(world.round_trips.count)
         if timed:
@@ -392,14 +399,23 @@ def build_worlds(
 ) -> list[tuple[SqlWorld, list[Any]]]:
     """One world per table size, each with an inbox per member count (round robin)
     and the floor on the smallest inbox's table."""
-    worlds = []
-    for size in rows:
-        world = SqlWorld(url, redis, size)
-        inboxes = [world.add_inbox(count, AssignmentOrder.ROUND_ROBIN) for count in members]
-        world.fill_background()
-        runs: list[Any] = [
-            SqlPassRuns(world, inbox, AssignmentOrder.ROUND_ROBIN) for inbox in inboxes
-        ]
-        runs.append(FloorRuns(world, inboxes[0]))
-        worlds.append((world, runs))
+    worlds: list[tuple[SqlWorld, list[Any]]] = []
+    try:
+        for size in rows:
+            world = SqlWorld(url, redis, size)
+            worlds.append((world, []))
+            inboxes = [
+                world.add_inbox(count, AssignmentOrder.ROUND_ROBIN) for count in members
+            ]
+            world.add_capacity()
+            world.fill_background()
+            worlds[-1][1].extend(
+                SqlPassRuns(world, inbox, AssignmentOrder.ROUND_ROBIN)
+                for inbox in inboxes
+            )
+            worlds[-1][1].append(FloorRuns(world, inboxes[0]))
+    except BaseException:
+        for world, _ in worlds:
+            world.close()
+        raise
     return worlds

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -98,6 +100,9 @@ class SqlConversationRepository:
         self._serialize_capacity = serialize_capacity
         self._db = Database(engine)
         self._claim_values = dict(claim_values or {})
+        self._templates: dict[tuple[bool, bool, bool | None], sa.Select[Any]] = {}
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            _listen_for_locks(engine)  # first, so every other listener sees the lock
         self._clock: Clock = clock if clock is not None else SystemClock()
         conv = schema.conversations
         self._columns: list[ColumnElement[Any]] = [
@@ -389,13 +394,65 @@ class SqlConversationRepository:
         )
         return sa.select(claimed.c.id, guard.label("guard"))
 
+    def _claim_template(
+        self, *, capacity: bool, expected: Conversation | None
+    ) -> sa.Select[Any]:
+        """The guarded claim with bound parameters (``claim_id``, ``claim_agent``,
+        ``claim_limit``, ``claim_inbox``, ``claim_team``), built once per shape, so
+        SQLAlchemy's compiled cache serves every later claim (only without
+        ``open_when`` conditions, which depend on ``now``)."""
+        team = None if expected is None or not self._has_team else expected.team is None
+        key = (capacity, expected is not None, team)
+        found = self._templates.get(key)
+        if found is not None:
+            return found
+        conv = self.schema.conversations
+        agent = sa.bindparam("claim_agent", type_=conv.c.assignee_id.type)
+        conditions: list[ColumnElement[bool]] = [
+            conv.c.id == sa.bindparam("claim_id", type_=conv.c.id.type),
+            conv.c.assignee_id.is_(None),
+            self.schema.status_is_open(conv.c),
+        ]
+        if expected is not None:
+            conditions.append(
+                conv.c.inbox_id
+                == sa.bindparam("claim_inbox", type_=conv.c.inbox_id.type)
+            )
+            if team is not None:
+                conditions.append(
+                    conv.c.team_id.is_(None)
+                    if team
+                    else conv.c.team_id
+                    == sa.bindparam("claim_team", type_=conv.c.team_id.type)
+                )
+        if capacity:
+            other = conv.alias("c2")
+            held = (
+                sa.select(sa.func.count())
+                .select_from(other)
+                .where(
+                    other.c.inbox_id == conv.c.inbox_id,
+                    other.c.assignee_id == agent,
+                    self.schema.status_is_open(other.c),
+                )
+                .scalar_subquery()
+            )
+            conditions.append(held < sa.bindparam("claim_limit", type_=sa.Integer))
+        update = (
+            sa.update(conv)
+            .where(*conditions)
+            .values({"assignee_id": agent, **self._claim_values})
+        )
+        template = self._templates[key] = self._guarded_statement(update)
+        return template
+
     def _claim_postgres(
         self,
         conversation: ConversationId,
-        claim: sa.Update,
+        statement: sa.Select[Any] | sa.Insert,
+        params: dict[str, Any] | None,
         *,
         lock: int | None,
-        record: OutboxRecord | None,
     ) -> bool | None:
         """The claim in one round trip on PostgreSQL: one statement in autocommit, and
         with ``lock`` the advisory lock taken by a first statement sent in the same
@@ -403,19 +460,14 @@ class SqlConversationRepository:
         the UPDATE's snapshot is taken after the lock is granted, so its capacity count
         sees every earlier claim). ``None``: not possible with this driver (the caller
         uses a transaction)."""
-        statement: sa.Select[Any] | sa.Insert = (
-            self._guarded_statement(claim)
-            if record is None
-            else self._recording_statement(claim, record)
-        )
         with self._db.autocommit("claim conversation") as conn:
             if lock is not None and conn.dialect.driver != "psycopg":
                 return None
             try:
                 rows = (
-                    conn.execute(statement).all()
+                    conn.execute(statement, params).all()
                     if lock is None
-                    else _locked_rows(conn, statement, lock)
+                    else _locked_rows(conn, statement, params, lock)
                 )
             except sa.exc.DBAPIError as exc:
                 found = re.search(f"{_NOT_UNIQUE}([0-9]+)", str(exc.orig))
@@ -499,18 +551,39 @@ class SqlConversationRepository:
             return False
         if capacity_limit is not None and capacity_limit <= 0:
             return False
-        stmt = self.claim_statement(
-            conversation, agent, capacity_limit=capacity_limit, expected=expected
-        )
+
+        def built() -> sa.Update:
+            return self.claim_statement(
+                conversation, agent, capacity_limit=capacity_limit, expected=expected
+            )
+
         lock = (
             advisory_lock_key("claim", agent)
             if capacity_limit is not None and self._serialize_capacity
             else None
         )
         if self.engine.dialect.name == "postgresql":
-            done = self._claim_postgres(conversation, stmt, lock=lock, record=record)
+            statement: sa.Select[Any] | sa.Insert
+            params: dict[str, Any] | None = None
+            if record is not None:
+                statement = self._recording_statement(built(), record)
+            elif self.schema.open_when:
+                statement = self._guarded_statement(built())
+            else:
+                statement = self._claim_template(
+                    capacity=capacity_limit is not None, expected=expected
+                )
+                params = {"claim_id": conversation, "claim_agent": agent}
+                if capacity_limit is not None:
+                    params["claim_limit"] = capacity_limit
+                if expected is not None:
+                    params["claim_inbox"] = expected.inbox
+                    if expected.team is not None:
+                        params["claim_team"] = expected.team
+            done = self._claim_postgres(conversation, statement, params, lock=lock)
             if done is not None:
                 return done
+        stmt = built()
         with self._db.write("claim conversation") as conn:
             if lock is not None and conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(lock))))
@@ -556,30 +629,24 @@ _NOT_UNIQUE = "autoassign: the claim matched "
 
 
 def _locked_rows(
-    conn: sa.Connection, statement: sa.Select[Any] | sa.Insert, lock: int
+    conn: sa.Connection,
+    statement: sa.Select[Any] | sa.Insert,
+    params: dict[str, Any] | None,
+    lock: int,
 ) -> list[Any]:
     """``SELECT pg_advisory_xact_lock(:lock); <statement>`` sent as one message (simple
     query protocol, parameters bound by psycopg's ``ClientCursor``), on a connection
     in autocommit: one round trip, one implicit transaction. The rows of
-    ``statement``."""
+    ``statement``. SQLAlchemy compiles (and caches) ``statement`` as usual;
+    :func:`_prefix_lock` adds the lock to the text it sends."""
     import psycopg  # noqa: PLC0415 - only with the psycopg driver
 
-    compiled = statement.compile(
-        dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    processors = compiled._bind_processors  # the values SQLAlchemy would send
-    escaped = compiled.escaped_bind_names
-    params: dict[str, Any] = {}
-    for name, value in compiled.construct_params(escape_names=False).items():
-        process = processors.get(name)
-        params[escaped.get(name, name)] = process(value) if callable(process) else value
-    params[_LOCK_PARAM] = lock
-    sql = f"SELECT pg_advisory_xact_lock(%({_LOCK_PARAM})s); {compiled.string}"
+    _listen_for_locks(conn.engine)
     driver = conn.connection.dbapi_connection
     saved = driver.cursor_factory  # type: ignore[union-attr]
     driver.cursor_factory = psycopg.ClientCursor  # type: ignore[union-attr]
     try:
-        result = conn.exec_driver_sql(sql, params)
+        result = conn.execute(statement, params, execution_options={_LOCK_OPTION: lock})
     finally:
         driver.cursor_factory = saved  # type: ignore[union-attr]
     try:
@@ -591,6 +658,37 @@ def _locked_rows(
         result.close()
 
 
+def _prefix_lock(  # noqa: PLR0917 - SQLAlchemy's event signature
+    conn: sa.Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    """``before_cursor_execute``: a statement run with the lock option gets the lock
+    statement in front of it (see :func:`_locked_rows`)."""
+    lock = None if context is None else context.execution_options.get(_LOCK_OPTION)
+    if lock is None or not isinstance(parameters, Mapping):
+        return statement, parameters
+    return (
+        f"SELECT pg_advisory_xact_lock(%({_LOCK_PARAM})s); {statement}",
+        {**parameters, _LOCK_PARAM: lock},
+    )
+
+
+_LISTENING: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _listen_for_locks(engine: Engine) -> None:
+    if engine not in _LISTENING:
+        event.listen(
+            engine, "before_cursor_execute", _prefix_lock, retval=True, insert=True
+        )
+        _LISTENING.add(engine)
+
+
+_LOCK_OPTION = "autoassign_claim_lock"
 _LOCK_PARAM = "autoassign_claim_lock"
 
 
