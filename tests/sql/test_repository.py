@@ -26,6 +26,7 @@ from autoassign.model import (
     ExclusionRules,
     Id,
 )
+from autoassign.ports import CheckedClaims
 from autoassign.testing import EPOCH, FakeClock
 
 EARLIEST = ConversationPriority.EARLIEST_CREATED
@@ -365,3 +366,26 @@ def test_status_encoding_is_mappable(db: Any) -> None:
     ) == [1]
     assert repo.claim(1, 3, capacity_limit=1)
     assert repo.open_counts(10, [3]) == {3: 1}
+
+
+@pytest.mark.parametrize("capacity", [None, 5])
+def test_checked_claim_takes_only_the_row_as_the_page_read_it(
+    db: Any, capacity: int | None
+) -> None:
+    """``claim_checked`` (the pass claims its page's rows without reading each first)
+    assigns only while the row is unassigned, open, in the page's inbox and team."""
+    items = [conv(1), conv(2), conv(3, team=5), conv(4), conv(5, team=5)]
+    repo, _, writer = setup(db, items)
+    assert isinstance(repo, CheckedClaims)
+    writer.ensure_inbox(11, 1)
+    writer.update_conversation(2, inbox=11)  # moved after the page was read
+    writer.update_conversation(3, team=None)  # its team changed
+    writer.update_conversation(4, status=ConversationStatus.RESOLVED)
+    assert not repo.claim_checked(items[1], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[2], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[3], 7, capacity_limit=capacity)
+    assert repo.claim_checked(items[0], 7, capacity_limit=capacity)
+    assert repo.claim_checked(items[4], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[4], 8, capacity_limit=capacity)  # taken
+    got = [repo.get(i) for i in range(1, 6)]
+    assert [c.assignee if c else "?" for c in got] == [7, None, None, None, 7]
