@@ -634,6 +634,36 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['speedup_vs_1']:.2f}x |"
             for r in results["workers"]
         ]
+    if results.get("sql_pass"):
+        out += [
+            "",
+            "## 7. SQL (PostgreSQL) + Redis host path (100 conversations a pass)",
+            "",
+            f"PostgreSQL {m.get('postgres_server') or 'n/a'}.",
+            "",
+            "| rows | members | us/assignment | PostgreSQL round trips/assignment "
+            "| per conversation + per pass | Redis round trips/assignment |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {r['rows']:,} | {r['members']:,} | {r['per_assignment_us']:,.0f} | "
+            f"{r['pg_round_trips_per_assignment']:.2f} | "
+            f"{r['pg_round_trips_per_conversation']:g} + "
+            f"{r['pg_round_trips_per_pass']:g} | "
+            f"{r['redis_round_trips_per_assignment']:.2f} |"
+            for r in results["sql_pass"]
+        ]
+        out += [
+            "",
+            "| floor: rows | us per autocommit conditional UPDATE by key "
+            "| round trips each |",
+            "| ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {f['rows']:,} | {f['per_update_us']:,.0f} | "
+            f"{f['pg_round_trips_per_update']:.0f} |"
+            for f in results["sql_floor"]
+        ]
     if results.get("memory_ledger"):
         out += [
             "",
@@ -683,6 +713,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-redis", action="store_true", help="skip measurements 2-4")
     parser.add_argument(
+        "--sql-only",
+        action="store_true",
+        help="only measurement 7 (the SQL + Redis host path)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get("AUTOASSIGN_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         help=f"PostgreSQL for measurement 7 (default {DEFAULT_POSTGRES_URL})",
@@ -701,17 +736,18 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     log(f"autoassign benchmarks, {mode} mode")
-    log("1. in-memory pass")
-    results["memory_pass"] = run_memory(cfg)
-    log("6. in-memory ledger")
-    results["memory_ledger"] = run_memory_ledger(cfg)
-    if cfg.get("redis", True) and not args.no_redis:
+    if not args.sql_only:
+        log("1. in-memory pass")
+        results["memory_pass"] = run_memory(cfg)
+        log("6. in-memory ledger")
+        results["memory_ledger"] = run_memory_ledger(cfg)
+    if cfg.get("redis", True) and not args.no_redis and not args.sql_only:
         log("2-4. Redis")
         run_redis(cfg, args.redis_url, results)
     if cfg.get("sql_rows") and not args.no_redis:
         log("7. SQL (PostgreSQL) + Redis host path")
         run_sql(cfg, args, results)
-    if cfg["simulation"]:
+    if cfg["simulation"] and not args.sql_only:
         log("5. simulation speed and memory")
         results["simulation"] = run_simulation(*cfg["simulation"])
         if cfg.get("simulation_default"):
