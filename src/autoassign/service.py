@@ -204,6 +204,8 @@ class _Pass:
     """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
     checked_at: datetime | None = None
     """When the gates and the membership were last read (``None``: never yet)."""
+    teams: dict[TeamId, Team | None] = attrs.field(factory=dict)
+    """The teams read since then (read again after the next refresh)."""
     published: list[OutboxRecord] = attrs.field(factory=list)
     """Outbox records whose events were all published: confirmed once, at the end."""
 
@@ -713,6 +715,7 @@ class AssignmentService:
         if run.checked_at is not None and now - run.checked_at < self.recheck_interval:
             return True
         run.checked_at = now
+        run.teams.clear()
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             logger.info(
@@ -735,7 +738,11 @@ class AssignmentService:
     ) -> Team | SkipReason | None:
         if conversation.team is None:
             return None
-        team = self.directory.team(conversation.team)
+        # Read once per team until the next refresh (recheck_interval), like the gates.
+        if conversation.team in run.teams:
+            team = run.teams[conversation.team]
+        else:
+            team = run.teams[conversation.team] = self.directory.team(conversation.team)
         if team is None or team.account != run.state.account.id:
             return SkipReason.TEAM_NOT_FOUND
         if not team.allow_auto_assign:
