@@ -711,7 +711,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("AUTOASSIGN_BENCH_REDIS_URL", DEFAULT_URL),
         help=f"Redis for measurements 2-4 (default {DEFAULT_URL})",
     )
-    parser.add_argument("--no-redis", action="store_true", help="skip measurements 2-4")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="skip measurements 2-4 and 7"
+    )
     parser.add_argument(
         "--sql-only",
         action="store_true",

@@ -77,6 +77,11 @@ class Database:
         # PostgreSQL reads run in autocommit: no BEGIN and ROLLBACK round trips around
         # each one (every statement is consistent on its own).
         self._autocommit = engine.dialect.name == "postgresql"
+        # A single-statement write may commit on its own, unless the engine is read-only
+        # (``postgresql_readonly``, which only a transaction enforces).
+        self.autocommit_writes = self._autocommit and not (
+            engine.get_execution_options().get("postgresql_readonly", False)
+        )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -562,7 +562,7 @@ class SqlConversationRepository:
             if capacity_limit is not None and self._serialize_capacity
             else None
         )
-        if self.engine.dialect.name == "postgresql":
+        if self._db.autocommit_writes:
             statement: sa.Select[Any] | sa.Insert
             params: dict[str, Any] | None = None
             if record is not None:
