@@ -88,6 +88,8 @@ NOT_AT_TOP_LEVEL = {
         "stage_then_claim",
     },
     "autoassign.ports": {
+        "CheckedClaims",
+        "CheckedOutboxClaims",
         "Clock",
         "ConversationRepository",
         "DelayedJobQueue",
