@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from autoassign import AssignmentOrder
 from autoassign.model import MAX_FAIR_DISTRIBUTION_LIMIT
 
-from . import memory_ledger, memory_pass, periodic_cycle, redis_pass
+from . import memory_ledger, memory_pass, periodic_cycle, redis_pass, sql_pass
 from ._common import machine_info, measure_interleaved
 
 ORDERS = (AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED)
@@ -43,6 +43,8 @@ MODES: dict[str, dict[str, Any]] = {
         "simulation": (100_000, 200),
         "simulation_default": True,
         "periodic_accounts": (100, 1_000),
+        "sql_rows": [10_000, 1_000_000],
+        "sql_members": [10, 1_000],
     },
     "quick": {
         "repeat": 3,
@@ -58,6 +60,8 @@ MODES: dict[str, dict[str, Any]] = {
         "simulation": (10_000, 200),
         "simulation_default": True,
         "periodic_accounts": (10, 100),
+        "sql_rows": [10_000, 100_000],
+        "sql_members": [10, 1_000],
     },
     "smoke": {
         "repeat": 1,
@@ -77,6 +81,13 @@ MAX_AGENT_SCALING = 3.0
 MAX_SIM_MB = 300.0
 # Simulator (issue 17): a 100,000-conversation day in under 30 s, at least 3,000
 # conversations/s (smaller days: the same rate); the default scenario under 2 s.
+# The SQL (PostgreSQL) + Redis host path (issue 17): PostgreSQL round trips per
+# assigned conversation, time per assignment against one autocommit conditional UPDATE
+# by key (the floor, same run), flat over table sizes and member counts.
+MAX_SQL_ROUND_TRIPS = 2.0
+MAX_SQL_FLOOR_RATIO = 3.0
+MAX_SQL_SCALING = 1.5
+DEFAULT_POSTGRES_URL = sql_pass.DEFAULT_POSTGRES_URL
 SIM_DAY_CONVERSATIONS = 100_000
 MAX_SIM_DAY_SECONDS = 30.0
 MAX_SIM_DEFAULT_SECONDS = 2.0
@@ -206,6 +217,56 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
         results["workers"] = workers
     finally:
         results["redis_keys_deleted"] = bench.cleanup()
+
+
+def run_sql(
+    cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]
+) -> None:
+    """Measurement 8: the SQL (PostgreSQL) + Redis host path against its floor."""
+    problem = sql_pass.postgres_problem(args.postgres_url)
+    if problem is None:
+        try:
+            redis.Redis.from_url(args.redis_url).ping()
+        except redis.RedisError as exc:
+            problem = f"no Redis at {args.redis_url}: {exc}"
+    if problem is not None:
+        results["sql_skipped"] = problem
+        log(f"  sql: skipped ({problem})")
+        return
+    bench = redis_pass.RedisBench(
+        args.redis_url, f"aa-bench-sql-{uuid.uuid4().hex[:12]}"
+    )
+    worlds: list[sql_pass.SqlWorld] = []
+    try:
+        built = sql_pass.build_worlds(
+            args.postgres_url, bench, cfg["sql_rows"], cfg["sql_members"]
+        )
+        worlds = [world for world, _ in built]
+        results["machine"]["postgres_server"] = worlds[0].server_version()
+        runs = [run for _, each in built for run in each]
+        rows, floors = [], []
+        for row in measure_interleaved(runs, repeat=cfg["repeat"]):
+            if "per_update_us" in row:
+                log(
+                    f"  floor   rows={row['rows']:>9}  {row['per_update_us']:>8.0f} us/"
+                    f"UPDATE ({row['pg_round_trips_per_update']:.0f} round trip each)"
+                )
+                floors.append(row)
+                continue
+            log(
+                f"  sql     rows={row['rows']:>9} members={row['members']:>5}  "
+                f"{row['per_assignment_us']:>8.0f} us/assignment  "
+                f"{row['pg_round_trips_per_assignment']:.2f} PostgreSQL + "
+                f"{row['redis_round_trips_per_assignment']:.2f} Redis round trips/"
+                "assignment"
+            )
+            rows.append(row)
+        results["sql_pass"] = rows
+        results["sql_floor"] = floors
+    finally:
+        for world in worlds:
+            world.close()
+        results["sql_redis_keys_deleted"] = bench.cleanup()
 
 
 def run_simulation(*args: object) -> dict[str, Any]:
@@ -340,6 +401,81 @@ def simulation_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         targets.append(_target("simulation_default_seconds", None, None, "not run"))
     return targets
+
+
+def sql_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host path's four targets (SKIP without PostgreSQL or Redis)."""
+    names = (
+        "sql_round_trips_per_assignment",
+        "sql_vs_floor",
+        "sql_rows_flat",
+        "sql_members_flat",
+    )
+    rows = results.get("sql_pass")
+    if not rows:
+        reason = results.get("sql_skipped", "not run")
+        return [_target(name, None, None, reason) for name in names]
+    floors = {f["rows"]: f for f in results["sql_floor"]}
+    worst = max(rows, key=lambda r: r["pg_round_trips_per_assignment"])
+    trips = worst["pg_round_trips_per_assignment"]
+    split = ", ".join(
+        sorted(
+            {
+                f"{r['pg_round_trips_per_conversation']:g} per conversation + "
+                f"{r['pg_round_trips_per_pass']:g} per pass"
+                for r in rows
+            }
+        )
+    )
+    ratios = [
+        (r["per_assignment_us"] / floors[r["rows"]]["per_update_us"], r) for r in rows
+    ]
+    ratio, at = max(ratios, key=lambda item: item[0])
+    floor = floors[at["rows"]]["per_update_us"]
+    out = [
+        _target(
+            "sql_round_trips_per_assignment",
+            trips <= MAX_SQL_ROUND_TRIPS,
+            trips,
+            f"max {trips:.2f} PostgreSQL round trips per assigned conversation "
+            f"({split}; target <= {MAX_SQL_ROUND_TRIPS:g}); Redis "
+            f"{worst['redis_round_trips_per_assignment']:.2f}",
+        ),
+        _target(
+            "sql_vs_floor",
+            ratio <= MAX_SQL_FLOOR_RATIO,
+            ratio,
+            f"worst {at['per_assignment_us']:.0f} us per assignment vs {floor:.0f} us "
+            f"per autocommit conditional UPDATE ({at['rows']:,} rows, "
+            f"{at['members']} members): {ratio:.2f}x (target <= "
+            f"{MAX_SQL_FLOOR_RATIO:g}x)",
+        ),
+    ]
+    for name, key, other in (
+        ("sql_rows_flat", "rows", "members"),
+        ("sql_members_flat", "members", "rows"),
+    ):
+        low, high = min(r[key] for r in rows), max(r[key] for r in rows)
+        worst_ratio = None
+        for r in rows:
+            if r[key] != high:
+                continue
+            base = next(x for x in rows if x[key] == low and x[other] == r[other])
+            value = r["per_assignment_us"] / base["per_assignment_us"]
+            if worst_ratio is None or value > worst_ratio[0]:
+                worst_ratio = (value, r[other])
+        assert worst_ratio is not None
+        out.append(
+            _target(
+                name,
+                worst_ratio[0] <= MAX_SQL_SCALING,
+                worst_ratio[0],
+                f"per assignment with {high:,} {key} vs {low:,}: worst "
+                f"{worst_ratio[0]:.2f}x (at {worst_ratio[1]:,} {other}; target <= "
+                f"{MAX_SQL_SCALING:g}x)",
+            )
+        )
+    return out
 
 
 def _target(name: str, passed: bool | None, value: Any, detail: str) -> dict[str, Any]:
@@ -483,6 +619,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     targets.extend(simulation_targets(results))
     targets.extend(periodic_targets(results))
+    targets.extend(sql_targets(results))
     return targets
 
 
@@ -572,6 +709,36 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['speedup_vs_1']:.2f}x |"
             for r in results["workers"]
         ]
+    if results.get("sql_pass"):
+        out += [
+            "",
+            "## 8. SQL (PostgreSQL) + Redis host path (100 conversations a pass)",
+            "",
+            f"PostgreSQL {m.get('postgres_server') or 'n/a'}.",
+            "",
+            "| rows | members | us/assignment | PostgreSQL round trips/assignment "
+            "| per conversation + per pass | Redis round trips/assignment |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {r['rows']:,} | {r['members']:,} | {r['per_assignment_us']:,.0f} | "
+            f"{r['pg_round_trips_per_assignment']:.2f} | "
+            f"{r['pg_round_trips_per_conversation']:g} + "
+            f"{r['pg_round_trips_per_pass']:g} | "
+            f"{r['redis_round_trips_per_assignment']:.2f} |"
+            for r in results["sql_pass"]
+        ]
+        out += [
+            "",
+            "| floor: rows | us per autocommit conditional UPDATE by key "
+            "| round trips each |",
+            "| ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {f['rows']:,} | {f['per_update_us']:,.0f} | "
+            f"{f['pg_round_trips_per_update']:.0f} |"
+            for f in results["sql_floor"]
+        ]
     if results.get("memory_ledger"):
         out += [
             "",
@@ -636,10 +803,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("AUTOASSIGN_BENCH_REDIS_URL", DEFAULT_URL),
-        help=f"Redis for measurements 2-4 and 7 (default {DEFAULT_URL})",
+        help=f"Redis for measurements 2-4, 7 and 8 (default {DEFAULT_URL})",
     )
     parser.add_argument(
-        "--no-redis", action="store_true", help="skip measurements 2-4 and 7"
+        "--no-redis", action="store_true", help="skip measurements 2-4, 7 and 8"
+    )
+    parser.add_argument(
+        "--sql-only",
+        action="store_true",
+        help="only measurement 8 (the SQL + Redis host path)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("AUTOASSIGN_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help=f"PostgreSQL for measurement 8 (default {DEFAULT_POSTGRES_URL})",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="output directory"
@@ -655,17 +832,21 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     log(f"autoassign benchmarks, {mode} mode")
-    log("1. in-memory pass")
-    results["memory_pass"] = run_memory(cfg)
-    log("6. in-memory ledger")
-    results["memory_ledger"] = run_memory_ledger(cfg)
-    if cfg.get("redis", True) and not args.no_redis:
+    if not args.sql_only:
+        log("1. in-memory pass")
+        results["memory_pass"] = run_memory(cfg)
+        log("6. in-memory ledger")
+        results["memory_ledger"] = run_memory_ledger(cfg)
+    if cfg.get("redis", True) and not args.no_redis and not args.sql_only:
         log("2-4. Redis")
         run_redis(cfg, args.redis_url, results)
-    if cfg.get("periodic_accounts") and not args.no_redis:
+    if cfg.get("periodic_accounts") and not args.no_redis and not args.sql_only:
         log("7. periodic cycle (PostgreSQL + Redis)")
         run_periodic(cfg, args.redis_url, results)
-    if cfg["simulation"]:
+    if cfg.get("sql_rows") and not args.no_redis:
+        log("8. SQL (PostgreSQL) + Redis host path")
+        run_sql(cfg, args, results)
+    if cfg["simulation"] and not args.sql_only:
         log("5. simulation speed and memory")
         results["simulation"] = run_simulation(*cfg["simulation"])
         if cfg.get("simulation_default"):

@@ -46,11 +46,16 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "simulation_peak_memory",
         "simulation_day_seconds",
         "simulation_default_seconds",
+        "sql_round_trips_per_assignment",
+        "sql_vs_floor",
+        "sql_rows_flat",
+        "sql_members_flat",
     }
     assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
     assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
     assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
     assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it
+    assert names["sql_vs_floor"] == "SKIP"  # quick and full run the SQL host path
     assert results["simulation"]["totals"]["conversations"] > 0
     assert names["memory_ledger_size_ratio"] in {"PASS", "FAIL"}
     assert [r["ledger_entries"] for r in results["memory_ledger"]] == [0, 1000]

@@ -90,6 +90,8 @@ NOT_AT_TOP_LEVEL = {
     },
     "autoassign.ports": {
         "BatchPendingLease",
+        "CheckedClaims",
+        "CheckedOutboxClaims",
         "Clock",
         "ConversationRepository",
         "DelayedJobQueue",

@@ -24,10 +24,15 @@ import attrs
 
 from autoassign._quietlog import degradations
 from autoassign.events import AssigneeChanged, ConversationUpdated
-from autoassign.model import AgentId, ConversationId, InboxId, PolicyId
+from autoassign.model import AgentId, Conversation, ConversationId, InboxId, PolicyId
 
 if TYPE_CHECKING:
-    from autoassign.ports import ConversationRepository, EventBus, EventOutbox
+    from autoassign.ports import (
+        CheckedClaims,
+        ConversationRepository,
+        EventBus,
+        EventOutbox,
+    )
 
 __all__ = [
     "DEFAULT_OUTBOX_GRACE",
@@ -99,6 +104,7 @@ def stage_then_claim(
     record: OutboxRecord,
     *,
     capacity_limit: int | None,
+    expected: Conversation | None = None,
 ) -> bool:
     """The generic :meth:`~autoassign.ports.EventOutbox.claim`, for a repository that
     cannot write the record itself: :meth:`~autoassign.ports.EventOutbox.stage` the
@@ -106,11 +112,18 @@ def stage_then_claim(
     :meth:`~autoassign.ports.EventOutbox.discard` it if the claim did not assign (best
     effort: a record left behind is dropped by the relay, which finds the conversation
     is not the agent's). A claim that raises leaves the record for the caller to
-    judge."""
+    judge. With ``expected`` the claim is
+    :meth:`~autoassign.ports.CheckedClaims.claim_checked` of that row (the repository
+    must have it)."""
     outbox.stage(record)
-    claimed = conversations.claim(
-        record.conversation, record.agent, capacity_limit=capacity_limit
-    )
+    if expected is not None:
+        claimed = cast("CheckedClaims", conversations).claim_checked(
+            expected, record.agent, capacity_limit=capacity_limit
+        )
+    else:
+        claimed = conversations.claim(
+            record.conversation, record.agent, capacity_limit=capacity_limit
+        )
     if not claimed:
         try:
             outbox.discard(record.inbox, [record])
@@ -139,6 +152,25 @@ class StagedClaims:
         outbox = cast("EventOutbox", self)
         return stage_then_claim(
             outbox, conversations, record, capacity_limit=capacity_limit
+        )
+
+    def claim_checked(
+        self,
+        conversations: CheckedClaims,
+        record: OutboxRecord,
+        expected: Conversation,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """Stage ``record``, then claim ``expected`` with
+        :meth:`~autoassign.ports.CheckedClaims.claim_checked`."""
+        outbox = cast("EventOutbox", self)
+        return stage_then_claim(
+            outbox,
+            cast("ConversationRepository", conversations),
+            record,
+            capacity_limit=capacity_limit,
+            expected=expected,
         )
 
 

@@ -40,6 +40,8 @@ from autoassign.outbox import OutboxRecord
 
 __all__ = [
     "BatchPendingLease",
+    "CheckedClaims",
+    "CheckedOutboxClaims",
     "Clock",
     "ConversationRepository",
     "DelayedJobQueue",
@@ -456,6 +458,50 @@ class JobQueue(Protocol):
 
     def enqueue_assignment(self, inbox: InboxId) -> None:
         """Queue the assignment job of ``inbox`` (:meth:`AssignmentJob.run`)."""
+        ...
+
+
+@runtime_checkable
+class CheckedClaims(Protocol):
+    """**Optional capability** of a :class:`ConversationRepository`: a claim that
+    re-checks, in its own atomic write, everything the pass would otherwise re-read
+    before claiming. The pass then claims each row of its page directly, without a
+    separate read of the conversation first (the SQL adapter: one statement per
+    assignment). Checked with ``isinstance``; a repository without it is re-read
+    before every claim, as always."""
+
+    def claim_checked(
+        self,
+        expected: Conversation,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+        record: OutboxRecord | None = None,
+    ) -> bool:
+        """:meth:`ConversationRepository.claim` of ``expected.id``, which assigns only
+        if the conversation is also still in ``expected.inbox`` and of
+        ``expected.team`` (``expected`` is a row of :meth:`unassigned_open
+        <ConversationRepository.unassigned_open>`). With ``record`` (an outbox that
+        writes its rows in the claim passes it) the record is stored atomically with
+        the claim. Returns whether it assigned."""
+        ...
+
+
+@runtime_checkable
+class CheckedOutboxClaims(Protocol):
+    """**Optional capability** of an :class:`EventOutbox`: :meth:`EventOutbox.claim`
+    through :meth:`CheckedClaims.claim_checked` (the shipped outboxes have it)."""
+
+    def claim_checked(
+        self,
+        conversations: CheckedClaims,
+        record: OutboxRecord,
+        expected: Conversation,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """As :meth:`EventOutbox.claim`, the claim made with
+        :meth:`CheckedClaims.claim_checked` of ``expected``."""
         ...
 
 

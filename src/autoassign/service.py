@@ -11,6 +11,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 import attrs
 
@@ -53,6 +54,8 @@ from autoassign.outbox import (
     new_event_id,
 )
 from autoassign.ports import (
+    CheckedClaims,
+    CheckedOutboxClaims,
     Clock,
     ConversationRepository,
     Directory,
@@ -206,6 +209,8 @@ class _Pass:
     """The gates failed mid-pass (the rest was skipped with ``pass_stopped``)."""
     checked_at: datetime | None = None
     """When the gates and the membership were last read (``None``: never yet)."""
+    teams: dict[TeamId, Team | None] = attrs.field(factory=dict)
+    """The teams read since then (read again after the next refresh)."""
     published: list[OutboxRecord] = attrs.field(factory=list)
     """Outbox records whose events were all published: confirmed once, at the end."""
 
@@ -729,6 +734,7 @@ class AssignmentService:
         if run.checked_at is not None and now - run.checked_at < self.recheck_interval:
             return True
         run.checked_at = now
+        run.teams.clear()
         loaded = self.load_inbox(inbox)
         if isinstance(loaded, GateFailure):
             logger.info(
@@ -751,7 +757,11 @@ class AssignmentService:
     ) -> Team | SkipReason | None:
         if conversation.team is None:
             return None
-        team = self.directory.team(conversation.team)
+        # Read once per team until the next refresh (recheck_interval), like the gates.
+        if conversation.team in run.teams:
+            team = run.teams[conversation.team]
+        else:
+            team = run.teams[conversation.team] = self.directory.team(conversation.team)
         if team is None or team.account != run.state.account.id:
             return SkipReason.TEAM_NOT_FOUND
         if not team.allow_auto_assign:
@@ -912,7 +922,13 @@ class AssignmentService:
         policy = state.policy
         now = self.clock.now()
 
-        conversation = self.conversations.get(queued.id)
+        checked = self._checks_claims()
+        if checked:
+            # The claim re-checks in its own write what this read would (unassigned,
+            # open, still in the inbox and of its team): the page's row serves.
+            conversation: Conversation | None = queued
+        else:
+            conversation = self.conversations.get(queued.id)
         if (
             conversation is None
             or conversation.inbox != inbox
@@ -977,7 +993,9 @@ class AssignmentService:
                 selector=selector.name,
                 occurred_at=now,
             )
-            if self._claim(record, limits.get(agent)):
+            if self._claim(
+                record, limits.get(agent), expected=conversation if checked else None
+            ):
                 self._assigned(run, record)
                 return
             fresh = self.conversations.get(conversation.id)
@@ -985,6 +1003,15 @@ class AssignmentService:
                 # Release only a reservation that is surely unused: if another worker
                 # gave the conversation to this same agent, the entry is theirs now.
                 self._release(run, agent, conversation)
+            if checked and (
+                fresh is None
+                or not fresh.is_assignable
+                or fresh.inbox != inbox
+                or fresh.team != conversation.team
+            ):
+                # Changed since the page was read (the claim was its re-check).
+                run.skip(conversation, SkipReason.NOT_ASSIGNABLE)
+                return
             if fresh is None or not fresh.is_assignable:
                 run.skip(conversation, SkipReason.CLAIM_LOST)
                 return
@@ -997,7 +1024,21 @@ class AssignmentService:
                 self._rerank(run, agent, assigned=False)
         run.skip(conversation, SkipReason.NO_AGENT_SELECTED)
 
-    def _claim(self, record: OutboxRecord, capacity_limit: int | None) -> bool:
+    def _checks_claims(self) -> bool:
+        """Whether claims re-check the page's row themselves
+        (:class:`~autoassign.ports.CheckedClaims`, and the outbox, if any, claims
+        through it), so the pass need not read each conversation before claiming."""
+        return isinstance(self.conversations, CheckedClaims) and (
+            self.outbox is None or isinstance(self.outbox, CheckedOutboxClaims)
+        )
+
+    def _claim(
+        self,
+        record: OutboxRecord,
+        capacity_limit: int | None,
+        *,
+        expected: Conversation | None = None,
+    ) -> bool:
         """Claim (through the outbox, if any). A claim that raises has an unknown
         outcome: the conversation is re-read, and assigned to the agent means it took
         effect (the pass counts and publishes it). Otherwise, or if the re-read fails
@@ -1006,6 +1047,15 @@ class AssignmentService:
         assignment stands) and so does the reservation (the agent only looks busier
         until the window ends, never an overshoot)."""
         try:
+            if expected is not None:
+                checking = cast("CheckedClaims", self.conversations)
+                if self.outbox is not None:
+                    return cast("CheckedOutboxClaims", self.outbox).claim_checked(
+                        checking, record, expected, capacity_limit=capacity_limit
+                    )
+                return checking.claim_checked(
+                    expected, record.agent, capacity_limit=capacity_limit
+                )
             if self.outbox is not None:
                 return self.outbox.claim(
                     self.conversations, record, capacity_limit=capacity_limit

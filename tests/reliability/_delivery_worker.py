@@ -8,8 +8,9 @@ assigns nothing; the fault hook ``crash`` ends the process with ``os._exit(70)``
 ``crash_on``-th assignment:
 
 * ``staged``: the record is written, the claim not made (Redis: after the staging
-  script; PostgreSQL: inside the claim's transaction, after its statement ran and
-  before the commit);
+  script; PostgreSQL: as the claim's one statement, which writes the record too, is
+  sent: in autocommit it commits whole or not at all, so this is the one point before
+  it takes effect);
 * ``claimed``: the claim (and its record) committed, nothing published;
 * ``published``: both events published, the record not confirmed.
 """
@@ -139,12 +140,12 @@ def main(config: dict[str, Any]) -> None:
     if config["crash"] == "staged" and config["outbox"] == "sql":
         claims = {"n": 0}
 
-        @event.listens_for(engine, "after_cursor_execute")
-        def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             if "INSERT INTO" in statement and "event_outbox" in statement:
                 claims["n"] += 1
                 if claims["n"] == config["crash_on"]:
-                    _die()  # the transaction is open: PostgreSQL rolls it back
+                    _die()  # the claim and its record: neither is written
 
     clock = FakeClock(datetime.fromisoformat(config["now"]))
     presence = InMemoryPresence()

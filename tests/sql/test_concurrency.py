@@ -32,6 +32,7 @@ from autoassign.adapters.sql import (
     SqlWriter,
     create_sqlite_engine,
 )
+from autoassign.adapters.sql._db import advisory_lock_key
 from autoassign.model import Conversation
 from autoassign.testing import EPOCH
 
@@ -236,3 +237,44 @@ def test_threads_on_sqlite_memory() -> None:
     wins = run_threads(repo, plans, 8)
     check_exactly_once(repo, wins)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_claim_waiting_for_the_lock_counts_the_claim_it_waited_for(pg: Any) -> None:
+    """The capacity count of a claim that waited for the agent's advisory lock sees the
+    claim that held it: the lock and the UPDATE are separate statements (of one
+    message), so the UPDATE's snapshot is taken after the wait. A lock taken inside the
+    UPDATE's own statement would count from a snapshot older than the wait, and assign
+    a second conversation to an agent with a limit of one."""
+    engine, schema = pg.make()
+    engine.dispose()
+    engine = pg.engine(pool_size=3, max_overflow=0)
+    seed(engine, schema)
+    repo = SqlConversationRepository(engine, schema)
+    outcome: list[bool] = []
+    with engine.connect() as holder:
+        holder.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(advisory_lock_key("claim", 1)))
+        )
+        assert (
+            holder.execute(repo.claim_statement(1, 1, capacity_limit=1)).rowcount == 1
+        )
+        waiter = threading.Thread(
+            target=lambda: outcome.append(repo.claim(2, 1, capacity_limit=1))
+        )
+        waiter.start()
+        with engine.connect() as probe:
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND NOT granted"
+            )
+            for _ in range(100_000):  # until the waiter is blocked on the lock
+                if probe.execute(waiting).scalar():
+                    break
+                probe.rollback()
+            else:
+                pytest.fail("the second claim never waited for the lock")
+        holder.commit()
+    waiter.join(timeout=30)
+    assert outcome == [False]  # the agent is at its limit of one
+    assert repo.open_counts(INBOX, [1]) == {1: 1}

@@ -26,6 +26,7 @@ from autoassign.model import (
     ExclusionRules,
     Id,
 )
+from autoassign.ports import CheckedClaims
 from autoassign.testing import EPOCH, FakeClock
 
 EARLIEST = ConversationPriority.EARLIEST_CREATED
@@ -261,20 +262,30 @@ def test_claim_is_one_conditional_update(
     repo, _, _ = setup(db, [conv(1), conv(2)])
     counter = statement_counter(repo.engine)
     assert repo.claim(1, 7, capacity_limit=3)
-    updates = [s for s in counter.statements if s.lstrip().upper().startswith("UPDATE")]
-    others = [s for s in counter.statements if s not in updates]
-    assert len(updates) == 1
-    # PostgreSQL: the per-agent advisory lock, nothing else (no read-then-write)
-    assert all("pg_advisory_xact_lock" in s for s in others)
-    assert len(others) == (1 if db.kind == "postgres" else 0)
-    sql = " ".join(updates[0].split()).upper()
-    assert sql.startswith("UPDATE")
+    if db.kind == "postgres":
+        # One message: the per-agent advisory lock, then the claim (its UPDATE in a
+        # WITH, so a claim matching several rows fails as a whole), nothing else.
+        assert len(counter.statements) == 1
+        sql = " ".join(counter.statements[0].split()).upper()
+        lock, claim = sql.split(";", 1)
+        assert lock.startswith("SELECT PG_ADVISORY_XACT_LOCK(")
+        assert claim.strip().startswith("WITH CLAIMED AS (UPDATE")
+    else:
+        updates = [
+            s for s in counter.statements if s.lstrip().upper().startswith("UPDATE")
+        ]
+        assert counter.statements == updates
+        assert len(updates) == 1
+        sql = " ".join(updates[0].split()).upper()
+        assert sql.startswith("UPDATE")
     assert "ASSIGNEE_ID IS NULL" in sql
     assert "(SELECT COUNT(*)" in sql
+    assert " C2" in sql  # the capacity count over the agent's other conversations
     counter.reset()
     assert not repo.claim(1, 8)
     assert len(counter.statements) == 1
-    assert "COUNT" not in counter.statements[0].upper()
+    assert " C2" not in counter.statements[0].upper()
+    assert "PG_ADVISORY" not in counter.statements[0].upper()
 
 
 def test_claim_values_are_set_by_the_same_update(db: Any) -> None:
@@ -377,3 +388,26 @@ def test_status_encoding_is_mappable(db: Any) -> None:
     ) == [1]
     assert repo.claim(1, 3, capacity_limit=1)
     assert repo.open_counts(10, [3]) == {3: 1}
+
+
+@pytest.mark.parametrize("capacity", [None, 5])
+def test_checked_claim_takes_only_the_row_as_the_page_read_it(
+    db: Any, capacity: int | None
+) -> None:
+    """``claim_checked`` (the pass claims its page's rows without reading each first)
+    assigns only while the row is unassigned, open, in the page's inbox and team."""
+    items = [conv(1), conv(2), conv(3, team=5), conv(4), conv(5, team=5)]
+    repo, _, writer = setup(db, items)
+    assert isinstance(repo, CheckedClaims)
+    writer.ensure_inbox(11, 1)
+    writer.update_conversation(2, inbox=11)  # moved after the page was read
+    writer.update_conversation(3, team=None)  # its team changed
+    writer.update_conversation(4, status=ConversationStatus.RESOLVED)
+    assert not repo.claim_checked(items[1], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[2], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[3], 7, capacity_limit=capacity)
+    assert repo.claim_checked(items[0], 7, capacity_limit=capacity)
+    assert repo.claim_checked(items[4], 7, capacity_limit=capacity)
+    assert not repo.claim_checked(items[4], 8, capacity_limit=capacity)  # taken
+    got = [repo.get(i) for i in range(1, 6)]
+    assert [c.assignee if c else "?" for c in got] == [7, None, None, None, 7]

@@ -400,3 +400,30 @@ def test_no_conversation_is_ever_claimed_twice_or_reassigned(
             elif record.assignee is not None:
                 owner[conversation] = record.assignee
     assert len(claimed) == len(set(claimed))
+
+
+def test_a_team_is_read_once_until_the_next_refresh(scenario: Any, wrap: Any) -> None:
+    """No directory read per conversation: a team is read when the pass first meets
+    it, then again only after ``recheck_interval`` (the gates' bounded delay)."""
+    scenario.setup(members=["ann", "bob"])
+    scenario.backend.add_team(5, account=ACCOUNT, members=["ann", "bob"])
+    scenario.convs([1, 2, 3, 4], team=5)
+    directory = wrap(scenario.backend.directory)
+    app = scenario.build(directory=directory)
+
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 4
+    assert len(directory.called("team")) == 1
+
+    def claim(original: Any, conversation: Any, agent: Any, **kwargs: Any) -> bool:
+        scenario.clock.advance(2)  # past the 1 s recheck_interval before the next one
+        return bool(original(conversation, agent, **kwargs))
+
+    scenario.convs([5, 6, 7], team=5)
+    directory.calls.clear()
+    app = scenario.build(
+        directory=directory,
+        conversations=wrap(scenario.world, claim=claim),
+    )
+    assert app.service.perform_bulk_assignment(INBOX).assigned_count == 3
+    assert len(directory.called("team")) == 3

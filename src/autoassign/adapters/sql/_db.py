@@ -74,6 +74,14 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = _shared_connection_lock(engine)
+        # PostgreSQL reads run in autocommit: no BEGIN and ROLLBACK round trips around
+        # each one (every statement is consistent on its own).
+        self._autocommit = engine.dialect.name == "postgresql"
+        # A single-statement write may commit on its own, unless the engine is read-only
+        # (``postgresql_readonly``, which only a transaction enforces).
+        self.autocommit_writes = self._autocommit and not (
+            engine.get_execution_options().get("postgresql_readonly", False)
+        )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -85,8 +93,20 @@ class Database:
 
     @contextlib.contextmanager
     def read(self, operation: str) -> Iterator[sa.Connection]:
-        """A connection for reads; its transaction is rolled back at the end."""
+        """A connection for reads: in autocommit on PostgreSQL (each statement sees
+        its own snapshot; no BEGIN or ROLLBACK is sent), elsewhere in a transaction
+        rolled back at the end."""
         with self._locked(), translate_errors(operation), self.engine.connect() as conn:
+            if self._autocommit:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @contextlib.contextmanager
+    def autocommit(self, operation: str) -> Iterator[sa.Connection]:
+        """A connection in autocommit (PostgreSQL): each statement commits on its own,
+        one round trip, no BEGIN or COMMIT."""
+        with self._locked(), translate_errors(operation), self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextlib.contextmanager

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from autoassign.adapters.sql._db import Database
 from autoassign.adapters.sql.repository import SqlConversationRepository
-from autoassign.model import InboxId
+from autoassign.model import Conversation, InboxId
 from autoassign.outbox import OutboxRecord, StagedClaims
-from autoassign.ports import ConversationRepository
+from autoassign.ports import CheckedClaims, ConversationRepository
 
 __all__ = ["SqlEventOutbox"]
 
@@ -58,6 +58,24 @@ class SqlEventOutbox(StagedClaims):
                 record=record,
             )
         return super().claim(conversations, record, capacity_limit=capacity_limit)
+
+    def claim_checked(
+        self,
+        conversations: CheckedClaims,
+        record: OutboxRecord,
+        expected: Conversation,
+        *,
+        capacity_limit: int | None,
+    ) -> bool:
+        """:class:`~autoassign.ports.CheckedOutboxClaims`: with its own repository the
+        row is written in the checked claim's statement, as :meth:`claim` does."""
+        if conversations is self.repository:
+            return self.repository.claim_checked(
+                expected, record.agent, capacity_limit=capacity_limit, record=record
+            )
+        return super().claim_checked(
+            conversations, record, expected, capacity_limit=capacity_limit
+        )
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int

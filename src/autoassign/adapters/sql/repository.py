@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -14,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.clock import SystemClock
-from autoassign.errors import ConfigurationError
+from autoassign.errors import BackendError, ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
     AgentId,
@@ -97,6 +100,9 @@ class SqlConversationRepository:
         self._serialize_capacity = serialize_capacity
         self._db = Database(engine)
         self._claim_values = dict(claim_values or {})
+        self._templates: dict[tuple[bool, bool, bool | None], sa.Select[Any]] = {}
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            _listen_for_locks(engine)  # first, so every other listener sees the lock
         self._clock: Clock = clock if clock is not None else SystemClock()
         conv = schema.conversations
         self._columns: list[ColumnElement[Any]] = [
@@ -286,8 +292,11 @@ class SqlConversationRepository:
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        expected: Conversation | None = None,
     ) -> sa.Update:
-        """The claim's conditional UPDATE (exposed for inspection and docs)."""
+        """The claim's conditional UPDATE (exposed for inspection and docs). With
+        ``expected`` (:meth:`claim_checked`) it also requires the row to be still in
+        ``expected.inbox`` and of ``expected.team``."""
         conv = self.schema.conversations
         now = self._clock.now()
         conditions: list[ColumnElement[bool]] = [
@@ -295,6 +304,14 @@ class SqlConversationRepository:
             conv.c.assignee_id.is_(None),
             self.schema.open_condition(conv.c, now),
         ]
+        if expected is not None:
+            conditions.append(conv.c.inbox_id == expected.inbox)
+            if self._has_team:
+                conditions.append(
+                    conv.c.team_id.is_(None)
+                    if expected.team is None
+                    else conv.c.team_id == expected.team
+                )
         if capacity_limit is not None:
             other = conv.alias("c2")
             held = (
@@ -338,6 +355,132 @@ class SqlConversationRepository:
             "occurred_at": record.occurred_at,
         }
 
+    def _recording_statement(self, claim: sa.Update, record: OutboxRecord) -> sa.Insert:
+        """PostgreSQL: ``WITH claimed AS (UPDATE ... RETURNING id) INSERT INTO
+        event_outbox ... SELECT ... FROM claimed RETURNING event_id``."""
+        outbox = self.schema.event_outbox
+        claimed = claim.returning(self.schema.conversations.c.id.label("id")).cte(
+            "claimed"
+        )
+        values = self._outbox_values(record)
+        del values["conversation_id"]
+        columns = ["conversation_id", *values]
+        rows = sa.select(
+            claimed.c.id,
+            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
+        )
+        return (
+            sa.insert(outbox)
+            .from_select(columns, rows)
+            .add_cte(claimed)
+            .returning(outbox.c.event_id)
+        )
+
+    def _guarded_statement(self, claim: sa.Update) -> sa.Select[Any]:
+        """PostgreSQL: the claim as ``WITH claimed AS (UPDATE ... RETURNING id) SELECT
+        id FROM claimed``, failing (so nothing is changed, even in autocommit) when it
+        matched more than one row."""
+        claimed = claim.returning(self.schema.conversations.c.id.label("id")).cte(
+            "claimed"
+        )
+        matched = sa.select(sa.func.count()).select_from(claimed).scalar_subquery()
+        # Not a constant, so the planner cannot fold it: it fails only when evaluated.
+        guard = sa.case(
+            (
+                matched > 1,
+                sa.cast(sa.func.concat(_NOT_UNIQUE, matched, " rows"), sa.Integer),
+            ),
+            else_=0,
+        )
+        return sa.select(claimed.c.id, guard.label("guard"))
+
+    def _claim_template(
+        self, *, capacity: bool, expected: Conversation | None
+    ) -> sa.Select[Any]:
+        """The guarded claim with bound parameters (``claim_id``, ``claim_agent``,
+        ``claim_limit``, ``claim_inbox``, ``claim_team``), built once per shape, so
+        SQLAlchemy's compiled cache serves every later claim (only without
+        ``open_when`` conditions, which depend on ``now``)."""
+        team = None if expected is None or not self._has_team else expected.team is None
+        key = (capacity, expected is not None, team)
+        found = self._templates.get(key)
+        if found is not None:
+            return found
+        conv = self.schema.conversations
+        agent = sa.bindparam("claim_agent", type_=conv.c.assignee_id.type)
+        conditions: list[ColumnElement[bool]] = [
+            conv.c.id == sa.bindparam("claim_id", type_=conv.c.id.type),
+            conv.c.assignee_id.is_(None),
+            self.schema.status_is_open(conv.c),
+        ]
+        if expected is not None:
+            conditions.append(
+                conv.c.inbox_id
+                == sa.bindparam("claim_inbox", type_=conv.c.inbox_id.type)
+            )
+            if team is not None:
+                conditions.append(
+                    conv.c.team_id.is_(None)
+                    if team
+                    else conv.c.team_id
+                    == sa.bindparam("claim_team", type_=conv.c.team_id.type)
+                )
+        if capacity:
+            other = conv.alias("c2")
+            held = (
+                sa.select(sa.func.count())
+                .select_from(other)
+                .where(
+                    other.c.inbox_id == conv.c.inbox_id,
+                    other.c.assignee_id == agent,
+                    self.schema.status_is_open(other.c),
+                )
+                .scalar_subquery()
+            )
+            conditions.append(held < sa.bindparam("claim_limit", type_=sa.Integer))
+        update = (
+            sa.update(conv)
+            .where(*conditions)
+            .values({"assignee_id": agent, **self._claim_values})
+        )
+        template = self._templates[key] = self._guarded_statement(update)
+        return template
+
+    def _claim_postgres(
+        self,
+        conversation: ConversationId,
+        statement: sa.Select[Any] | sa.Insert,
+        params: dict[str, Any] | None,
+        *,
+        lock: int | None,
+    ) -> bool | None:
+        """The claim in one round trip on PostgreSQL: one statement in autocommit, and
+        with ``lock`` the advisory lock taken by a first statement sent in the same
+        message (an implicit transaction holds the lock until the UPDATE commits, and
+        the UPDATE's snapshot is taken after the lock is granted, so its capacity count
+        sees every earlier claim). ``None``: not possible with this driver (the caller
+        uses a transaction)."""
+        with self._db.autocommit("claim conversation") as conn:
+            if lock is not None and conn.dialect.driver != "psycopg":
+                return None
+            try:
+                rows = (
+                    conn.execute(statement, params).all()
+                    if lock is None
+                    else _locked_rows(conn, statement, params, lock)
+                )
+            except sa.exc.DBAPIError as exc:
+                found = re.search(f"{_NOT_UNIQUE}([0-9]+)", str(exc.orig))
+                if found is None:
+                    raise
+                raise ConfigurationError(
+                    f"claim of conversation {conversation!r} matched "
+                    f"{found.group(1)} rows: the mapped conversation id column is "
+                    "not unique; nothing was changed",
+                    field="conversations.id",
+                ) from exc
+        return len(rows) == 1
+
     def _claim_recording(
         self, conn: sa.Connection, claim: sa.Update, record: OutboxRecord
     ) -> bool:
@@ -348,24 +491,11 @@ class SqlConversationRepository:
                 return False
             conn.execute(self.outbox_insert(record))
             return True
-        outbox = self.schema.event_outbox
-        claimed = claim.returning(self.schema.conversations.c.id).cte("claimed")
-        values = self._outbox_values(record)
-        del values["conversation_id"]
-        columns = ["conversation_id", *values]
-        rows = sa.select(
-            claimed.c.id,
-            *(sa.literal(v, outbox.c[k].type) for k, v in values.items()),
-        )
-        stmt = (
-            sa.insert(outbox)
-            .from_select(columns, rows)
-            .add_cte(claimed)
-            .returning(outbox.c.event_id)
-        )
         # RETURNING, not the row count: the driver's count of an INSERT ... SELECT
         # with a data-modifying WITH is not reliable.
-        return conn.execute(stmt).first() is not None
+        return (
+            conn.execute(self._recording_statement(claim, record)).first() is not None
+        )
 
     def claim(
         self,
@@ -378,6 +508,42 @@ class SqlConversationRepository:
         """The port's claim; with ``record`` (an
         :class:`~autoassign.adapters.sql.SqlEventOutbox` passes it) the outbox row is
         written in the same statement (PostgreSQL) or transaction (SQLite)."""
+        return self._claim(
+            conversation, agent, capacity_limit=capacity_limit, record=record
+        )
+
+    def claim_checked(
+        self,
+        expected: Conversation,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None = None,
+        record: OutboxRecord | None = None,
+    ) -> bool:
+        """:class:`~autoassign.ports.CheckedClaims`: :meth:`claim` of ``expected.id``
+        whose UPDATE also requires ``inbox_id = expected.inbox`` and the team of
+        ``expected``, so the pass claims its page's rows without reading each first."""
+        if not self.schema.accepts("inbox", expected.inbox) or (
+            expected.team is not None and not self.schema.accepts("team", expected.team)
+        ):
+            return False
+        return self._claim(
+            expected.id,
+            agent,
+            capacity_limit=capacity_limit,
+            record=record,
+            expected=expected,
+        )
+
+    def _claim(
+        self,
+        conversation: ConversationId,
+        agent: AgentId,
+        *,
+        capacity_limit: int | None,
+        record: OutboxRecord | None,
+        expected: Conversation | None = None,
+    ) -> bool:
         if not (
             self.schema.accepts("conversation", conversation)
             and self.schema.accepts("agent", agent)
@@ -385,20 +551,42 @@ class SqlConversationRepository:
             return False
         if capacity_limit is not None and capacity_limit <= 0:
             return False
-        stmt = self.claim_statement(conversation, agent, capacity_limit=capacity_limit)
-        with self._db.write("claim conversation") as conn:
-            if (
-                capacity_limit is not None
-                and self._serialize_capacity
-                and conn.dialect.name == "postgresql"
-            ):
-                conn.execute(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(
-                            sa.literal(advisory_lock_key("claim", agent))
-                        )
-                    )
+
+        def built() -> sa.Update:
+            return self.claim_statement(
+                conversation, agent, capacity_limit=capacity_limit, expected=expected
+            )
+
+        lock = (
+            advisory_lock_key("claim", agent)
+            if capacity_limit is not None and self._serialize_capacity
+            else None
+        )
+        if self._db.autocommit_writes:
+            statement: sa.Select[Any] | sa.Insert
+            params: dict[str, Any] | None = None
+            if record is not None:
+                statement = self._recording_statement(built(), record)
+            elif self.schema.open_when:
+                statement = self._guarded_statement(built())
+            else:
+                statement = self._claim_template(
+                    capacity=capacity_limit is not None, expected=expected
                 )
+                params = {"claim_id": conversation, "claim_agent": agent}
+                if capacity_limit is not None:
+                    params["claim_limit"] = capacity_limit
+                if expected is not None:
+                    params["claim_inbox"] = expected.inbox
+                    if expected.team is not None:
+                        params["claim_team"] = expected.team
+            done = self._claim_postgres(conversation, statement, params, lock=lock)
+            if done is not None:
+                return done
+        stmt = built()
+        with self._db.write("claim conversation") as conn:
+            if lock is not None and conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(lock))))
             if record is not None:
                 return self._claim_recording(conn, stmt, record)
             result = conn.execute(stmt)
@@ -435,6 +623,73 @@ class SqlConversationRepository:
         )
         with self._db.write("reassign conversation") as conn:
             return conn.execute(stmt).rowcount == 1
+
+
+_NOT_UNIQUE = "autoassign: the claim matched "
+
+
+def _locked_rows(
+    conn: sa.Connection,
+    statement: sa.Select[Any] | sa.Insert,
+    params: dict[str, Any] | None,
+    lock: int,
+) -> list[Any]:
+    """``SELECT pg_advisory_xact_lock(:lock); <statement>`` sent as one message (simple
+    query protocol, parameters bound by psycopg's ``ClientCursor``), on a connection
+    in autocommit: one round trip, one implicit transaction. The rows of
+    ``statement``. SQLAlchemy compiles (and caches) ``statement`` as usual;
+    :func:`_prefix_lock` adds the lock to the text it sends."""
+    import psycopg  # noqa: PLC0415 - only with the psycopg driver
+
+    _listen_for_locks(conn.engine)
+    driver = conn.connection.dbapi_connection
+    saved = driver.cursor_factory  # type: ignore[union-attr]
+    driver.cursor_factory = psycopg.ClientCursor  # type: ignore[union-attr]
+    try:
+        result = conn.execute(statement, params, execution_options={_LOCK_OPTION: lock})
+    finally:
+        driver.cursor_factory = saved  # type: ignore[union-attr]
+    try:
+        cursor = result.cursor
+        if not cursor.nextset():
+            raise BackendError("claim conversation: no result for the claim")
+        return list(cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _prefix_lock(  # noqa: PLR0917 - SQLAlchemy's event signature
+    conn: sa.Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    """``before_cursor_execute``: a statement run with the lock option gets the lock
+    statement in front of it (see :func:`_locked_rows`)."""
+    lock = None if context is None else context.execution_options.get(_LOCK_OPTION)
+    if lock is None or not isinstance(parameters, Mapping):
+        return statement, parameters
+    return (
+        f"SELECT pg_advisory_xact_lock(%({_LOCK_PARAM})s); {statement}",
+        {**parameters, _LOCK_PARAM: lock},
+    )
+
+
+_LISTENING: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _listen_for_locks(engine: Engine) -> None:
+    if engine not in _LISTENING:
+        event.listen(
+            engine, "before_cursor_execute", _prefix_lock, retval=True, insert=True
+        )
+        _LISTENING.add(engine)
+
+
+_LOCK_OPTION = "autoassign_claim_lock"
+_LOCK_PARAM = "autoassign_claim_lock"
 
 
 def _require_unique_id(engine: Engine, table: sa.Table) -> None:
