@@ -45,6 +45,7 @@ class RedisBench:
             prefix=prefix,
             clock=self.clock,
             presence_window=PRESENCE_WINDOW,
+            online_index=True,  # every status and heartbeat goes through the adapter
         )
         self.online = 0
         self.unrelated = 0

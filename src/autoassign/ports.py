@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -49,6 +49,7 @@ __all__ = [
     "InboxLease",
     "JobQueue",
     "Lease",
+    "OnlinePresence",
     "Presence",
     "RateLimitLedger",
     "Reservations",
@@ -170,6 +171,23 @@ class Presence(Protocol):
     ) -> Mapping[AgentId, str]:
         """The current status of each of ``agents`` in ``account``. An agent absent from
         the result is offline. Read in one step (a snapshot)."""
+        ...
+
+
+@runtime_checkable
+class OnlinePresence(Presence, Protocol):
+    """**Optional capability of** :class:`Presence`: who is online, without a read per
+    agent. A pass takes its presence snapshot with :meth:`online` when its presence
+    adapter offers it (checked with ``isinstance``), and with
+    :meth:`Presence.statuses` otherwise."""
+
+    def online(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Collection[AgentId]:
+        """The agents of ``agents`` whose status is :data:`~autoassign.model.ONLINE`
+        now: exactly those :meth:`Presence.statuses` would report as online, read in
+        one step (a snapshot). Its cost should grow with the online agents, not with
+        ``len(agents)`` (an index of the online agents, kept on every status write)."""
         ...
 
 

@@ -41,8 +41,8 @@ from autoassign.testing.contracts import (
     DirectoryContract,
     EventOutboxContract,
     InboxLeaseContract,
+    OnlinePresenceContract,
     OutboxSetup,
-    PresenceContract,
     RateLimitLedgerContract,
     ReassignerContract,
     ReservationsContract,
@@ -102,8 +102,8 @@ class TestMemoryInboxLease(InboxLeaseContract):
         return InMemoryInboxLease(clock)
 
 
-class TestMemoryPresence(PresenceContract):
-    def make_presence(self) -> Presence:
+class TestMemoryPresence(OnlinePresenceContract):
+    def make_presence(self) -> InMemoryPresence:
         return InMemoryPresence()
 
     def set_status(

@@ -31,6 +31,7 @@ from autoassign.adapters._sorted import SortedChunks
 from autoassign.clock import check_max_clock_skew, skew_margin
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
+    ONLINE,
     Account,
     AccountId,
     AgentId,
@@ -390,6 +391,15 @@ class InMemoryPresence:
         with self._lock:
             table = self._statuses.get(account, {})
             return {agent: table[agent] for agent in agents if agent in table}
+
+    def online(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Collection[AgentId]:
+        """The agents of ``agents`` whose status is ``online``
+        (:class:`~autoassign.ports.OnlinePresence`)."""
+        with self._lock:
+            get = self._statuses.get(account, {}).get
+            return [agent for agent in dict.fromkeys(agents) if get(agent) == ONLINE]
 
 
 class InMemoryRateLimitLedger:

@@ -74,6 +74,12 @@ class KeySchema:
         """List: the inbox's round-robin queue (agent id texts, front first)."""
         return f"{self.inbox_tag(inbox)}:rr"
 
+    def rotation_members(self, inbox: InboxId) -> str:
+        """String: a digest of the membership the :meth:`rotation` queue was last
+        reconciled with (``rotation.lua`` writes it), so ``advance`` can send only the
+        moves while the membership is unchanged."""
+        return f"{self.inbox_tag(inbox)}:rrmembers"
+
     def fair(self, inbox: InboxId, agent: AgentId) -> str:
         """Sorted set: the agent's fair-distribution ledger in the inbox."""
         return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"
@@ -115,3 +121,10 @@ class KeySchema:
     def presence(self, account: AccountId) -> str:
         """Sorted set: agent id text -> last heartbeat (epoch seconds)."""
         return f"{self.account_tag(account)}:presence"
+
+    def online(self, account: AccountId) -> str:
+        """Sorted set, the presence index: agent id text -> last heartbeat (epoch
+        seconds; ``-inf`` before the first), for exactly the agents whose status is
+        ``online``. The presence scripts keep it in step with :meth:`status` and
+        :meth:`presence` (same hash tag)."""
+        return f"{self.account_tag(account)}:online"
