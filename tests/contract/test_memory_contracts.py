@@ -8,6 +8,7 @@ from datetime import timedelta
 from autoassign.adapters.memory import (
     InMemoryEventOutbox,
     InMemoryInboxLease,
+    InMemoryOnlinePresence,
     InMemoryPresence,
     InMemoryRateLimitLedger,
     InMemoryRotationStore,
@@ -43,6 +44,7 @@ from autoassign.testing.contracts import (
     InboxLeaseContract,
     OnlinePresenceContract,
     OutboxSetup,
+    PresenceContract,
     RateLimitLedgerContract,
     ReassignerContract,
     ReservationsContract,
@@ -102,8 +104,8 @@ class TestMemoryInboxLease(InboxLeaseContract):
         return InMemoryInboxLease(clock)
 
 
-class TestMemoryPresence(OnlinePresenceContract):
-    def make_presence(self) -> InMemoryPresence:
+class TestMemoryPresence(PresenceContract):
+    def make_presence(self) -> Presence:
         return InMemoryPresence()
 
     def set_status(
@@ -111,6 +113,11 @@ class TestMemoryPresence(OnlinePresenceContract):
     ) -> None:
         assert isinstance(presence, InMemoryPresence)
         presence.set_status(account, agent, status)
+
+
+class TestMemoryOnlinePresence(TestMemoryPresence, OnlinePresenceContract):
+    def make_presence(self) -> InMemoryOnlinePresence:
+        return InMemoryOnlinePresence()
 
 
 class TestMemoryConversationRepository(ConversationRepositoryContract):
