@@ -299,6 +299,49 @@ class PassRuns:
         }
 
 
+class ReservationFloor:
+    """The floor of a Redis pass: what each assignment cannot avoid, one reservation
+    pipeline (the chosen agent's presence and ``try_record``) per conversation, timed
+    in batches of :data:`CONVERSATIONS` and nothing else."""
+
+    def __init__(self, bench: RedisBench) -> None:
+        self.bench = bench
+        self.inbox = bench.new_inbox()
+        bench.go_online(1)
+        self.serial = 0
+        self.times: list[float] = []
+
+    def once(self, *, timed: bool = True) -> None:
+        reservations = self.bench.backend.reservations
+        now = self.bench.clock.now()
+        window = timedelta(seconds=WINDOW)
+        start = time.perf_counter()
+        for _ in range(CONVERSATIONS):
+            self.serial += 1
+            done = reservations.reserve(
+                ACCOUNT,
+                self.inbox,
+                1,
+                f"floor-{self.serial}",
+                expect_online={1: True},
+                now=now,
+                window=window,
+                limit=None,
+            )
+            if not done.recorded:
+                raise RuntimeError(f"the floor's reservation failed: {done}")
+        if timed:
+            self.times.append(time.perf_counter() - start)
+
+    def result(self) -> dict[str, Any]:
+        seconds = statistics.median(self.times)
+        return {
+            "reservations": CONVERSATIONS,
+            "per_assignment_us": seconds / CONVERSATIONS * 1e6,
+            "runs_seconds": list(self.times),
+        }
+
+
 def _worker(  # noqa: PLR0917 - a multiprocessing target takes positional args
     url: str,
     prefix: str,
