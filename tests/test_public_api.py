@@ -98,6 +98,7 @@ NOT_AT_TOP_LEVEL = {
         "InboxLease",
         "JobQueue",
         "Lease",
+        "OnlinePresence",
         "Presence",
         "RateLimitLedger",
         "Reservations",
