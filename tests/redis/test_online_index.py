@@ -12,6 +12,7 @@ import pytest
 
 from autoassign.adapters.redis import RedisPresence, RedisRotationStore
 from autoassign.adapters.redis._presence import ONLINE_READ_AGENTS
+from autoassign.errors import BackendError
 from autoassign.testing import FakeClock
 
 from .conftest import Target
@@ -194,3 +195,38 @@ def test_a_queue_without_the_digest_is_reconciled(any_redis: Target) -> None:
     rotation.advance(7, members=["a", "b", "c"], agents=["a"])
     assert [args[0] for args in spy.args] == ["advance"]
     assert list(rotation.order(7, members=["a", "b", "c"])) == ["c", "b", "a"]
+
+
+def test_a_wrong_typed_index_or_digest_fails_before_any_write(
+    any_redis: Target,
+) -> None:
+    clock = FakeClock()
+    presence = _presence(any_redis, clock)
+    rotation = RedisRotationStore(any_redis.client, prefix=any_redis.prefix)
+    keys, client = presence.keys, any_redis.client
+    presence.set_status(ACCOUNT, 1, "online")
+    presence.heartbeat(ACCOUNT, 1)
+    rotation.advance(7, members=[1, 2], agents=[1])  # 2, 1
+    client.delete(keys.online(ACCOUNT), keys.rotation_members(7))
+    client.set(keys.online(ACCOUNT), "not a zset")
+    client.rpush(keys.rotation_members(7), "not a string")
+    failing: list[Any] = [
+        lambda: presence.online(ACCOUNT, [1]),
+        lambda: presence.online(ACCOUNT, list(range(MANY))),
+        lambda: presence.set_status(ACCOUNT, 1, "busy"),
+        lambda: presence.heartbeat(ACCOUNT, 1),
+        lambda: presence.rebuild_online_index(ACCOUNT),
+        lambda: rotation.advance(7, members=[1, 2], agents=[2]),
+        lambda: rotation.select(7, members=[1, 2], eligible=[2]),
+    ]
+    before_heartbeat = client.zscore(keys.presence(ACCOUNT), "1")
+    for operation in failing:
+        with pytest.raises(BackendError):
+            operation()
+    assert presence.statuses(ACCOUNT, [1]) == {1: "online"}
+    assert client.zscore(keys.presence(ACCOUNT), "1") == before_heartbeat
+    stored = [
+        item.decode() if isinstance(item, bytes) else item
+        for item in client.lrange(keys.rotation(7), 0, -1)
+    ]
+    assert stored == ["2", "1"]
