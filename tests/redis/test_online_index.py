@@ -149,9 +149,40 @@ def test_advance_sends_only_the_moves_while_the_members_are_unchanged(
     rotation.advance(7, members=members, agents=[3, 999, 4, 3])
     assert spy.args[-1][0] == "moves"
     assert spy.args[-1][2:] == ["3", "4", "3"]  # the non-member 999 is left out
-    assert any_redis.recorder.commands == ["PIPELINE", "EVALSHA"]
+    assert any_redis.recorder.commands == ["EVALSHA", "EVALSHA"]
     expected = [*range(5, 501), 1, 2, 4, 3]
     assert list(rotation.order(7, members=members)) == expected
+
+
+def test_order_transfers_the_queue_only_when_another_writer_changed_it(
+    any_redis: Target,
+) -> None:
+    rotation, _ = _rotation(any_redis)
+    order_spy = _Spy(rotation._order)
+    rotation._order = order_spy
+    members = list(range(1, 301))
+    assert list(rotation.order(7, members=members)) == members
+    rotation.advance(7, members=members, agents=[1])  # the members, once
+    assert list(rotation.order(7, members=members))[-1] == 1  # read whole
+    rotation.advance(7, members=members, agents=[2, 5])  # moves, copy kept
+    expected = [3, 4, *range(6, 301), 1, 2, 5]
+    assert list(rotation.order(7, members=members)) == expected
+    assert len(order_spy.args) == 3
+    # Its copy was current: the script confirmed it and sent no agents.
+    copy_args = order_spy.args[-1]
+    assert copy_args[2:] == ["300", "3", "5"]
+    assert len(order_spy.script(keys=rotation._keys(7), args=copy_args)) == 1
+    assert len(order_spy.script(keys=rotation._keys(7), args=order_spy.args[1])) == 302
+    # Another worker's write: the next order reads the queue again.
+    other = RedisRotationStore(any_redis.client, prefix=any_redis.prefix)
+    other.advance(7, members=members, agents=[3])
+    assert list(rotation.order(7, members=members)) == [*expected[1:], 3]
+    # An older worker that moves agents without counting versions is seen by the ends.
+    rotation.order(7, members=members)
+    key = rotation.keys.rotation(7)
+    any_redis.client.lrem(key, 1, "4")
+    any_redis.client.rpush(key, "4")
+    assert list(rotation.order(7, members=members)) == [*expected[2:], 3, 4]
 
 
 def test_a_membership_change_sends_the_members_once(any_redis: Target) -> None:

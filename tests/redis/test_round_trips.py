@@ -5,9 +5,8 @@ once) while ``service.perform_bulk_assignment`` runs, after the scripts are load
 warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once).
 
 A pass starts with presence of every member (one script) and the rotation queue (one
-pipeline: ``LRANGE`` and the ``GET`` of its members' digest; both selectors rank by
-it). The ledger's usage is read lazily, for the
-online agents the walk reaches, 128 at a time: one script here. Per conversation it
+script, ``rotation_order.lua``; both selectors rank by it). The ledger's usage is read
+lazily, for the online agents the walk reaches, 128 at a time: one script here. Per conversation it
 then sends exactly one round trip (``RedisBackend.reservations``): a pipeline of the
 chosen agent's presence and ``try_record``, or for the first conversation
 ``try_record`` alone (the snapshot is that fresh). The queue's moves are written once,
@@ -123,12 +122,10 @@ def _check_round_trips(
     n = result.assigned_count
     assert n == CONVERSATIONS
     assert len(commands) == n + 4
-    # presence + try_record (n - 1); the queue with its members' digest (rotation.order)
-    assert commands.count("PIPELINE") == n
-    # presence, usage, the first try_record, the queue's advance (no last_assigned:
-    # neither selector needs it)
-    assert commands.count("EVALSHA") == 4
-    assert "LRANGE" not in commands  # read in the rotation.order pipeline
+    assert commands.count("PIPELINE") == n - 1  # presence + try_record
+    # presence, the queue (rotation.order), usage, the first try_record, the queue's
+    # advance (no last_assigned: neither selector needs it)
+    assert commands.count("EVALSHA") == 5
     assert not {"KEYS", "SCAN"} & set(commands)
 
 

@@ -80,6 +80,11 @@ class KeySchema:
         moves while the membership is unchanged."""
         return f"{self.inbox_tag(inbox)}:rrmembers"
 
+    def rotation_version(self, inbox: InboxId) -> str:
+        """String: a counter ``rotation.lua`` increments on every call that may write
+        the :meth:`rotation` queue, so a store can tell its own copy is current."""
+        return f"{self.inbox_tag(inbox)}:rrversion"
+
     def fair(self, inbox: InboxId, agent: AgentId) -> str:
         """Sorted set: the agent's fair-distribution ledger in the inbox."""
         return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"

@@ -109,8 +109,8 @@ class RedisPresence:
         if not wanted:
             return []
         if not self.online_index:
-            found = self.statuses(account, wanted)
-            return [agent for agent, status in found.items() if status == ONLINE]
+            statuses = self.statuses(account, wanted)
+            return [agent for agent, status in statuses.items() if status == ONLINE]
         cutoff = _epoch_seconds(self.clock) - self.window.total_seconds()
         head = ["1" if self.require_heartbeat else "0", repr(cutoff)]
         keys = [self.keys.online(account)]
@@ -123,8 +123,12 @@ class RedisPresence:
             reply = as_list(self._online(keys=keys, args=[*head, "all"]))
         if not reply:
             return []
-        get = self._ids.get(wanted).getter(reply[0])
-        return [agent for agent in map(get, reply) if agent is not None]
+        found: list[AgentId | None] = list(
+            map(self._ids.get(wanted).getter(reply[0]), reply)
+        )
+        if None in found:  # online agents of the account that were not asked about
+            return [agent for agent in found if agent is not None]
+        return found  # type: ignore[return-value]  # no None in it
 
     # -- the script call, shared with RedisReservations ---------------------------------
 

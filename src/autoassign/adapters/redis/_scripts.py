@@ -35,6 +35,7 @@ SCRIPT_NAMES = (
     "presence_set_status",
     "presence_statuses",
     "rotation",
+    "rotation_order",
 )
 
 
