@@ -175,23 +175,30 @@ class IdMap:
 
 
 class IdMapCache:
-    """The :class:`IdMap` of the last id list seen, rebuilt only when the list differs.
+    """The :class:`IdMap` of the last few id lists seen (:attr:`SIZE`), rebuilt only
+    for a list that differs from each of them.
 
     A pass reads the same members again and again (every pass of an inbox, until its
-    membership changes); comparing a list is several times cheaper than mapping it.
-    Safe to share between threads: the cached pair is replaced, never mutated.
+    membership changes), and a worker serves several inboxes in turn; comparing a list
+    is several times cheaper than mapping it. Safe to share between threads: the
+    cached tuple is replaced, never mutated.
     """
 
     __slots__ = ("_last",)
 
+    SIZE = 8
+
     def __init__(self) -> None:
-        self._last: tuple[tuple[Id, ...], IdMap] | None = None
+        self._last: tuple[tuple[tuple[Id, ...], IdMap], ...] = ()
 
     def get(self, ids: Iterable[Id]) -> IdMap:
         key = tuple(ids)
         last = self._last
-        if last is not None and last[0] == key:
-            return last[1]
+        for at, (seen, mapped) in enumerate(last):
+            if seen == key:
+                if at:
+                    self._last = ((seen, mapped), *last[:at], *last[at + 1 :])
+                return mapped
         mapped = IdMap(key)
-        self._last = (key, mapped)
+        self._last = ((key, mapped), *last[: self.SIZE - 1])
         return mapped
