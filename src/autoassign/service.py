@@ -426,12 +426,14 @@ class AssignmentService:
         try:
             online = presence.online(account.id, members)
         except Exception:
-            logger.warning(
+            degradations.failed(
+                logger,
+                "presence",
                 "presence unavailable; treating every agent as offline",
-                exc_info=True,
                 extra={"autoassign_account": account.id},
             )
             return None
+        degradations.recovered(logger, "presence")
         return dict.fromkeys(online, ONLINE)
 
     def read_recent(
