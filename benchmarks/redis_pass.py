@@ -45,6 +45,7 @@ class RedisBench:
             prefix=prefix,
             clock=self.clock,
             presence_window=PRESENCE_WINDOW,
+            online_index=True,  # every status and heartbeat goes through the adapter
         )
         self.online = 0
         self.unrelated = 0
@@ -294,6 +295,49 @@ class PassRuns:
             "round_trips_per_conversation": per_conversation,
             "round_trips_per_pass": per_pass,
             "commands": kinds,
+            "runs_seconds": list(self.times),
+        }
+
+
+class ReservationFloor:
+    """The floor of a Redis pass: what each assignment cannot avoid, one reservation
+    pipeline (the chosen agent's presence and ``try_record``) per conversation, timed
+    in batches of :data:`CONVERSATIONS` and nothing else."""
+
+    def __init__(self, bench: RedisBench) -> None:
+        self.bench = bench
+        self.inbox = bench.new_inbox()
+        bench.go_online(1)
+        self.serial = 0
+        self.times: list[float] = []
+
+    def once(self, *, timed: bool = True) -> None:
+        reservations = self.bench.backend.reservations
+        now = self.bench.clock.now()
+        window = timedelta(seconds=WINDOW)
+        start = time.perf_counter()
+        for _ in range(CONVERSATIONS):
+            self.serial += 1
+            done = reservations.reserve(
+                ACCOUNT,
+                self.inbox,
+                1,
+                f"floor-{self.serial}",
+                expect_online={1: True},
+                now=now,
+                window=window,
+                limit=None,
+            )
+            if not done.recorded:
+                raise RuntimeError(f"the floor's reservation failed: {done}")
+        if timed:
+            self.times.append(time.perf_counter() - start)
+
+    def result(self) -> dict[str, Any]:
+        seconds = statistics.median(self.times)
+        return {
+            "reservations": CONVERSATIONS,
+            "per_assignment_us": seconds / CONVERSATIONS * 1e6,
             "runs_seconds": list(self.times),
         }
 

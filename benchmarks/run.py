@@ -36,6 +36,7 @@ MODES: dict[str, dict[str, Any]] = {
         "redis_agents": [10, 100, 1_000, 10_000],
         "ledgers": [0, 10_000, 1_000_000],
         "unrelated_keys": 100_000,
+        "redis_scaling": (100, 10_000),
         "reference_agents": 20,
         "reference_conversations": 5,
         "workers": [1, 2, 4],
@@ -53,6 +54,7 @@ MODES: dict[str, dict[str, Any]] = {
         "redis_agents": [10, 1_000],
         "ledgers": [0, 10_000],
         "unrelated_keys": 10_000,
+        "redis_scaling": (100, 1_000),
         "reference_agents": 20,
         "reference_conversations": 5,
         "workers": [1, 2],
@@ -78,6 +80,7 @@ MAX_LEDGER_RATIO = 1.5
 MAX_MEMORY_LEDGER_RATIO = 1.5  # issue 17: 1,000,000 entries vs empty
 MIN_REFERENCE_SPEEDUP = 50.0
 MAX_AGENT_SCALING = 3.0
+MAX_REDIS_AGENT_SCALING = 1.5  # issue 17: 10,000 members vs 100, per assignment
 MAX_SIM_MB = 300.0
 # Simulator (issue 17): a 100,000-conversation day in under 30 s, at least 3,000
 # conversations/s (smaller days: the same rate); the default scenario under 2 s.
@@ -182,6 +185,7 @@ def run_redis(cfg: dict[str, Any], url: str, results: dict[str, Any]) -> None:
                 rows.append(row)
             rows.extend(skipped)
         results["redis_pass"] = rows
+        results["redis_scaling"] = run_redis_scaling(cfg, bench)
 
         ours = bench.measure_pass(
             cfg["reference_agents"],
@@ -267,6 +271,62 @@ def run_sql(
         for world in worlds:
             world.close()
         results["sql_redis_keys_deleted"] = bench.cleanup()
+
+
+def run_redis_scaling(
+    cfg: dict[str, Any], bench: redis_pass.RedisBench
+) -> dict[str, Any]:
+    """Issue 17: per assignment with many members vs 100, both orders, every pass timed
+    in turns with the others; beside them the floor: the reservation pipeline alone
+    (one ``reserve`` per conversation, nothing else)."""
+    small, large = cfg["redis_scaling"]
+    runs: list[Any] = [
+        bench.prepare_pass(agents, 0, order)
+        for agents in (small, large)
+        for order in ORDERS
+    ]
+    runs.append(redis_pass.ReservationFloor(bench))
+    *rows, floor = measure_interleaved(runs, repeat=max(3 * cfg["repeat"], 9))
+    for row in rows:
+        log(
+            f"  scaling {row['order']:<11} agents={row['agents']:>6}  "
+            f"{row['per_assignment_us']:>7.1f} us/assignment"
+        )
+    log(f"  floor   one reservation pipeline  {floor['per_assignment_us']:>7.1f} us")
+    return {"small": small, "large": large, "rows": rows, "floor": floor}
+
+
+def redis_scaling_target(results: dict[str, Any]) -> dict[str, Any]:
+    scaling = results.get("redis_scaling")
+    if not scaling:
+        return _target("redis_agent_scaling", None, None, "no Redis")
+    small, large = scaling["small"], scaling["large"]
+    floor = scaling["floor"]["per_assignment_us"]
+    worst: tuple[float, str] | None = None
+    parts = []
+    for order in sorted({r["order"] for r in scaling["rows"]}):
+        a = next(
+            r for r in scaling["rows"] if r["order"] == order and r["agents"] == small
+        )
+        b = next(
+            r for r in scaling["rows"] if r["order"] == order and r["agents"] == large
+        )
+        ratio = b["per_assignment_us"] / a["per_assignment_us"]
+        parts.append(
+            f"{order} {b['per_assignment_us']:.0f} vs {a['per_assignment_us']:.0f} us "
+            f"= {ratio:.2f}x"
+        )
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, order)
+    assert worst is not None
+    return _target(
+        "redis_agent_scaling",
+        worst[0] <= MAX_REDIS_AGENT_SCALING,
+        worst[0],
+        f"Redis pass per assignment with {large:,} members vs {small}: "
+        f"{'; '.join(parts)} (target <= {MAX_REDIS_AGENT_SCALING}x at 10,000 vs 100); "
+        f"floor (one reservation pipeline) {floor:.0f} us",
+    )
 
 
 def run_simulation(*args: object) -> dict[str, Any]:
@@ -617,6 +677,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"({worst[1]}; target <= {MAX_AGENT_SCALING}x at 10,000 vs 10)",
             )
         )
+    targets.append(redis_scaling_target(results))
     targets.extend(simulation_targets(results))
     targets.extend(periodic_targets(results))
     targets.extend(sql_targets(results))
@@ -678,6 +739,25 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{r.get('round_trips_per_conversation', 0):g} + "
                 f"{r.get('round_trips_per_pass', 0):g} |"
             )
+    scaling = results.get("redis_scaling")
+    if scaling:
+        floor = scaling["floor"]
+        out += [
+            "",
+            "## 2b. Redis pass, members side by side (100 conversations, empty ledger)",
+            "",
+            "| order | agents | us/assignment | vs the floor |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        out += [
+            f"| {r['order']} | {r['agents']:,} | {r['per_assignment_us']:,.1f} | "
+            f"{r['per_assignment_us'] / floor['per_assignment_us']:.1f}x |"
+            for r in scaling["rows"]
+        ]
+        out.append(
+            f"| floor: one reservation pipeline | | {floor['per_assignment_us']:,.1f} "
+            "| 1.0x |"
+        )
     ref = results.get("reference")
     if ref:
         ours, theirs = ref["ours"], ref["reference"]

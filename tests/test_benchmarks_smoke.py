@@ -39,6 +39,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     names = {t["name"]: t["status"] for t in results["targets"]}
     assert set(names) == {
         "redis_round_trips_per_assignment",
+        "redis_agent_scaling",
         "ledger_size_ratio",
         "speedup_vs_reference",
         "memory_agent_scaling",

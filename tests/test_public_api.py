@@ -103,6 +103,7 @@ NOT_AT_TOP_LEVEL = {
         "JobQueue",
         "Lease",
         "PagedPolicyDirectory",
+        "OnlinePresence",
         "Presence",
         "RateLimitLedger",
         "Reservations",

@@ -52,6 +52,7 @@ __all__ = [
     "InboxLease",
     "JobQueue",
     "Lease",
+    "OnlinePresence",
     "PagedPolicyDirectory",
     "Presence",
     "RateLimitLedger",
@@ -206,6 +207,23 @@ class Presence(Protocol):
     ) -> Mapping[AgentId, str]:
         """The current status of each of ``agents`` in ``account``. An agent absent from
         the result is offline. Read in one step (a snapshot)."""
+        ...
+
+
+@runtime_checkable
+class OnlinePresence(Presence, Protocol):
+    """**Optional capability of** :class:`Presence`: who is online, without a read per
+    agent. A pass takes its presence snapshot with :meth:`online` when its presence
+    adapter offers it (checked with ``isinstance``), and with
+    :meth:`Presence.statuses` otherwise."""
+
+    def online(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Collection[AgentId]:
+        """The agents of ``agents`` whose status is :data:`~autoassign.model.ONLINE`
+        now: exactly those :meth:`Presence.statuses` would report as online, read in
+        one step (a snapshot). Its cost should grow with the online agents, not with
+        ``len(agents)`` (an index of the online agents, kept on every status write)."""
         ...
 
 

@@ -61,6 +61,7 @@ from autoassign.ports import (
     Directory,
     EventBus,
     EventOutbox,
+    OnlinePresence,
     Presence,
     RateLimitLedger,
     Reservations,
@@ -410,6 +411,31 @@ class AssignmentService:
         degradations.recovered(logger, "presence")
         return statuses
 
+    def read_online(
+        self, account: Account, members: Sequence[AgentId]
+    ) -> dict[AgentId, str] | None:
+        """The snapshot's presence: the online ones of ``members`` (as statuses:
+        every other member is offline to the pass), read with
+        :meth:`~autoassign.ports.OnlinePresence.online` when the presence adapter
+        offers it (no read per member), else as :meth:`read_statuses`. ``None`` if
+        presence failed (nobody is online)."""
+        presence = self.presence
+        if not isinstance(presence, OnlinePresence):
+            statuses = self.read_statuses(account, members)
+            return None if statuses is None else dict(statuses)
+        try:
+            online = presence.online(account.id, members)
+        except Exception:
+            degradations.failed(
+                logger,
+                "presence",
+                "presence unavailable; treating every agent as offline",
+                extra={"autoassign_account": account.id},
+            )
+            return None
+        degradations.recovered(logger, "presence")
+        return dict.fromkeys(online, ONLINE)
+
     def read_recent(
         self, state: InboxState, members: Sequence[AgentId], now: datetime
     ) -> RecentAssignments | None:
@@ -630,10 +656,10 @@ class AssignmentService:
         run.member_set = frozenset(run.members)
         run.blocked_teams.clear()
         run.saturated_by = None
-        statuses = self.read_statuses(run.state.account, run.members)
+        statuses = self.read_online(run.state.account, run.members)
         if statuses is None:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
-        run.statuses = dict(statuses or {})
+        run.statuses = statuses or {}
         if not any(run.statuses.get(agent) == ONLINE for agent in run.members):
             for conversation in remaining:
                 run.skip(conversation, SkipReason.NO_AGENT_ONLINE)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from autoassign.adapters.memory import (
     InMemoryEventOutbox,
     InMemoryInboxLease,
+    InMemoryOnlinePresence,
     InMemoryPresence,
     InMemoryRateLimitLedger,
     InMemoryRotationStore,
@@ -41,6 +42,7 @@ from autoassign.testing.contracts import (
     DirectoryContract,
     EventOutboxContract,
     InboxLeaseContract,
+    OnlinePresenceContract,
     OutboxSetup,
     PresenceContract,
     RateLimitLedgerContract,
@@ -111,6 +113,11 @@ class TestMemoryPresence(PresenceContract):
     ) -> None:
         assert isinstance(presence, InMemoryPresence)
         presence.set_status(account, agent, status)
+
+
+class TestMemoryOnlinePresence(TestMemoryPresence, OnlinePresenceContract):
+    def make_presence(self) -> InMemoryOnlinePresence:
+        return InMemoryOnlinePresence()
 
 
 class TestMemoryConversationRepository(ConversationRepositoryContract):

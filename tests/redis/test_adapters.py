@@ -127,9 +127,10 @@ def test_rotation_select_and_order(any_redis: Target) -> None:
 def test_rotation_order_writes_nothing(any_redis: Target) -> None:
     rotation = RedisRotationStore(any_redis.client, prefix=any_redis.prefix)
     rotation.select(1, members=[1, 2], eligible=[1])
+    assert rotation.order(1, members=[1, 2]) == (2, 1)  # loads the script
     any_redis.recorder.reset()
     assert rotation.order(1, members=[2, 3]) == (2, 3)
-    assert any_redis.recorder.commands == ["LRANGE"]
+    assert any_redis.recorder.commands == ["EVALSHA"]  # rotation_order.lua, read-only
     assert rotation.order(1, members=[1, 2]) == (2, 1)
 
 

@@ -60,6 +60,19 @@ def test_the_cache_reuses_the_map_only_for_an_equal_list() -> None:
     assert second.get("3") is None
 
 
+def test_the_cache_keeps_the_last_few_lists() -> None:
+    cache = IdMapCache()
+    maps = [cache.get(range(n)) for n in range(IdMapCache.SIZE)]
+    assert [cache.get(list(range(n))) for n in range(IdMapCache.SIZE)] == maps
+    assert cache.get(range(100)) not in maps  # a new one pushes out the oldest used
+    assert cache.get(range(IdMapCache.SIZE - 1)) is maps[-1]
+    assert cache.get(range(0)) is not maps[0]
+    assert len({id(cache.get(["a", 1])) for _ in range(3)}) == 1
+    # An equal list of another type maps to the same texts; ids come back as given.
+    assert cache.get(["1", 2]).get("1") == "1"
+    assert cache.get([1, 2]).get("1") == 1
+
+
 @given(
     times=st.lists(
         st.datetimes(

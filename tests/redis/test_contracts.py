@@ -26,8 +26,8 @@ from autoassign.testing import FakeClock
 from autoassign.testing.contracts import (
     EventOutboxContract,
     InboxLeaseContract,
+    OnlinePresenceContract,
     OutboxSetup,
-    PresenceContract,
     RateLimitLedgerContract,
     ReservationsContract,
     ReservationsSetup,
@@ -88,14 +88,18 @@ class TestRedisInboxLease(_OnRedis, InboxLeaseContract):
         return RedisInboxLease(self.target.client, prefix=self.fresh_prefix())
 
 
-class TestRedisPresence(_OnRedis, PresenceContract):
-    require_heartbeat = True
+class TestRedisPresence(_OnRedis, OnlinePresenceContract):
+    """``online`` read from the online index."""
 
-    def make_presence(self) -> Presence:
+    require_heartbeat = True
+    online_index = True
+
+    def make_presence(self) -> RedisPresence:
         return RedisPresence(
             self.target.client,
             prefix=self.fresh_prefix(),
             require_heartbeat=self.require_heartbeat,
+            online_index=self.online_index,
         )
 
     def set_status(
@@ -109,6 +113,24 @@ class TestRedisPresence(_OnRedis, PresenceContract):
 
 class TestRedisPresenceWithoutHeartbeats(TestRedisPresence):
     require_heartbeat = False
+
+
+class TestRedisPresenceWithoutTheIndex(TestRedisPresence):
+    """``online`` read through the statuses script (the default)."""
+
+    online_index = False
+
+
+class TestRedisPresenceHeartbeatFirst(TestRedisPresence):
+    """The heartbeat comes before the status: the index takes it from the presence
+    set."""
+
+    def set_status(
+        self, presence: Presence, account: AccountId, agent: AgentId, status: str
+    ) -> None:
+        assert isinstance(presence, RedisPresence)
+        presence.heartbeat(account, agent)
+        presence.set_status(account, agent, status)
 
 
 class TestRedisReservations(_OnRedis, ReservationsContract):

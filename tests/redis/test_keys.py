@@ -24,6 +24,8 @@ def test_key_formats() -> None:
     assert keys.pending(7) == "app:{i:7}:pending"
     assert keys.status(3) == "app:{a:3}:status"
     assert keys.presence(3) == "app:{a:3}:presence"
+    assert keys.online(3) == "app:{a:3}:online"
+    assert keys.rotation_members(7) == "app:{i:7}:rrmembers"
     assert KeySchema().prefix == "autoassign"
     assert KeySchema("a:b.c").rotation(1) == "a:b.c:{i:1}:rr"
 
@@ -56,6 +58,7 @@ def test_every_script_keys_share_one_slot(prefix: str, inbox: object) -> None:
     # Per-inbox keys (ledger script, rotation script, lease, pending) share one slot.
     per_inbox = [
         keys.rotation(inbox),  # type: ignore[arg-type]
+        keys.rotation_members(inbox),  # type: ignore[arg-type]
         keys.lease(inbox),  # type: ignore[arg-type]
         keys.pending(inbox),  # type: ignore[arg-type]
         keys.fair_last(inbox),  # type: ignore[arg-type]
@@ -66,7 +69,7 @@ def test_every_script_keys_share_one_slot(prefix: str, inbox: object) -> None:
     ]
     assert len({key_slot(k.encode()) for k in per_inbox}) == 1
     # The presence script reads both keys of one account: one slot.
-    per_account = [keys.status(inbox), keys.presence(inbox)]  # type: ignore[arg-type]
+    per_account = [keys.status(inbox), keys.presence(inbox), keys.online(inbox)]  # type: ignore[arg-type]
     assert len({key_slot(k.encode()) for k in per_account}) == 1
 
 
@@ -99,7 +102,7 @@ def test_scripts_are_packaged_and_follow_the_rules() -> None:
         # local alias `key` of KEYS[1]); no string concatenation at all.
         assert ".." not in code, name
         for match in re.finditer(r"redis\.call\('(\w+)',\s*([^,)]+)", code):
-            assert match.group(2).strip() in {"KEYS[1]", "KEYS[2]", "key"}, (
+            assert match.group(2).strip() in {"KEYS[1]", "KEYS[2]", "KEYS[3]", "key"}, (
                 name,
                 match.group(0),
             )

@@ -5,13 +5,14 @@ once) while ``service.perform_bulk_assignment`` runs, after the scripts are load
 warm-up pass; a cold server adds one ``SCRIPT LOAD`` per script, once).
 
 A pass starts with presence of every member (one script) and the rotation queue (one
-``LRANGE``; both selectors rank by it). The ledger's usage is read lazily, for the
-online agents the walk reaches, 128 at a time: one script here. Per conversation it
+script, ``rotation_order.lua``; both selectors rank by it). The ledger's usage is read
+lazily, for the online agents the walk reaches, 128 at a time: one script here. Per conversation it
 then sends exactly one round trip (``RedisBackend.reservations``): a pipeline of the
 chosen agent's presence and ``try_record``, or for the first conversation
 ``try_record`` alone (the snapshot is that fresh). The queue's moves are written once,
-at the end (``rotation.advance``). So a pass over n conversations takes ``n + 4``
-round trips, whatever the selector, the number of agents or the size of the ledger.
+at the end (``rotation.advance``: only the moves while the membership is unchanged).
+So a pass over n conversations takes ``n + 4`` round trips, whatever the selector, the
+number of agents or the size of the ledger.
 """
 
 from __future__ import annotations
@@ -122,10 +123,9 @@ def _check_round_trips(
     assert n == CONVERSATIONS
     assert len(commands) == n + 4
     assert commands.count("PIPELINE") == n - 1  # presence + try_record
-    # presence, usage, the first try_record, the queue's advance (no last_assigned:
-    # neither selector needs it)
-    assert commands.count("EVALSHA") == 4
-    assert commands.count("LRANGE") == 1  # rotation.order
+    # presence, the queue (rotation.order), usage, the first try_record, the queue's
+    # advance (no last_assigned: neither selector needs it)
+    assert commands.count("EVALSHA") == 5
     assert not {"KEYS", "SCAN"} & set(commands)
 
 

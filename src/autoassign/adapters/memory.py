@@ -31,6 +31,7 @@ from autoassign.adapters._sorted import SortedChunks
 from autoassign.clock import check_max_clock_skew, skew_margin
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
+    ONLINE,
     Account,
     AccountId,
     AgentId,
@@ -60,6 +61,7 @@ __all__ = [
     "InMemoryEventOutbox",
     "InMemoryInboxLease",
     "InMemoryJobQueue",
+    "InMemoryOnlinePresence",
     "InMemoryPresence",
     "InMemoryRateLimitLedger",
     "InMemoryRotationStore",
@@ -407,6 +409,39 @@ class InMemoryPresence:
         with self._lock:
             table = self._statuses.get(account, {})
             return {agent: table[agent] for agent in agents if agent in table}
+
+
+class InMemoryOnlinePresence(InMemoryPresence):
+    """:class:`InMemoryPresence` with the optional
+    :class:`~autoassign.ports.OnlinePresence` capability: each account's online agents
+    are kept in a set on every status write, so :meth:`online` costs the smaller of
+    the online agents and the agents asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._online: dict[AccountId, set[AgentId]] = {}
+
+    def set_status(self, account: AccountId, agent: AgentId, status: str) -> str | None:
+        with self._lock:
+            online = self._online.setdefault(account, set())
+            if status == ONLINE:
+                online.add(agent)
+            else:
+                online.discard(agent)
+            table = self._statuses.setdefault(account, {})
+            previous = table.get(agent)
+            table[agent] = status
+            return previous
+
+    def online(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Collection[AgentId]:
+        with self._lock:
+            online = set(self._online.get(account, ()))
+        if len(online) < len(agents):
+            asked = set(agents)
+            return [agent for agent in online if agent in asked]
+        return [agent for agent in dict.fromkeys(agents) if agent in online]
 
 
 class InMemoryRateLimitLedger:

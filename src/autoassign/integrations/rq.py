@@ -57,6 +57,7 @@ from typing import Any
 
 from redis import exceptions as rx
 
+from autoassign._quietlog import degradations
 from autoassign.errors import ConfigurationError
 from autoassign.integrations._common import (
     AutoassignFactory,
@@ -305,5 +306,12 @@ def run_periodic_cycle(
                     after_slot=slot,
                 )
             except Exception:
-                logger.exception("could not schedule the next periodic cycle")
+                degradations.failed(
+                    logger,
+                    "job queue",
+                    "could not schedule the next periodic cycle",
+                    level=logging.ERROR,
+                )
+            else:
+                degradations.recovered(logger, "job queue")
     run_periodic(get_autoassign)

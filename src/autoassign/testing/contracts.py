@@ -76,6 +76,7 @@ from autoassign.ports import (
     Directory,
     EventOutbox,
     InboxLease,
+    OnlinePresence,
     PagedPolicyDirectory,
     Presence,
     RateLimitLedger,
@@ -90,6 +91,7 @@ __all__ = [
     "DirectoryContract",
     "EventOutboxContract",
     "InboxLeaseContract",
+    "OnlinePresenceContract",
     "OutboxSetup",
     "PresenceContract",
     "RateLimitLedgerContract",
@@ -672,6 +674,46 @@ class RotationStoreContract:
         assert rotation.select(3, members=[5, 6], eligible={6}) == 6
         assert list(rotation.order(3, members=[5, 6])) == [5, 6]
 
+    def test_passes_over_a_large_queue_with_drifting_members(self) -> None:
+        """Order-then-advance passes (what a pass does), over hundreds of members whose
+        membership drifts between some passes, agree with the same selects one by
+        one."""
+        batched, stepwise = self.make_rotation(), self.make_rotation()
+        rng = random.Random(17)
+        members: list[AgentId] = [f"agent-{index}" for index in range(300)]
+        for round_ in range(8):
+            if round_ in {3, 6}:
+                members = [m for m in members if rng.random() > 0.1]
+                members += [f"new-{round_}-{index}" for index in range(5)]
+            order = list(batched.order(1, members=members))
+            assert order == list(stepwise.order(1, members=members))
+            picks = [order[rng.randrange(len(order))] for _ in range(20)]
+            picks += order[:5]
+            batched.advance(1, members=members, agents=picks)
+            for agent in picks:
+                assert stepwise.select(1, members=members, eligible={agent}) == agent
+        assert list(batched.order(1, members=members)) == list(
+            stepwise.order(1, members=members)
+        )
+
+    def test_advance_with_other_members_than_the_order_read(self) -> None:
+        rotation = self.make_rotation()
+        members = ["A", "B", "C", "D"]
+        assert list(rotation.order(1, members=members)) == members
+        rotation.advance(1, members=members, agents=["A"])  # B, C, D, A
+        assert list(rotation.order(1, members=members)) == ["B", "C", "D", "A"]
+        # The membership changed after the read: the advance reconciles first.
+        rotation.advance(1, members=["A", "C", "D", "E"], agents=["C"])
+        assert list(rotation.order(1, members=["A", "C", "D", "E"])) == [
+            "D",
+            "A",
+            "E",
+            "C",
+        ]
+        # And back to the earlier membership: B rejoins at the back.
+        rotation.advance(1, members=members, agents=["D"])
+        assert list(rotation.order(1, members=members)) == ["A", "C", "B", "D"]
+
 
 # -- InboxLease ---------------------------------------------------------------------------
 
@@ -1033,6 +1075,87 @@ class PresenceContract:
         assert type(next(iter(found))) is int
         assert found[42] == "online"
         assert dict(presence.statuses("acct", ["ann"])) == {"ann": "busy"}
+
+
+class OnlinePresenceContract(PresenceContract):
+    """Checks :class:`~autoassign.ports.OnlinePresence` (the optional capability):
+    :meth:`~autoassign.ports.OnlinePresence.online` names exactly the agents
+    :meth:`~autoassign.ports.Presence.statuses` reports as online, for few agents and
+    for many (a store may read those differently)."""
+
+    many_agents = 600
+    """How many agents :meth:`test_online_with_many_agents` asks about."""
+
+    def make_presence(self) -> OnlinePresence:
+        """A fresh presence store in which no agent has a status."""
+        raise NotImplementedError
+
+    def _online(
+        self, presence: Presence, account: AccountId, agents: Sequence[AgentId]
+    ) -> list[AgentId]:
+        assert isinstance(presence, OnlinePresence)
+        found = list(presence.online(account, agents))
+        assert len(found) == len(set(found)), found
+        statuses = presence.statuses(account, agents)
+        expected = {agent for agent in agents if statuses.get(agent) == "online"}
+        assert set(found) == expected
+        return found
+
+    def test_online_names_the_online_agents(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        self.set_status(presence, 1, "bob", "busy")
+        self.set_status(presence, 1, "cy", "offline")
+        self.set_status(presence, 1, "dee", "Online")
+        agents = ["ann", "bob", "cy", "dee", "ghost"]
+        assert self._online(presence, 1, agents) == ["ann"]
+        assert list(self.make_presence().online(1, agents)) == []
+        assert list(presence.online(1, [])) == []
+
+    def test_online_follows_status_changes(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, "ann", "online")
+        self.set_status(presence, 1, "ann", "busy")
+        assert self._online(presence, 1, ["ann"]) == []
+        self.set_status(presence, 1, "ann", "online")
+        assert self._online(presence, 1, ["ann"]) == ["ann"]
+        self.set_status(presence, 1, "ann", "offline")
+        assert self._online(presence, 1, ["ann"]) == []
+
+    def test_online_only_names_requested_agents_of_the_account(self) -> None:
+        presence = self.make_presence()
+        for agent in ("ann", "bob", "cy"):
+            self.set_status(presence, 1, agent, "online")
+        self.set_status(presence, 2, "dee", "online")
+        assert self._online(presence, 1, ["bob", "dee", "zed"]) == ["bob"]
+        assert self._online(presence, 2, ["ann", "dee"]) == ["dee"]
+        assert self._online(presence, 3, ["ann"]) == []
+
+    def test_online_with_many_agents(self) -> None:
+        presence = self.make_presence()
+        numbers = range(self.many_agents)
+        agents: list[AgentId] = list(numbers)
+        statuses = ("online", "busy", "online", "offline")
+        for agent in numbers:
+            if agent % 5 != 4:  # every fifth never had a status
+                self.set_status(presence, 1, agent, statuses[agent % 4])
+        self.set_status(presence, 1, "outsider", "online")
+        found = self._online(presence, 1, agents)
+        assert all(type(agent) is int for agent in found)
+        assert len(found) == len(
+            [a for a in numbers if a % 5 != 4 and statuses[a % 4] == "online"]
+        )
+        # A subset asks about fewer agents, and only those come back.
+        half = agents[: self.many_agents // 2]
+        assert set(self._online(presence, 1, half)) == {a for a in found if a in half}
+
+    def test_online_int_and_str_ids(self) -> None:
+        presence = self.make_presence()
+        self.set_status(presence, 1, 42, "online")
+        self.set_status(presence, 1, "ann", "online")
+        found = self._online(presence, 1, [42, "ann", 7])
+        assert sorted(map(str, found)) == ["42", "ann"]
+        assert {type(agent) for agent in found} == {int, str}
 
 
 # -- Reservations -------------------------------------------------------------------------

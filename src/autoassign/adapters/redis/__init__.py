@@ -76,6 +76,10 @@ class RedisBackend:
         clock: the clock presence freshness is judged by (default
             :class:`autoassign.SystemClock`); pass the same clock as the core.
         require_heartbeat: ``False`` reads statuses from the status hash alone.
+        online_index: a pass reads who is online from the presence index the
+            presence helpers keep (one range read, not one per member; see
+            :class:`RedisPresence`). Only when every status and heartbeat is written
+            through ``presence.set_status`` / ``presence.heartbeat``.
         max_clock_skew: how far from true time any worker's clock may be (default
             :data:`DEFAULT_MAX_CLOCK_SKEW`, one second): the ledger (and the
             reservations, which record into it) count and trim with a margin of twice
@@ -96,6 +100,7 @@ class RedisBackend:
         clock: Clock | None = None,
         require_heartbeat: bool = True,
         max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+        online_index: bool = False,
     ) -> None:
         self.client = client
         self.keys = KeySchema(prefix)
@@ -105,6 +110,7 @@ class RedisBackend:
             window=presence_window,
             clock=clock,
             require_heartbeat=require_heartbeat,
+            online_index=online_index,
         )
         self.ledger = RedisRateLimitLedger(
             client, prefix=self.keys, max_clock_skew=max_clock_skew

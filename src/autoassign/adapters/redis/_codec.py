@@ -6,6 +6,8 @@ turn them into precise types so the adapters type-check on every supported redis
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -125,7 +127,7 @@ def ttl_millis(ttl: timedelta) -> int:
 class IdMap:
     """Maps the text Redis stores back to the exact id objects the caller passed."""
 
-    __slots__ = ("_by_bytes", "_by_text", "texts")
+    __slots__ = ("_by_bytes", "_by_text", "_digest", "texts")
 
     def __init__(self, ids: Iterable[Id]) -> None:
         values = list(ids)
@@ -138,6 +140,22 @@ class IdMap:
             zip(reversed(self.texts), reversed(values), strict=True)
         )
         self._by_bytes: dict[bytes, Id] | None = None
+        self._digest: str | None = None
+
+    def __len__(self) -> int:
+        """The number of distinct id texts."""
+        return len(self._by_text)
+
+    def digest(self) -> str:
+        """A digest of the id texts in order (computed once): equal lists, equal
+        digests."""
+        if self._digest is None:
+            joined = "\0".join(self.texts)
+            if joined.count("\0") != max(len(self.texts) - 1, 0):
+                joined = json.dumps(self.texts)  # a text holds NUL: unambiguous form
+            data = f"{len(self.texts)}\0{joined}".encode()
+            self._digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return self._digest
 
     def get(self, text: Any) -> Id | None:
         return self._by_text.get(as_text(text))
@@ -157,23 +175,30 @@ class IdMap:
 
 
 class IdMapCache:
-    """The :class:`IdMap` of the last id list seen, rebuilt only when the list differs.
+    """The :class:`IdMap` of the last few id lists seen (:attr:`SIZE`), rebuilt only
+    for a list that differs from each of them.
 
     A pass reads the same members again and again (every pass of an inbox, until its
-    membership changes); comparing a list is several times cheaper than mapping it.
-    Safe to share between threads: the cached pair is replaced, never mutated.
+    membership changes), and a worker serves several inboxes in turn; comparing a list
+    is several times cheaper than mapping it. Safe to share between threads: the
+    cached tuple is replaced, never mutated.
     """
 
     __slots__ = ("_last",)
 
+    SIZE = 8
+
     def __init__(self) -> None:
-        self._last: tuple[tuple[Id, ...], IdMap] | None = None
+        self._last: tuple[tuple[tuple[Id, ...], IdMap], ...] = ()
 
     def get(self, ids: Iterable[Id]) -> IdMap:
         key = tuple(ids)
         last = self._last
-        if last is not None and last[0] == key:
-            return last[1]
+        for at, (seen, mapped) in enumerate(last):
+            if seen == key:
+                if at:
+                    self._last = ((seen, mapped), *last[:at], *last[at + 1 :])
+                return mapped
         mapped = IdMap(key)
-        self._last = (key, mapped)
+        self._last = ((key, mapped), *last[: self.SIZE - 1])
         return mapped

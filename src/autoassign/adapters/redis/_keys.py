@@ -75,6 +75,17 @@ class KeySchema:
         """List: the inbox's round-robin queue (agent id texts, front first)."""
         return f"{self.inbox_tag(inbox)}:rr"
 
+    def rotation_members(self, inbox: InboxId) -> str:
+        """String: a digest of the membership the :meth:`rotation` queue was last
+        reconciled with (``rotation.lua`` writes it), so ``advance`` can send only the
+        moves while the membership is unchanged."""
+        return f"{self.inbox_tag(inbox)}:rrmembers"
+
+    def rotation_version(self, inbox: InboxId) -> str:
+        """String: a counter ``rotation.lua`` increments on every call that may write
+        the :meth:`rotation` queue, so a store can tell its own copy is current."""
+        return f"{self.inbox_tag(inbox)}:rrversion"
+
     def fair(self, inbox: InboxId, agent: AgentId) -> str:
         """Sorted set: the agent's fair-distribution ledger in the inbox."""
         return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"
@@ -116,3 +127,10 @@ class KeySchema:
     def presence(self, account: AccountId) -> str:
         """Sorted set: agent id text -> last heartbeat (epoch seconds)."""
         return f"{self.account_tag(account)}:presence"
+
+    def online(self, account: AccountId) -> str:
+        """Sorted set, the presence index: agent id text -> last heartbeat (epoch
+        seconds; ``-inf`` before the first), for exactly the agents whose status is
+        ``online``. The presence scripts keep it in step with :meth:`status` and
+        :meth:`presence` (same hash tag)."""
+        return f"{self.account_tag(account)}:online"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autoassign.model import AgentId, InboxId
 from autoassign.selection import reconcile_queue
 
 from . import _scripts
-from ._codec import IdMapCache, as_int, as_list, as_text
+from ._codec import IdMap, IdMapCache, as_int, as_list, as_text
 from ._errors import translate_errors
 from ._keys import KeySchema, id_text
 
@@ -18,13 +18,36 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisRotationStore"]
 
+_STALE = -1
+"""``rotation.lua``'s ``moves`` reply when the queue was reconciled with other members."""
+
+_REMEMBERED = 1024
+"""At most this many inboxes' queues (and hints) are remembered by one store."""
+
+
+class _Copy(NamedTuple):
+    """A queue as this store last read or wrote it: current while the stored version
+    is ``version`` (every write by ``rotation.lua`` increments it)."""
+
+    version: int
+    digest: str
+    order: tuple[AgentId, ...]
+
 
 class RedisRotationStore:
     """:class:`~autoassign.ports.RotationStore` over one list per inbox (agent id texts,
-    front first). ``select`` and ``advance`` are one Lua script each (``rotation.lua``):
-    reconcile with the members, then pick the first eligible agent and move it to the
-    back, or move the given agents to the back. ``order`` is one ``LRANGE`` and writes
-    nothing."""
+    front first), a digest of the membership the list was last reconciled with, and a
+    version counter incremented by every write.
+
+    ``select`` and ``advance`` are one Lua script each (``rotation.lua``): reconcile
+    with the members, then pick the first eligible agent and move it to the back, or
+    move the given agents to the back. While the stored digest matches the members,
+    ``advance`` sends only the moves (not the membership); after a membership change it
+    sends the members once (one more round trip when ``order`` did not already see
+    the change). ``order`` is one read-only script (``rotation_order.lua``) that
+    transfers the queue only when this store's copy of it is not current (another
+    worker wrote it since): a store that wrote the last moves itself keeps the queue
+    it computed."""
 
     def __init__(
         self, client: RedisClient, *, prefix: str | KeySchema = "autoassign"
@@ -32,7 +55,12 @@ class RedisRotationStore:
         self._client: Any = client
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._script = _scripts.register(self._client, "rotation")
+        self._order = _scripts.register(self._client, "rotation_order")
         self._ids = IdMapCache()
+        self._copies: dict[str, _Copy] = {}
+        self._unreconciled: dict[str, str] = {}
+        """Queue key -> members' digest that ``order`` found not stored: the next
+        ``advance`` with those members sends them at once."""
 
     def select(
         self,
@@ -41,24 +69,54 @@ class RedisRotationStore:
         members: Sequence[AgentId],
         eligible: Collection[AgentId],
     ) -> AgentId | None:
-        args = self._args("select", members)
+        ids = self._ids.get(members)
+        args = self._args("select", ids)
         args.extend(dict.fromkeys(id_text(agent) for agent in eligible))
+        keys = self._keys(inbox)
+        self._copies.pop(keys[0], None)
         with translate_errors("rotation.select"):
-            reply = self._script(keys=[self.keys.rotation(inbox)], args=args)
-        position = as_int(reply)
+            reply = as_list(self._script(keys=keys, args=args))
+        position = as_int(reply[0])
         if position == 0:
             return None
         return members[position - 1]
 
     def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
+        keys = self._keys(inbox)
+        ids = self._ids.get(members)
+        digest = ids.digest()
+        copy = self._copies.get(keys[0])
+        if copy is not None and copy.digest == digest:
+            ends = (
+                (id_text(copy.order[0]), id_text(copy.order[-1]))
+                if copy.order
+                else ("", "")
+            )
+            args = [digest, str(copy.version), str(len(copy.order)), *ends]
+        else:
+            copy = None
+            args = [digest, "", "", "", ""]
         with translate_errors("rotation.order"):
-            raw = as_list(self._client.lrange(self.keys.rotation(inbox), 0, -1))
-        by_text = self._ids.get(members)
-        queue = [as_text(item) for item in raw]
-        order = reconcile_queue(queue, by_text.texts)
+            reply = as_list(self._order(keys=keys, args=args))
+        if len(reply) == 1 and copy is not None:
+            return copy.order  # current: nothing was transferred
+        version = as_int(reply[0])
+        raw = reply[2:]
+        if as_text(reply[1]) == "1":
+            # Reconciled with these members already (the usual case): map it as it is,
+            # unless it does not hold each member exactly once (a writer that does not
+            # keep the digest, such as an older version).
+            agents = list(map(ids.getter(raw[0] if raw else ""), raw))
+            if None not in agents and len(set(agents)) == len(agents) == len(ids):
+                order: tuple[AgentId, ...] = tuple(agents)  # type: ignore[arg-type]
+                self._unreconciled.pop(keys[0], None)
+                self._remember(self._copies, keys[0], _Copy(version, digest, order))
+                return order
+        self._copies.pop(keys[0], None)
+        self._remember(self._unreconciled, keys[0], digest)
         out: list[AgentId] = []
-        for text in order:
-            agent = by_text.get(text)
+        for text in reconcile_queue([as_text(item) for item in raw], ids.texts):
+            agent = ids.get(text)
             if agent is not None:
                 out.append(agent)
         return tuple(out)
@@ -70,11 +128,63 @@ class RedisRotationStore:
         members: Sequence[AgentId],
         agents: Sequence[AgentId],
     ) -> None:
-        args = self._args("advance", members)
-        args.extend(id_text(agent) for agent in agents)
+        ids = self._ids.get(members)
+        digest = ids.digest()
+        keys = self._keys(inbox)
+        copy = self._copies.pop(keys[0], None)
         with translate_errors("rotation.advance"):
-            self._script(keys=[self.keys.rotation(inbox)], args=args)
+            if self._unreconciled.get(keys[0]) != digest:
+                get = ids.get
+                moved = [
+                    agent
+                    for agent in (get(text) for text in map(id_text, agents))
+                    if agent is not None
+                ]
+                args = ["moves", digest, *map(id_text, moved)]
+                reply = as_list(self._script(keys=keys, args=args))
+                if as_int(reply[0]) != _STALE:
+                    version = as_int(reply[1])
+                    if (
+                        copy is not None
+                        and copy.digest == digest
+                        and version == copy.version + 1  # no other write in between
+                    ):
+                        order = _moved_to_the_back(copy.order, moved)
+                        self._remember(
+                            self._copies, keys[0], _Copy(version, digest, order)
+                        )
+                    return
+            args = self._args("advance", ids)
+            args.extend(id_text(agent) for agent in agents)
+            self._script(keys=keys, args=args)
+        self._unreconciled.pop(keys[0], None)
+
+    def _keys(self, inbox: InboxId) -> list[str]:
+        return [
+            self.keys.rotation(inbox),
+            self.keys.rotation_members(inbox),
+            self.keys.rotation_version(inbox),
+        ]
 
     @staticmethod
-    def _args(mode: str, members: Sequence[AgentId]) -> list[str]:
-        return [mode, str(len(members)), *(id_text(agent) for agent in members)]
+    def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+        if len(table) >= _REMEMBERED and key not in table:
+            table.clear()
+        table[key] = value
+
+    @staticmethod
+    def _args(mode: str, ids: IdMap) -> list[str]:
+        return [mode, ids.digest(), str(len(ids.texts)), *ids.texts]
+
+
+def _moved_to_the_back(
+    queue: tuple[AgentId, ...], moved: Sequence[AgentId]
+) -> tuple[AgentId, ...]:
+    """``queue`` after moving each of ``moved`` (members of it) to the back in order:
+    each agent's last move decides its place (what ``rotation.lua`` stores)."""
+    if not moved:
+        return queue
+    last = {agent: at for at, agent in enumerate(moved)}
+    kept = [agent for agent in queue if agent not in last]
+    kept.extend(agent for at, agent in enumerate(moved) if last[agent] == at)
+    return tuple(kept)

@@ -30,9 +30,13 @@ SCRIPT_NAMES = (
     "lease_hand_off",
     "lease_mark_pending",
     "lease_mark_pending_many",
+    "presence_heartbeat",
+    "presence_online",
+    "presence_reindex",
     "presence_set_status",
     "presence_statuses",
     "rotation",
+    "rotation_order",
 )
 
 

@@ -1,27 +1,65 @@
 -- autoassign: RotationStore.select and RotationStore.advance (one atomic step each)
 --
--- KEYS[1]        <prefix>:{i:<inbox>}:rr   list of agent id texts, front (head) first
--- ARGV[1]        mode: "select" or "advance"
--- ARGV[2]        n = number of members
--- ARGV[3..n+2]   member id texts, in member order
--- ARGV[n+3..]    select: the eligible agent id texts
---                advance: the agent id texts to move to the back, in order
+-- KEYS[1]        <prefix>:{i:<inbox>}:rr         list of agent id texts, front first
+-- KEYS[2]        <prefix>:{i:<inbox>}:rrmembers  string: the digest of the membership
+--                                                the list was last reconciled with
+-- KEYS[3]        <prefix>:{i:<inbox>}:rrversion  string: a counter, incremented by every
+--                                                call that may write (readers cache by it)
+-- ARGV[1]        mode: "select", "advance" or "moves"
+-- ARGV[2]        the members' digest (computed by the caller)
+-- select / advance:
+--   ARGV[3]        n = number of members
+--   ARGV[4..n+3]   member id texts, in member order
+--   ARGV[n+4..]    select: the eligible agent id texts
+--                  advance: the agent id texts to move to the back, in order
+-- moves:
+--   ARGV[3..]      the member id texts to move to the back, in order
 --
--- Both modes first reconcile the queue with the members (non-members and duplicates
--- leave, survivors keep their order, new members join at the back in member order).
+-- select and advance first reconcile the queue with the members (non-members and
+-- duplicates leave, survivors keep their order, new members join at the back in
+-- member order) and store the digest.
 -- select: picks the first eligible agent in queue order and moves it to the back.
---   Returns the picked agent's 1-based position among the members, or 0 when no member
---   is eligible (the reconciled queue is still stored).
--- advance: moves each listed member to the back, in the order listed. Returns 0.
+--   Returns {the picked agent's 1-based position among the members, or 0 when no
+--   member is eligible (the reconciled queue is still stored), the new version}.
+-- advance: moves each listed member to the back, in the order listed. Returns
+--   {0, the new version}.
+-- moves: advance without the members: only when the stored digest is ARGV[2] (the
+--   list is reconciled with these members already), moves each listed agent to the
+--   back (LREM + RPUSH) and returns {0, the new version}; otherwise changes nothing and
+--   returns {-1} (the caller sends the members: "advance").
 local key = KEYS[1]
 local mode = ARGV[1]
-local n = tonumber(ARGV[2])
-local first_rest = n + 3
-local member_pos = {}
-for i = 3, n + 2 do
-  if member_pos[ARGV[i]] == nil then
-    member_pos[ARGV[i]] = i - 2
+local digest = ARGV[2]
+local stored_digest = redis.call('GET', KEYS[2])
+redis.call('GET', KEYS[3])
+
+if mode == 'moves' then
+  if stored_digest ~= digest then
+    return {-1}
   end
+  redis.call('LLEN', key)
+  -- The queue holds no duplicates, so LREM with count 1 removes exactly the agent.
+  for i = 3, #ARGV do
+    redis.call('LREM', key, 1, ARGV[i])
+    redis.call('RPUSH', key, ARGV[i])
+  end
+  return {0, redis.call('INCR', KEYS[3])}
+end
+
+local n = tonumber(ARGV[3])
+local first_rest = n + 4
+local member_pos = {}
+for i = 4, n + 3 do
+  if member_pos[ARGV[i]] == nil then
+    member_pos[ARGV[i]] = i - 3
+  end
+end
+
+local function finish(result)
+  if stored_digest ~= digest then
+    redis.call('SET', KEYS[2], digest)
+  end
+  return {result, redis.call('INCR', KEYS[3])}
 end
 
 local queue = redis.call('LRANGE', key, 0, -1)
@@ -33,7 +71,7 @@ for _, agent in ipairs(queue) do
     out[#out + 1] = agent
   end
 end
-for i = 3, n + 2 do
+for i = 4, n + 3 do
   local agent = ARGV[i]
   if not seen[agent] then
     seen[agent] = true
@@ -73,7 +111,7 @@ if mode == 'advance' then
       redis.call('LREM', key, 1, agent)
       redis.call('RPUSH', key, agent)
     end
-    return 0
+    return finish(0)
   end
   -- Many moves: renumber once (each agent's last move decides its place).
   local last_move = {}
@@ -92,7 +130,7 @@ if mode == 'advance' then
     end
   end
   store(kept)
-  return 0
+  return finish(0)
 end
 
 local eligible = {}
@@ -108,13 +146,13 @@ for i = 1, #out do
 end
 
 if unchanged and picked == nil then
-  return 0
+  return finish(0)
 end
 if unchanged then
   local agent = out[picked]
   redis.call('LREM', key, 1, agent)
   redis.call('RPUSH', key, agent)
-  return member_pos[agent]
+  return finish(member_pos[agent])
 end
 
 if picked ~= nil then
@@ -124,6 +162,6 @@ if picked ~= nil then
 end
 store(out)
 if picked == nil then
-  return 0
+  return finish(0)
 end
-return member_pos[picked]
+return finish(member_pos[picked])
