@@ -118,6 +118,17 @@ _WARNED_RULES: set[tuple[object, str]] = set()
 """The unusable stored rules already logged by this process: ``(policy, problem)``."""
 
 
+def _presence_down(account: object, error: BaseException | None = None) -> None:
+    """Presence failed (``error``, or the exception being handled): nobody is online."""
+    degradations.failed(
+        logger,
+        "presence",
+        "presence unavailable; treating every agent as offline",
+        error=error,
+        extra={"autoassign_account": account},
+    )
+
+
 def _ledger_ok() -> None:
     degradations.recovered(logger, "rate-limit ledger")
 
@@ -401,12 +412,7 @@ class AssignmentService:
         try:
             statuses = self.presence.statuses(account.id, members)
         except Exception:
-            degradations.failed(
-                logger,
-                "presence",
-                "presence unavailable; treating every agent as offline",
-                extra={"autoassign_account": account.id},
-            )
+            _presence_down(account.id)
             return None
         degradations.recovered(logger, "presence")
         return statuses
@@ -426,12 +432,7 @@ class AssignmentService:
         try:
             online = presence.online(account.id, members)
         except Exception:
-            degradations.failed(
-                logger,
-                "presence",
-                "presence unavailable; treating every agent as offline",
-                extra={"autoassign_account": account.id},
-            )
+            _presence_down(account.id)
             return None
         degradations.recovered(logger, "presence")
         return dict.fromkeys(online, ONLINE)
@@ -1164,13 +1165,7 @@ class AssignmentService:
 
     def _presence_failed(self, run: _Pass, error: BaseException | None) -> None:
         """Presence failed mid-pass (``error``, or the exception being handled)."""
-        degradations.failed(
-            logger,
-            "presence",
-            "presence unavailable; treating every agent as offline",
-            error=error,
-            extra={"autoassign_account": run.state.account.id},
-        )
+        _presence_down(run.state.account.id, error)
         run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
         run.statuses.clear()
 
