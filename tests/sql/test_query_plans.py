@@ -187,18 +187,13 @@ def test_unassigned_open_walks_an_index_in_order(
     scans = [found for plan in plans if (found := _page_scan(plan, table))]
     assert len(scans) == 1, plans
     indexes, sorted_there = scans[0]
-    waiting = f"ix_{table}_unassigned_waiting"
-    if priority is ConversationPriority.LONGEST_WAITING:
-        # walked in order: the database reads only the first rows of the page
-        assert indexes == {waiting}, plans
-        assert not sorted_there, plans
-    else:
-        # PostgreSQL 15 prefers the small partial index of the unassigned open rows and
-        # sorts them (top-N): the work is bounded by the inbox's unassigned backlog, not
-        # by its history (docs/sql.md says so); or it walks the full index in order
-        assert indexes == {waiting} or (
-            indexes == {f"ix_{table}_inbox_status_assignee"} and not sorted_there
-        ), plans
+    index = {
+        ConversationPriority.LONGEST_WAITING: f"ix_{table}_unassigned_waiting",
+        ConversationPriority.EARLIEST_CREATED: f"ix_{table}_unassigned_earliest",
+    }[priority]
+    # walked in order: the database reads only the first rows of the page
+    assert indexes == {index}, plans
+    assert not sorted_there, plans
 
 
 def test_open_counts_and_the_claim_use_indexes(big: tuple[sa.Engine, Any]) -> None:

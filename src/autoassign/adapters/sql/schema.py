@@ -56,15 +56,21 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 4
+HEAD_REVISION = 5
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
 ``assignment_policies``; 3: the ``event_outbox`` table (``SqlEventOutbox``); 4:
-``inbox_capacity_limits.conversation_limit`` nullable (``NULL``: an unlimited link)."""
+``inbox_capacity_limits.conversation_limit`` nullable (``NULL``: an unlimited link); 5:
+the partial index ``ix_<conversations>_unassigned_earliest`` (the earliest-created page
+read in index order)."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
+
+_EARLIEST_INDEX_SINCE = 5
+"""The revision that added the partial earliest-created index of the unassigned open
+conversations."""
 
 _TABLE_SINCE = {"event_outbox": 3}
 """The revision that added each table added after the first schema."""
@@ -949,6 +955,18 @@ class SqlSchema:
                 conv.c.created_at,
                 conv.c.id,
             )
+            # earliest-created order over the unassigned open ones only: PostgreSQL
+            # walks it in order and stops after the page (with only the index above it
+            # prefers the waiting index below and sorts the whole unassigned backlog).
+            if self.revision >= _EARLIEST_INDEX_SINCE:
+                sa.Index(
+                    f"ix_{conv.name}_unassigned_earliest",
+                    conv.c.inbox_id,
+                    conv.c.created_at,
+                    conv.c.id,
+                    postgresql_where=unassigned_open,
+                    sqlite_where=unassigned_open,
+                )
             # longest-waiting order over the unassigned open ones only.
             if "last_activity_at" in conv.c:
                 sa.Index(
