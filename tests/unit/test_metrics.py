@@ -36,6 +36,13 @@ class Recorder(NullMetrics):
         self.jobs.append(outcome)
 
 
+def _raise(boom: type[Exception]) -> Any:
+    def hook(original: Any, *args: Any, **kwargs: Any) -> Any:
+        raise boom("down")
+
+    return hook
+
+
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
@@ -158,9 +165,7 @@ def test_prometheus_counts_degradations_by_kind(
     wrap: Any,
     boom: Any,
 ) -> None:
-    def down(original: Any, *args: Any, **kwargs: Any) -> Any:
-        raise boom("down")
-
+    down = _raise(boom)
     scenario.setup(members=["ann"])
     scenario.convs([1, 2])
     presence = wrap(scenario.backend.presence, statuses=down)
@@ -195,9 +200,7 @@ def test_prometheus_counts_job_outcomes(
     wrap: Any,
     boom: Any,
 ) -> None:
-    def down(original: Any, *args: Any, **kwargs: Any) -> Any:
-        raise boom("down")
-
+    down = _raise(boom)
     scenario.setup(members=["ann"])
     scenario.convs([1])
     # Handed off: another pass holds the lease.
@@ -241,9 +244,7 @@ def test_prometheus_counts_a_pass_run_without_the_lease(
     wrap: Any,
     boom: Any,
 ) -> None:
-    def down(original: Any, *args: Any, **kwargs: Any) -> Any:
-        raise boom("down")
-
+    down = _raise(boom)
     scenario.setup(members=["ann"])
     scenario.convs([1])
     lease = wrap(scenario.backend.lease, acquire=down)
