@@ -39,6 +39,11 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
         ("autoassign.adapters.redis", "redis", "autoassign[redis]"),
         ("autoassign.integrations.rq", "rq", "autoassign[rq]"),
         ("autoassign.integrations.celery", "celery", "autoassign[celery]"),
+        (
+            "autoassign.integrations.prometheus",
+            "prometheus_client",
+            "autoassign[prometheus]",
+        ),
         ("autoassign.testing.strategies", "hypothesis", "autoassign[testing]"),
     ],
 )

@@ -79,7 +79,7 @@ def test_the_metadata_has_urls_classifiers_and_no_dev_extra(
     classifiers = metadata.get_all("Classifier") or []
     assert "Programming Language :: Python :: 3.10" in classifiers
     extras = set(metadata.get_all("Provides-Extra") or [])
-    assert {"redis", "sql", "postgres", "cli", "testing"} <= extras
+    assert {"redis", "sql", "postgres", "cli", "testing", "prometheus"} <= extras
     assert "dev" not in extras
     requires = metadata.get_all("Requires-Dist") or []
     assert any(r.startswith("alembic") and "extra == 'sql'" in r for r in requires)

@@ -21,6 +21,7 @@ CORE_MODULES = (
     "autoassign.errors",
     "autoassign.events",
     "autoassign.jobs",
+    "autoassign.metrics",
     "autoassign.model",
     "autoassign.outbox",
     "autoassign.ports",
@@ -50,6 +51,7 @@ NOT_AT_TOP_LEVEL = {
         "unusable_exclusion_rules",
     },
     "autoassign.events": {"Event"},
+    "autoassign.metrics": {"check_metrics"},
     "autoassign.selection": {"fallback_ranking", "reconcile_queue"},
     "autoassign.jobs": {
         "DEFAULT_LEASE_TTL",
@@ -131,6 +133,7 @@ OTHER_MODULES = (
     "autoassign.integrations.django.presence",
     "autoassign.integrations.django.repository",
     "autoassign.integrations.django.signals",
+    "autoassign.integrations.prometheus",
     "autoassign.reservations",
     "autoassign.testing",
     "autoassign.testing.contracts",
@@ -280,6 +283,24 @@ def test_strategies_explain_a_missing_hypothesis() -> None:
             assert "install autoassign[testing]" in str(exc), exc
         else:
             raise AssertionError("strategies imported without hypothesis")
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_core_runs_a_job_without_prometheus_client() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["prometheus_client"] = None
+        from autoassign.testing import FakeClock, InMemoryBackend, build_in_memory
+        app = build_in_memory(InMemoryBackend(clock=FakeClock()))
+        assert app.job.metrics is None
+        app.job.run(1)
+        assert sys.modules["prometheus_client"] is None
         """
     )
     completed = subprocess.run(

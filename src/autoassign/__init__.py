@@ -33,6 +33,7 @@ from autoassign.jobs import (
     PeriodicOutcome,
     request_assignment,
 )
+from autoassign.metrics import Metrics, NullMetrics
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
@@ -110,6 +111,8 @@ __all__ = [
     "JobOutcome",
     "LedgerUsage",
     "LegacyAssigner",
+    "Metrics",
+    "NullMetrics",
     "OutboxRecord",
     "OutboxRelay",
     "OverridePrecedence",

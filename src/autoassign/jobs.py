@@ -9,15 +9,18 @@ spec's ``AutoAssignment::AssignmentJob`` (queue ``default``), and
 from __future__ import annotations
 
 import logging
+import time
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import attrs
 
 from autoassign._quietlog import degradations
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.errors import ConfigurationError
+from autoassign.metrics import Metrics
 from autoassign.model import ASSIGNMENT_V2_FEATURE, Account, InboxId
 from autoassign.ports import (
     BatchPendingLease,
@@ -44,6 +47,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class _NoLease:
@@ -212,6 +217,9 @@ class AssignmentJob:
         default=DEFAULT_MAX_ROUNDS, validator=_check_max_rounds
     )
     rerun_slack: timedelta = DEFAULT_RERUN_SLACK
+    metrics: Metrics | None = None
+    """Told of each pass (with its wall time) and of each run's outcome; ``None``
+    (the default): no call, no timer read."""
 
     def run(self, inbox: InboxId, *, limit: int | None = None) -> JobOutcome:
         """Run the job for ``inbox`` (the body of the spec's ``AssignmentJob``).
@@ -223,6 +231,12 @@ class AssignmentJob:
         Returns:
             What the run did; see :class:`JobOutcome`.
         """
+        outcome = self._run(inbox, limit)
+        if self.metrics is not None:
+            self._observe(self.metrics.job_finished, outcome)
+        return outcome
+
+    def _run(self, inbox: InboxId, limit: int | None) -> JobOutcome:
         page = self.service.bulk_limit if limit is None else limit
         results: list[AssignmentResult] = []
         unleased = False
@@ -240,7 +254,7 @@ class AssignmentJob:
             error: Exception | None = None
             try:
                 self._lease_call("take", inbox)
-                result = self.service.perform_bulk_assignment(inbox, limit=limit)
+                result = self._pass(inbox, limit)
                 results.append(result)
                 logger.info(
                     "Assigned %d conversations for inbox %s",
@@ -287,6 +301,25 @@ class AssignmentJob:
                 inbox=inbox, results=tuple(results), requeued=True, unleased=unleased
             )
         return JobOutcome(inbox=inbox, results=tuple(results), unleased=unleased)
+
+    def _pass(self, inbox: InboxId, limit: int | None) -> AssignmentResult:
+        """One pass, timed and reported when an observer is given."""
+        if self.metrics is None:
+            return self.service.perform_bulk_assignment(inbox, limit=limit)
+        started = time.perf_counter()
+        result = self.service.perform_bulk_assignment(inbox, limit=limit)
+        seconds = time.perf_counter() - started
+        metrics = self.metrics
+        self._observe(lambda done: metrics.pass_finished(done, seconds=seconds), result)
+        return result
+
+    @staticmethod
+    def _observe(report: Callable[[_T], None], value: _T) -> None:
+        """Call the observer; an observer's failure is logged, never the job's."""
+        try:
+            report(value)
+        except Exception:
+            logger.warning("the metrics observer failed", exc_info=True)
 
     def _acquire_or_hand_off(self, inbox: InboxId) -> Lease | _HandedOff:
         """The lease, or the request handed to whoever holds it."""

@@ -8,7 +8,7 @@ from datetime import datetime
 import attrs
 
 from autoassign.decisions import GateFailure, SkipReason
-from autoassign.model import AgentId, ConversationId, InboxId
+from autoassign.model import AgentId, ConversationId, InboxId, PolicyId
 
 __all__ = ["Assignment", "AssignmentResult", "Degradation", "Skip"]
 
@@ -48,7 +48,8 @@ class AssignmentResult:
 
     ``gate`` is set when a prerequisite failed and nothing was done. ``assignments`` are
     the successful claims (``assigned_count`` counts only those), ``skips`` say why each
-    other fetched conversation was left alone.
+    other fetched conversation was left alone. ``policy`` is the id of the assignment
+    policy the pass applied (``None`` when a gate failed before one was known).
     """
 
     inbox: InboxId
@@ -59,6 +60,7 @@ class AssignmentResult:
     degraded: frozenset[Degradation] = frozenset()
     unpublished_events: tuple[object, ...] = ()
     stopped: SkipReason | None = None
+    policy: PolicyId | None = None
 
     @property
     def assigned_count(self) -> int:

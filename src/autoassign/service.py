@@ -540,7 +540,7 @@ class AssignmentService:
 
         page = fetch(None, ())
         if not page:
-            return AssignmentResult(inbox=inbox)
+            return AssignmentResult(inbox=inbox, policy=loaded.policy.policy.id)
 
         run = _Pass(
             state=loaded,
@@ -642,6 +642,7 @@ class AssignmentService:
             degraded=frozenset(run.degraded),
             unpublished_events=tuple(run.unpublished),
             stopped=stopped,
+            policy=run.state.policy.policy.id,
         )
 
     def _snapshot(

@@ -16,6 +16,7 @@ from autoassign.jobs import (
     AssignmentJob,
     PeriodicAssignmentJob,
 )
+from autoassign.metrics import Metrics, check_metrics
 from autoassign.model import AssignmentOrder, OverridePrecedence
 from autoassign.outbox import DEFAULT_OUTBOX_GRACE
 from autoassign.ports import (
@@ -114,6 +115,7 @@ def build_autoassign(
     reassigner: Reassigner | None = None,
     outbox: EventOutbox | None = None,
     outbox_grace: timedelta = DEFAULT_OUTBOX_GRACE,
+    metrics: Metrics | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -135,7 +137,10 @@ def build_autoassign(
     ``backend.outbox`` of the memory or Redis backend, or a ``SqlEventOutbox``); each
     pass first publishes the records older than ``outbox_grace`` whose assignment
     stands. Without it, events a failing bus or a dead worker did not publish are
-    lost (they are only on the result's ``unpublished_events``)."""
+    lost (they are only on the result's ``unpublished_events``).
+    ``metrics`` observes every pass the job runs and every run's outcome (e.g.
+    :class:`~autoassign.integrations.prometheus.PrometheusMetrics`; see
+    :class:`~autoassign.metrics.Metrics`); off by default, at no cost."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -152,6 +157,7 @@ def build_autoassign(
             field="pending_ttl",
         )
     check_bulk_limit(periodic_batch_size, field="periodic_batch_size")
+    metrics = check_metrics(metrics)
     if outbox_grace <= timedelta(0):
         raise ConfigurationError(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
@@ -193,6 +199,7 @@ def build_autoassign(
             lease_ttl=lease_ttl,
             pending_ttl=pending_ttl,
             strict=strict,
+            metrics=metrics,
         ),
         periodic=PeriodicAssignmentJob(
             directory=directory,

@@ -1,0 +1,149 @@
+"""Prometheus metrics (extra ``autoassign[prometheus]``).
+
+Wired with one argument::
+
+    from autoassign.integrations.prometheus import PrometheusMetrics
+
+    app = autoassign.build_autoassign(..., metrics=PrometheusMetrics())
+
+and exposed the way the host already exposes ``prometheus_client`` metrics
+(``prometheus_client.start_http_server``, or the host framework's exporter). Every
+metric carries the ``inbox`` label; the names, labels and example alert rules are in
+``docs/operations.md`` ("Metrics").
+"""
+
+from __future__ import annotations
+
+try:
+    import prometheus_client as _prom
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "autoassign.integrations.prometheus needs prometheus-client: "
+        "install autoassign[prometheus]"
+    ) from exc
+
+from collections import Counter
+from collections.abc import Sequence
+
+from autoassign.jobs import JobOutcome
+from autoassign.metrics import NullMetrics
+from autoassign.results import AssignmentResult
+
+__all__ = ["DEFAULT_PASS_BUCKETS", "JOB_LEASE_UNAVAILABLE", "PrometheusMetrics"]
+
+DEFAULT_PASS_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+"""The pass duration histogram's buckets, in seconds."""
+
+JOB_LEASE_UNAVAILABLE = "lease_unavailable"
+"""The ``kind`` of a degradation counted for a job run whose lease store failed (a
+pass ran without the lease); the other kinds are
+:class:`~autoassign.results.Degradation` values."""
+
+
+def _outcome(outcome: JobOutcome) -> str:
+    if outcome.error is not None:
+        return "failed"
+    if outcome.handed_off:
+        return "handed_off"
+    if outcome.requeued:
+        return "requeued"
+    return "completed"
+
+
+class PrometheusMetrics(NullMetrics):
+    """The :class:`~autoassign.metrics.Metrics` observer over ``prometheus_client``.
+
+    Registers its metrics in ``registry`` (default: ``prometheus_client.REGISTRY``, so
+    build one per process; pass a fresh ``CollectorRegistry`` in tests). ``namespace``
+    prefixes every name (``autoassign_passes_total``, ...), ``buckets`` are those of
+    the pass duration histogram.
+    """
+
+    def __init__(
+        self,
+        registry: _prom.CollectorRegistry | None = None,
+        *,
+        namespace: str = "autoassign",
+        buckets: Sequence[float] = DEFAULT_PASS_BUCKETS,
+    ) -> None:
+        target = _prom.REGISTRY if registry is None else registry
+        self.passes = _prom.Counter(
+            "passes",
+            "Assignment passes, by inbox, policy and failed gate ('' if none).",
+            ["inbox", "policy", "gate"],
+            namespace=namespace,
+            registry=target,
+        )
+        self.pass_duration = _prom.Histogram(
+            "pass_duration_seconds",
+            "Wall time of one assignment pass.",
+            ["inbox", "policy"],
+            buckets=tuple(buckets),
+            namespace=namespace,
+            registry=target,
+        )
+        self.assignments = _prom.Counter(
+            "assignments",
+            "Conversations assigned by the passes.",
+            ["inbox", "policy"],
+            namespace=namespace,
+            registry=target,
+        )
+        self.skipped = _prom.Counter(
+            "skipped_conversations",
+            "Fetched conversations a pass left unassigned, by reason.",
+            ["inbox", "policy", "reason"],
+            namespace=namespace,
+            registry=target,
+        )
+        self.degradations = _prom.Counter(
+            "degradations",
+            "Passes (or job runs) that went on without a failed dependency, by kind.",
+            ["inbox", "kind"],
+            namespace=namespace,
+            registry=target,
+        )
+        self.jobs = _prom.Counter(
+            "jobs",
+            "Runs of the assignment job, by outcome "
+            "(completed, handed_off, requeued, failed).",
+            ["inbox", "outcome"],
+            namespace=namespace,
+            registry=target,
+        )
+
+    def pass_finished(self, result: AssignmentResult, *, seconds: float) -> None:
+        """Count the pass, its assignments, skips by reason and degradations, and
+        observe its duration."""
+        inbox = str(result.inbox)
+        policy = "" if result.policy is None else str(result.policy)
+        gate = "" if result.gate is None else result.gate.value
+        self.passes.labels(inbox, policy, gate).inc()
+        self.pass_duration.labels(inbox, policy).observe(seconds)
+        if result.assignments:
+            self.assignments.labels(inbox, policy).inc(len(result.assignments))
+        for reason, count in Counter(skip.reason for skip in result.skips).items():
+            self.skipped.labels(inbox, policy, reason.value).inc(count)
+        for kind in result.degraded:
+            self.degradations.labels(inbox, kind.value).inc()
+
+    def job_finished(self, outcome: JobOutcome) -> None:
+        """Count the run by outcome (and a ``lease_unavailable`` degradation)."""
+        inbox = str(outcome.inbox)
+        self.jobs.labels(inbox, _outcome(outcome)).inc()
+        if outcome.unleased:
+            self.degradations.labels(inbox, JOB_LEASE_UNAVAILABLE).inc()
