@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import random
 import threading
+import unittest
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, NoReturn, Protocol
 
 from autoassign.model import (
     Account,
@@ -109,9 +110,36 @@ def _at(seconds: float) -> datetime:
     return EPOCH + timedelta(seconds=seconds)
 
 
-def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
+def _skip(flag: str, reason: str) -> NoReturn:
+    """Skip the running case because of the capability flag ``flag``: with
+    ``pytest.skip`` under pytest, else :class:`unittest.SkipTest` (which pytest and
+    unittest both report as a skip). The reason names the flag."""
+    message = f"{flag}: {reason}"
+    try:
+        import pytest
+    except ImportError:  # pragma: no cover - the suites run under pytest here
+        raise unittest.SkipTest(message) from None
+    pytest.skip(message)
+
+
+class _Threads:
+    """The hook of every suite that starts threads."""
+
+    def close_connections(self) -> None:
+        """Called at the end of each thread the suite starts (after its last call
+        into the adapter, also when it failed): close the connections this thread
+        opened, e.g. ``django.db.connections.close_all()``, so that the test
+        database can be dropped afterwards. Default: nothing."""
+
+
+def _race(
+    workers: int,
+    body: Callable[[int], bool],
+    close: Callable[[], None] = lambda: None,
+) -> list[bool]:
     """Run ``body(i)`` for ``i`` in ``range(workers)`` on threads released together;
-    returns each result. A worker's exception is re-raised here."""
+    returns each result. Each thread calls ``close()`` last. A worker's exception is
+    re-raised here."""
     barrier = threading.Barrier(workers, timeout=10)
     results: list[bool | None] = [None] * workers
     errors: list[BaseException] = []
@@ -122,6 +150,11 @@ def _race(workers: int, body: Callable[[int], bool]) -> list[bool]:
             results[index] = body(index)
         except BaseException as exc:  # re-raised in the caller
             errors.append(exc)
+        finally:
+            try:
+                close()
+            except BaseException as exc:
+                errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
     for thread in threads:
@@ -154,7 +187,7 @@ def _standing(
 # -- RateLimitLedger ----------------------------------------------------------------------
 
 
-class RateLimitLedgerContract:
+class RateLimitLedgerContract(_Threads):
     """Checks :class:`~autoassign.ports.RateLimitLedger`: sliding windows on the
     caller's time (widened by the ledger's clock-skew margin), counted usage with the
     newest entry, atomic limited recording, replacement and discard, and no overshoot
@@ -353,6 +386,7 @@ class RateLimitLedgerContract:
             lambda i: ledger.try_record(
                 1, "ann", 100 + i, now=_at(0), window=self.window, limit=limit
             ),
+            self.close_connections,
         )
         assert sum(wins) == limit
         assert self._usage(ledger, 1, "ann", _at(1))[0] == limit
@@ -718,7 +752,7 @@ class RotationStoreContract:
 # -- InboxLease ---------------------------------------------------------------------------
 
 
-class InboxLeaseContract:
+class InboxLeaseContract(_Threads):
     """Checks :class:`~autoassign.ports.InboxLease`: exclusive leases that only their
     owner releases, and the pending mark used to coalesce triggers, in both its forms
     (queued, and handed off to a holder: coalescing only while that holder holds the
@@ -950,7 +984,7 @@ class InboxLeaseContract:
             handed = leases.hand_off(5, ttl=self.ttl)
             return handed is not None and handed.first
 
-        assert sum(_race(_CONCURRENCY, hand)) == 1
+        assert sum(_race(_CONCURRENCY, hand, self.close_connections)) == 1
         held.release()
 
     def test_inboxes_are_isolated(self) -> None:
@@ -998,10 +1032,16 @@ class InboxLeaseContract:
     def test_concurrent_acquire_has_one_winner(self) -> None:
         leases = self.make_lease(FakeClock())
         wins = _race(
-            _CONCURRENCY, lambda i: leases.acquire(5, ttl=self.ttl) is not None
+            _CONCURRENCY,
+            lambda i: leases.acquire(5, ttl=self.ttl) is not None,
+            self.close_connections,
         )
         assert sum(wins) == 1
-        marks = _race(_CONCURRENCY, lambda i: leases.mark_pending(5, ttl=self.ttl))
+        marks = _race(
+            _CONCURRENCY,
+            lambda i: leases.mark_pending(5, ttl=self.ttl),
+            self.close_connections,
+        )
         assert sum(marks) == 1
 
 
@@ -1176,7 +1216,7 @@ class ReservationsSetup(NamedTuple):
     cannot be injected (the tests that need it then pass without checking)."""
 
 
-class ReservationsContract:
+class ReservationsContract(_Threads):
     """Checks :class:`~autoassign.ports.Reservations`: presence read as a snapshot and
     compared with ``expect_online``; the slot taken (atomically, against the limit)
     only when presence is confirmed; no entry left behind otherwise; failures reported,
@@ -1379,6 +1419,7 @@ class ReservationsContract:
                     setup, "ann", 100 + i, {"ann": True}, limit=limit
                 ).recorded
             ),
+            self.close_connections,
         )
         assert sum(wins) == limit
         assert self._entries(setup, "ann")[0] == limit
@@ -1424,7 +1465,7 @@ def _assignee(
     return stored.assignee
 
 
-class ConversationRepositoryContract:
+class ConversationRepositoryContract(_Threads):
     """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
     order, exclusions, open counts and the compare-and-set claim."""
 
@@ -1756,7 +1797,7 @@ class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):
     pass
 
 
-class ReassignerContract:
+class ReassignerContract(_Threads):
     """Checks :class:`~autoassign.triggers.Reassigner` (the legacy path's reassignment)
     on a repository that implements it: a compare-and-set on the previous assignee of an
     open conversation, one winner under races."""
@@ -1793,6 +1834,7 @@ class ReassignerContract:
         wins = _race(
             _CONCURRENCY,
             lambda index: repository.reassign(1, f"agent-{index}", previous="gone"),
+            self.close_connections,
         )
         assert sum(wins) == 1, wins
         assert _assignee(repository, 1) == f"agent-{wins.index(True)}"
