@@ -116,7 +116,7 @@ def _skip(flag: str, reason: str) -> NoReturn:
     unittest both report as a skip). The reason names the flag."""
     message = f"{flag}: {reason}"
     try:
-        import pytest
+        import pytest  # noqa: PLC0415 - the suites import without pytest
     except ImportError:  # pragma: no cover - the suites run under pytest here
         raise unittest.SkipTest(message) from None
     pytest.skip(message)
@@ -1465,15 +1465,102 @@ def _assignee(
     return stored.assignee
 
 
-class ConversationRepositoryContract(_Threads):
+_AGENT_NUMBERS: dict[str, int] = {
+    "ann": 1,
+    "bob": 2,
+    "cy": 3,
+    "dee": 4,
+    "gone": 5,
+    "zed": 6,
+}
+"""The int each agent name of the suites stands for under ``integer_ids``
+(``"agent-N"`` is ``100 + N``; ints stay as they are)."""
+
+_TEAM_NUMBERS: dict[str, int] = {"blocked": 1, "open": 2, "other": 3, "t2": 2}
+
+
+def _numbered(name: str | int, integer: bool, numbers: Mapping[str, int]) -> Id:
+    if not integer or isinstance(name, int):
+        return name
+    if name.startswith("agent-"):
+        return 100 + int(name.removeprefix("agent-"))
+    return numbers[name]
+
+
+class _Flags:
+    """The capability flags of the repository and directory suites. Each is ``False``
+    by default (the host represents everything); a host sets the ones that describe
+    it. A case is rewritten to what the host can store wherever it can be (ints for
+    the suite's str ids, account 1 for the others, one policy per inbox), its parts
+    that cannot are left out, and a case that is only about what the host lacks is
+    skipped with a reason naming the flag."""
+
+    single_account: bool = False
+    """The host stores one account, id ``1`` (no tenant column): cases about telling
+    accounts apart are skipped, the others use account ``1`` only."""
+
+    integer_ids: bool = False
+    """Every id (conversation, inbox, account, agent, team, policy) is an int: the
+    suite's names (``"ann"``, ``"blocked"``) become ints, the cases about str ids
+    are skipped."""
+
+    no_teams: bool = False
+    """The host has no teams: no conversation has a team, the directory holds none,
+    and the cases about teams are skipped."""
+
+    def agent(self, name: str | int) -> AgentId:
+        """The agent id the suite uses for ``name`` (an int under
+        :attr:`integer_ids`)."""
+        return _numbered(name, self.integer_ids, _AGENT_NUMBERS)
+
+    def team_id(self, name: str | int) -> TeamId:
+        """The team id the suite uses for ``name`` (an int under
+        :attr:`integer_ids`)."""
+        return _numbered(name, self.integer_ids, _TEAM_NUMBERS)
+
+
+class ConversationRepositoryContract(_Threads, _Flags):
     """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
-    order, exclusions, open counts and the compare-and-set claim."""
+    order, exclusions, open counts and the compare-and-set claim.
+
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`.
+    Hooks: :meth:`make_repository`, :meth:`prepare_agents` (agents as rows) and
+    :meth:`close_connections` (threads)."""
 
     def make_repository(
         self, conversations: Sequence[Conversation]
     ) -> ConversationRepository:
         """A fresh repository holding exactly ``conversations``."""
         raise NotImplementedError
+
+    def prepare_agents(self, agents: Sequence[AgentId]) -> None:
+        """Called before each :meth:`make_repository` with every agent the case names
+        (the conversations' assignees, and every agent it will claim for or count),
+        in id order: a host whose assignee column is a foreign key to its user table
+        creates those rows here. Default: nothing."""
+
+    def _repository(
+        self, conversations: Sequence[Conversation], agents: Iterable[str | int] = ()
+    ) -> ConversationRepository:
+        named = {self.agent(agent) for agent in agents}
+        named |= {c.assignee for c in conversations if c.assignee is not None}
+        self.prepare_agents(sorted(named, key=id_sort_key))
+        return self.make_repository(conversations)
+
+    def _conversation(
+        self,
+        id: int,
+        *,
+        assignee: str | None = None,
+        team: str | int | None = None,
+        **fields: object,
+    ) -> Conversation:
+        return _conversation(
+            id,
+            assignee=None if assignee is None else self.agent(assignee),
+            team=None if team is None else self.team_id(team),
+            **fields,  # type: ignore[arg-type]
+        )
 
     def _ids(
         self,
@@ -1507,7 +1594,7 @@ class ConversationRepositoryContract(_Threads):
             _conversation(2, created=5, activity=40),
             _conversation(4, created=5, activity=40),
         ]
-        repository = self.make_repository(stored)
+        repository = self._repository(stored)
         by_id = {conversation.id: conversation for conversation in stored}
         for priority in ConversationPriority:
             whole = self._ids(repository, priority=priority)
@@ -1529,46 +1616,48 @@ class ConversationRepositoryContract(_Threads):
         assert self._ids(repository, after=gone) == [1, 5]
 
     def test_excluded_teams_are_left_out(self) -> None:
-        repository = self.make_repository(
+        if self.no_teams:
+            _skip("no_teams", "conversations without teams: nothing to exclude")
+        c, t = self._conversation, self.team_id
+        repository = self._repository(
             [
-                _conversation(1, created=1, team="blocked"),
-                _conversation(2, created=2),
-                _conversation(3, created=3, team="open"),
-                _conversation(4, created=4, team="blocked"),
-                _conversation(5, created=5, team="other"),
+                c(1, created=1, team="blocked"),
+                c(2, created=2),
+                c(3, created=3, team="open"),
+                c(4, created=4, team="blocked"),
+                c(5, created=5, team="other"),
             ]
         )
         assert self._ids(repository) == [1, 2, 3, 4, 5]
-        assert self._ids(repository, exclude_teams={"blocked"}) == [2, 3, 5]
+        assert self._ids(repository, exclude_teams={t("blocked")}) == [2, 3, 5]
         # ids of both kinds in one set (a pass collects them from the stored rows)
-        assert self._ids(repository, exclude_teams={"blocked", 7}) == [2, 3, 5]
-        assert self._ids(repository, exclude_teams=["blocked", "other"], limit=2) == [
-            2,
-            3,
-        ]
+        assert self._ids(repository, exclude_teams={t("blocked"), 7}) == [2, 3, 5]
+        assert self._ids(
+            repository, exclude_teams=[t("blocked"), t("other")], limit=2
+        ) == [2, 3]
         page = self._ids(
             repository,
-            exclude_teams={"blocked"},
-            after=_conversation(2, created=2),
+            exclude_teams={t("blocked")},
+            after=c(2, created=2),
         )
         assert page == [3, 5]
 
     def test_get(self) -> None:
-        stored = _conversation(
+        stored = self._conversation(
             1, assignee="ann", labels=["vip", "billing"], created=10, activity=20
         )
-        repository = self.make_repository([stored, _conversation(2)])
+        repository = self._repository([stored, _conversation(2)])
         assert repository.get(1) == stored
         assert repository.get(3) is None
 
     def test_unassigned_open_filters(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(1),
                 _conversation(2, status=ConversationStatus.RESOLVED),
                 _conversation(3, status=ConversationStatus.PENDING),
                 _conversation(4, status=ConversationStatus.SNOOZED),
-                _conversation(5, assignee="ann"),
+                self._conversation(5, assignee="ann"),
                 _conversation(6, inbox=2),
                 _conversation(7, created=1),
             ]
@@ -1587,7 +1676,7 @@ class ConversationRepositoryContract(_Threads):
             assert conversation.inbox == 1
 
     def test_earliest_created_order_with_id_tie_break(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(5, created=30, activity=31),
                 _conversation(3, created=10, activity=90),
@@ -1599,7 +1688,7 @@ class ConversationRepositoryContract(_Threads):
         assert self._ids(repository) == [2, 3, 9, 1, 5]
 
     def test_longest_waiting_order(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(5, created=30, activity=31),
                 _conversation(3, created=10, activity=90),
@@ -1613,23 +1702,25 @@ class ConversationRepositoryContract(_Threads):
         assert order == [5, 2, 4, 9, 1, 3]
 
     def test_str_ids_order_is_total(self) -> None:
+        if self.integer_ids:
+            _skip("integer_ids", "str conversation and inbox ids")
         conversations = [
             Conversation(
                 id=name,
                 inbox="in",
-                account="acc",
+                account=1 if self.single_account else "acc",
                 created_at=_at(0),
                 last_activity_at=_at(0),
             )
             for name in ("c", "a", "b")
         ]
-        repository = self.make_repository(conversations)
+        repository = self._repository(conversations)
         first = self._ids(repository, "in")
         assert first == ["a", "b", "c"]
         assert self._ids(repository, "in", after=conversations[1]) == ["b", "c"]
 
     def test_limit(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [_conversation(i, created=i) for i in range(1, 11)]
         )
         assert self._ids(repository, limit=3) == [1, 2, 3]
@@ -1637,7 +1728,7 @@ class ConversationRepositoryContract(_Threads):
         assert self._ids(repository, limit=50) == list(range(1, 11))
 
     def test_label_exclusions(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(1, labels=["vip"]),
                 _conversation(2, labels=["VIP"]),
@@ -1651,7 +1742,7 @@ class ConversationRepositoryContract(_Threads):
 
     def test_age_exclusion_by_created_at(self) -> None:
         now = _at(10 * 3600)
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(1, created=0, activity=9 * 3600),  # 10 h old
                 _conversation(2, created=7 * 3600),  # exactly 3 h old
@@ -1666,7 +1757,7 @@ class ConversationRepositoryContract(_Threads):
 
     def test_both_exclusions_apply(self) -> None:
         now = _at(10 * 3600)
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(1, created=0),
                 _conversation(2, created=9 * 3600, labels=["spam"]),
@@ -1677,7 +1768,7 @@ class ConversationRepositoryContract(_Threads):
         assert self._ids(repository, exclusions=rules, now=now) == [3]
 
     def test_exclusions_apply_before_the_limit(self) -> None:
-        repository = self.make_repository(
+        repository = self._repository(
             [
                 _conversation(1, created=1, labels=["spam"]),
                 _conversation(2, created=2, labels=["spam"]),
@@ -1689,108 +1780,126 @@ class ConversationRepositoryContract(_Threads):
         assert self._ids(repository, exclusions=rules, limit=2) == [3, 4]
 
     def test_open_counts(self) -> None:
-        repository = self.make_repository(
+        c, a = self._conversation, self.agent
+        resolved, snoozed = ConversationStatus.RESOLVED, ConversationStatus.SNOOZED
+        repository = self._repository(
             [
-                _conversation(1, assignee="ann"),
-                _conversation(2, assignee="ann"),
-                _conversation(3, assignee="ann", status=ConversationStatus.RESOLVED),
-                _conversation(4, assignee="ann", status=ConversationStatus.SNOOZED),
-                _conversation(5, assignee="ann", status=ConversationStatus.PENDING),
-                _conversation(6, assignee="ann", inbox=2),
-                _conversation(7, assignee="bob"),
-                _conversation(8, assignee="cy"),
-                _conversation(9),
-            ]
+                c(1, assignee="ann"),
+                c(2, assignee="ann"),
+                c(3, assignee="ann", status=resolved),
+                c(4, assignee="ann", status=snoozed),
+                c(5, assignee="ann", status=ConversationStatus.PENDING),
+                c(6, assignee="ann", inbox=2),
+                c(7, assignee="bob"),
+                c(8, assignee="cy"),
+                c(9),
+            ],
+            agents=["dee"],
         )
-        counts = repository.open_counts(1, ["ann", "bob", "dee"])
-        assert set(counts) <= {"ann", "bob", "dee"}
-        assert counts.get("ann", 0) == 2
-        assert counts.get("bob", 0) == 1
-        assert counts.get("dee", 0) == 0
-        assert dict(repository.open_counts(2, ["ann"])) == {"ann": 1}
-        assert repository.open_counts(3, ["ann"]).get("ann", 0) == 0
+        counts = repository.open_counts(1, [a("ann"), a("bob"), a("dee")])
+        assert set(counts) <= {a("ann"), a("bob"), a("dee")}
+        assert counts.get(a("ann"), 0) == 2
+        assert counts.get(a("bob"), 0) == 1
+        assert counts.get(a("dee"), 0) == 0
+        assert dict(repository.open_counts(2, [a("ann")])) == {a("ann"): 1}
+        assert repository.open_counts(3, [a("ann")]).get(a("ann"), 0) == 0
         assert dict(repository.open_counts(1, [])) == {}
 
     def test_claim_assigns_an_open_unassigned_conversation(self) -> None:
-        repository = self.make_repository([_conversation(1)])
-        assert repository.claim(1, "ann") is True
+        ann = self.agent("ann")
+        repository = self._repository([_conversation(1)], agents=["ann"])
+        assert repository.claim(1, ann) is True
         stored = repository.get(1)
         assert stored is not None
-        assert stored.assignee == "ann"
+        assert stored.assignee == ann
         assert stored.status is ConversationStatus.OPEN
         assert self._ids(repository) == []
-        assert repository.open_counts(1, ["ann"]).get("ann", 0) == 1
+        assert repository.open_counts(1, [ann]).get(ann, 0) == 1
 
     def test_claim_never_reassigns(self) -> None:
-        repository = self.make_repository([_conversation(1, assignee="ann")])
-        assert repository.claim(1, "bob") is False
-        assert repository.claim(1, "ann") is False
-        assert _assignee(repository, 1) == "ann"
-        fresh = self.make_repository([_conversation(2)])
-        assert fresh.claim(2, "ann") is True
-        assert fresh.claim(2, "bob") is False
-        assert _assignee(fresh, 2) == "ann"
+        ann, bob = self.agent("ann"), self.agent("bob")
+        repository = self._repository(
+            [self._conversation(1, assignee="ann")], agents=["bob"]
+        )
+        assert repository.claim(1, bob) is False
+        assert repository.claim(1, ann) is False
+        assert _assignee(repository, 1) == ann
+        fresh = self._repository([_conversation(2)], agents=["ann", "bob"])
+        assert fresh.claim(2, ann) is True
+        assert fresh.claim(2, bob) is False
+        assert _assignee(fresh, 2) == ann
 
     def test_claim_refuses_closed_and_missing_conversations(self) -> None:
-        repository = self.make_repository(
+        ann = self.agent("ann")
+        repository = self._repository(
             [
                 _conversation(1, status=ConversationStatus.RESOLVED),
                 _conversation(2, status=ConversationStatus.PENDING),
                 _conversation(3, status=ConversationStatus.SNOOZED),
-            ]
+            ],
+            agents=["ann"],
         )
         for conversation in (1, 2, 3):
-            assert repository.claim(conversation, "ann") is False
+            assert repository.claim(conversation, ann) is False
             assert _assignee(repository, conversation) is None
-        assert repository.claim(99, "ann") is False
+        assert repository.claim(99, ann) is False
         assert repository.get(99) is None
 
     def test_claim_respects_capacity(self) -> None:
-        repository = self.make_repository(
+        c = self._conversation
+        ann, bob, cy = self.agent("ann"), self.agent("bob"), self.agent("cy")
+        repository = self._repository(
             [
-                _conversation(1, assignee="ann"),
-                _conversation(2, assignee="ann"),
-                _conversation(3, assignee="ann", status=ConversationStatus.RESOLVED),
-                _conversation(4, assignee="ann", inbox=2),
-                _conversation(5, assignee="ann", inbox=2),
-                _conversation(6, assignee="ann", inbox=2),
-                _conversation(10),
-                _conversation(11),
-                _conversation(12),
-                _conversation(20, inbox=2),
-            ]
+                c(1, assignee="ann"),
+                c(2, assignee="ann"),
+                c(3, assignee="ann", status=ConversationStatus.RESOLVED),
+                c(4, assignee="ann", inbox=2),
+                c(5, assignee="ann", inbox=2),
+                c(6, assignee="ann", inbox=2),
+                c(10),
+                c(11),
+                c(12),
+                c(20, inbox=2),
+            ],
+            agents=["bob", "cy"],
         )
         # 2 open in inbox 1 (the resolved one and inbox 2's do not count)
-        assert repository.claim(10, "ann", capacity_limit=3) is True
-        assert repository.claim(11, "ann", capacity_limit=3) is False
+        assert repository.claim(10, ann, capacity_limit=3) is True
+        assert repository.claim(11, ann, capacity_limit=3) is False
         assert _assignee(repository, 11) is None
-        assert repository.claim(11, "bob", capacity_limit=1) is True
-        assert repository.claim(12, "cy", capacity_limit=0) is False
-        assert repository.claim(12, "ann", capacity_limit=None) is True
-        assert repository.claim(20, "ann", capacity_limit=3) is False
-        assert repository.claim(20, "ann", capacity_limit=4) is True
+        assert repository.claim(11, bob, capacity_limit=1) is True
+        assert repository.claim(12, cy, capacity_limit=0) is False
+        assert repository.claim(12, ann, capacity_limit=None) is True
+        assert repository.claim(20, ann, capacity_limit=3) is False
+        assert repository.claim(20, ann, capacity_limit=4) is True
 
     def test_concurrent_claims_have_exactly_one_winner(self) -> None:
         rounds = 5
-        repository = self.make_repository([_conversation(i) for i in range(rounds)])
+        claimants = [self.agent(f"agent-{i}") for i in range(_CONCURRENCY)]
+        repository = self._repository(
+            [_conversation(i) for i in range(rounds)], agents=claimants
+        )
         for conversation in range(rounds):
 
             def attempt(index: int, target: int = conversation) -> bool:
-                return repository.claim(target, f"agent-{index}")
+                return repository.claim(target, claimants[index])
 
-            wins = _race(_CONCURRENCY, attempt)
+            wins = _race(_CONCURRENCY, attempt, self.close_connections)
             assert sum(wins) == 1, f"conversation {conversation}: {wins}"
-            assert _assignee(repository, conversation) == f"agent-{wins.index(True)}"
+            assert _assignee(repository, conversation) == claimants[wins.index(True)]
 
     def test_concurrent_claims_respect_capacity(self) -> None:
-        repository = self.make_repository(
-            [_conversation(i, created=i) for i in range(_CONCURRENCY)]
+        ann = self.agent("ann")
+        repository = self._repository(
+            [_conversation(i, created=i) for i in range(_CONCURRENCY)], agents=["ann"]
         )
         wins = _race(
-            _CONCURRENCY, lambda i: repository.claim(i, "ann", capacity_limit=3)
+            _CONCURRENCY,
+            lambda i: repository.claim(i, ann, capacity_limit=3),
+            self.close_connections,
         )
         assert sum(wins) == 3
-        assert repository.open_counts(1, ["ann"]).get("ann", 0) == 3
+        assert repository.open_counts(1, [ann]).get(ann, 0) == 3
 
 
 class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):
