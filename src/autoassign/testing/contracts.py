@@ -1962,9 +1962,19 @@ def _flat_ids(batches: Iterable[Iterable[_Identified]]) -> list[Id]:
     return [item.id for batch in batches for item in batch]
 
 
-class DirectoryContract:
+class DirectoryContract(_Flags):
     """Checks :class:`~autoassign.ports.Directory`: lookups, membership, policy links,
-    capacity policies per inbox and batched iteration."""
+    capacity policies per inbox and batched iteration.
+
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`
+    and :attr:`policy_id_is_inbox_id`. Every agent a case names is in the members,
+    teams or capacity policies :meth:`make_directory` receives, so a host whose
+    agents are rows with foreign keys creates them there."""
+
+    policy_id_is_inbox_id: bool = False
+    """Each inbox's assignment policy is stored on the inbox (its id is the inbox's
+    id): every case gives each linked inbox a policy of its own with that id, and
+    links no policy to two inboxes. Nothing is skipped."""
 
     def make_directory(
         self,
@@ -1980,36 +1990,35 @@ class DirectoryContract:
         """A fresh directory holding exactly this configuration."""
         raise NotImplementedError
 
+    def policy_id(self, inbox: InboxId, default: PolicyId) -> PolicyId:
+        """The id of the policy the suite links to ``inbox``: ``default``, or the
+        inbox's id under :attr:`policy_id_is_inbox_id`."""
+        return inbox if self.policy_id_is_inbox_id else default
+
+    @property
+    def _str_account(self) -> AccountId:
+        """The account of the str-id inbox ``"in"`` (``1`` for a single account)."""
+        return 1 if self.single_account else "acc"
+
     def _world(self) -> Directory:
         feature = "assignment_v2"
-        accounts = [
-            Account(id=1, features={feature}),
-            Account(id=2, features={feature, "other"}),
-            Account(id=3),
-            Account(id="acc", features={feature}),
-        ]
+        a, pid = self.agent, self.policy_id
+        several, strs = not self.single_account, not self.integer_ids
+        accounts = [Account(id=1, features={feature})]
         inboxes = [
             Inbox(id=10, account=1),
             Inbox(id=11, account=1, enable_auto_assignment=False),
             Inbox(id=12, account=1),
-            Inbox(id=20, account=2),
-            Inbox(id="in", account="acc"),
         ]
         members: dict[InboxId, Sequence[AgentId]] = {
-            10: ["ann", "bob", 7],
-            11: ["ann"],
+            10: [a("ann"), a("bob"), 7],
+            11: [a("ann")],
             12: [],
-            20: ["ann", "cy"],
-            "in": ["zed"],
         }
-        teams = [
-            Team(id=1, account=1, members={"ann", 7}),
-            Team(id="t2", account=1, allow_auto_assign=False),
-        ]
         policies = [
-            AssignmentPolicy(id=100, account=1, name="Main"),
+            AssignmentPolicy(id=pid(10, 100), account=1, name="Main"),
             AssignmentPolicy(
-                id=101,
+                id=pid(11, 101),
                 account=1,
                 name="Balanced",
                 assignment_order=AssignmentOrder.BALANCED,
@@ -2017,29 +2026,48 @@ class DirectoryContract:
                 fair_distribution_window=600,
                 enabled=False,
             ),
-            AssignmentPolicy(id=200, account=2),
-            AssignmentPolicy(id="p", account="acc"),
         ]
-        links: dict[InboxId, PolicyId] = {10: 100, 11: 101, 20: 200, "in": "p"}
+        links: dict[InboxId, PolicyId] = {10: pid(10, 100), 11: pid(11, 101)}
         capacity_policies = [
             CapacityPolicy(
                 id=1,
                 account=1,
                 inbox_limits={10: 2, 11: 0},
-                agents={"ann"},
+                agents={a("ann")},
                 exclusion_rules=ExclusionRules(
                     excluded_labels={"spam"}, exclude_older_than_hours=24
                 ),
             ),
-            CapacityPolicy(id=2, account=1, inbox_limits={11: 4}, agents={"bob"}),
-            CapacityPolicy(id=3, account=1, agents={"cy"}),
-            CapacityPolicy(id=4, account=2, inbox_limits={10: 9, 20: 1}),
+            CapacityPolicy(id=2, account=1, inbox_limits={11: 4}, agents={a("bob")}),
+            CapacityPolicy(id=3, account=1, agents={a("cy")}),
+        ]
+        if several:
+            accounts += [Account(id=2, features={feature, "other"}), Account(id=3)]
+            inboxes.append(Inbox(id=20, account=2))
+            members[20] = [a("ann"), a("cy")]
+            policies.append(AssignmentPolicy(id=pid(20, 200), account=2))
+            links[20] = pid(20, 200)
+            capacity_policies.append(
+                CapacityPolicy(id=4, account=2, inbox_limits={10: 9, 20: 1})
+            )
+        if strs:
+            if several:
+                accounts.append(Account(id="acc", features={feature}))
+            inboxes.append(Inbox(id="in", account=self._str_account))
+            members["in"] = ["zed"]
+            policies.append(
+                AssignmentPolicy(id=pid("in", "p"), account=self._str_account)
+            )
+            links["in"] = pid("in", "p")
+        teams = [
+            Team(id=1, account=1, members={a("ann"), 7}),
+            Team(id=self.team_id("t2"), account=1, allow_auto_assign=False),
         ]
         return self.make_directory(
             accounts=accounts,
             inboxes=inboxes,
             members=members,
-            teams=teams,
+            teams=[] if self.no_teams else teams,
             policies=policies,
             links=links,
             capacity_policies=capacity_policies,
@@ -2051,13 +2079,17 @@ class DirectoryContract:
         assert found is not None
         assert found.id == 1
         assert found.has_feature("assignment_v2")
+        assert directory.account(99) is None
+        if self.single_account:
+            assert directory.account(2) is None
+            return
         other = directory.account(3)
         assert other is not None
         assert not other.has_feature("assignment_v2")
-        named = directory.account("acc")
-        assert named is not None
-        assert named.id == "acc"
-        assert directory.account(99) is None
+        if not self.integer_ids:
+            named = directory.account("acc")
+            assert named is not None
+            assert named.id == "acc"
 
     def test_inbox(self) -> None:
         directory = self._world()
@@ -2070,22 +2102,28 @@ class DirectoryContract:
         assert directory.inbox(99) is None
 
     def test_inbox_members(self) -> None:
+        a = self.agent
         directory = self._world()
         members = list(directory.inbox_members(10))
-        assert sorted(members, key=id_sort_key) == [7, "ann", "bob"]
+        assert sorted(members, key=id_sort_key) == sorted(
+            [7, a("ann"), a("bob")], key=id_sort_key
+        )
         assert len(members) == len(set(members))
         assert list(directory.inbox_members(10)) == members  # a stable order
         assert list(directory.inbox_members(12)) == []
         assert list(directory.inbox_members(99)) == []
-        assert list(directory.inbox_members("in")) == ["zed"]
+        if not self.integer_ids:
+            assert list(directory.inbox_members("in")) == ["zed"]
 
     def test_team(self) -> None:
+        if self.no_teams:
+            _skip("no_teams", "the directory holds no teams")
         directory = self._world()
         team = directory.team(1)
         assert team is not None
         assert team.allow_auto_assign is True
-        assert set(team.members) == {"ann", 7}
-        closed = directory.team("t2")
+        assert set(team.members) == {self.agent("ann"), 7}
+        closed = directory.team(self.team_id("t2"))
         assert closed is not None
         assert closed.allow_auto_assign is False
         assert set(closed.members) == set()
@@ -2095,20 +2133,21 @@ class DirectoryContract:
         directory = self._world()
         policy = directory.policy_for_inbox(10)
         assert policy is not None
-        assert policy.id == 100
+        assert policy.id == self.policy_id(10, 100)
         assert policy.enabled is True
         other = directory.policy_for_inbox(11)
         assert other is not None
-        assert other.id == 101
+        assert other.id == self.policy_id(11, 101)
         assert other.assignment_order is AssignmentOrder.BALANCED
         assert other.fair_distribution_limit == 5
         assert other.fair_distribution_window == 600
         assert other.enabled is False
         assert directory.policy_for_inbox(12) is None
         assert directory.policy_for_inbox(99) is None
-        named = directory.policy_for_inbox("in")
-        assert named is not None
-        assert named.id == "p"
+        if not self.integer_ids:
+            named = directory.policy_for_inbox("in")
+            assert named is not None
+            assert named.id == self.policy_id("in", "p")
 
     def test_capacity_policies_for_inbox(self) -> None:
         directory = self._world()
@@ -2116,7 +2155,7 @@ class DirectoryContract:
         assert [policy.id for policy in found] == [1]  # 4 is another account's
         (policy,) = found
         assert policy.limit_for(10) == 2
-        assert set(policy.agents) == {"ann"}
+        assert set(policy.agents) == {self.agent("ann")}
         assert policy.exclusion_rules.excluded_labels == frozenset({"spam"})
         assert policy.exclusion_rules.exclude_older_than_hours == 24
         assert sorted(
@@ -2126,17 +2165,19 @@ class DirectoryContract:
         zero = {p.id: p for p in directory.capacity_policies_for_inbox(11)}
         assert zero[1].limit_for(11) == 0
         assert list(directory.capacity_policies_for_inbox(12)) == []
-        assert [p.id for p in directory.capacity_policies_for_inbox(20)] == [4]
+        if not self.single_account:
+            assert [p.id for p in directory.capacity_policies_for_inbox(20)] == [4]
         assert list(directory.capacity_policies_for_inbox(99)) == []
 
     def test_an_unlimited_capacity_link(self) -> None:
         """A link with no limit (``None``) is returned for its inbox, as ``None``:
         the policy's exclusion rules apply there, its capacity caps nobody."""
         rules = ExclusionRules(excluded_labels={"vip"})
+        ann = self.agent("ann")
         directory = self.make_directory(
             accounts=[Account(id=1, features={"assignment_v2"})],
             inboxes=[Inbox(id=10, account=1), Inbox(id=11, account=1)],
-            members={10: ["ann"], 11: ["ann"]},
+            members={10: [ann], 11: [ann]},
             teams=[],
             policies=[],
             links={},
@@ -2145,7 +2186,7 @@ class DirectoryContract:
                     id=1,
                     account=1,
                     inbox_limits={10: None, 11: 3},
-                    agents={"ann"},
+                    agents={ann},
                     exclusion_rules=rules,
                 )
             ],
@@ -2158,16 +2199,20 @@ class DirectoryContract:
         assert [p.id for p in directory.capacity_policies_for_inbox(11)] == [1]
 
     def test_inboxes_of_agent(self) -> None:
+        a = self.agent
         directory = self._world()
-        assert sorted(directory.inboxes_of_agent(1, "ann"), key=id_sort_key) == [
+        assert sorted(directory.inboxes_of_agent(1, a("ann")), key=id_sort_key) == [
             10,
             11,
         ]
-        assert list(directory.inboxes_of_agent(2, "ann")) == [20]
+        if not self.single_account:
+            assert list(directory.inboxes_of_agent(2, a("ann"))) == [20]
         assert list(directory.inboxes_of_agent(1, 7)) == [10]
-        assert list(directory.inboxes_of_agent(1, "cy")) == []
-        assert list(directory.inboxes_of_agent(3, "ann")) == []
-        assert list(directory.inboxes_of_agent("acc", "zed")) == ["in"]
+        assert list(directory.inboxes_of_agent(1, a("cy"))) == []
+        assert list(directory.inboxes_of_agent(3, a("ann"))) == []
+        if not self.integer_ids:
+            found = directory.inboxes_of_agent(self._str_account, "zed")
+            assert list(found) == ["in"]
 
     def test_iter_accounts_filters_by_feature(self) -> None:
         directory = self._world()
@@ -2176,12 +2221,17 @@ class DirectoryContract:
             for b in directory.iter_accounts(feature="assignment_v2", batch_size=10)
         ]
         found = _flat_ids(batches)
-        assert sorted(found, key=id_sort_key) == [1, 2, "acc"]
+        expected: list[AccountId] = [1]
+        if not self.single_account:
+            expected += [2] if self.integer_ids else [2, "acc"]
+        assert sorted(found, key=id_sort_key) == expected
         other = directory.iter_accounts(feature="other", batch_size=10)
-        assert _flat_ids(other) == [2]
+        assert _flat_ids(other) == ([] if self.single_account else [2])
         assert _flat_ids(directory.iter_accounts(feature="nope", batch_size=10)) == []
 
     def test_iter_accounts_in_batches(self) -> None:
+        if self.single_account:
+            _skip("single_account", "batches of several accounts")
         accounts = [
             Account(id=i, features={"assignment_v2"} if i % 4 else set())
             for i in range(1, 24)
@@ -2210,19 +2260,28 @@ class DirectoryContract:
     def test_iter_inboxes_only_linked_inboxes_of_the_account(self) -> None:
         directory = self._world()
         found = _flat_ids(directory.iter_inboxes(1, batch_size=10))
-        assert sorted(found, key=id_sort_key) == [10, 11]  # 12 has no policy
-        assert _flat_ids(directory.iter_inboxes(2, batch_size=10)) == [20]
+        expected: list[InboxId] = [10, 11]  # 12 has no policy
+        if self.single_account and not self.integer_ids:
+            expected.append("in")
+        assert sorted(found, key=id_sort_key) == expected
+        if not self.single_account:
+            assert _flat_ids(directory.iter_inboxes(2, batch_size=10)) == [20]
         assert _flat_ids(directory.iter_inboxes(3, batch_size=10)) == []
 
     def test_iter_inboxes_in_batches(self) -> None:
         inboxes = [Inbox(id=i, account=1) for i in range(1, 18)]
-        links: dict[InboxId, PolicyId] = {i: 100 for i in range(1, 18) if i % 3}
+        links: dict[InboxId, PolicyId] = {
+            i: self.policy_id(i, 100) for i in range(1, 18) if i % 3
+        }
         directory = self.make_directory(
             accounts=[Account(id=1, features={"assignment_v2"})],
             inboxes=inboxes,
             members={},
             teams=[],
-            policies=[AssignmentPolicy(id=100, account=1)],
+            policies=[
+                AssignmentPolicy(id=policy, account=1)
+                for policy in sorted(set(links.values()), key=id_sort_key)
+            ],
             links=links,
             capacity_policies=[],
         )
@@ -2247,9 +2306,13 @@ class DirectoryContract:
         directory = self._world()
         if not isinstance(directory, PagedPolicyDirectory):
             return
-        accounts: list[AccountId] = [1, 2, 3, "acc"]
+        accounts: list[AccountId] = [1, 2, 3]
+        inboxes: set[InboxId] = {10, 11} if self.single_account else {10, 11, 20}
+        if not self.integer_ids:
+            accounts.append("acc")
+            inboxes.add("in")
         expected = self._expected_pairs(directory, accounts)
-        assert {inbox.id for inbox, _ in expected} == {10, 11, 20, "in"}
+        assert {inbox.id for inbox, _ in expected} == inboxes
         for size in (1, 2, 3, 100):
             pages = list(
                 directory.iter_inboxes_with_policies(accounts, batch_size=size)
@@ -2257,16 +2320,30 @@ class DirectoryContract:
             assert all(0 < len(page) <= size for page in pages)
             assert [pair for page in pages for pair in page] == expected
         assert list(directory.iter_inboxes_with_policies([], batch_size=5)) == []
-        missing = directory.iter_inboxes_with_policies([3, 999, "nope"], batch_size=5)
+        missing = directory.iter_inboxes_with_policies([3, 999], batch_size=5)
         assert list(missing) == []
+        if not self.integer_ids:
+            missing = directory.iter_inboxes_with_policies(["nope"], batch_size=5)
+            assert list(missing) == []
 
     def test_iter_inboxes_with_policies_pages_across_accounts(self) -> None:
         """(:class:`~autoassign.ports.PagedPolicyDirectory` only.) Pages cross account
         boundaries; unlinked inboxes and unasked accounts are left out."""
+        if self.single_account:
+            _skip("single_account", "pages across several accounts")
+        pid = self.policy_id
         accounts = [Account(id=a, features={"assignment_v2"}) for a in range(1, 7)]
         inboxes = [Inbox(id=i, account=1 + i % 6) for i in range(1, 40)]
-        policies = [AssignmentPolicy(id=100 + a, account=a) for a in range(1, 7)]
-        links: dict[InboxId, PolicyId] = {i: 101 + i % 6 for i in range(1, 40) if i % 5}
+        links: dict[InboxId, PolicyId] = {
+            i: pid(i, 101 + i % 6) for i in range(1, 40) if i % 5
+        }
+        account_of = {inbox.id: inbox.account for inbox in inboxes}
+        policies = list(
+            {
+                policy: AssignmentPolicy(id=policy, account=account_of[inbox])
+                for inbox, policy in links.items()
+            }.values()
+        )
         directory = self.make_directory(
             accounts=accounts,
             inboxes=inboxes,
