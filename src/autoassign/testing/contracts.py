@@ -33,7 +33,14 @@ fresh, empty (or freshly seeded) instance: tests do not clean up after themselve
 Capability flags are class attributes that a subclass may override where an adapter
 really differs, e.g. :attr:`InboxLeaseContract.expiry_follows_clock` (``False`` for a
 lease that expires by server-side TTLs instead of the injected clock; the tests that
-need the fake clock to drive expiry then pass without checking anything).
+need the fake clock to drive expiry then pass without checking anything), and on the
+repository and directory suites ``single_account``, ``integer_ids``, ``no_teams`` and
+(directory) ``policy_id_is_inbox_id``, for a host's own tables: a case is rewritten to
+what the host can store where it can be, and skipped (``pytest.skip``, the reason naming
+the flag) only where it cannot. Optional hooks, doing nothing by default:
+``ConversationRepositoryContract.prepare_agents(agents)`` (the agents a case will name,
+before its repository is made: rows for a foreign key) and ``close_connections()``
+(called at the end of each thread a suite starts).
 
 Times are built from :data:`autoassign.testing.EPOCH` in whole seconds, so an adapter
 that stores milliseconds round-trips them exactly. The suites are fast: no sleeps, no
