@@ -31,11 +31,15 @@ from autoassign.testing import FakeClock, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    ReassignerContract,
 )
 
 REPOSITORY_FLAGS = ("single_account", "integer_ids", "no_teams")
 DIRECTORY_FLAGS = (*REPOSITORY_FLAGS, "policy_id_is_inbox_id")
 SKIPPED: dict[str, set[str]] = {
+    "reassigner/single_account": set(),
+    "reassigner/integer_ids": set(),
+    "reassigner/no_teams": set(),
     "repository/single_account": set(),
     "repository/integer_ids": {"test_str_ids_order_is_total"},
     "repository/no_teams": {"test_excluded_teams_are_left_out"},
@@ -75,6 +79,12 @@ class _RowsWorld(InMemoryWorld):
         self._known([agent])
         return super().claim(conversation, agent, capacity_limit=capacity_limit)
 
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        self._known([agent, previous])
+        return super().reassign(conversation, agent, previous=previous)
+
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
     ) -> Mapping[AgentId, int]:
@@ -110,6 +120,17 @@ class StrictRepository(ConversationRepositoryContract):
                 assert c.team is None
             world._known([c.assignee] if c.assignee is not None else [])
             world.put_conversation(c)
+        return world
+
+
+class StrictReassigner(ReassignerContract):
+    setup_method = StrictRepository.setup_method
+    prepare_agents = StrictRepository.prepare_agents
+    close_connections = StrictRepository.close_connections
+
+    def make_repository(self, conversations: Sequence[Conversation]) -> _RowsWorld:
+        world = StrictRepository.make_repository(self, conversations)  # type: ignore[arg-type]
+        assert isinstance(world, _RowsWorld)
         return world
 
 
@@ -166,6 +187,12 @@ class TestRepositoryAllFlags(
     """The whole suite, every flag set, under pytest: skips are reported as skips."""
 
 
+class TestReassignerAllFlags(
+    _flagged(StrictReassigner, REPOSITORY_FLAGS)  # type: ignore[misc]
+):
+    pass
+
+
 class TestDirectoryAllFlags(
     _flagged(StrictDirectory, DIRECTORY_FLAGS)  # type: ignore[misc]
 ):
@@ -187,6 +214,7 @@ def _run(suite: type[Any]) -> dict[str, str]:
 
 CASES: list[tuple[str, type[Any], str]] = [
     *(("repository", StrictRepository, flag) for flag in REPOSITORY_FLAGS),
+    *(("reassigner", StrictReassigner, flag) for flag in REPOSITORY_FLAGS),
     *(("directory", StrictDirectory, flag) for flag in DIRECTORY_FLAGS),
 ]
 
@@ -202,7 +230,7 @@ def test_each_flag_skips_exactly_what_the_host_cannot_represent(
     assert all(reason.startswith(f"{flag}: ") for reason in skipped.values())
 
 
-@pytest.mark.parametrize("base", [StrictRepository, StrictDirectory])
+@pytest.mark.parametrize("base", [StrictRepository, StrictReassigner, StrictDirectory])
 def test_without_flags_nothing_is_skipped(base: type[Any]) -> None:
     assert _run(base) == {}
 

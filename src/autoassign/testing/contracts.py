@@ -1526,33 +1526,21 @@ class _Flags:
         return _numbered(name, self.integer_ids, _TEAM_NUMBERS)
 
 
-class ConversationRepositoryContract(_Threads, _Flags):
-    """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
-    order, exclusions, open counts and the compare-and-set claim.
-
-    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`.
-    Hooks: :meth:`make_repository`, :meth:`prepare_agents` (agents as rows) and
-    :meth:`close_connections` (threads)."""
-
-    def make_repository(
-        self, conversations: Sequence[Conversation]
-    ) -> ConversationRepository:
-        """A fresh repository holding exactly ``conversations``."""
-        raise NotImplementedError
+class _Agents(_Flags):
+    """The repository suites' agents: named under the flags, prepared by the host."""
 
     def prepare_agents(self, agents: Sequence[AgentId]) -> None:
-        """Called before each :meth:`make_repository` with every agent the case names
-        (the conversations' assignees, and every agent it will claim for or count),
-        in id order: a host whose assignee column is a foreign key to its user table
-        creates those rows here. Default: nothing."""
+        """Called before each ``make_repository`` with every agent the case names
+        (the conversations' assignees, and every agent it will claim for, reassign to
+        or count), in id order: a host whose assignee column is a foreign key to its
+        user table creates those rows here. Default: nothing."""
 
-    def _repository(
-        self, conversations: Sequence[Conversation], agents: Iterable[str | int] = ()
-    ) -> ConversationRepository:
+    def _prepare(
+        self, conversations: Sequence[Conversation], agents: Iterable[str | int]
+    ) -> None:
         named = {self.agent(agent) for agent in agents}
         named |= {c.assignee for c in conversations if c.assignee is not None}
         self.prepare_agents(sorted(named, key=id_sort_key))
-        return self.make_repository(conversations)
 
     def _conversation(
         self,
@@ -1568,6 +1556,27 @@ class ConversationRepositoryContract(_Threads, _Flags):
             team=None if team is None else self.team_id(team),
             **fields,  # type: ignore[arg-type]
         )
+
+
+class ConversationRepositoryContract(_Threads, _Agents):
+    """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
+    order, exclusions, open counts and the compare-and-set claim.
+
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`.
+    Hooks: :meth:`make_repository`, :meth:`prepare_agents` (agents as rows) and
+    :meth:`close_connections` (threads)."""
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        """A fresh repository holding exactly ``conversations``."""
+        raise NotImplementedError
+
+    def _repository(
+        self, conversations: Sequence[Conversation], agents: Iterable[str | int] = ()
+    ) -> ConversationRepository:
+        self._prepare(conversations, agents)
+        return self.make_repository(conversations)
 
     def _ids(
         self,
@@ -1913,10 +1922,14 @@ class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):
     pass
 
 
-class ReassignerContract(_Threads):
+class ReassignerContract(_Threads, _Agents):
     """Checks :class:`~autoassign.triggers.Reassigner` (the legacy path's reassignment)
     on a repository that implements it: a compare-and-set on the previous assignee of an
-    open conversation, one winner under races."""
+    open conversation, one winner under races.
+
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`
+    (its cases need no str id, second account or team, so none is skipped). Hooks:
+    :meth:`make_repository`, :meth:`prepare_agents`, :meth:`close_connections`."""
 
     def make_repository(
         self, conversations: Sequence[Conversation]
@@ -1924,36 +1937,51 @@ class ReassignerContract(_Threads):
         """A fresh repository holding exactly ``conversations``, with ``reassign``."""
         raise NotImplementedError
 
+    def _repository(
+        self, conversations: Sequence[Conversation], agents: Iterable[str | int] = ()
+    ) -> _ReassigningRepository:
+        self._prepare(conversations, agents)
+        return self.make_repository(conversations)
+
     def test_reassigns_an_open_conversation_held_by_previous(self) -> None:
-        repository = self.make_repository([_conversation(1, assignee="gone")])
-        assert repository.reassign(1, "ann", previous="gone")
-        assert _assignee(repository, 1) == "ann"
-        assert repository.open_counts(1, ["ann", "gone"]) == {"ann": 1}
+        ann, gone = self.agent("ann"), self.agent("gone")
+        repository = self._repository(
+            [self._conversation(1, assignee="gone")], agents=["ann"]
+        )
+        assert repository.reassign(1, ann, previous=gone)
+        assert _assignee(repository, 1) == ann
+        assert repository.open_counts(1, [ann, gone]) == {ann: 1}
 
     def test_refuses_anything_else_and_changes_nothing(self) -> None:
+        ann, bob, gone = self.agent("ann"), self.agent("bob"), self.agent("gone")
         resolved = ConversationStatus.RESOLVED
-        repository = self.make_repository(
+        repository = self._repository(
             [
-                _conversation(1, assignee="bob"),
+                self._conversation(1, assignee="bob"),
                 _conversation(2),
-                _conversation(3, assignee="gone", status=resolved),
-            ]
+                self._conversation(3, assignee="gone", status=resolved),
+            ],
+            agents=["ann"],
         )
-        assert not repository.reassign(1, "ann", previous="gone")  # someone else's
-        assert not repository.reassign(2, "ann", previous="gone")  # unassigned: claim
-        assert not repository.reassign(3, "ann", previous="gone")  # not open
-        assert not repository.reassign(99, "ann", previous="gone")  # missing
-        assert [_assignee(repository, c) for c in (1, 2, 3)] == ["bob", None, "gone"]
+        assert not repository.reassign(1, ann, previous=gone)  # someone else's
+        assert not repository.reassign(2, ann, previous=gone)  # unassigned: claim
+        assert not repository.reassign(3, ann, previous=gone)  # not open
+        assert not repository.reassign(99, ann, previous=gone)  # missing
+        assert [_assignee(repository, c) for c in (1, 2, 3)] == [bob, None, gone]
 
     def test_concurrent_reassigns_have_exactly_one_winner(self) -> None:
-        repository = self.make_repository([_conversation(1, assignee="gone")])
+        gone = self.agent("gone")
+        claimants = [self.agent(f"agent-{i}") for i in range(_CONCURRENCY)]
+        repository = self._repository(
+            [self._conversation(1, assignee="gone")], agents=claimants
+        )
         wins = _race(
             _CONCURRENCY,
-            lambda index: repository.reassign(1, f"agent-{index}", previous="gone"),
+            lambda index: repository.reassign(1, claimants[index], previous=gone),
             self.close_connections,
         )
         assert sum(wins) == 1, wins
-        assert _assignee(repository, 1) == f"agent-{wins.index(True)}"
+        assert _assignee(repository, 1) == claimants[wins.index(True)]
 
 
 # -- Directory ------------------------------------------------------------------------------
