@@ -1,25 +1,44 @@
 """The shipped ConversationRepository contract on :class:`DjangoConversationRepository`
 over PostgreSQL, through a mapping (``aa_djtest.Ticket``: its id columns take the
 suite's int and str ids; labels in a tagging table). The capacity race must pass every
-run: the claim's per-agent advisory lock makes it exact."""
+run: the claim's per-agent advisory lock makes it exact; the race threads close their
+Django connections through the suite's ``close_connections`` hook. The Directory
+contract runs on :class:`DjangoDirectory` with the ``single_account`` and
+``integer_ids`` flags."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 from aa_djtest.models import Ticket, TicketLabel
 from django.db import connection, connections
+from helpdesk.models import FollowUp, Queue
+from helpdesk.models import Ticket as HelpdeskTicket
 
 from autoassign.integrations.django import (
     ConversationMapping,
     DjangoConversationRepository,
+    DjangoDirectory,
 )
-from autoassign.model import Conversation, ConversationStatus
-from autoassign.ports import ConversationRepository
-from autoassign.testing.contracts import ConversationRepositoryContract
+from autoassign.model import (
+    Account,
+    AgentId,
+    AssignmentPolicy,
+    CapacityPolicy,
+    Conversation,
+    ConversationStatus,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+)
+from autoassign.ports import ConversationRepository, Directory
+from autoassign.testing.contracts import (
+    ConversationRepositoryContract,
+    DirectoryContract,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -63,34 +82,71 @@ def seed(conversations: Sequence[Conversation]) -> None:
     )
 
 
-class ThreadSafe:
-    """Wraps a repository for the suite's races: a call on a thread other than the main
-    one closes that thread's Django connection afterwards, as Django's request cycle
-    would."""
-
-    def __init__(self, inner: DjangoConversationRepository) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.inner, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(*args, **kwargs)
-            finally:
-                if threading.current_thread() is not threading.main_thread():
-                    connections.close_all()
-
-        return call
-
-
 class TestDjangoConversationRepository(ConversationRepositoryContract):
     @pytest.fixture(autouse=True)
     def _db(self, db: Any) -> None:
         return None
 
+    def close_connections(self) -> None:
+        connections.close_all()  # the suite's race threads: as a request would
+
     def make_repository(
         self, conversations: Sequence[Conversation]
     ) -> ConversationRepository:
         seed(conversations)
-        return ThreadSafe(DjangoConversationRepository(MAPPING))  # type: ignore[return-value]
+        return DjangoConversationRepository(MAPPING)
+
+
+class TestDjangoDirectory(DirectoryContract):
+    """The shipped Directory contract on :class:`DjangoDirectory` over
+    django-helpdesk's queues: one account, int ids, per-inbox policies in
+    configuration, teams from a callable."""
+
+    single_account = True
+    integer_ids = True
+
+    @pytest.fixture(autouse=True)
+    def _db(self, db: Any) -> Iterator[None]:
+        self._empty()
+        yield
+        self._empty()  # the queues' explicit ids are not the sequence's
+
+    @staticmethod
+    def _empty() -> None:
+        FollowUp.objects.all().delete()
+        HelpdeskTicket.objects.all().delete()
+        Queue.objects.all().delete()
+
+    def make_directory(
+        self,
+        *,
+        accounts: Sequence[Account],
+        inboxes: Sequence[Inbox],
+        members: Mapping[InboxId, Sequence[AgentId]],
+        teams: Sequence[Team],
+        policies: Sequence[AssignmentPolicy],
+        links: Mapping[InboxId, PolicyId],
+        capacity_policies: Sequence[CapacityPolicy],
+    ) -> Directory:
+        self._empty()
+        Queue.objects.bulk_create(
+            Queue(
+                id=inbox.id,
+                title=f"Queue {inbox.id}",
+                slug=f"q{inbox.id}",
+                allow_email_submission=inbox.enable_auto_assignment,
+            )
+            for inbox in inboxes
+        )
+        by_id = {policy.id: policy for policy in policies}
+        (account,) = accounts
+        return DjangoDirectory(
+            inbox_model="helpdesk.Queue",
+            members=lambda inbox: members.get(inbox, ()),
+            enabled="allow_email_submission",
+            account_id=account.id,
+            features=account.features,
+            policies={inbox: by_id[policy] for inbox, policy in links.items()},
+            capacity_policies=capacity_policies,
+            teams={team.id: team for team in teams}.get,
+        )
