@@ -64,3 +64,78 @@ class MemoryRuns:
             "assignments_per_second": count / seconds,
             "runs_seconds": list(self.times),
         }
+
+
+class TightLoop:
+    """The floor of measurement 1: the same rules as the pass, in a plain Python loop
+    over dicts and lists (issue 17: the in-memory pass at most 10x this).
+
+    Per pass: a batch of the same shape (``CONVERSATIONS`` assignable and a tenth carrying
+    the excluded label), walked in created order; each assignable one goes to the next
+    online member in the round-robin queue who is under capacity and under the fair
+    distribution limit within the window, then that member moves to the back of the
+    queue and their open count, ledger entry and the conversation's assignee are
+    recorded. No ports, no events, no validation: what the rules cost on their own."""
+
+    def __init__(self, agent_count: int, order: AssignmentOrder) -> None:
+        self.agent_count = agent_count
+        self.order = order
+        self.members = list(range(1, agent_count + 1))
+        self.online = set(self.members)
+        self.queue = list(self.members)
+        self.open_counts = dict.fromkeys(self.members, 0)
+        self.ledger: dict[int, list[float]] = {agent: [] for agent in self.members}
+        self.limit = 1_000_000
+        self.capacity = 1_000_000
+        self.now = 0.0
+        self.serial = 0
+        self.batch: list[tuple[str, frozenset[str], float]] = []
+        self.assignee: dict[str, int] = {}
+        self.assigned: list[int] = []
+        self.times: list[float] = []
+
+    def _feed(self) -> None:
+        labels = frozenset({"vip"})
+        batch = []
+        for n in range(CONVERSATIONS + max(1, CONVERSATIONS // 10)):
+            self.serial += 1
+            tags = labels if n >= CONVERSATIONS else frozenset()
+            batch.append((f"{INBOX}-{self.serial}", tags, self.now))
+        self.batch = batch
+
+    def once(self, *, timed: bool = True) -> None:
+        self._feed()
+        start = time.perf_counter()
+        assigned = 0
+        window_start = self.now - 3600
+        for conversation, labels, _created in sorted(self.batch, key=lambda c: c[2]):
+            if "vip" in labels:
+                continue
+            for index, agent in enumerate(self.queue):
+                if agent not in self.online or self.open_counts[agent] >= self.capacity:
+                    continue
+                entries = self.ledger[agent]
+                recent = sum(1 for at in entries[-self.limit :] if at > window_start)
+                if recent >= self.limit:
+                    continue
+                self.queue.append(self.queue.pop(index))
+                self.open_counts[agent] += 1
+                entries.append(self.now)
+                self.assignee[conversation] = agent
+                assigned += 1
+                break
+        if timed:
+            self.times.append(time.perf_counter() - start)
+        self.assigned.append(assigned)
+        self.now += 1
+
+    def result(self) -> dict[str, Any]:
+        seconds = statistics.median(self.times)
+        count = self.assigned[-1]
+        return {
+            "agents": self.agent_count,
+            "order": self.order.value,
+            "floor": "tight_loop",
+            "assigned": count,
+            "per_assignment_us": seconds / count * 1e6,
+        }

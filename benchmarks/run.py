@@ -80,6 +80,9 @@ MAX_LEDGER_RATIO = 1.5
 MAX_MEMORY_LEDGER_RATIO = 1.5  # issue 17: 1,000,000 entries vs empty
 MIN_REFERENCE_SPEEDUP = 50.0
 MAX_AGENT_SCALING = 3.0
+MAX_MEMORY_TIGHT_RATIO = (
+    10.0  # issue 17: the in-memory pass vs the same rules in a loop
+)
 MAX_REDIS_AGENT_SCALING = 1.5  # issue 17: 10,000 members vs 100, per assignment
 MAX_SIM_MB = 300.0
 # Simulator (issue 17): a 100,000-conversation day in under 30 s, at least 3,000
@@ -106,23 +109,60 @@ def log(text: str) -> None:
     print(text, flush=True)
 
 
-def run_memory(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def run_memory(
+    cfg: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The passes, and beside them the tight-loop floor (same rules, plain Python) at the
+    smallest team, round robin."""
     # Every size and order in turns: the agent-scaling ratio compares runs taken side
     # by side.
-    runs = [
+    runs: list[Any] = [
         memory_pass.MemoryRuns(agents, order)
         for agents in cfg["memory_agents"]
         for order in ORDERS
     ]
-    rows = []
+    runs.append(
+        memory_pass.TightLoop(min(cfg["memory_agents"]), AssignmentOrder.ROUND_ROBIN)
+    )
+    rows, floors = [], []
     for row in measure_interleaved(runs, repeat=cfg["repeat"]):
+        if "floor" in row:
+            log(
+                f"  floor   tight loop  agents={row['agents']:>6}  "
+                f"{row['per_assignment_us']:>9.2f} us/assignment"
+            )
+            floors.append(row)
+            continue
         log(
             f"  memory  {row['order']:<11} agents={row['agents']:>6}  "
             f"{row['assignments_per_second']:>10.0f} assignments/s  "
             f"{row['per_assignment_us']:>9.1f} us/assignment"
         )
         rows.append(row)
-    return rows
+    return rows, floors
+
+
+def memory_floor_target(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 17: the in-memory pass per assignment at most 10x the tight loop."""
+    floors = results.get("memory_floor") or []
+    memory = results.get("memory_pass") or []
+    if not floors or not memory:
+        return _target("memory_vs_tight_loop", None, None, "not run")
+    floor = floors[0]
+    row = next(
+        r
+        for r in memory
+        if r["agents"] == floor["agents"] and r["order"] == floor["order"]
+    )
+    ratio = row["per_assignment_us"] / floor["per_assignment_us"]
+    return _target(
+        "memory_vs_tight_loop",
+        ratio <= MAX_MEMORY_TIGHT_RATIO,
+        ratio,
+        f"in-memory pass {row['per_assignment_us']:.1f} us per assignment vs the same "
+        f"rules in a tight loop {floor['per_assignment_us']:.2f} us ({floor['agents']} "
+        f"agents, round robin): {ratio:.0f}x (target <= {MAX_MEMORY_TIGHT_RATIO:.0f}x)",
+    )
 
 
 def run_memory_ledger(cfg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -677,6 +717,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"({worst[1]}; target <= {MAX_AGENT_SCALING}x at 10,000 vs 10)",
             )
         )
+    targets.append(memory_floor_target(results))
     targets.append(redis_scaling_target(results))
     targets.extend(simulation_targets(results))
     targets.extend(periodic_targets(results))
@@ -914,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"autoassign benchmarks, {mode} mode")
     if not args.sql_only:
         log("1. in-memory pass")
-        results["memory_pass"] = run_memory(cfg)
+        results["memory_pass"], results["memory_floor"] = run_memory(cfg)
         log("6. in-memory ledger")
         results["memory_ledger"] = run_memory_ledger(cfg)
     if cfg.get("redis", True) and not args.no_redis and not args.sql_only:

@@ -43,6 +43,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "ledger_size_ratio",
         "speedup_vs_reference",
         "memory_agent_scaling",
+        "memory_vs_tight_loop",
         "memory_ledger_size_ratio",
         "simulation_peak_memory",
         "simulation_day_seconds",
@@ -54,6 +55,8 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     }
     assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
     assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
+    assert names["memory_vs_tight_loop"] in {"PASS", "FAIL"}
+    assert results["memory_floor"][0]["assigned"] == 100
     assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
     assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it
     assert names["sql_vs_floor"] == "SKIP"  # quick and full run the SQL host path
