@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench bench-quick clean
+.PHONY: venv test lint typecheck unit demo bench bench-quick docs clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,10 @@ bench: venv
 bench-quick: venv
 	$(BIN)/python -m benchmarks.run --quick
 
+# The documentation site (mkdocs.yml) into site/; --strict: a warning, such as a broken
+# cross-reference, fails the build.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -446,7 +446,7 @@ class InMemoryOnlinePresence(InMemoryPresence):
 
 class InMemoryRateLimitLedger:
     """:class:`~autoassign.ports.RateLimitLedger` in memory: per (inbox, agent), the
-    entries sorted by time (:class:`~autoassign.adapters._sorted.SortedChunks`) and a
+    entries sorted by time (a private ``SortedChunks``) and a
     dict from conversation to its entry. ``try_record``, ``usage`` (per agent),
     ``last_assigned`` (per agent) and ``discard`` are O(log n) in the agent's entries;
     entries older than the window (plus the skew margin) are dropped lazily, by

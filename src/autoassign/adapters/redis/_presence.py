@@ -103,7 +103,7 @@ class RedisPresence:
         """The agents of ``agents`` that are online now (status ``online`` and, with
         ``require_heartbeat``, a heartbeat within the window): what :meth:`statuses`
         reports as ``online``, without the other statuses. One read. With the online
-        index, up to :data:`ONLINE_READ_AGENTS` agents are looked up by name; more
+        index, up to ``ONLINE_READ_AGENTS`` agents are looked up by name; more
         read the account's online agents in one range (no read per agent)."""
         wanted = list(agents)
         if not wanted:
