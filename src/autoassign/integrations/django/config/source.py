@@ -62,7 +62,7 @@ class ModelPolicies:
                 pk__in=ids, agents__isnull=False
             ).values_list("pk", "agents"):
                 agents[policy].add(agent)
-        return [
+        return tuple(
             row.to_policy(self.account, limits[row.pk], frozenset(agents[row.pk]))
             for row in rows
-        ]
+        )
