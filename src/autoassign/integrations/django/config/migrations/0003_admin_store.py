@@ -1,7 +1,8 @@
-"""What the admin API's store (``config.store.DjangoPolicyStore``) needs: an ``account`` column on both policy tables (``1`` for existing rows), assignment
-policy names unique per account instead of globally, capacity policy names no longer
-unique, and ``created_at``/``updated_at`` on policies and limits (existing rows: the
-time of the migration)."""
+"""What the admin API's store (``config.store.DjangoPolicyStore``) needs: an
+``account`` column on both policy tables (``1`` for existing rows), assignment policy
+names unique per account instead of globally, capacity policy names no longer unique,
+and ``created_at``/``updated_at`` on policies and limits (existing rows: the time of
+the migration)."""
 
 from __future__ import annotations
 
