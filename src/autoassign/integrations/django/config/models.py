@@ -31,6 +31,7 @@ __all__ = [
     "CapacityLimitRow",
     "CapacityPolicyRow",
     "InboxPolicyLink",
+    "default_account",
 ]
 
 
@@ -41,9 +42,17 @@ def _check(build: Any) -> None:
         raise ValidationError({exc.field or "__all__": str(exc)}) from exc
 
 
+def default_account() -> Any:
+    """A new row's account: ``AUTOASSIGN['ACCOUNT']`` (default ``1``), the one account
+    of a single-account host."""
+    return getattr(settings, "AUTOASSIGN", {}).get("ACCOUNT", 1)
+
+
 def _account_field() -> Any:
     return models.BigIntegerField(
-        default=1, help_text="The account (tenant) id; 1 on a single-account host."
+        default=default_account,
+        help_text="The account (tenant) id; AUTOASSIGN['ACCOUNT'] on a single-account"
+        " host.",
     )
 
 

@@ -1,18 +1,22 @@
 """What the admin API's store (``config.store.DjangoPolicyStore``) needs: an
-``account`` column on both policy tables (``1`` for existing rows), assignment policy
-names unique per account instead of globally, capacity policy names no longer unique,
-and ``created_at``/``updated_at`` on policies and limits (existing rows: the time of
-the migration)."""
+``account`` column on both policy tables (``AUTOASSIGN['ACCOUNT']`` for existing
+rows), assignment policy names unique per account instead of globally, capacity policy
+names no longer unique, and ``created_at``/``updated_at`` on policies and limits
+(existing rows: the time of the migration)."""
 
 from __future__ import annotations
 
 import django.utils.timezone
 from django.db import migrations, models
 
+import autoassign.integrations.django.config.models
+
 
 def _account() -> models.BigIntegerField:  # type: ignore[type-arg]
     return models.BigIntegerField(
-        default=1, help_text="The account (tenant) id; 1 on a single-account host."
+        default=autoassign.integrations.django.config.models.default_account,
+        help_text="The account (tenant) id; AUTOASSIGN['ACCOUNT'] on a single-account"
+        " host.",
     )
 
 
