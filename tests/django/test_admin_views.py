@@ -5,9 +5,11 @@ what the directory reads."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from wsgiref.util import setup_testing_defaults
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client, override_settings
 
+from autoassign.admin import Actor, AdminApp, ApiAccessTokenAuthenticator, PolicyAdmin
+from autoassign.integrations.django.admin_api import settings_policy_store
 from autoassign.integrations.django.config.models import (
     AssignmentPolicyRow,
     CapacityPolicyRow,
@@ -277,3 +281,41 @@ def test_capacity_policies_limits_and_agents_through_the_views(api: Helpdesk) ->
     shown = client.get(f"{base}/{capacity['id']}").json()
     assert shown["assigned_agent_count"] == 1
     assert len(shown["inbox_capacity_limits"]) == 2
+
+
+def test_the_wsgi_app_serves_the_same_store(api: Helpdesk) -> None:
+    """The documented alternative: AdminApp over settings_policy_store()."""
+    import io
+    from wsgiref.util import setup_testing_defaults
+
+    from autoassign.admin import (
+        Actor,
+        AdminApp,
+        ApiAccessTokenAuthenticator,
+        PolicyAdmin,
+    )
+    from autoassign.integrations.django.admin_api import settings_policy_store
+
+    root = _staff(api)
+    app = AdminApp(
+        PolicyAdmin(settings_policy_store()),
+        ApiAccessTokenAuthenticator(
+            {"s3cret": Actor(account=1, user=root.pk, role="administrator")}
+        ),
+    )
+    body = json.dumps({"assignment_policy": {"name": "Over WSGI"}}).encode()
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/accounts/1/assignment_policies",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_API_ACCESS_TOKEN": "s3cret",
+        "wsgi.input": io.BytesIO(body),
+    }
+    setup_testing_defaults(environ)
+    statuses: list[str] = []
+    reply = b"".join(app(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["200 OK"], reply
+    created = json.loads(reply)
+    listed = _client(root).get(f"{BASE}/assignment_policies").json()
+    assert [p["id"] for p in listed] == [created["id"]]

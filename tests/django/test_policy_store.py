@@ -9,14 +9,17 @@ from typing import Any, ClassVar, cast
 
 import pytest
 from aa_djtest.models import AdminAgentAccount, AdminInbox
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import connection
+from django.test import override_settings
 
 from autoassign.admin import AgentInfo, InboxInfo, PolicyStore
 from autoassign.integrations.django.config.models import (
     AssignmentPolicyRow,
     CapacityPolicyRow,
+    InboxPolicyLink,
 )
 from autoassign.integrations.django.config.source import ModelPolicies
 from autoassign.integrations.django.config.store import DjangoPolicyStore
@@ -97,3 +100,28 @@ class TestDjangoPolicyStore(PolicyStoreContract):
 
     def close_connections(self) -> None:
         connection.close()
+
+
+def test_new_rows_take_the_account_setting_and_sources_read_their_own(
+    db: Any,
+) -> None:
+    _empty()
+    try:
+        with override_settings(AUTOASSIGN={**settings.AUTOASSIGN, "ACCOUNT": 5}):
+            mine = AssignmentPolicyRow.objects.create(name="Mine")
+            capacity = CapacityPolicyRow.objects.create(name="C")
+        assert (mine.account, capacity.account) == (5, 5)
+        capacity.limits.create(inbox_id=10, conversation_limit=1)
+        InboxPolicyLink.objects.create(inbox_id=10, policy=mine)
+        theirs = AssignmentPolicyRow.objects.create(name="Theirs", account=6)
+        InboxPolicyLink.objects.create(inbox_id=11, policy=theirs)
+        source = ModelPolicies(5)
+        found = source.policy_for_inbox(10)
+        assert found is not None
+        assert found.name == "Mine"
+        assert source.policy_for_inbox(11) is None
+        assert source.linked([10, 11]) == {10}
+        assert [c.id for c in source.capacity_policies_for_inbox(10)] == [capacity.pk]
+        assert ModelPolicies(6).capacity_policies_for_inbox(10) == ()
+    finally:
+        _empty()
