@@ -9,8 +9,8 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from wsgiref.util import setup_testing_defaults
 from typing import Any
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -285,17 +285,6 @@ def test_capacity_policies_limits_and_agents_through_the_views(api: Helpdesk) ->
 
 def test_the_wsgi_app_serves_the_same_store(api: Helpdesk) -> None:
     """The documented alternative: AdminApp over settings_policy_store()."""
-    import io
-    from wsgiref.util import setup_testing_defaults
-
-    from autoassign.admin import (
-        Actor,
-        AdminApp,
-        ApiAccessTokenAuthenticator,
-        PolicyAdmin,
-    )
-    from autoassign.integrations.django.admin_api import settings_policy_store
-
     root = _staff(api)
     app = AdminApp(
         PolicyAdmin(settings_policy_store()),
