@@ -61,7 +61,7 @@ from autoassign.ports import Directory
 from autoassign.testing import FakeClock
 from autoassign.testing.contracts import _race
 
-__all__ = ["PolicyStoreContract"]
+__all__ = ["AGENT_NUMBERS", "PolicyStoreContract"]
 
 ACCOUNT: AccountId = 1
 OTHER: AccountId = 2
@@ -84,6 +84,16 @@ USERS: tuple[AgentInfo, ...] = (
     AgentInfo(id="zed", account=OTHER, name="Zed"),
 )
 """``cy`` is an inbox member without a user record; ``root`` a user in no inbox."""
+
+AGENT_NUMBERS: Mapping[str, int] = {
+    "ann": 1,
+    "bob": 2,
+    "cy": 3,
+    "zed": 6,
+    "root": 7,
+    "ghost": 99,
+}
+"""The int each agent name stands for under ``integer_ids`` (``ghost`` is nobody)."""
 
 _CONCURRENCY = 8
 _MINUTE = timedelta(minutes=1)
@@ -123,6 +133,29 @@ class PolicyStoreContract:
     ``None``). A host whose limit column is ``NOT NULL`` sets it ``False``: the suite
     skips that test, with the reason."""
 
+    integer_ids: ClassVar[bool] = False
+    """Agent ids are ints (a user table's primary keys, for example Django's): the
+    suite's agent names become the ints of :data:`AGENT_NUMBERS` everywhere, in
+    ``users`` and ``members`` handed to :meth:`make_store` too."""
+
+    def agent(self, name: str) -> AgentId:
+        """The agent id the suite uses for ``name`` (an int under
+        :attr:`integer_ids`)."""
+        return AGENT_NUMBERS[name] if self.integer_ids else name
+
+    def _users(self) -> tuple[AgentInfo, ...]:
+        return tuple(attrs.evolve(user, id=self.agent(str(user.id))) for user in USERS)
+
+    def _members(self) -> dict[InboxId, tuple[AgentId, ...]]:
+        return {
+            inbox: tuple(self.agent(str(agent)) for agent in agents)
+            for inbox, agents in MEMBERS.items()
+        }
+
+    def close_connections(self) -> None:
+        """Called last on each racing thread: a host whose connections are per thread
+        (Django's) closes the thread's here. Default: nothing."""
+
     def make_store(
         self,
         clock: FakeClock,
@@ -141,7 +174,7 @@ class PolicyStoreContract:
     def _fresh(self) -> tuple[PolicyStore, Directory, FakeClock]:
         clock = FakeClock()
         store, directory = self.make_store(
-            clock, inboxes=INBOXES, members=MEMBERS, users=USERS
+            clock, inboxes=INBOXES, members=self._members(), users=self._users()
         )
         return store, directory, clock
 
@@ -411,7 +444,7 @@ class PolicyStoreContract:
 
         limit = store.add_inbox_limit(ACCOUNT, record.id, 10, 2)
         assert limit is not None
-        assert store.add_agent(ACCOUNT, record.id, "ann")
+        assert store.add_agent(ACCOUNT, record.id, self.agent("ann"))
         clock.advance(_MINUTE)
         cleared = CapacityPolicyValues(name="Tier 1b")
         updated = store.update_capacity_policy(ACCOUNT, record.id, cleared)
@@ -463,7 +496,7 @@ class PolicyStoreContract:
         theirs = store.create_capacity_policy(OTHER, CapacityPolicyValues(name="T"))
         limit = store.add_inbox_limit(OTHER, theirs.id, 20, 1)
         assert limit is not None
-        assert store.add_agent(OTHER, theirs.id, "zed")
+        assert store.add_agent(OTHER, theirs.id, self.agent("zed"))
         before = self._state(store)
         assert store.get_capacity_policy(ACCOUNT, theirs.id) is None
         changed = CapacityPolicyValues(name="X")
@@ -474,9 +507,9 @@ class PolicyStoreContract:
         assert store.update_inbox_limit(ACCOUNT, theirs.id, limit.id, 5) is None
         assert not store.delete_inbox_limit(ACCOUNT, theirs.id, limit.id)
         assert store.agents_of_capacity_policy(ACCOUNT, theirs.id) == ()
-        assert not store.add_agent(ACCOUNT, theirs.id, "ann")
-        assert not store.remove_agent(ACCOUNT, theirs.id, "zed")
-        assert store.capacity_policy_of_agent(ACCOUNT, "zed") is None
+        assert not store.add_agent(ACCOUNT, theirs.id, self.agent("ann"))
+        assert not store.remove_agent(ACCOUNT, theirs.id, self.agent("zed"))
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("zed")) is None
         assert self._state(store) == before
 
     def test_deleting_a_capacity_policy_drops_limits_and_frees_agents(self) -> None:
@@ -486,17 +519,17 @@ class PolicyStoreContract:
         limit = store.add_inbox_limit(ACCOUNT, record.id, 10, 1)
         assert limit is not None
         assert store.add_inbox_limit(ACCOUNT, other.id, 10, 4) is not None
-        assert store.add_agent(ACCOUNT, record.id, "ann")
-        assert store.add_agent(ACCOUNT, other.id, "bob")
+        assert store.add_agent(ACCOUNT, record.id, self.agent("ann"))
+        assert store.add_agent(ACCOUNT, other.id, self.agent("bob"))
         assert store.delete_capacity_policy(ACCOUNT, record.id)
         assert store.get_capacity_policy(ACCOUNT, record.id) is None
         assert store.get_inbox_limit(ACCOUNT, record.id, limit.id) is None
-        assert store.capacity_policy_of_agent(ACCOUNT, "ann") is None
-        assert store.capacity_policy_of_agent(ACCOUNT, "bob") == other.id
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("ann")) is None
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("bob")) == other.id
         assert [p.id for p in directory.capacity_policies_for_inbox(10)] == [other.id]
         assert not store.delete_capacity_policy(ACCOUNT, record.id)
         # the freed agent can join another policy
-        assert store.add_agent(ACCOUNT, other.id, "ann")
+        assert store.add_agent(ACCOUNT, other.id, self.agent("ann"))
 
     # -- inbox limits ---------------------------------------------------------------------
 
@@ -580,40 +613,49 @@ class PolicyStoreContract:
         store, _, _ = self._fresh()
         first = store.create_capacity_policy(ACCOUNT, CapacityPolicyValues(name="F"))
         second = store.create_capacity_policy(ACCOUNT, CapacityPolicyValues(name="S"))
-        assert store.add_agent(ACCOUNT, first.id, "bob")
-        assert store.add_agent(ACCOUNT, first.id, "ann")
+        assert store.add_agent(ACCOUNT, first.id, self.agent("bob"))
+        assert store.add_agent(ACCOUNT, first.id, self.agent("ann"))
         assert list(store.agents_of_capacity_policy(ACCOUNT, first.id)) == [
-            AgentInfo(id="ann", account=ACCOUNT, name="Ann", email="ann@example.com"),
-            AgentInfo(id="bob", account=ACCOUNT, name="Bob"),
+            AgentInfo(
+                id=self.agent("ann"),
+                account=ACCOUNT,
+                name="Ann",
+                email="ann@example.com",
+            ),
+            AgentInfo(id=self.agent("bob"), account=ACCOUNT, name="Bob"),
         ]
         shown = store.get_capacity_policy(ACCOUNT, first.id)
         assert shown is not None
         assert shown.assigned_agent_count == 2
-        assert store.add_agent(ACCOUNT, second.id, "ann"), "a move"
+        assert store.add_agent(ACCOUNT, second.id, self.agent("ann")), "a move"
         assert [a.id for a in store.agents_of_capacity_policy(ACCOUNT, first.id)] == [
-            "bob"
+            self.agent("bob")
         ]
         assert [a.id for a in store.agents_of_capacity_policy(ACCOUNT, second.id)] == [
-            "ann"
+            self.agent("ann")
         ]
-        assert store.capacity_policy_of_agent(ACCOUNT, "ann") == second.id
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("ann")) == second.id
         before = self._state(store)
-        assert store.add_agent(ACCOUNT, second.id, "ann"), "idempotent"
+        assert store.add_agent(ACCOUNT, second.id, self.agent("ann")), "idempotent"
         assert self._state(store) == before
-        assert not store.remove_agent(ACCOUNT, first.id, "ann"), "not on it"
-        assert store.remove_agent(ACCOUNT, second.id, "ann")
-        assert store.capacity_policy_of_agent(ACCOUNT, "ann") is None
-        assert not store.remove_agent(ACCOUNT, second.id, "ann")
+        assert not store.remove_agent(ACCOUNT, first.id, self.agent("ann")), "not on it"
+        assert store.remove_agent(ACCOUNT, second.id, self.agent("ann"))
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("ann")) is None
+        assert not store.remove_agent(ACCOUNT, second.id, self.agent("ann"))
 
     def test_only_agents_of_the_account_join(self) -> None:
         store, _, _ = self._fresh()
         record = store.create_capacity_policy(ACCOUNT, CapacityPolicyValues(name="C"))
         before = self._state(store)
-        assert not store.add_agent(ACCOUNT, record.id, "zed"), "another account's"
-        assert not store.add_agent(ACCOUNT, record.id, "ghost"), "nobody"
-        assert not store.add_agent(ACCOUNT, "no-such-policy", "ann")
+        assert not store.add_agent(ACCOUNT, record.id, self.agent("zed")), (
+            "another account's"
+        )
+        assert not store.add_agent(ACCOUNT, record.id, self.agent("ghost")), "nobody"
+        assert not store.add_agent(ACCOUNT, "no-such-policy", self.agent("ann"))
         assert self._state(store) == before
-        assert store.add_agent(ACCOUNT, record.id, "root"), "a user in no inbox"
+        assert store.add_agent(ACCOUNT, record.id, self.agent("root")), (
+            "a user in no inbox"
+        )
 
     # -- host lookups ---------------------------------------------------------------------
 
@@ -633,18 +675,23 @@ class PolicyStoreContract:
 
     def test_agent_lookups(self) -> None:
         store, _, _ = self._fresh()
-        for agent in ("ann", "bob", "cy", "root"):
+        for agent in (
+            self.agent("ann"),
+            self.agent("bob"),
+            self.agent("cy"),
+            self.agent("root"),
+        ):
             assert store.agent_exists(ACCOUNT, agent), agent
-        assert not store.agent_exists(ACCOUNT, "zed")
-        assert not store.agent_exists(ACCOUNT, "ghost")
-        assert store.agent_exists(OTHER, "zed")
-        assert store.agent_info(ACCOUNT, "ann") == USERS[0]
-        assert store.agent_info(ACCOUNT, "root") == USERS[2]
-        member_only = store.agent_info(ACCOUNT, "cy")
+        assert not store.agent_exists(ACCOUNT, self.agent("zed"))
+        assert not store.agent_exists(ACCOUNT, self.agent("ghost"))
+        assert store.agent_exists(OTHER, self.agent("zed"))
+        assert store.agent_info(ACCOUNT, self.agent("ann")) == self._users()[0]
+        assert store.agent_info(ACCOUNT, self.agent("root")) == self._users()[2]
+        member_only = store.agent_info(ACCOUNT, self.agent("cy"))
         assert member_only is not None
-        assert (member_only.id, member_only.account) == ("cy", ACCOUNT)
-        assert store.agent_info(ACCOUNT, "zed") is None
-        assert store.agent_info(OTHER, "zed") == USERS[3]
+        assert (member_only.id, member_only.account) == (self.agent("cy"), ACCOUNT)
+        assert store.agent_info(ACCOUNT, self.agent("zed")) is None
+        assert store.agent_info(OTHER, self.agent("zed")) == self._users()[3]
 
     # -- the engine sees every change -----------------------------------------------------
 
@@ -724,14 +771,14 @@ class PolicyStoreContract:
         limit = store.add_inbox_limit(ACCOUNT, capacity.id, 10, 2)
         assert limit is not None
         assert store.add_inbox_limit(ACCOUNT, capacity.id, 11, 0) is not None
-        assert store.add_agent(ACCOUNT, capacity.id, "ann")
+        assert store.add_agent(ACCOUNT, capacity.id, self.agent("ann"))
         (seen,) = directory.capacity_policies_for_inbox(10)
         assert seen.id == capacity.id
         assert seen.inbox_limits == {10: 2, 11: 0}
-        assert seen.agents == frozenset({"ann"})
+        assert seen.agents == frozenset({self.agent("ann")})
         assert seen.exclusion_rules == rules
         assert store.update_inbox_limit(ACCOUNT, capacity.id, limit.id, 1) is not None
-        assert store.remove_agent(ACCOUNT, capacity.id, "ann")
+        assert store.remove_agent(ACCOUNT, capacity.id, self.agent("ann"))
         (seen,) = directory.capacity_policies_for_inbox(10)
         assert seen.inbox_limits == {10: 1, 11: 0}
         assert seen.agents == frozenset()
@@ -753,7 +800,7 @@ class PolicyStoreContract:
                 return False
             return True
 
-        results = _race(_CONCURRENCY, create)
+        results = _race(_CONCURRENCY, create, self.close_connections)
         assert results.count(True) == 1, results
         assert [p.values.name for p in store.list_policies(ACCOUNT)] == ["Race"]
 
@@ -773,7 +820,7 @@ class PolicyStoreContract:
                 return False
             return True
 
-        results = _race(_CONCURRENCY, rename)
+        results = _race(_CONCURRENCY, rename, self.close_connections)
         assert results.count(True) == 1, results
         names = [p.values.name for p in store.list_policies(ACCOUNT)]
         assert names.count("Same") == 1
@@ -786,16 +833,17 @@ class PolicyStoreContract:
         ]
         results = _race(
             _CONCURRENCY,
-            lambda i: store.add_agent(ACCOUNT, capacities[i % 4].id, "ann"),
+            lambda i: store.add_agent(ACCOUNT, capacities[i % 4].id, self.agent("ann")),
+            self.close_connections,
         )
         assert all(results)
         holders = [
             c.id
             for c in capacities
-            if "ann" in _ids(store.agents_of_capacity_policy(ACCOUNT, c.id))
+            if self.agent("ann") in _ids(store.agents_of_capacity_policy(ACCOUNT, c.id))
         ]
         assert len(holders) == 1, holders
-        assert store.capacity_policy_of_agent(ACCOUNT, "ann") == holders[0]
+        assert store.capacity_policy_of_agent(ACCOUNT, self.agent("ann")) == holders[0]
         counts = [r.assigned_agent_count for r in store.list_capacity_policies(ACCOUNT)]
         assert sorted(counts) == [0, 0, 0, 1]
 
@@ -809,7 +857,7 @@ class PolicyStoreContract:
             except DuplicateInboxLimit:
                 return False
 
-        results = _race(_CONCURRENCY, add)
+        results = _race(_CONCURRENCY, add, self.close_connections)
         assert results.count(True) == 1, results
         shown = store.get_capacity_policy(ACCOUNT, record.id)
         assert shown is not None
@@ -823,6 +871,7 @@ class PolicyStoreContract:
         results = _race(
             _CONCURRENCY,
             lambda i: store.link_inbox(ACCOUNT, 10, policies[i % 4].id),
+            self.close_connections,
         )
         assert all(results)
         counts = [p.assigned_inbox_count for p in store.list_policies(ACCOUNT)]

@@ -63,3 +63,28 @@ class TicketLabel(models.Model):
 
     class Meta:
         app_label = "aa_djtest"
+
+
+class AdminInbox(models.Model):
+    """An inbox of a multi-tenant host, for the PolicyStore contract on the config
+    models (the suite's inboxes belong to accounts 1 and 2)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    account = models.BigIntegerField()
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        app_label = "aa_djtest"
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+
+class AdminAgentAccount(models.Model):
+    """The account of a user (``DjangoPolicyStore(agents=...)`` reads it)."""
+
+    user_id = models.BigIntegerField(unique=True)
+    account = models.BigIntegerField()
+
+    class Meta:
+        app_label = "aa_djtest"

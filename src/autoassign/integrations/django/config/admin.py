@@ -28,7 +28,13 @@ class _LimitInline(admin.TabularInline):  # type: ignore[type-arg]
 class AssignmentPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Policies with their inbox links inline."""
 
-    list_display = ("name", "assignment_order", "fair_distribution_limit", "enabled")
+    list_display = (
+        "name",
+        "account",
+        "assignment_order",
+        "fair_distribution_limit",
+        "enabled",
+    )
     inlines = (_LinkInline,)
 
 
@@ -36,6 +42,6 @@ class AssignmentPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class CapacityPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Capacity policies with their per-inbox limits inline."""
 
-    list_display = ("name", "exclude_older_than_hours")
+    list_display = ("name", "account", "exclude_older_than_hours")
     filter_horizontal = ("agents",)
     inlines = (_LimitInline,)

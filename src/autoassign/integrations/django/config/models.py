@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
@@ -30,6 +31,7 @@ __all__ = [
     "CapacityLimitRow",
     "CapacityPolicyRow",
     "InboxPolicyLink",
+    "default_account",
 ]
 
 
@@ -40,10 +42,29 @@ def _check(build: Any) -> None:
         raise ValidationError({exc.field or "__all__": str(exc)}) from exc
 
 
-class AssignmentPolicyRow(models.Model):
-    """An :class:`~autoassign.AssignmentPolicy`."""
+def default_account() -> Any:
+    """A new row's account: ``AUTOASSIGN['ACCOUNT']`` (default ``1``), the one account
+    of a single-account host."""
+    return getattr(settings, "AUTOASSIGN", {}).get("ACCOUNT", 1)
 
-    name: models.CharField[str, str] = models.CharField(max_length=255, unique=True)
+
+def _account_field() -> Any:
+    return models.BigIntegerField(
+        default=default_account,
+        help_text="The account (tenant) id; AUTOASSIGN['ACCOUNT'] on a single-account"
+        " host.",
+    )
+
+
+def _stamp_field() -> Any:
+    return models.DateTimeField(default=timezone.now, editable=False)
+
+
+class AssignmentPolicyRow(models.Model):
+    """An :class:`~autoassign.AssignmentPolicy` (names are unique per account)."""
+
+    account = _account_field()
+    name: models.CharField[str, str] = models.CharField(max_length=255)
     description: models.TextField[str, str] = models.TextField(blank=True, default="")
     assignment_order: models.CharField[str, str] = models.CharField(
         max_length=32,
@@ -62,10 +83,17 @@ class AssignmentPolicyRow(models.Model):
         models.PositiveIntegerField(default=DEFAULT_FAIR_DISTRIBUTION_WINDOW)
     )
     enabled: models.BooleanField[bool, bool] = models.BooleanField(default=True)
+    created_at = _stamp_field()
+    updated_at = _stamp_field()
 
     class Meta:
         verbose_name = "assignment policy"
         verbose_name_plural = "assignment policies"
+        constraints = (
+            models.UniqueConstraint(
+                fields=("account", "name"), name="autoassign_policy_name_per_account"
+            ),
+        )
 
     def __str__(self) -> str:
         return str(self.name)
@@ -109,9 +137,11 @@ class InboxPolicyLink(models.Model):
 
 
 class CapacityPolicyRow(models.Model):
-    """A :class:`~autoassign.CapacityPolicy`: its agents, exclusion rules and limits."""
+    """A :class:`~autoassign.CapacityPolicy`: its agents, exclusion rules and limits
+    (names need not be unique)."""
 
-    name: models.CharField[str, str] = models.CharField(max_length=255, unique=True)
+    account = _account_field()
+    name: models.CharField[str, str] = models.CharField(max_length=255)
     description: models.TextField[str, str] = models.TextField(blank=True, default="")
     agents = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="autoassign_capacity"
@@ -120,6 +150,8 @@ class CapacityPolicyRow(models.Model):
     exclude_older_than_hours: models.PositiveIntegerField[int | None, int | None] = (
         models.PositiveIntegerField(null=True, blank=True)
     )
+    created_at = _stamp_field()
+    updated_at = _stamp_field()
 
     class Meta:
         verbose_name = "capacity policy"
@@ -175,6 +207,8 @@ class CapacityLimitRow(models.Model):
             help_text="Empty: unlimited (the policy's exclusion rules still apply).",
         )
     )
+    created_at = _stamp_field()
+    updated_at = _stamp_field()
 
     class Meta:
         verbose_name = "capacity limit"

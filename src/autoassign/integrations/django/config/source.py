@@ -21,8 +21,9 @@ __all__ = ["ModelPolicies"]
 @attrs.frozen
 class ModelPolicies:
     """Policies, inbox links and capacity from the ``autoassign_config`` tables, for
-    :class:`~autoassign.integrations.django.DjangoDirectory` (``policy_source=``).
-    Every read is one query (capacity: three, whatever the number of policies)."""
+    :class:`~autoassign.integrations.django.DjangoDirectory` (``policy_source=``): the
+    rows of ``account`` only. Every read is one query (capacity: three, whatever the
+    number of policies)."""
 
     account: AccountId = 1
 
@@ -30,7 +31,7 @@ class ModelPolicies:
         with _errors("policy for inbox"):
             link = (
                 InboxPolicyLink.objects.select_related("policy")
-                .filter(inbox_id=inbox)
+                .filter(inbox_id=inbox, policy__account=self.account)
                 .first()
             )
         return link.policy.to_policy(self.account) if link is not None else None
@@ -39,15 +40,17 @@ class ModelPolicies:
         """Which of ``inboxes`` have a linked policy."""
         with _errors("linked inboxes"):
             return set(
-                InboxPolicyLink.objects.filter(inbox_id__in=list(inboxes)).values_list(
-                    "inbox_id", flat=True
-                )
+                InboxPolicyLink.objects.filter(
+                    inbox_id__in=list(inboxes), policy__account=self.account
+                ).values_list("inbox_id", flat=True)
             )
 
     def capacity_policies_for_inbox(self, inbox: InboxId) -> Sequence[CapacityPolicy]:
         with _errors("capacity policies"):
             rows = list(
-                CapacityPolicyRow.objects.filter(limits__inbox_id=inbox)
+                CapacityPolicyRow.objects.filter(
+                    account=self.account, limits__inbox_id=inbox
+                )
                 .distinct()
                 .order_by("pk")
             )
@@ -62,7 +65,7 @@ class ModelPolicies:
                 pk__in=ids, agents__isnull=False
             ).values_list("pk", "agents"):
                 agents[policy].add(agent)
-        return [
+        return tuple(
             row.to_policy(self.account, limits[row.pk], frozenset(agents[row.pk]))
             for row in rows
-        ]
+        )
