@@ -618,7 +618,23 @@ class ExclusionRules:
 
     @classmethod
     def combine(cls, rules: Iterable[ExclusionRules]) -> ExclusionRules:
-        """Several capacity policies' rules: labels united, the smallest age threshold."""
+        """Several capacity policies' rules: labels united, the smallest age threshold.
+
+        Rules are immutable values, so the combination of equal rules is reused (a pass
+        combines its inbox's rules every time; building the result validates and sorts
+        every label)."""
+        parts = tuple(rules)
+        if cls is not ExclusionRules:
+            return cls._combine(parts)
+        found = _COMBINED.get(parts)
+        if found is None:
+            if len(_COMBINED) >= _COMBINED_MAX:
+                _COMBINED.clear()
+            found = _COMBINED[parts] = cls._combine(parts)
+        return found
+
+    @classmethod
+    def _combine(cls, rules: Iterable[ExclusionRules]) -> ExclusionRules:
         labels: set[str] = set()
         hours: int | None = None
         for rule in rules:
@@ -628,6 +644,11 @@ class ExclusionRules:
             ):
                 hours = rule.exclude_older_than_hours
         return cls(excluded_labels=labels, exclude_older_than_hours=hours)
+
+
+_COMBINED: dict[tuple[ExclusionRules, ...], ExclusionRules] = {}
+"""Recent :meth:`ExclusionRules.combine` results, by their (hashable, immutable) parts."""
+_COMBINED_MAX = 1024
 
 
 def _inbox_limits(

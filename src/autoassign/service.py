@@ -353,6 +353,12 @@ class AssignmentService:
     conversations it can assign past those nobody can take (teams nobody can take are
     left out of later pages by the query itself)."""
 
+    _capabilities: dict[type, tuple[object, bool]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
+    """The last adapter object each optional capability was checked on, with the
+    verdict (:meth:`_supports`)."""
+
     @bulk_limit.validator
     def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
         check_bulk_limit(value, field="bulk_limit")
@@ -402,6 +408,18 @@ class AssignmentService:
             ),
         )
 
+    def _supports(self, port: object, capability: type) -> bool:
+        """``isinstance(port, capability)`` for a ``runtime_checkable`` capability,
+        checked once per adapter object: a protocol check walks the protocol's members
+        on every call, and a pass asks several times. Replacing the adapter (another
+        object) checks again."""
+        known = self._capabilities.get(capability)
+        if known is not None and known[0] is port:
+            return known[1]
+        verdict = isinstance(port, capability)
+        self._capabilities[capability] = (port, verdict)
+        return verdict
+
     def selector_for(self, order: AssignmentOrder) -> Selector:
         return self.selectors[order]
 
@@ -426,11 +444,11 @@ class AssignmentService:
         offers it (no read per member), else as :meth:`read_statuses`. ``None`` if
         presence failed (nobody is online)."""
         presence = self.presence
-        if not isinstance(presence, OnlinePresence):
+        if not self._supports(presence, OnlinePresence):
             statuses = self.read_statuses(account, members)
             return None if statuses is None else dict(statuses)
         try:
-            online = presence.online(account.id, members)
+            online = cast(OnlinePresence, presence).online(account.id, members)
         except Exception:
             _presence_down(account.id)
             return None
@@ -1056,8 +1074,8 @@ class AssignmentService:
         """Whether claims re-check the page's row themselves
         (:class:`~autoassign.ports.CheckedClaims`, and the outbox, if any, claims
         through it), so the pass need not read each conversation before claiming."""
-        return isinstance(self.conversations, CheckedClaims) and (
-            self.outbox is None or isinstance(self.outbox, CheckedOutboxClaims)
+        return self._supports(self.conversations, CheckedClaims) and (
+            self.outbox is None or self._supports(self.outbox, CheckedOutboxClaims)
         )
 
     def _claim(

@@ -189,6 +189,15 @@ class Simulation:
         self._at_rate_limit: dict[str, set[str]] = {
             inbox.id: set() for inbox in scenario.inboxes
         }
+        # Fixed for the run as well: each inbox's exclusion rules, and its gates and
+        # effective policy (read once, when first needed).
+        self._exclusions = {
+            inbox.id: exclusions_for_inbox(
+                self.backend.world.capacity_policies_for_inbox(inbox.id), inbox.id
+            )
+            for inbox in scenario.inboxes
+        }
+        self._states: dict[str, InboxState | GateFailure] = {}
         self._schedule_workload()
 
     # -- setup ---------------------------------------------------------------------------
@@ -239,28 +248,52 @@ class Simulation:
     def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
         heapq.heappush(self._queue, (minute, kind, next(self._seq), name, payload))
 
+    def _state(self, inbox: str) -> InboxState | GateFailure:
+        """The inbox's gates and effective policy (``load_inbox``), read once: the
+        scenario's configuration does not change during a run."""
+        state = self._states.get(inbox)
+        if state is None:
+            state = self._states[inbox] = self.app.service.load_inbox(inbox)
+        return state
+
     def _schedule_workload(self) -> None:
+        # The whole workload is queued at once and heapified (linear), in the order
+        # single pushes would number it.
         duration = float(self.scenario.duration_minutes)
-        for change in self.workload.presence:
-            if change.minute < duration:
-                self._push(change.minute, _PRESENCE, "presence", change)
-        for status in self.workload.status_changes:
-            if status.minute < duration:
-                self._push(
-                    status.minute,
-                    _STATUS,
-                    "status",
-                    (status.conversation, status.status),
-                )
-        for arrival in self.workload.arrivals:
-            if arrival.minute < duration:
-                self._push(arrival.minute, _ARRIVAL, "arrival", arrival)
+        seq = self._seq
+        queue = self._queue
+        queue.extend(
+            (change.minute, _PRESENCE, next(seq), "presence", change)
+            for change in self.workload.presence
+            if change.minute < duration
+        )
+        queue.extend(
+            (
+                status.minute,
+                _STATUS,
+                next(seq),
+                "status",
+                (status.conversation, status.status),
+            )
+            for status in self.workload.status_changes
+            if status.minute < duration
+        )
+        queue.extend(
+            (arrival.minute, _ARRIVAL, next(seq), "arrival", arrival)
+            for arrival in self.workload.arrivals
+            if arrival.minute < duration
+        )
         step = self.scenario.periodic_interval_minutes
-        for minute in range(0, self.scenario.duration_minutes, step):
-            self._push(float(minute), _PERIODIC, "periodic", None)
+        queue.extend(
+            (float(minute), _PERIODIC, next(seq), "periodic", None)
+            for minute in range(0, self.scenario.duration_minutes, step)
+        )
         step = self.scenario.sample_interval_minutes
-        for minute in range(0, self.scenario.duration_minutes, step):
-            self._push(float(minute), _SAMPLE, "sample", None)
+        queue.extend(
+            (float(minute), _SAMPLE, next(seq), "sample", None)
+            for minute in range(0, self.scenario.duration_minutes, step)
+        )
+        heapq.heapify(queue)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -271,11 +304,17 @@ class Simulation:
         """Process every event before ``until`` minutes (default: the whole duration)."""
         end = float(self.scenario.duration_minutes) if until is None else until
         end = min(end, float(self.scenario.duration_minutes))
-        while self._queue and self._queue[0][0] < end:
-            minute, _kind, _seq, name, payload = heapq.heappop(self._queue)
-            self._advance(minute)
-            getattr(self, f"_on_{name}")(payload)
-            self._drain()
+        queue, pop, drain = self._queue, heapq.heappop, self._drain
+        handlers: dict[str, Callable[[Any], None]] = {}
+        while queue and queue[0][0] < end:
+            minute, _kind, _seq, name, payload = pop(queue)
+            if minute > self.minute:
+                self._advance(minute)
+            handler = handlers.get(name)
+            if handler is None:
+                handler = handlers[name] = getattr(self, f"_on_{name}")
+            handler(payload)
+            drain()
         self._advance(end)
         if end >= self.scenario.duration_minutes:
             self.done = True
@@ -313,7 +352,8 @@ class Simulation:
         before = self.backend.set_status(
             self.scenario.account, change.agent, change.status
         )
-        self._log("agent_status_changed", agent=change.agent, status=change.status)
+        if self.record is not None:
+            self._log("agent_status_changed", agent=change.agent, status=change.status)
         if (
             before == ONLINE
             and change.status != ONLINE
@@ -338,13 +378,14 @@ class Simulation:
             arrival=arrival, created=self.minute, waiting_since=self.minute
         )
         self._waiting[arrival.inbox].add(arrival.conversation)
-        self._log(
-            "conversation_created",
-            conversation=arrival.conversation,
-            inbox=arrival.inbox,
-            labels=list(arrival.labels),
-            team=arrival.team,
-        )
+        if self.record is not None:
+            self._log(
+                "conversation_created",
+                conversation=arrival.conversation,
+                inbox=arrival.inbox,
+                labels=list(arrival.labels),
+                team=arrival.team,
+            )
         self.app.triggers.on_conversation_saved(None, conversation)
 
     def _on_status(self, payload: tuple[int, str]) -> None:
@@ -427,7 +468,7 @@ class Simulation:
         """How many of the inbox's open, unassigned conversations its exclusion rules
         keep from a pass now."""
         world = self.backend.world
-        rules = exclusions_for_inbox(world.capacity_policies_for_inbox(inbox), inbox)
+        rules = self._exclusions[inbox]
         if rules.is_empty:
             return 0
         return sum(
@@ -466,13 +507,10 @@ class Simulation:
         if not self._at_capacity[key] and not self._at_rate_limit[key]:
             return  # nobody can be held back
         service = self.app.service
-        loaded = service.load_inbox(inbox)
+        loaded = self._state(key)
         if isinstance(loaded, GateFailure):
             return
-        rules = exclusions_for_inbox(
-            service.directory.capacity_policies_for_inbox(loaded.inbox.id),
-            loaded.inbox.id,
-        )
+        rules = self._exclusions[key]
         now = self.clock.now()
         waiting = service.conversations.unassigned_open(
             loaded.inbox.id,
@@ -537,11 +575,10 @@ class Simulation:
         stats = self._agents[agent]
         stats.assignments += 1
         self._change_open(agent, inbox, 1)
-        service = self.app.service
         # Rate limit: count this agent's assignments in the inbox within the window,
         # from the simulator's own log (not the ledger). The virtual clock never goes
         # back, so the log is sorted: a binary search, not a walk of the history.
-        loaded = service.load_inbox(inbox)
+        loaded = self._state(inbox)
         log = self._assign_log.setdefault((inbox, agent), [])
         log.append(assignment.occurred_at)
         if not isinstance(loaded, GateFailure) and loaded.policy.rate_limited:
