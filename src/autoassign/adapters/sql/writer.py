@@ -115,6 +115,13 @@ class SqlWriter:
         for entity, value in ids.items():
             if value is not None:
                 self.schema.require(entity, value)
+        account = ids.get("account")
+        if account is not None and not self.schema.allows_account(account):
+            raise ConfigurationError(
+                f"account {account!r} is not this single-account host's "
+                f"({self.schema.single_account!r})",
+                field="account_id",
+            )
 
     # -- configuration ----------------------------------------------------------------
 
