@@ -721,6 +721,10 @@ class SqlSchema:
             return {"autoincrement": True}
         return {"default": _new_text_id}
 
+    def _mapped(self, logical: str, column: str) -> bool:
+        """Whether ``logical`` has ``column`` (it is not mapped to ``None``)."""
+        return self._maps[logical].columns.get(column, column) is not None
+
     def _ts(self) -> TypeEngine[Any]:
         return UtcDateTime(naive=self.naive_datetimes)
 
@@ -780,6 +784,8 @@ class SqlSchema:
         ) -> list[Any]:
             if not (self.owned(source) and self.owned(target)):
                 return []
+            if not all(self._mapped(source, c) for c in columns):
+                return []  # a column mapped away (an inbox with no account column)
             parent = self._maps[target]
             prefix = (
                 f"{parent.schema or self.schema}."
@@ -833,7 +839,11 @@ class SqlSchema:
                 col("auto_assignment_config", sa.JSON(), optional=True, nullable=True),
             ],
             *fk("inboxes", ["account_id"], "accounts", ["id"]),
-            sa.Index(None, "account_id", "id"),
+            *(
+                [sa.Index(None, "account_id", "id")]
+                if self._mapped("inboxes", "account_id")
+                else []
+            ),
         )
         self.inbox_members = self._table(
             "inbox_members",

@@ -200,7 +200,9 @@ class SqlWriter:
         if conn.execute(sa.select(inboxes.c.id).where(inboxes.c.id == inbox)).first():
             return
         self._account(conn, account)
-        values: dict[str, Any] = {"id": inbox, "account_id": account}
+        values: dict[str, Any] = {"id": inbox}
+        if "account_id" in inboxes.c:  # none with single_account
+            values["account_id"] = account
         if "enable_auto_assignment" in inboxes.c:
             values["enable_auto_assignment"] = True
         conn.execute(sa.insert(inboxes).values(values))
