@@ -218,8 +218,7 @@ class SqlDirectory:
 
     def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
         if not (
-            self.schema.accepts("account", account)
-            and self.schema.accepts("agent", agent)
+            self.schema.allows_account(account) and self.schema.accepts("agent", agent)
         ):
             return ()
         inboxes = self.schema.inboxes
@@ -246,7 +245,7 @@ class SqlDirectory:
     def _iter_inboxes(
         self, account: AccountId, batch_size: int
     ) -> Iterator[Sequence[Inbox]]:
-        if not self.schema.accepts("account", account):
+        if not self.schema.allows_account(account):
             return
         inboxes = self.schema.inboxes
         links = self.schema.inbox_assignment_policies
