@@ -267,3 +267,11 @@ def test_through_inbox_directory(db: Any) -> None:
     fetched = SqlConversationRepository(engine, schema).get(9)
     assert fetched is not None
     assert fetched.account == 1
+    with pytest.raises(ConfigurationError):  # the inbox's account is the account
+        writer.put_conversation(
+            Conversation(
+                id=8, inbox=10, account=2, created_at=EPOCH, last_activity_at=EPOCH
+            ),
+            ensure_inbox=False,
+        )
+    assert SqlConversationRepository(engine, schema).get(8) is None
