@@ -22,6 +22,7 @@ from autoassign.adapters.sql import (
     SqlEventOutbox,
     SqlSchema,
     SqlWriter,
+    TableMap,
     create_sqlite_engine,
 )
 from autoassign.model import (
@@ -60,17 +61,17 @@ class _Stores:
         self.engines: list[sa.Engine] = []
         self.schemas: list[str] = []
 
-    def make(self) -> tuple[sa.Engine, SqlSchema]:
+    def make(self, **options: Any) -> tuple[sa.Engine, SqlSchema]:
         if self.kind == "sqlite":
             engine = create_sqlite_engine()
-            schema = SqlSchema(ids="mixed")
+            schema = SqlSchema(ids="mixed", **options)
         else:
             engine = sa.create_engine(POSTGRES_URL, pool_size=10, max_overflow=0)
             name = f"aa_{uuid.uuid4().hex[:12]}"
             with engine.begin() as conn:
                 conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
             self.schemas.append(name)
-            schema = SqlSchema(ids="mixed", schema=name)
+            schema = SqlSchema(ids="mixed", schema=name, **options)
         self.engines.append(engine)
         schema.create_all(engine)
         return engine, schema
@@ -87,6 +88,8 @@ class _Stores:
 
 class _SqlContracts:
     kind = "sqlite"
+    options: Mapping[str, Any] = {}
+    """More :class:`SqlSchema` options (a tenancy mapping)."""
 
     @pytest.fixture(autouse=True)
     def _stores(
@@ -103,7 +106,7 @@ class _SqlContracts:
     def make_repository(
         self, conversations: Sequence[Conversation]
     ) -> ConversationRepository:
-        engine, schema = self.stores.make()
+        engine, schema = self.stores.make(**self.options)
         SqlWriter(engine, schema).put_conversations(conversations)
         return SqlConversationRepository(engine, schema)
 
@@ -118,7 +121,7 @@ class _SqlContracts:
         links: Mapping[InboxId, PolicyId],
         capacity_policies: Sequence[CapacityPolicy],
     ) -> Directory:
-        engine, schema = self.stores.make()
+        engine, schema = self.stores.make(**self.options)
         seed_directory(
             SqlWriter(engine, schema),
             accounts=accounts,
@@ -193,6 +196,71 @@ class TestPostgresConversationRepository(_SqlContracts, ConversationRepositoryCo
 @pytest.mark.postgres
 class TestPostgresDirectory(_SqlContracts, DirectoryContract):
     kind = "postgres"
+
+
+# -- tenancy mappings (issue 16): no account column, or the account through the inbox ----
+
+NO_ACCOUNT = {"account_id": None}
+SINGLE_ACCOUNT: Mapping[str, Any] = {
+    "single_account": 1,
+    "tables": {
+        name: TableMap(name, NO_ACCOUNT, create=True)
+        for name in ("conversations", "inboxes")
+    },
+}
+THROUGH_INBOX: Mapping[str, Any] = {
+    "tables": {"conversations": TableMap("conversations", NO_ACCOUNT, create=True)}
+}
+
+
+class TestSqliteSingleAccountRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "sqlite"
+    options = SINGLE_ACCOUNT
+    single_account = True
+
+
+class TestSqliteSingleAccountDirectory(_SqlContracts, DirectoryContract):
+    kind = "sqlite"
+    options = SINGLE_ACCOUNT
+    single_account = True
+
+
+class TestSqliteThroughInboxRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "sqlite"
+    options = THROUGH_INBOX
+
+
+class TestSqliteThroughInboxDirectory(_SqlContracts, DirectoryContract):
+    kind = "sqlite"
+    options = THROUGH_INBOX
+
+
+@pytest.mark.postgres
+class TestPostgresSingleAccountRepository(
+    _SqlContracts, ConversationRepositoryContract
+):
+    kind = "postgres"
+    options = SINGLE_ACCOUNT
+    single_account = True
+
+
+@pytest.mark.postgres
+class TestPostgresSingleAccountDirectory(_SqlContracts, DirectoryContract):
+    kind = "postgres"
+    options = SINGLE_ACCOUNT
+    single_account = True
+
+
+@pytest.mark.postgres
+class TestPostgresThroughInboxRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "postgres"
+    options = THROUGH_INBOX
+
+
+@pytest.mark.postgres
+class TestPostgresThroughInboxDirectory(_SqlContracts, DirectoryContract):
+    kind = "postgres"
+    options = THROUGH_INBOX
 
 
 # -- the state machine --------------------------------------------------------------------

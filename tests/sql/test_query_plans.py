@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from autoassign import ConversationPriority, ExclusionRules
-from autoassign.adapters.sql import SqlConversationRepository
+from autoassign.adapters.sql import SqlConversationRepository, SqlSchema, TableMap
 
 from .conftest import Db, _open_db
 
@@ -219,3 +219,63 @@ def test_open_counts_and_the_claim_use_indexes(big: tuple[sa.Engine, Any]) -> No
             conn.rollback()
 
     _assert_no_seq_scan(_plans(engine, claims), table)
+
+
+@pytest.mark.parametrize("tenancy", ["single", "inbox"])
+def test_tenancy_mappings_keep_the_indexes(
+    big: tuple[sa.Engine, Any], tenancy: str
+) -> None:
+    """The same tables mapped with no conversation account column (the single account,
+    or the account through the inbox: a sub-select per returned row by the inbox's
+    key): the page still walks the partial index in order, open_counts and the claim
+    never scan the conversations."""
+    engine, owned = big
+    conv = owned.conversations
+    no_account = {"account_id": None}
+    tables = {
+        "conversations": TableMap(conv.name, no_account),
+        "conversation_labels": TableMap(owned.conversation_labels.name),
+        "inboxes": TableMap(
+            owned.inboxes.name, no_account if tenancy == "single" else {}
+        ),
+    }
+    schema = SqlSchema(
+        schema=owned.schema,
+        tables=tables,
+        single_account=1 if tenancy == "single" else None,
+    )
+    assert schema.tenancy == tenancy
+    repository = SqlConversationRepository(engine, schema)
+    table = conv.name
+    plans = _plans(
+        engine,
+        lambda: repository.unassigned_open(
+            3,
+            limit=25,
+            priority=ConversationPriority.EARLIEST_CREATED,
+            exclusions=ExclusionRules(),
+            now=NOW,
+        ),
+    )
+    _assert_no_seq_scan(plans, table)
+    scans = [found for plan in plans if (found := _page_scan(plan, table))]
+    assert [s[0] for s in scans] == [{f"ix_{table}_unassigned_earliest"}], plans
+    assert not scans[0][1], plans
+    waiting = repository.unassigned_open(
+        3,
+        limit=1,
+        priority=ConversationPriority.EARLIEST_CREATED,
+        exclusions=ExclusionRules(),
+        now=NOW,
+    )[0]
+    assert waiting.account == 1
+
+    def claims() -> None:
+        with engine.connect() as conn:
+            conn.execute(repository.claim_statement(waiting.id, 7, capacity_limit=5))
+            conn.rollback()
+
+    _assert_no_seq_scan(_plans(engine, claims), table)
+    _assert_no_seq_scan(
+        _plans(engine, lambda: repository.open_counts(3, list(range(1, 51)))), table
+    )

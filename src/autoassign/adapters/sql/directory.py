@@ -88,10 +88,14 @@ class SqlDirectory:
         self.schema = schema
         self._db = Database(engine)
         # the columns every pass selects, built once
-        self._inbox_columns = labelled(
-            schema.inboxes,
-            ("id", "account_id", "enable_auto_assignment", "auto_assignment_config"),
-        )
+        # the account: the inbox's column, or the single account (a constant)
+        self._inbox_columns = [
+            schema.inboxes.c.id.label("id"),
+            schema.account_of("inboxes").label("account_id"),
+            *labelled(
+                schema.inboxes, ("enable_auto_assignment", "auto_assignment_config")
+            ),
+        ]
         self._policy_columns = labelled(
             schema.assignment_policies, ("id", "account_id", *POLICY_FIELDS)
         )
@@ -214,8 +218,7 @@ class SqlDirectory:
 
     def inboxes_of_agent(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
         if not (
-            self.schema.accepts("account", account)
-            and self.schema.accepts("agent", agent)
+            self.schema.allows_account(account) and self.schema.accepts("agent", agent)
         ):
             return ()
         inboxes = self.schema.inboxes
@@ -223,7 +226,7 @@ class SqlDirectory:
         stmt = (
             sa.select(inboxes.c.id)
             .where(
-                inboxes.c.account_id == account,
+                self.schema.account_is("inboxes", account),
                 sa.exists().where(
                     members.c.inbox_id == inboxes.c.id, members.c.agent_id == agent
                 ),
@@ -242,7 +245,7 @@ class SqlDirectory:
     def _iter_inboxes(
         self, account: AccountId, batch_size: int
     ) -> Iterator[Sequence[Inbox]]:
-        if not self.schema.accepts("account", account):
+        if not self.schema.allows_account(account):
             return
         inboxes = self.schema.inboxes
         links = self.schema.inbox_assignment_policies
@@ -251,7 +254,7 @@ class SqlDirectory:
         last: InboxId | None = None
         while True:
             stmt = sa.select(*self._inbox_columns).where(
-                inboxes.c.account_id == account, linked
+                self.schema.account_is("inboxes", account), linked
             )
             if last is not None:
                 stmt = stmt.where(
@@ -274,9 +277,7 @@ class SqlDirectory:
         ``accounts`` joined with their policies, ordered by (account, inbox) and paged
         with keyset pagination on that pair: one query per page."""
         _check_batch(batch_size)
-        wanted = [
-            a for a in dict.fromkeys(accounts) if self.schema.accepts("account", a)
-        ]
+        wanted = [a for a in dict.fromkeys(accounts) if self.schema.allows_account(a)]
         return self._iter_inboxes_with_policies(wanted, batch_size)
 
     def _iter_inboxes_with_policies(
@@ -287,7 +288,7 @@ class SqlDirectory:
         inboxes = self.schema.inboxes
         links = self.schema.inbox_assignment_policies
         policies = self.schema.assignment_policies
-        account_key = self._key("account", inboxes.c.account_id)
+        account_key = self._key("account", self.schema.account_of("inboxes"))
         inbox_key = self._key("inbox", inboxes.c.id)
         policy_columns = [
             column.element.label(_POLICY_LABEL + column.name)
@@ -295,6 +296,8 @@ class SqlDirectory:
         ]
         ordered = sorted(dict.fromkeys(accounts), key=id_sort_key)
         position = {account: at for at, account in enumerate(ordered)}
+        # single_account with no account column: no account predicate, paged by inbox
+        single = "account_id" not in inboxes.c
         base = (
             sa.select(*self._inbox_columns, *policy_columns)
             .select_from(
@@ -302,13 +305,7 @@ class SqlDirectory:
                     policies, policies.c.id == links.c.assignment_policy_id
                 )
             )
-            .where(
-                account_key
-                <= sa.bindparam(
-                    "final_account", ordered[-1], type_=inboxes.c.account_id.type
-                )
-            )
-            .order_by(account_key, inbox_key)
+            .order_by(*([] if single else [account_key]), inbox_key)
             .limit(batch_size)
         )
         last: tuple[AccountId, InboxId] | None = None
@@ -316,23 +313,39 @@ class SqlDirectory:
             # only the accounts not finished yet (from the last row's on), and their
             # range: each page reads less of what is behind it
             remaining = ordered[position.get(last[0], 0) :] if last else ordered
-            stmt = base.where(
-                self._among(inboxes.c.account_id, remaining),
-                account_key
-                >= sa.bindparam(
-                    "first_account", remaining[0], type_=inboxes.c.account_id.type
-                ),
-            )
-            if last is not None:
-                stmt = stmt.where(
-                    sa.tuple_(account_key, inbox_key)
-                    > sa.tuple_(
-                        sa.bindparam(
-                            "last_account", last[0], type_=inboxes.c.account_id.type
-                        ),
-                        sa.bindparam("last_inbox", last[1], type_=inboxes.c.id.type),
+            if single:
+                stmt = base
+                if last is not None:
+                    stmt = stmt.where(
+                        inbox_key
+                        > sa.bindparam("last_inbox", last[1], type_=inboxes.c.id.type)
                     )
+            else:
+                stmt = base.where(
+                    self._among(inboxes.c.account_id, remaining),
+                    account_key
+                    >= sa.bindparam(
+                        "first_account", remaining[0], type_=inboxes.c.account_id.type
+                    ),
+                    account_key
+                    <= sa.bindparam(
+                        "final_account", ordered[-1], type_=inboxes.c.account_id.type
+                    ),
                 )
+                if last is not None:
+                    stmt = stmt.where(
+                        sa.tuple_(account_key, inbox_key)
+                        > sa.tuple_(
+                            sa.bindparam(
+                                "last_account",
+                                last[0],
+                                type_=inboxes.c.account_id.type,
+                            ),
+                            sa.bindparam(
+                                "last_inbox", last[1], type_=inboxes.c.id.type
+                            ),
+                        )
+                    )
             with self._db.read("iterate inboxes with policies") as conn:
                 rows = list(conn.execute(stmt))
             page: dict[InboxId, tuple[Inbox, AssignmentPolicy | None]] = {}
@@ -449,7 +462,7 @@ class SqlDirectory:
                     inboxes,
                     sa.and_(
                         inboxes.c.id == inbox,
-                        inboxes.c.account_id == policies.c.account_id,
+                        self.schema.account_of("inboxes") == policies.c.account_id,
                     ),
                 )
             )

@@ -235,7 +235,7 @@ class SqlPolicyStore:
         return (
             conn.execute(
                 sa.select(inboxes.c.id).where(
-                    inboxes.c.id == inbox, inboxes.c.account_id == account
+                    inboxes.c.id == inbox, self.schema.account_is("inboxes", account)
                 )
             ).first()
             is not None
@@ -285,7 +285,10 @@ class SqlPolicyStore:
             conn.execute(
                 sa.select(sa.literal(1))
                 .select_from(members.join(inboxes, inboxes.c.id == members.c.inbox_id))
-                .where(inboxes.c.account_id == account, members.c.agent_id == agent)
+                .where(
+                    self.schema.account_is("inboxes", account),
+                    members.c.agent_id == agent,
+                )
                 .limit(1)
             ).first()
             is not None
@@ -335,7 +338,7 @@ class SqlPolicyStore:
             .select_from(links.join(inboxes, inboxes.c.id == links.c.inbox_id))
             .where(
                 links.c.assignment_policy_id == table.c.id,
-                inboxes.c.account_id == table.c.account_id,
+                self.schema.account_of("inboxes") == table.c.account_id,
             )
             .scalar_subquery()
             .label("assigned_inbox_count")
@@ -542,7 +545,7 @@ class SqlPolicyStore:
                 .select_from(links.join(inboxes, inboxes.c.id == links.c.inbox_id))
                 .where(
                     links.c.assignment_policy_id == policy,
-                    inboxes.c.account_id == account,
+                    self.schema.account_is("inboxes", account),
                 )
                 .order_by(self._key("inbox", inboxes.c.id))
             )
@@ -971,7 +974,7 @@ class SqlPolicyStore:
         with self._db.read("inbox info") as conn:
             row = conn.execute(
                 sa.select(*labelled(inboxes, ("id", "name"))).where(
-                    inboxes.c.id == inbox, inboxes.c.account_id == account
+                    inboxes.c.id == inbox, self.schema.account_is("inboxes", account)
                 )
             ).first()
         return None if row is None else self._inbox_info(account, row._mapping)

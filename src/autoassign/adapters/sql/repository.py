@@ -105,22 +105,25 @@ class SqlConversationRepository:
             _listen_for_locks(engine)  # first, so every other listener sees the lock
         self._clock: Clock = clock if clock is not None else SystemClock()
         conv = schema.conversations
-        self._columns: list[ColumnElement[Any]] = [
-            conv.c.id,
-            conv.c.inbox_id,
-            conv.c.account_id,
-            conv.c.status,
-            conv.c.assignee_id,
+        # the account: its column, the single account, or its inbox's (sub-select)
+        columns: list[tuple[str, ColumnElement[Any]]] = [
+            ("id", conv.c.id),
+            ("inbox_id", conv.c.inbox_id),
+            ("account_id", schema.account_of("conversations")),
+            ("status", conv.c.status),
+            ("assignee_id", conv.c.assignee_id),
         ]
         self._has_team = "team_id" in conv.c
         self._has_activity = "last_activity_at" in conv.c
         if self._has_team:
-            self._columns.append(conv.c.team_id)
-        self._columns.append(conv.c.created_at)
+            columns.append(("team_id", conv.c.team_id))
+        columns.append(("created_at", conv.c.created_at))
         if self._has_activity:
-            self._columns.append(conv.c.last_activity_at)
+            columns.append(("last_activity_at", conv.c.last_activity_at))
         # labelled with their logical names, whatever the physical ones are
-        self._columns = [column.label(column.key) for column in self._columns]
+        self._columns: list[ColumnElement[Any]] = [
+            column.label(name) for name, column in columns
+        ]
 
     def _read_columns(self, now: datetime) -> list[ColumnElement[Any]]:
         """The conversation columns, plus ``held`` when the schema has ``open_when``."""

@@ -403,6 +403,13 @@ class SqlSchema:
     reference has; turn it off only for test worlds that seed two same-named policies
     in one account. (A mapped host table is never altered;
     :class:`~autoassign.adapters.sql.SqlPolicyStore` enforces unique names either way.)
+    ``single_account``: the account id of a single-account host. Its ``conversations``
+    and ``inboxes`` tables then need no account column (map ``account_id`` to
+    ``None``): no statement has an account predicate, every row reads back with this
+    account, and an account other than it is never found (the writers reject it).
+    Without it, ``conversations.account_id`` may still be mapped to ``None`` when the
+    inboxes table has the account (tenants through a join): a conversation's account is
+    its inbox's (a sub-select by the inbox's primary key, in the same statement).
     ``revision`` describes the tables as they were at that migration revision
     (default :data:`HEAD_REVISION`); the migrations use it, see :meth:`at_revision`.
 
@@ -435,6 +442,7 @@ class SqlSchema:
         held_status: ConversationStatus = ConversationStatus.SNOOZED,
         metadata: sa.MetaData | None = None,
         revision: int = HEAD_REVISION,
+        single_account: Id | None = None,
     ) -> None:
         if isinstance(revision, bool) or not 1 <= revision <= HEAD_REVISION:
             raise ConfigurationError(
@@ -452,6 +460,7 @@ class SqlSchema:
             "conversation_priority": conversation_priority,
             "naive_datetimes": naive_datetimes,
             "unique_policy_names": unique_policy_names,
+            "single_account": single_account,
         }
         maps = dict(tables or {})
         unknown = set(maps) - set(LOGICAL_TABLES)
@@ -484,8 +493,20 @@ class SqlSchema:
             )
         self.open_when = tuple(open_when)
         self.held_status = held_status
+        if single_account is not None and not self.accepts("account", single_account):
+            raise ConfigurationError(
+                f"single_account {single_account!r} cannot be stored in a "
+                f"{self.ids['account'].value} account id column",
+                field="single_account",
+            )
+        self.single_account: Id | None = single_account
         self.metadata = metadata if metadata is not None else sa.MetaData()
         self._build()
+        if single_account is None and "account_id" not in self.inboxes.c:
+            raise ConfigurationError(
+                "inboxes.account_id can be mapped to None only with single_account",
+                field="inboxes.account_id",
+            )
         probe = datetime.now(timezone.utc)
         for condition in self.open_when:
             if not callable(condition):
@@ -543,6 +564,52 @@ class SqlSchema:
         if status is ConversationStatus.OPEN and held:
             return self.held_status
         return status
+
+    # -- tenancy ----------------------------------------------------------------------
+
+    @property
+    def tenancy(self) -> str:
+        """Where the conversations' account comes from: ``"column"`` (their own
+        account column), ``"inbox"`` (their inbox's row) or ``"single"``
+        (``single_account``, no account column)."""
+        if "account_id" in self.conversations.c:
+            return "column"
+        return "single" if self.single_account is not None else "inbox"
+
+    def account_of(self, logical: str) -> ColumnElement[Any]:
+        """The account of a row of ``logical`` (``"conversations"`` or ``"inboxes"``),
+        as an SQL expression: its account column; else ``single_account`` as a
+        constant; else (conversations) the account of its inbox's row, sub-selected by
+        the inbox's primary key."""
+        table = self.tables[logical]
+        if "account_id" in table.c:
+            return table.c.account_id
+        if self.single_account is not None:
+            return sa.literal(self.single_account, type_=self._id("account"))
+        inboxes = self.inboxes
+        return (
+            sa.select(inboxes.c.account_id)
+            .where(inboxes.c.id == table.c.inbox_id)
+            .scalar_subquery()
+        )
+
+    def account_is(self, logical: str, account: object) -> ColumnElement[bool]:
+        """ "A row of ``logical`` belongs to ``account``": a predicate on its account
+        column, or (``single_account`` with no account column) no predicate at all:
+        ``true()`` for the configured account, ``false()`` for any other."""
+        table = self.tables[logical]
+        if "account_id" not in table.c and self.single_account is not None:
+            return sa.true() if self.allows_account(account) else sa.false()
+        return self.account_of(logical) == account
+
+    def allows_account(self, account: object) -> bool:
+        """Whether ``account`` can exist here: any storable id, or exactly
+        ``single_account`` when that is set."""
+        if self.single_account is not None:
+            return account == self.single_account and type(account) is type(
+                self.single_account
+            )
+        return self.accepts("account", account)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -654,6 +721,10 @@ class SqlSchema:
             return {"autoincrement": True}
         return {"default": _new_text_id}
 
+    def _mapped(self, logical: str, column: str) -> bool:
+        """Whether ``logical`` has ``column`` (it is not mapped to ``None``)."""
+        return self._maps[logical].columns.get(column, column) is not None
+
     def _ts(self) -> TypeEngine[Any]:
         return UtcDateTime(naive=self.naive_datetimes)
 
@@ -713,6 +784,8 @@ class SqlSchema:
         ) -> list[Any]:
             if not (self.owned(source) and self.owned(target)):
                 return []
+            if not all(self._mapped(source, c) for c in columns):
+                return []  # a column mapped away (an inbox with no account column)
             parent = self._maps[target]
             prefix = (
                 f"{parent.schema or self.schema}."
@@ -759,13 +832,18 @@ class SqlSchema:
             "inboxes",
             [
                 col("id", self._id("inbox"), primary_key=True, autoincrement=False),
-                col("account_id", self._id("account")),
+                # optional with single_account (checked after the build)
+                col("account_id", self._id("account"), optional=True),
                 col("name", sa.String(255), optional=True, server_default=""),
                 col("enable_auto_assignment", sa.Boolean(), optional=True),
                 col("auto_assignment_config", sa.JSON(), optional=True, nullable=True),
             ],
             *fk("inboxes", ["account_id"], "accounts", ["id"]),
-            sa.Index(None, "account_id", "id"),
+            *(
+                [sa.Index(None, "account_id", "id")]
+                if self._mapped("inboxes", "account_id")
+                else []
+            ),
         )
         self.inbox_members = self._table(
             "inbox_members",
@@ -930,7 +1008,8 @@ class SqlSchema:
                     primary_key=True,
                     autoincrement=False,
                 ),
-                col("account_id", self._id("account")),
+                # optional: single_account, or the account of the conversation's inbox
+                col("account_id", self._id("account"), optional=True),
                 col("inbox_id", self._id("inbox")),
                 col("status", self.status.column_type()),
                 col("assignee_id", self._id("agent"), nullable=True),

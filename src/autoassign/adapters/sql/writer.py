@@ -7,7 +7,7 @@ transaction. ``put_*`` methods insert or replace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -115,6 +115,13 @@ class SqlWriter:
         for entity, value in ids.items():
             if value is not None:
                 self.schema.require(entity, value)
+        account = ids.get("account")
+        if account is not None and not self.schema.allows_account(account):
+            raise ConfigurationError(
+                f"account {account!r} is not this single-account host's "
+                f"({self.schema.single_account!r})",
+                field="account_id",
+            )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -193,7 +200,9 @@ class SqlWriter:
         if conn.execute(sa.select(inboxes.c.id).where(inboxes.c.id == inbox)).first():
             return
         self._account(conn, account)
-        values: dict[str, Any] = {"id": inbox, "account_id": account}
+        values: dict[str, Any] = {"id": inbox}
+        if "account_id" in inboxes.c:  # none with single_account
+            values["account_id"] = account
         if "enable_auto_assignment" in inboxes.c:
             values["enable_auto_assignment"] = True
         conn.execute(sa.insert(inboxes).values(values))
@@ -423,6 +432,8 @@ class SqlWriter:
             if ensure_inbox:
                 for pair in dict.fromkeys((c.inbox, c.account) for c in items):
                     self._ensure_inbox(conn, *pair)
+            if self.schema.tenancy == "inbox":
+                self._check_inbox_accounts(conn, items)
             for c in items:
                 _upsert(
                     conn,
@@ -436,6 +447,28 @@ class SqlWriter:
                     ("conversation_id", c.id),
                     column="label",
                     values=c.labels,
+                )
+
+    def _check_inbox_accounts(
+        self, conn: sa.Connection, items: Sequence[Conversation]
+    ) -> None:
+        """Tenants through the inbox: a conversation's account is its inbox's, so one
+        of another account cannot be stored (rolled back with ConfigurationError)."""
+        inboxes = self.schema.inboxes
+        wanted = list(dict.fromkeys(c.inbox for c in items))
+        rows = conn.execute(
+            sa.select(inboxes.c.id, inboxes.c.account_id).where(
+                inboxes.c.id.in_(wanted)
+            )
+        )
+        accounts = {row.id: row.account_id for row in rows}
+        for c in items:
+            if c.inbox in accounts and accounts[c.inbox] != c.account:
+                raise ConfigurationError(
+                    f"conversation {c.id!r} of account {c.account!r} is in inbox "
+                    f"{c.inbox!r} of account {accounts[c.inbox]!r} (the conversations "
+                    "table has no account column: the account is the inbox's)",
+                    field="account_id",
                 )
 
     def update_conversation(
