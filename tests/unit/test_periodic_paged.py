@@ -221,14 +221,20 @@ def test_a_batch_mark_with_the_wrong_number_of_answers_enqueues_anyway(
     assert "answered 0 marks for 1 inboxes" in caplog.text
 
 
-def test_a_failed_enqueue_clears_its_mark_in_the_batched_path(
-    scenario: Any, boom: Any
-) -> None:
+def _three_inboxes(scenario: Any) -> Any:
+    """Account 1 with inboxes 10, 11 and 12, each with its own policy; the backend."""
     b = scenario.backend
     b.add_account(1)
     for inbox in (10, 11, 12):
         b.add_inbox(inbox, account=1, members=["ann"])
         b.add_policy(AssignmentPolicy(id=inbox, account=1), inboxes=[inbox])
+    return b
+
+
+def test_a_failed_enqueue_clears_its_mark_in_the_batched_path(
+    scenario: Any, boom: Any
+) -> None:
+    b = _three_inboxes(scenario)
 
     def enqueue(original: Any, inbox: Any) -> Any:
         if inbox == 11:
@@ -251,11 +257,7 @@ def test_a_failed_enqueue_clears_its_mark_in_the_batched_path(
 def test_per_account_path_requests_the_inboxes_read_before_a_failure(
     scenario: Any, boom: Any
 ) -> None:
-    b = scenario.backend
-    b.add_account(1)
-    for inbox in (10, 11, 12):
-        b.add_inbox(inbox, account=1, members=["ann"])
-        b.add_policy(AssignmentPolicy(id=inbox, account=1), inboxes=[inbox])
+    _three_inboxes(scenario)
 
     def policy(original: Any, inbox: Any) -> Any:
         if inbox == 11:

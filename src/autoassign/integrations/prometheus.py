@@ -14,6 +14,8 @@ metric carries the ``inbox`` label; the names, labels and example alert rules ar
 
 from __future__ import annotations
 
+import functools
+
 try:
     import prometheus_client as _prom
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -81,12 +83,11 @@ class PrometheusMetrics(NullMetrics):
         buckets: Sequence[float] = DEFAULT_PASS_BUCKETS,
     ) -> None:
         target = _prom.REGISTRY if registry is None else registry
-        self.passes = _prom.Counter(
+        counter = functools.partial(_prom.Counter, namespace=namespace, registry=target)
+        self.passes = counter(
             "passes",
             "Assignment passes, by inbox, policy and failed gate ('' if none).",
             ["inbox", "policy", "gate"],
-            namespace=namespace,
-            registry=target,
         )
         self.pass_duration = _prom.Histogram(
             "pass_duration_seconds",
@@ -96,34 +97,26 @@ class PrometheusMetrics(NullMetrics):
             namespace=namespace,
             registry=target,
         )
-        self.assignments = _prom.Counter(
+        self.assignments = counter(
             "assignments",
             "Conversations assigned by the passes.",
             ["inbox", "policy"],
-            namespace=namespace,
-            registry=target,
         )
-        self.skipped = _prom.Counter(
+        self.skipped = counter(
             "skipped_conversations",
             "Fetched conversations a pass left unassigned, by reason.",
             ["inbox", "policy", "reason"],
-            namespace=namespace,
-            registry=target,
         )
-        self.degradations = _prom.Counter(
+        self.degradations = counter(
             "degradations",
             "Passes (or job runs) that went on without a failed dependency, by kind.",
             ["inbox", "kind"],
-            namespace=namespace,
-            registry=target,
         )
-        self.jobs = _prom.Counter(
+        self.jobs = counter(
             "jobs",
             "Runs of the assignment job, by outcome "
             "(completed, handed_off, requeued, failed).",
             ["inbox", "outcome"],
-            namespace=namespace,
-            registry=target,
         )
 
     def pass_finished(self, result: AssignmentResult, *, seconds: float) -> None:
