@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import attrs
 
+from autoassign import _program
+from autoassign._program import Program, call
 from autoassign._quietlog import degradations
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.errors import ConfigurationError
@@ -44,6 +46,7 @@ __all__ = [
     "PeriodicAssignmentJob",
     "PeriodicOutcome",
     "request_assignment",
+    "request_assignment_program",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,10 +93,26 @@ def request_assignment(
     anyway (a duplicate job only finds the lease taken). If enqueueing fails, the mark is
     cleared so the next request tries again, the error is logged and ``False`` returned
     (re-raised when ``strict``): a save hook is never broken by autoassign.
+
+    The rule is :func:`request_assignment_program`, which ``autoassign.aio`` runs over
+    async ports.
     """
+    program = request_assignment_program(inbox, pending_ttl=pending_ttl, strict=strict)
+    return _program.run(program, {"lease": lease, "jobs": jobs})
+
+
+def request_assignment_program(
+    inbox: InboxId,
+    *,
+    pending_ttl: timedelta = DEFAULT_PENDING_TTL,
+    strict: bool = False,
+) -> Program[bool]:
+    """:func:`request_assignment` as a program over the ports ``lease``
+    (:class:`~autoassign.ports.InboxLease`) and ``jobs``
+    (:class:`~autoassign.ports.JobQueue`), for any driver."""
     extra = {"autoassign_inbox": inbox}
     try:
-        fresh = lease.mark_pending(inbox, ttl=pending_ttl)
+        fresh: bool = yield from call("lease", "mark_pending", inbox, ttl=pending_ttl)
     except Exception:
         degradations.failed(
             logger,
@@ -108,7 +127,7 @@ def request_assignment(
     if not fresh:
         return False
     try:
-        jobs.enqueue_assignment(inbox)
+        yield from call("jobs", "enqueue_assignment", inbox)
     except Exception:
         degradations.failed(
             logger,
@@ -119,7 +138,7 @@ def request_assignment(
             extra=extra,
         )
         try:
-            lease.take_pending(inbox)
+            yield from call("lease", "take_pending", inbox)
         except Exception:
             degradations.failed(
                 logger, "lease", "could not clear the pending mark", extra=extra

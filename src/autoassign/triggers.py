@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Protocol
 
 import attrs
 
+from autoassign import _program
+from autoassign._program import Program, call
 from autoassign._quietlog import degradations
-from autoassign.jobs import DEFAULT_PENDING_TTL, request_assignment
+from autoassign.jobs import DEFAULT_PENDING_TTL, request_assignment_program
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
+    Account,
     AccountId,
     AgentId,
     Conversation,
     ConversationId,
     ConversationStatus,
+    Inbox,
     InboxId,
 )
 from autoassign.ports import (
@@ -38,7 +42,11 @@ __all__ = [
     "LegacyAssigner",
     "Reassigner",
     "RoundRobinLegacyAssigner",
+    "TriggerOptions",
     "TriggerOutcome",
+    "request_program",
+    "saved_program",
+    "status_program",
 ]
 
 logger = logging.getLogger(__name__)
@@ -146,6 +154,9 @@ class AssignmentTriggers:
     Requests are coalesced through the :class:`~autoassign.ports.InboxLease` (one job per
     burst, never a lost request). Inboxes with ``enable_auto_assignment`` off are left
     alone. Accounts without ``assignment_v2`` go to ``legacy`` (if given) synchronously.
+
+    The rules are the programs :func:`saved_program` and :func:`status_program`;
+    :class:`autoassign.aio.AsyncAssignmentTriggers` runs the same ones over async ports.
     """
 
     directory: Directory
@@ -155,16 +166,25 @@ class AssignmentTriggers:
     pending_ttl: timedelta = DEFAULT_PENDING_TTL
     strict: bool = False
 
+    def _ports(self) -> dict[str, object]:
+        return {
+            "directory": self.directory,
+            "lease": self.lease,
+            "jobs": self.jobs,
+            "legacy": self.legacy,
+        }
+
     def request(self, inbox: InboxId) -> TriggerOutcome:
         """Ask for a pass over ``inbox`` (coalesced)."""
-        enqueued = request_assignment(
-            inbox,
-            lease=self.lease,
-            jobs=self.jobs,
+        return _program.run(request_program(inbox, self.options()), self._ports())
+
+    def options(self) -> TriggerOptions:
+        """This trigger's settings, as the programs take them."""
+        return TriggerOptions(
             pending_ttl=self.pending_ttl,
             strict=self.strict,
+            legacy=self.legacy is not None,
         )
-        return TriggerOutcome.ENQUEUED if enqueued else TriggerOutcome.COALESCED
 
     def on_conversation_saved(
         self, before: Conversation | None, after: Conversation
@@ -176,57 +196,8 @@ class AssignmentTriggers:
         the inbox id and reported as :attr:`TriggerOutcome.FAILED`; the periodic cycle
         picks the conversation up later.
         """
-        try:
-            outcome = self._on_saved(before, after)
-        except Exception:
-            degradations.failed(
-                logger,
-                "trigger",
-                "auto-assignment trigger failed for conversation %s",
-                after.id,
-                extra={"autoassign_inbox": after.inbox},
-                level=logging.ERROR,
-            )
-            if self.strict:
-                raise
-            return TriggerOutcome.FAILED
-        degradations.recovered(logger, "trigger")
-        return outcome
-
-    def _on_saved(
-        self, before: Conversation | None, after: Conversation
-    ) -> TriggerOutcome:
-        became_open = after.status is ConversationStatus.OPEN and (
-            before is None or before.status is not ConversationStatus.OPEN
-        )
-        lost_assignee = (
-            after.status is ConversationStatus.OPEN
-            and after.assignee is None
-            and before is not None
-            and before.assignee is not None
-        )
-        freed = (
-            before is not None
-            and before.status is ConversationStatus.OPEN
-            and after.status in _CAPACITY_FREEING
-        )
-        if not (became_open or lost_assignee or freed):
-            return TriggerOutcome.IGNORED
-        inbox = self.directory.inbox(after.inbox)
-        if inbox is None or not inbox.enable_auto_assignment:
-            return TriggerOutcome.IGNORED
-        needs_agent = after.assignee is None or (
-            became_open
-            and after.assignee not in self.directory.inbox_members(after.inbox)
-        )
-        if not (needs_agent or freed):
-            return TriggerOutcome.IGNORED
-        account = self.directory.account(after.account)
-        if account is None or not account.has_feature(ASSIGNMENT_V2_FEATURE):
-            if freed or self.legacy is None:
-                return TriggerOutcome.IGNORED
-            return self._legacy(after)
-        return self.request(after.inbox)
+        program = saved_program(before, after, self.options())
+        return _program.run(program, self._ports())
 
     def on_agent_status_changed(
         self, account: AccountId, agent: AgentId, before: str | None, after: str
@@ -237,53 +208,153 @@ class AssignmentTriggers:
         Like :meth:`on_conversation_saved`, never raises (unless ``strict``): a failure
         is logged and nothing is returned; the periodic cycle covers it.
         """
-        if after != ONLINE or before == ONLINE:
-            return ()
-        try:
-            assigned = self._came_online(account, agent)
-        except Exception:
-            degradations.failed(
-                logger,
-                "trigger",
-                "auto-assignment trigger failed for agent %s coming online",
-                agent,
-                extra={"autoassign_account": account, "autoassign_agent": agent},
-                level=logging.ERROR,
-            )
-            if self.strict:
-                raise
-            return ()
-        degradations.recovered(logger, "trigger")
-        return assigned
+        program = status_program(account, agent, before, after, self.options())
+        return _program.run(program, self._ports())
 
-    def _came_online(self, account: AccountId, agent: AgentId) -> Sequence[InboxId]:
-        record = self.directory.account(account)
-        if record is None or not record.has_feature(ASSIGNMENT_V2_FEATURE):
-            return ()
-        requested: list[InboxId] = []
-        for inbox_id in self.directory.inboxes_of_agent(account, agent):
-            inbox = self.directory.inbox(inbox_id)
-            if inbox is not None and inbox.enable_auto_assignment:
-                self.request(inbox_id)
-                requested.append(inbox_id)
-        return tuple(requested)
 
-    def _legacy(self, conversation: Conversation) -> TriggerOutcome:
-        assert self.legacy is not None
-        try:
-            agent = self.legacy.assign(conversation)
-        except Exception:
-            degradations.failed(
-                logger,
-                "legacy assignment",
-                "legacy assignment failed for conversation %s",
-                conversation.id,
-                extra={"autoassign_inbox": conversation.inbox},
-                level=logging.ERROR,
-            )
-            if self.strict:
-                raise
-            return TriggerOutcome.LEGACY_UNASSIGNED
-        if agent is None:
-            return TriggerOutcome.LEGACY_UNASSIGNED
-        return TriggerOutcome.LEGACY_ASSIGNED
+@attrs.frozen(kw_only=True)
+class TriggerOptions:
+    """The settings the trigger programs take (see :class:`AssignmentTriggers`)."""
+
+    pending_ttl: timedelta = DEFAULT_PENDING_TTL
+    strict: bool = False
+    legacy: bool = False
+    """Whether a ``legacy`` port (a :class:`LegacyAssigner`) is given."""
+
+
+def request_program(inbox: InboxId, options: TriggerOptions) -> Program[TriggerOutcome]:
+    """:meth:`AssignmentTriggers.request` as a program (ports ``lease``, ``jobs``)."""
+    enqueued = yield from request_assignment_program(
+        inbox, pending_ttl=options.pending_ttl, strict=options.strict
+    )
+    return TriggerOutcome.ENQUEUED if enqueued else TriggerOutcome.COALESCED
+
+
+def saved_program(
+    before: Conversation | None, after: Conversation, options: TriggerOptions
+) -> Program[TriggerOutcome]:
+    """:meth:`AssignmentTriggers.on_conversation_saved` as a program over the ports
+    ``directory``, ``lease``, ``jobs`` and (with ``options.legacy``) ``legacy``."""
+    try:
+        outcome = yield from _saved(before, after, options)
+    except Exception:
+        degradations.failed(
+            logger,
+            "trigger",
+            "auto-assignment trigger failed for conversation %s",
+            after.id,
+            extra={"autoassign_inbox": after.inbox},
+            level=logging.ERROR,
+        )
+        if options.strict:
+            raise
+        return TriggerOutcome.FAILED
+    degradations.recovered(logger, "trigger")
+    return outcome
+
+
+def _saved(
+    before: Conversation | None, after: Conversation, options: TriggerOptions
+) -> Program[TriggerOutcome]:
+    became_open = after.status is ConversationStatus.OPEN and (
+        before is None or before.status is not ConversationStatus.OPEN
+    )
+    lost_assignee = (
+        after.status is ConversationStatus.OPEN
+        and after.assignee is None
+        and before is not None
+        and before.assignee is not None
+    )
+    freed = (
+        before is not None
+        and before.status is ConversationStatus.OPEN
+        and after.status in _CAPACITY_FREEING
+    )
+    if not (became_open or lost_assignee or freed):
+        return TriggerOutcome.IGNORED
+    inbox: Inbox | None = yield from call("directory", "inbox", after.inbox)
+    if inbox is None or not inbox.enable_auto_assignment:
+        return TriggerOutcome.IGNORED
+    needs_agent = after.assignee is None
+    if not needs_agent and became_open:
+        members: Collection[AgentId] = yield from call(
+            "directory", "inbox_members", after.inbox
+        )
+        needs_agent = after.assignee not in members
+    if not (needs_agent or freed):
+        return TriggerOutcome.IGNORED
+    account: Account | None = yield from call("directory", "account", after.account)
+    if account is None or not account.has_feature(ASSIGNMENT_V2_FEATURE):
+        if freed or not options.legacy:
+            return TriggerOutcome.IGNORED
+        return (yield from _legacy(after, options))
+    return (yield from request_program(after.inbox, options))
+
+
+def status_program(
+    account: AccountId,
+    agent: AgentId,
+    before: str | None,
+    after: str,
+    options: TriggerOptions,
+) -> Program[Sequence[InboxId]]:
+    """:meth:`AssignmentTriggers.on_agent_status_changed` as a program over the ports
+    ``directory``, ``lease`` and ``jobs``."""
+    if after != ONLINE or before == ONLINE:
+        return ()
+    try:
+        assigned = yield from _came_online(account, agent, options)
+    except Exception:
+        degradations.failed(
+            logger,
+            "trigger",
+            "auto-assignment trigger failed for agent %s coming online",
+            agent,
+            extra={"autoassign_account": account, "autoassign_agent": agent},
+            level=logging.ERROR,
+        )
+        if options.strict:
+            raise
+        return ()
+    degradations.recovered(logger, "trigger")
+    return assigned
+
+
+def _came_online(
+    account: AccountId, agent: AgentId, options: TriggerOptions
+) -> Program[Sequence[InboxId]]:
+    record: Account | None = yield from call("directory", "account", account)
+    if record is None or not record.has_feature(ASSIGNMENT_V2_FEATURE):
+        return ()
+    requested: list[InboxId] = []
+    inboxes: Collection[InboxId] = yield from call(
+        "directory", "inboxes_of_agent", account, agent
+    )
+    for inbox_id in inboxes:
+        inbox: Inbox | None = yield from call("directory", "inbox", inbox_id)
+        if inbox is not None and inbox.enable_auto_assignment:
+            yield from request_program(inbox_id, options)
+            requested.append(inbox_id)
+    return tuple(requested)
+
+
+def _legacy(
+    conversation: Conversation, options: TriggerOptions
+) -> Program[TriggerOutcome]:
+    try:
+        agent: AgentId | None = yield from call("legacy", "assign", conversation)
+    except Exception:
+        degradations.failed(
+            logger,
+            "legacy assignment",
+            "legacy assignment failed for conversation %s",
+            conversation.id,
+            extra={"autoassign_inbox": conversation.inbox},
+            level=logging.ERROR,
+        )
+        if options.strict:
+            raise
+        return TriggerOutcome.LEGACY_UNASSIGNED
+    if agent is None:
+        return TriggerOutcome.LEGACY_UNASSIGNED
+    return TriggerOutcome.LEGACY_ASSIGNED
