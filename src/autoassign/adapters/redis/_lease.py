@@ -88,23 +88,50 @@ class RedisInboxLease:
         self._hand_off = register(client, "lease_hand_off")
 
     def acquire(self, inbox: InboxId, *, ttl: timedelta) -> RedisLease | None:
-        lock = self._client.lock(
-            self.keys.lease(inbox),
-            timeout=ttl_millis(ttl) / 1000,
-            blocking=False,
-            thread_local=False,
-        )
+        lock = self._lock(inbox, ttl)
         with translate_errors("lease.acquire"):
             acquired = bool(lock.acquire(blocking=False))
         return RedisLease(lock, inbox) if acquired else None
 
     def mark_pending(self, inbox: InboxId, *, ttl: timedelta) -> bool:
         with translate_errors("lease.mark_pending"):
-            reply = self._mark(
-                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
-                args=[str(ttl_millis(ttl))],
-            )
+            reply = self._mark_call(inbox, ttl).run()
         return int(reply) == 1
+
+    # -- the calls and replies, shared with autoassign.aio's AsyncRedisInboxLease ------
+
+    def _lock(self, inbox: InboxId, ttl: timedelta) -> Any:
+        return self._client.lock(
+            self.keys.lease(inbox),
+            timeout=ttl_millis(ttl) / 1000,
+            blocking=False,
+            thread_local=False,
+        )
+
+    def _mark_call(self, inbox: InboxId, ttl: timedelta) -> ScriptCall:
+        keys = [self.keys.pending(inbox), self.keys.lease(inbox)]
+        return ScriptCall(self._mark, keys, [str(ttl_millis(ttl))])
+
+    def _hand_off_call(self, inbox: InboxId, ttl: timedelta) -> ScriptCall:
+        keys = [self.keys.pending(inbox), self.keys.lease(inbox)]
+        return ScriptCall(self._hand_off, keys, [str(ttl_millis(ttl))])
+
+    @staticmethod
+    def _hand_off_result(reply: Any) -> HandOff | None:
+        held, left, first = (int(part) for part in reply)
+        if not held:
+            return None
+        return HandOff(
+            holder_expires_in=timedelta(milliseconds=max(0, left)), first=first == 1
+        )
+
+    @staticmethod
+    def _pending_result(mark: Any, holder: Any) -> bool:
+        """``is_pending`` from the ``MGET`` of the mark and the lease."""
+        if mark is None:
+            return False
+        text = as_text(mark)
+        return text in _QUEUED or (holder is not None and text == as_text(holder))
 
     def mark_pending_many(
         self, inboxes: Sequence[InboxId], *, ttl: timedelta
@@ -151,16 +178,8 @@ class RedisInboxLease:
 
     def hand_off(self, inbox: InboxId, *, ttl: timedelta) -> HandOff | None:
         with translate_errors("lease.hand_off"):
-            reply = self._hand_off(
-                keys=[self.keys.pending(inbox), self.keys.lease(inbox)],
-                args=[str(ttl_millis(ttl))],
-            )
-        held, left, first = (int(part) for part in reply)
-        if not held:
-            return None
-        return HandOff(
-            holder_expires_in=timedelta(milliseconds=max(0, left)), first=first == 1
-        )
+            reply = self._hand_off_call(inbox, ttl).run()
+        return self._hand_off_result(reply)
 
     def take_pending(self, inbox: InboxId) -> bool:
         with translate_errors("lease.take_pending"):
@@ -176,10 +195,7 @@ class RedisInboxLease:
             mark, holder = self._client.mget(
                 [self.keys.pending(inbox), self.keys.lease(inbox)]
             )
-        if mark is None:
-            return False
-        text = as_text(mark)
-        return text in _QUEUED or (holder is not None and text == as_text(holder))
+        return self._pending_result(mark, holder)
 
     def is_held(self, inbox: InboxId) -> bool:
         """Whether someone holds the inbox's lease now (for tests and diagnostics)."""

@@ -130,7 +130,7 @@ class RedisPresence:
             return [agent for agent in found if agent is not None]
         return found  # type: ignore[return-value]  # no None in it
 
-    # -- the script call, shared with RedisReservations ---------------------------------
+    # -- the script calls, shared with RedisReservations and autoassign.aio -------------
 
     def _statuses_call(
         self, account: AccountId, wanted: Sequence[AgentId]
@@ -146,6 +146,33 @@ class RedisPresence:
         keys = [self.keys.status(account), self.keys.presence(account)]
         return _scripts.ScriptCall(self._statuses, keys, args)
 
+    def _heartbeat_call(
+        self, account: AccountId, agent: AgentId
+    ) -> _scripts.ScriptCall:
+        seconds = round(_epoch_seconds(self.clock), 3)
+        keys = [self.keys.presence(account), self.keys.online(account)]
+        return _scripts.ScriptCall(
+            self._heartbeat, keys, [id_text(agent), repr(seconds)]
+        )
+
+    def _set_status_call(
+        self, account: AccountId, agent: AgentId, status: str
+    ) -> _scripts.ScriptCall:
+        keys = [
+            self.keys.status(account),
+            self.keys.presence(account),
+            self.keys.online(account),
+        ]
+        return _scripts.ScriptCall(
+            self._set_status, keys, [id_text(agent), status, ONLINE]
+        )
+
+    @staticmethod
+    def _previous_status(reply: Any) -> str | None:
+        """``set_status``'s answer from its script's reply."""
+        pairs = as_list(reply)
+        return as_optional_text(pairs[0]) if pairs else None
+
     @staticmethod
     def _read_statuses(wanted: Sequence[AgentId], reply: Any) -> dict[AgentId, str]:
         """The script's position/status pairs as statuses of ``wanted``'s ids."""
@@ -160,23 +187,15 @@ class RedisPresence:
     def heartbeat(self, account: AccountId, agent: AgentId) -> None:
         """Record that ``agent`` is connected now (``ZADD``; the reference's
         ``update_presence``)."""
-        seconds = round(_epoch_seconds(self.clock), 3)
-        keys = [self.keys.presence(account), self.keys.online(account)]
         with translate_errors("presence.heartbeat"):
-            self._heartbeat(keys=keys, args=[id_text(agent), repr(seconds)])
+            self._heartbeat_call(account, agent).run()
 
     def set_status(self, account: AccountId, agent: AgentId, status: str) -> str | None:
         """Set ``agent``'s status (``online``, ``busy``, ``offline``, ...); returns the
         previous one."""
-        keys = [
-            self.keys.status(account),
-            self.keys.presence(account),
-            self.keys.online(account),
-        ]
-        args = [id_text(agent), status, ONLINE]
         with translate_errors("presence.set_status"):
-            reply = as_list(self._set_status(keys=keys, args=args))
-        return as_optional_text(reply[0]) if reply else None
+            reply = self._set_status_call(account, agent, status).run()
+        return self._previous_status(reply)
 
     def rebuild_online_index(self, account: AccountId) -> int:
         """Rebuild the account's online index from its status hash and presence set
