@@ -37,6 +37,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
         ("autoassign.adapters.sql", "sqlalchemy", "autoassign[sql]"),
         ("autoassign.adapters.sql.migrations", "alembic", "autoassign[sql]"),
         ("autoassign.adapters.redis", "redis", "autoassign[redis]"),
+        ("autoassign.aio.redis", "redis", "autoassign[redis]"),
+        ("autoassign.aio.asgi", "a2wsgi", "autoassign[asgi]"),
         ("autoassign.integrations.rq", "rq", "autoassign[rq]"),
         ("autoassign.integrations.celery", "celery", "autoassign[celery]"),
         (

@@ -51,6 +51,12 @@ NOT_AT_TOP_LEVEL = {
         "unusable_exclusion_rules",
     },
     "autoassign.events": {"Event"},
+    "autoassign.triggers": {
+        "TriggerOptions",
+        "request_program",
+        "saved_program",
+        "status_program",
+    },
     "autoassign.metrics": {"check_metrics"},
     "autoassign.selection": {"fallback_ranking", "reconcile_queue"},
     "autoassign.jobs": {
@@ -58,6 +64,7 @@ NOT_AT_TOP_LEVEL = {
         "DEFAULT_MAX_ROUNDS",
         "DEFAULT_PENDING_TTL",
         "DEFAULT_RERUN_SLACK",
+        "request_assignment_program",
     },
     "autoassign.model": {
         "ADVANCED_ASSIGNMENT_FEATURE",

@@ -90,7 +90,9 @@ class TestAsyncRedisInboxLease(_OnAsyncRedis, InboxLeaseContract):
     expiry_follows_clock = False  # the Lock's TTL runs on the server's clock
 
     def make_lease(self, clock: FakeClock) -> InboxLease:
-        lease = AsyncRedisInboxLease(self.target.client, prefix=self.target.fresh_prefix())
+        lease = AsyncRedisInboxLease(
+            self.target.client, prefix=self.target.fresh_prefix()
+        )
         blocking: InboxLease = self.target.loop.blocking(lease)
         return blocking
 
@@ -128,7 +130,8 @@ def test_async_and_sync_adapters_share_one_state(async_redis: AsyncTarget) -> No
     assert run(aio_lease.is_held(7)) is True
     assert run(aio_lease.acquire(7, ttl=ttl)) is None
     handed = run(aio_lease.hand_off(7, ttl=ttl))
-    assert handed is not None and handed.first
+    assert handed is not None
+    assert handed.first
     assert sync_lease.is_pending(7) is True
     held.release()
 

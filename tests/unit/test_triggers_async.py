@@ -58,7 +58,9 @@ class _Blocking:
     def on_agent_status_changed(
         self, account: AccountId, agent: AgentId, before: str | None, after: str
     ) -> Sequence[InboxId]:
-        return asyncio.run(self.aio.on_agent_status_changed(account, agent, before, after))
+        return asyncio.run(
+            self.aio.on_agent_status_changed(account, agent, before, after)
+        )
 
 
 class _AsyncScenario(Scenario):

@@ -4,7 +4,7 @@ coroutines that never block the event loop.
 * :class:`AsyncAssignmentTriggers`: the save hook and the presence hook. The rules are
   the sync core's own (the programs :func:`autoassign.triggers.saved_program` and
   :func:`~autoassign.triggers.status_program`, driven by
-  :func:`autoassign._program.arun`): there is no second copy of them. Each port may be
+  ``autoassign._program.arun``): there is no second copy of them. Each port may be
   async (a coroutine method is awaited: :class:`autoassign.aio.redis.AsyncRedisInboxLease`,
   :class:`CallbackJobQueue`) or sync (run in a worker thread: a SQL directory, say).
 * :class:`AsyncAutoassign`: passes, jobs, the periodic cycle and ``explain`` for an async
