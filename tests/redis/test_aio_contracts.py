@@ -16,6 +16,9 @@ import fakeredis
 import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 
 from autoassign.adapters.redis import RedisInboxLease, RedisPresence
 from autoassign.aio.redis import AsyncRedisInboxLease, AsyncRedisPresence
@@ -25,7 +28,7 @@ from autoassign.testing import FakeClock
 from autoassign.testing.aio import EventLoopThread
 from autoassign.testing.contracts import InboxLeaseContract, PresenceContract
 
-from .conftest import REDIS_URL
+from .conftest import CLUSTER_NODES_ENV, REDIS_URL, cluster_nodes
 
 
 @attrs.define
@@ -46,6 +49,12 @@ class AsyncTarget:
         pytest.param(("fake", True), id="fake-str"),
         pytest.param(("real", False), id="real-bytes", marks=pytest.mark.redis),
         pytest.param(("real", True), id="real-str", marks=pytest.mark.redis),
+        pytest.param(
+            ("cluster", False), id="cluster-bytes", marks=pytest.mark.redis_cluster
+        ),
+        pytest.param(
+            ("cluster", True), id="cluster-str", marks=pytest.mark.redis_cluster
+        ),
     ]
 )
 def async_redis(
@@ -57,25 +66,41 @@ def async_redis(
         server = fakeredis.FakeServer()
         client: Any = fakeredis.FakeAsyncRedis(server=server, decode_responses=decode)
         sync_client: Any = fakeredis.FakeRedis(server=server, decode_responses=decode)
-    else:
+    elif kind == "real":
         sync_client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        try:
-            sync_client.ping()
-            problem = ""
-        except redis.RedisError as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        require_service("Redis", not problem, f"{REDIS_URL}: {problem}")
+        require_service("Redis", *_reachable(sync_client, REDIS_URL))
         client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=decode)
+    else:
+        nodes = cluster_nodes()
+        if not nodes:
+            require_service("Redis Cluster", False, f"{CLUSTER_NODES_ENV} is not set")
+        try:
+            sync_client = RedisCluster(startup_nodes=nodes, socket_connect_timeout=2)
+        except redis.RedisError as exc:
+            require_service("Redis Cluster", False, f"{nodes}: {exc}")
+        require_service("Redis Cluster", *_reachable(sync_client, str(nodes)))
+        client = AsyncRedisCluster(
+            startup_nodes=[AsyncClusterNode(node.host, node.port) for node in nodes],
+            decode_responses=decode,
+        )
     loop = EventLoopThread()
     try:
         yield AsyncTarget(loop, client, sync_client, prefix)
     finally:
-        if kind == "real":  # only this test's keys (test cleanup, not library code)
+        if kind != "fake":  # only this test's keys (test cleanup, not library code)
             for key in list(sync_client.scan_iter(match=f"{prefix}:*", count=1000)):
                 sync_client.delete(key)
         sync_client.close()
         loop.run(client.aclose())
         loop.close()
+
+
+def _reachable(client: Any, where: str) -> tuple[bool, str]:
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return False, f"{where}: {type(exc).__name__}: {exc}"
+    return True, where
 
 
 class _OnAsyncRedis:
