@@ -39,6 +39,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
         ("autoassign.adapters.redis", "redis", "autoassign[redis]"),
         ("autoassign.aio.redis", "redis", "autoassign[redis]"),
         ("autoassign.aio.asgi", "a2wsgi", "autoassign[asgi]"),
+        ("autoassign.aio.sql", "sqlalchemy", "autoassign[sql]"),
         ("autoassign.integrations.rq", "rq", "autoassign[rq]"),
         ("autoassign.integrations.celery", "celery", "autoassign[celery]"),
         (

@@ -13,6 +13,8 @@ coroutines that never block the event loop.
   stays free while a pass waits on its database.
 * :mod:`autoassign.aio.redis`: presence updates and the inbox lease over
   ``redis.asyncio`` (extra ``[redis]``), sharing the sync adapters' scripts and keys.
+* :mod:`autoassign.aio.sql`: the SQL directory over SQLAlchemy's asyncio engine (the
+  sync adapter's own queries, awaited on the async driver).
 * :mod:`autoassign.aio.asgi`: the admin HTTP API as an ASGI app (extra ``[asgi]``).
 
 See ``docs/asyncio.md``.

@@ -1,7 +1,8 @@
 """Run the shipped (sync) contract suites on async adapters: :class:`EventLoopThread`
 runs one event loop in a background thread, and :meth:`EventLoopThread.blocking` wraps
 an async adapter so each coroutine method becomes a plain call that waits for it there
-(as do the methods of what it returns, a held lease say). Threads a suite starts may
+(as do the methods of what it returns, a held lease say), and a method returning an
+async iterator returns a sync iterator over it. Threads a suite starts may
 call at once: every call goes to the one loop, as it would in an async host.
 
     with EventLoopThread() as loop:
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -79,14 +80,37 @@ class _Blocking:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
-        if not inspect.iscoroutinefunction(attribute):
-            return attribute
         loop = self._loop
+        if inspect.iscoroutinefunction(attribute):
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            result = loop.run(attribute(*args, **kwargs))
-            if result is not None and _has_coroutines(result):
-                return _Blocking(loop, result)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                result = loop.run(attribute(*args, **kwargs))
+                if result is not None and _has_coroutines(result):
+                    return _Blocking(loop, result)
+                return result
+
+            return call
+        if not callable(attribute):
+            return attribute
+
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            if isinstance(result, AsyncIterator):
+                return _iterate(loop, result)
             return result
 
-        return call
+        return plain
+
+
+def _iterate(loop: EventLoopThread, iterator: AsyncIterator[T]) -> Iterator[T]:
+    """An async iterator as a sync one, each step awaited on ``loop``."""
+
+    async def step() -> T:
+        return await anext(iterator)
+
+    while True:
+        try:
+            item = loop.run(step())
+        except StopAsyncIteration:
+            return
+        yield item
