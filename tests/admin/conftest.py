@@ -22,7 +22,8 @@ from autoassign.admin import (
     InMemoryPolicyStore,
     PolicyAdmin,
 )
-from autoassign.testing import FakeClock, InMemoryBackend
+from autoassign.testing import FakeClock, InMemoryBackend, build_in_memory
+from autoassign.waits import wait_estimator
 
 ADMIN = Actor(account=1, user="root", role="administrator")
 AGENT = Actor(account=1, user="ann", role="agent")
@@ -52,6 +53,8 @@ def world_backend(clock: FakeClock) -> InMemoryBackend:
     backend.add_inbox(10, account=1, members=["ann", "bob"])
     backend.add_inbox(11, account=1, members=["ann", "bob"])
     backend.add_inbox(20, account=2, members=["zed"])
+    backend.add_conversation(500, inbox=11)  # for the wait-estimate route
+    backend.add_conversation(600, inbox=20)
     return backend
 
 
@@ -72,8 +75,13 @@ def admin(store: InMemoryPolicyStore) -> PolicyAdmin:
 
 
 @pytest.fixture
-def app(admin: PolicyAdmin) -> AdminApp:
-    return AdminApp(admin, ApiAccessTokenAuthenticator(TOKENS), max_body_bytes=4096)
+def app(admin: PolicyAdmin, world_backend: InMemoryBackend) -> AdminApp:
+    return AdminApp(
+        admin,
+        ApiAccessTokenAuthenticator(TOKENS),
+        max_body_bytes=4096,
+        waits=wait_estimator(build_in_memory(world_backend)),
+    )
 
 
 def call_wsgi(

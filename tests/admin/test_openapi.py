@@ -281,6 +281,11 @@ def _session(call: Callable[..., Any]) -> Iterator[tuple[str, str, Any]]:
     yield go(f"{cap}/{{id}}", "DELETE", {"id": cid})
     yield go(f"{pol}/{{id}}", "DELETE", {"id": pid})
     yield go(f"{pol}/{{id}}", "DELETE", {"id": pid}, token="agent-token")  # 401
+    wait = f"{base}/conversations/{{conversation_id}}/wait_estimate"
+    yield go(wait, "GET", {"conversation_id": 500})  # no policy linked: unknown
+    yield go(wait, "GET", {"conversation_id": 600})  # 404: another account's
+    yield go(wait, "GET", {"conversation_id": 999})  # 404
+    yield go(wait, "POST", {"conversation_id": 500})  # 405
 
 
 def test_every_response_matches_the_document(

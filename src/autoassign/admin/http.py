@@ -53,7 +53,8 @@ from autoassign.admin.service import (
     policy_json,
 )
 from autoassign.errors import ConfigurationError
-from autoassign.model import Id
+from autoassign.model import AccountId, Id
+from autoassign.waits import NO_SUCH_CONVERSATION, WaitEstimate
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -199,6 +200,9 @@ class AdminApp:
         admin: the service that does the work.
         authenticate: ``(environ) -> Actor | None``.
         max_body_bytes: larger request bodies get 413 (default 1 MiB).
+        waits: serves ``GET .../conversations/{conversation_id}/wait_estimate``
+            (:func:`autoassign.waits.wait_estimator` over the app); without it that
+            route answers 404.
     """
 
     def __init__(
@@ -207,10 +211,12 @@ class AdminApp:
         authenticate: Authenticator | Callable[[Environ], Actor | None],
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        waits: Callable[[AccountId, Id], WaitEstimate] | None = None,
     ) -> None:
         self.admin = admin
         self.authenticate = authenticate
         self.max_body_bytes = max_body_bytes
+        self.waits = waits
 
     # -- WSGI ----------------------------------------------------------------------------
 
@@ -478,6 +484,14 @@ class AdminApp:
         name = self.admin.inbox_name(r.account, record.inbox) or ""
         return _Response(200, inbox_limit_json(record, inbox_name=name))
 
+    def wait_estimate(self, r: _Request) -> _Response:
+        if self.waits is None:
+            return _Response(404, {"error": NOT_FOUND})
+        found = self.waits(r.account, r.params["conversation_id"])
+        if found.reason == NO_SUCH_CONVERSATION:
+            return _Response(404, {"error": "Conversation not found"})
+        return _Response(200, found.to_dict())
+
     def delete_limit(self, r: _Request) -> _Response:
         self.admin.delete_inbox_limit(
             r.actor, r.account, r.params["id"], r.params["limit_id"]
@@ -537,6 +551,10 @@ _ROUTES: tuple[tuple[tuple[str, ...], Mapping[str, Handler]], ...] = (
             "PATCH": AdminApp.update_limit,
             "DELETE": AdminApp.delete_limit,
         },
+    ),
+    (
+        ("conversations", "{conversation_id}", "wait_estimate"),
+        {"GET": AdminApp.wait_estimate},
     ),
 )
 
