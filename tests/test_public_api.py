@@ -117,6 +117,7 @@ NOT_AT_TOP_LEVEL = {
         "RateLimitLedger",
         "Reservations",
         "RotationStore",
+        "ScheduleBook",
     },
     "autoassign.service": {
         "DEFAULT_BULK_LIMIT",

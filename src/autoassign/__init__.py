@@ -36,6 +36,7 @@ from autoassign.jobs import (
 from autoassign.metrics import Metrics, NullMetrics
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
+    OFF_SCHEDULE,
     ONLINE,
     Account,
     AssignmentOrder,
@@ -79,6 +80,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ASSIGNMENT_V2_FEATURE",
+    "OFF_SCHEDULE",
     "ONLINE",
     "Account",
     "AgentFilter",

@@ -15,6 +15,7 @@ import attrs
 
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
+    OFF_SCHEDULE,
     ONLINE,
     Account,
     AgentId,
@@ -54,6 +55,9 @@ class GateFailure(str, enum.Enum):
     NO_POLICY = "no_policy"
     POLICY_DISABLED = "policy_disabled"
     AUTO_ASSIGNMENT_DISABLED = "auto_assignment_disabled"
+    OUTSIDE_BUSINESS_HOURS = "outside_business_hours"
+    """The inbox has business hours (:mod:`autoassign.schedules`) and it is outside
+    them (checked after the others)."""
 
 
 def check_gates(
@@ -97,6 +101,9 @@ class SkipReason(str, enum.Enum):
     TEAM_NOT_FOUND = "team_not_found"
     TEAM_NOT_AUTO_ASSIGNABLE = "team_not_auto_assignable"
     NO_AGENT_ONLINE = "no_agent_online"
+    NO_AGENT_ON_SCHEDULE = "no_agent_on_schedule"
+    """Members are online but outside their working hours (:mod:`autoassign.schedules`),
+    and nobody else got further."""
     NO_TEAM_MEMBER_ONLINE = "no_team_member_online"
     ALL_RATE_LIMITED = "all_rate_limited"
     ALL_AT_CAPACITY = "all_at_capacity"
@@ -403,4 +410,8 @@ def skip_reason_for(verdicts: Sequence[AgentVerdict]) -> SkipReason:
     furthest = max(
         _FILTER_ORDER.index(v.removed_by) for v in verdicts if v.removed_by is not None
     )
+    if _FILTER_ORDER[furthest] is AgentFilter.NOT_ONLINE and any(
+        v.status == OFF_SCHEDULE for v in verdicts
+    ):
+        return SkipReason.NO_AGENT_ON_SCHEDULE
     return _EMPTY_REASON[_FILTER_ORDER[furthest]]

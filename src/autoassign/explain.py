@@ -684,6 +684,25 @@ def explain_inbox(
     capacity = directory.capacity_policies_for_inbox(inbox)
     failure = check_gates(account, record, linked)
     gates = _config_gates(record, account, linked)
+    if service.schedules is not None:
+        hours = service.schedules.inbox_hours(inbox)
+        open_now = hours is None or hours.is_open(now)
+        if failure is None and not open_now:
+            failure = GateFailure.OUTSIDE_BUSINESS_HOURS
+        gates.append(
+            Gate(
+                name="business_hours",
+                passed=open_now,
+                detail=(
+                    "the inbox has no business hours (always open)"
+                    if hours is None
+                    else f"within the business hours ({hours.timezone})"
+                    if open_now
+                    else f"outside the business hours ({hours.timezone}): nothing "
+                    "is assigned until they start"
+                ),
+            )
+        )
     agent_gates, eligible = _agent_gates(
         service,
         record,

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LABEL_LENGTH",
     "MAX_NAME_LENGTH",
+    "OFF_SCHEDULE",
     "ONLINE",
     "Account",
     "AccountId",
@@ -73,6 +74,9 @@ ADVANCED_ASSIGNMENT_FEATURE = "advanced_assignment"
 """Informational only: autoassign does not gate balanced selection or capacity on it."""
 ONLINE = "online"
 """The only presence status that makes an agent eligible (exact match)."""
+OFF_SCHEDULE = "off_schedule"
+"""The status :class:`autoassign.schedules.ScheduledPresence` reports for an agent who
+is online but outside their working hours."""
 DEFAULT_FAIR_DISTRIBUTION_WINDOW = 3600
 MAX_FAIR_DISTRIBUTION_LIMIT = 100_000
 MAX_FAIR_DISTRIBUTION_WINDOW = 30 * 24 * 3600

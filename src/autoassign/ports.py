@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
@@ -38,6 +38,9 @@ from autoassign.model import (
 )
 from autoassign.outbox import OutboxRecord
 
+if TYPE_CHECKING:
+    from autoassign.schedules import WorkingHours
+
 __all__ = [
     "BatchPendingLease",
     "CheckedClaims",
@@ -58,6 +61,7 @@ __all__ = [
     "RateLimitLedger",
     "Reservations",
     "RotationStore",
+    "ScheduleBook",
 ]
 
 
@@ -586,4 +590,22 @@ class DelayedJobQueue(JobQueue, Protocol):
     def enqueue_assignment_after(self, inbox: InboxId, *, delay: timedelta) -> None:
         """Queue the assignment job of ``inbox`` to start no earlier than ``delay`` from
         now (and soon after it)."""
+        ...
+
+
+@runtime_checkable
+class ScheduleBook(Protocol):
+    """**Port (optional):** where working hours come from (the host's shifts table, an
+    HR system, or :class:`~autoassign.schedules.InMemoryScheduleBook`); wired with
+    ``build_autoassign(schedules=...)``. See :mod:`autoassign.schedules`."""
+
+    def agent_hours(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, WorkingHours]:
+        """The hours of those of ``agents`` that have any (one read for all);
+        an agent absent from the answer is always available."""
+        ...
+
+    def inbox_hours(self, inbox: InboxId) -> WorkingHours | None:
+        """The inbox's business hours; ``None``: always open."""
         ...

@@ -33,6 +33,7 @@ from autoassign.decisions import (
 )
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    OFF_SCHEDULE,
     ONLINE,
     Account,
     AgentId,
@@ -66,6 +67,7 @@ from autoassign.ports import (
     RateLimitLedger,
     Reservations,
     RotationStore,
+    ScheduleBook,
 )
 from autoassign.reservations import SequentialReservations
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
@@ -352,6 +354,12 @@ class AssignmentService:
     """How many pages of :attr:`bulk_limit` conversations one pass may read to find
     conversations it can assign past those nobody can take (teams nobody can take are
     left out of later pages by the query itself)."""
+    schedules: ScheduleBook | None = None
+    """Inboxes' business hours (:mod:`autoassign.schedules`): outside them a pass
+    assigns nothing (:attr:`GateFailure.OUTSIDE_BUSINESS_HOURS
+    <autoassign.decisions.GateFailure.OUTSIDE_BUSINESS_HOURS>`). Agents' working hours
+    are applied by wrapping :attr:`presence` (``build_autoassign(schedules=)`` does
+    both)."""
 
     _capabilities: dict[type, tuple[object, bool]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -397,6 +405,8 @@ class AssignmentService:
         failure = check_gates(account, record, policy)
         if failure is not None:
             return failure
+        if self.schedules is not None and not self.in_business_hours(inbox):
+            return GateFailure.OUTSIDE_BUSINESS_HOURS
         assert record is not None
         assert account is not None
         assert policy is not None
@@ -407,6 +417,14 @@ class AssignmentService:
                 policy, record.overrides, self.override_precedence
             ),
         )
+
+    def in_business_hours(self, inbox: InboxId) -> bool:
+        """Whether ``inbox`` is within its business hours now (always, without
+        :attr:`schedules` or without hours for it)."""
+        if self.schedules is None:
+            return True
+        hours = self.schedules.inbox_hours(inbox)
+        return hours is None or hours.is_open(self.clock.now())
 
     def _supports(self, port: object, capability: type) -> bool:
         """``isinstance(port, capability)`` for a ``runtime_checkable`` capability,
@@ -434,6 +452,16 @@ class AssignmentService:
             return None
         degradations.recovered(logger, "presence")
         return statuses
+
+    def _nobody_online(self, run: _Pass) -> SkipReason:
+        """Why nobody is online: with working hours, members online but off shift
+        (one more presence read, only on this path) make it
+        :attr:`SkipReason.NO_AGENT_ON_SCHEDULE`."""
+        if self.schedules is not None and run.members:
+            statuses = self.read_statuses(run.state.account, run.members) or {}
+            if OFF_SCHEDULE in statuses.values():
+                return SkipReason.NO_AGENT_ON_SCHEDULE
+        return SkipReason.NO_AGENT_ONLINE
 
     def read_online(
         self, account: Account, members: Sequence[AgentId]
@@ -681,8 +709,9 @@ class AssignmentService:
             run.degraded.add(Degradation.PRESENCE_UNAVAILABLE)
         run.statuses = statuses or {}
         if not any(run.statuses.get(agent) == ONLINE for agent in run.members):
+            reason = self._nobody_online(run)
             for conversation in remaining:
-                run.skip(conversation, SkipReason.NO_AGENT_ONLINE)
+                run.skip(conversation, reason)
             return False
         run.fresh = True
 

@@ -31,7 +31,9 @@ from autoassign.ports import (
     RateLimitLedger,
     Reservations,
     RotationStore,
+    ScheduleBook,
 )
+from autoassign.schedules import ScheduledPresence
 from autoassign.selection import Selector
 from autoassign.service import (
     DEFAULT_BULK_LIMIT,
@@ -116,6 +118,7 @@ def build_autoassign(
     outbox: EventOutbox | None = None,
     outbox_grace: timedelta = DEFAULT_OUTBOX_GRACE,
     metrics: Metrics | None = None,
+    schedules: ScheduleBook | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -140,7 +143,11 @@ def build_autoassign(
     lost (they are only on the result's ``unpublished_events``).
     ``metrics`` observes every pass the job runs and every run's outcome (e.g.
     :class:`~autoassign.integrations.prometheus.PrometheusMetrics`; see
-    :class:`~autoassign.metrics.Metrics`); off by default, at no cost."""
+    :class:`~autoassign.metrics.Metrics`); off by default, at no cost.
+    ``schedules`` applies working hours (:mod:`autoassign.schedules`): agents outside
+    theirs count as not online (``presence`` is wrapped in a
+    :class:`~autoassign.schedules.ScheduledPresence`), inboxes outside their business
+    hours are not assigned; off by default."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -163,6 +170,9 @@ def build_autoassign(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
             field="outbox_grace",
         )
+    clock = clock or SystemClock()
+    if schedules is not None:
+        presence = ScheduledPresence(presence, schedules, clock)
     service = AssignmentService(
         directory=directory,
         conversations=conversations,
@@ -170,7 +180,7 @@ def build_autoassign(
         ledger=ledger,
         rotation=rotation,
         events=events,
-        clock=clock or SystemClock(),
+        clock=clock,
         bulk_limit=bulk_limit
         if bulk_limit is not None
         else bulk_limit_from_env(environ),
@@ -181,6 +191,7 @@ def build_autoassign(
         reservations=reservations,
         outbox=outbox,
         outbox_grace=outbox_grace,
+        schedules=schedules,
     )
     if legacy is None and legacy_fallback:
         legacy = RoundRobinLegacyAssigner(
