@@ -59,6 +59,10 @@ def test_saves_assign_fairly_and_online_agents_take_the_backlog() -> None:
         assert reply.json() == {"id": 1, "trigger": "enqueued"}
         await _settled(app)
         assert (await http.get("/conversations/1")).json()["assignee"] is None
+        waiting = (await http.get("/conversations/1/wait")).json()
+        assert waiting["status"] == "unknown"
+        assert waiting["position"] == 1
+        assert waiting["reason"] == "nobody in the inbox is online"
         explained = (await http.get("/conversations/1/explain")).json()
         assert explained["found"] is True
         assert explained["assignable"] is True

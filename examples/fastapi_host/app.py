@@ -6,7 +6,8 @@ the event loop (``autoassign.aio``).
 * ``POST /conversations/{id}/resolve`` resolves one (capacity freed: a pass is asked for);
 * ``PUT /agents/{agent}/status`` is the presence update (and an agent coming online
   takes the backlog);
-* ``GET /conversations/{id}/explain`` is ``explain`` as JSON;
+* ``GET /conversations/{id}/explain`` is ``explain`` as JSON, and
+  ``GET /conversations/{id}/wait`` its queue position and wait estimate;
 * ``/autoassign/...`` is the admin API (``autoassign.aio.asgi``);
 * the job engine is an asyncio task in the same process that awaits
   ``AsyncAutoassign.run_job`` for each queued inbox (with arq or taskiq, their task
@@ -155,6 +156,11 @@ def create_app(clock: Clock | None = None) -> FastAPI:
     async def explain(conversation: int) -> dict[str, Any]:
         explanation = await engine.explain_conversation(conversation)
         return explanation.to_dict()
+
+    @app.get("/conversations/{conversation}/wait")
+    async def wait(conversation: int) -> dict[str, Any]:
+        estimate = await engine.estimate_wait(conversation, account=1)
+        return estimate.to_dict()
 
     return app
 

@@ -57,6 +57,7 @@ from autoassign.triggers import (
     saved_program,
     status_program,
 )
+from autoassign.waits import WaitEstimate, estimate_wait
 from autoassign.wiring import Autoassign
 
 __all__ = [
@@ -247,3 +248,11 @@ class AsyncAutoassign:
     ) -> ConversationExplanation:
         """:func:`autoassign.explain.explain_conversation` on the app."""
         return await asyncio.to_thread(explain_conversation, self.app, conversation)
+
+    async def estimate_wait(
+        self, conversation: ConversationId, *, account: AccountId | None = None
+    ) -> WaitEstimate:
+        """:func:`autoassign.waits.estimate_wait` on the app."""
+        return await asyncio.to_thread(
+            estimate_wait, self.app, conversation, account=account
+        )
