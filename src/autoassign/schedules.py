@@ -271,6 +271,8 @@ class ScheduledPresence:
         self.clock = clock
 
     def __getattr__(self, name: str) -> Any:  # heartbeat, set_status, ... of the inner
+        if name == "presence":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self.presence, name)
 
     def _off_shift(self, account: AccountId, agents: Iterable[AgentId]) -> set[AgentId]:
