@@ -38,6 +38,7 @@ from autoassign.ports import ConversationRepository, Directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    ReassignerContract,
 )
 
 pytestmark = pytest.mark.postgres
@@ -89,6 +90,21 @@ class TestDjangoConversationRepository(ConversationRepositoryContract):
 
     def close_connections(self) -> None:
         connections.close_all()  # the suite's race threads: as a request would
+
+    def make_repository(
+        self, conversations: Sequence[Conversation]
+    ) -> ConversationRepository:
+        seed(conversations)
+        return DjangoConversationRepository(MAPPING)
+
+
+class TestDjangoReassigner(ReassignerContract):
+    @pytest.fixture(autouse=True)
+    def _db(self, db: Any) -> None:
+        return None
+
+    def close_connections(self) -> None:
+        connections.close_all()
 
     def make_repository(
         self, conversations: Sequence[Conversation]

@@ -34,12 +34,14 @@ from autoassign.integrations.django.repository import (
     ConversationMapping,
     DjangoConversationRepository,
 )
+from autoassign.jobs import DEFAULT_LEASE_TTL
 from autoassign.model import AccountId, AssignmentPolicy
 from autoassign.ports import Clock, EventBus, JobQueue
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
     "CONFIG_APP",
+    "JOB_ENGINES",
     "KEYS",
     "DjangoAutoassign",
     "SignalEventBus",
@@ -226,17 +228,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             redis, prefix=prefix, presence_window=timedelta(seconds=idle), clock=clock
         ),
     )
-    kind = config.get("JOBS", "inline")
-    jobs: InlineJobQueue | RedisJobQueue
-    if kind == "inline":
-        jobs = InlineJobQueue()
-    elif kind == "redis":
-        jobs = RedisJobQueue(redis, prefix=backend.keys.prefix)
-    else:
-        raise ConfigurationError(
-            f"{_key('JOBS')} must be 'inline' or 'redis', got {kind!r}",
-            field=_key("JOBS"),
-        )
+    jobs = _job_queue(config.get("JOBS", "inline"), redis, backend)
     events_factory = _callable(config, "EVENTS")
     events: EventBus = events_factory() if events_factory else SignalEventBus()
     options = config.get("OPTIONS", {})
@@ -258,7 +250,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             jobs=jobs,
             clock=clock,
             reservations=backend.reservations,
-            **dict(options),
+            **{"reassigner": repository, **dict(options)},
         ),
     )
     if isinstance(jobs, InlineJobQueue):
@@ -274,6 +266,129 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
         redis=redis,
         owns_redis=isinstance(config["REDIS"], str) and "://" in config["REDIS"],
     )
+
+
+JOB_ENGINES = ("inline", "redis", "celery", "rq")
+"""What ``AUTOASSIGN['JOBS']`` (or its ``"ENGINE"``) may name."""
+
+_ENGINE_KEYS = {
+    "inline": frozenset({"ENGINE"}),
+    "redis": frozenset({"ENGINE"}),
+    "celery": frozenset({"ENGINE", "APP", "QUEUE", "TASK", "OPTIONS"}),
+    "rq": frozenset({"ENGINE", "QUEUE", "JOB_TIMEOUT"}),
+}
+
+
+def _object(value: Any, name: str) -> Any:
+    """``value``, or the object its dotted path names."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{_key(name)}: cannot import {value!r}: {exc}", field=_key(name)
+        ) from None
+
+
+def _job_queue(setting: Any, redis: Any, backend: RedisBackend) -> JobQueue:
+    """The job queue ``AUTOASSIGN['JOBS']`` names: ``"inline"``, ``"redis"``, ``"rq"``
+    (the default queue on the ``REDIS`` connection), or a dict with ``"ENGINE"`` and
+    that engine's options (``"celery"`` needs ``"APP"``)."""
+    key = _key("JOBS")
+    options: Mapping[str, Any]
+    if isinstance(setting, str):
+        options = {"ENGINE": setting}
+    elif isinstance(setting, Mapping):
+        options = setting
+    else:
+        raise ConfigurationError(
+            f"{key} must be one of {', '.join(map(repr, JOB_ENGINES))} or a dict with "
+            f"'ENGINE', got {setting!r}",
+            field=key,
+        )
+    engine = options.get("ENGINE")
+    if engine not in _ENGINE_KEYS:
+        raise ConfigurationError(
+            f"{key} engine must be one of {', '.join(map(repr, JOB_ENGINES))}, "
+            f"got {engine!r}",
+            field=key,
+        )
+    unknown = sorted(set(options) - _ENGINE_KEYS[engine])
+    if unknown:
+        raise ConfigurationError(
+            f"{key}: {unknown[0]!r} is not an option of the {engine!r} engine; "
+            f"known: {sorted(_ENGINE_KEYS[engine])}",
+            field=key,
+        )
+    if engine == "inline":
+        return InlineJobQueue()
+    if engine == "redis":
+        return RedisJobQueue(redis, prefix=backend.keys.prefix)
+    if engine == "celery":
+        return _celery_queue(options)
+    return _rq_queue(options, redis)
+
+
+def _text_option(options: Mapping[str, Any], name: str, default: str) -> str:
+    value = options.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"{_key('JOBS')}[{name!r}] must be a non-empty string, got {value!r}",
+            field=_key("JOBS"),
+        )
+    return value
+
+
+def _celery_queue(options: Mapping[str, Any]) -> JobQueue:
+    key = _key("JOBS")
+    if "APP" not in options:
+        raise ConfigurationError(
+            f"{key}: the 'celery' engine needs 'APP', the Celery app or its dotted "
+            "path (e.g. {'ENGINE': 'celery', 'APP': 'mysite.celery.app'})",
+            field=key,
+        )
+    try:
+        from autoassign.integrations import celery as celery_integration  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigurationError(f"{key}: {exc}", field=key) from None
+    app = _object(options["APP"], "JOBS")
+    if not hasattr(app, "send_task"):
+        raise ConfigurationError(
+            f"{key}['APP'] must be a Celery app, got {app!r}", field=key
+        )
+    extra = options.get("OPTIONS", {})
+    if not isinstance(extra, Mapping):
+        raise ConfigurationError(
+            f"{key}['OPTIONS'] must be a dict of send_task options", field=key
+        )
+    return celery_integration.CeleryJobQueue(
+        app,
+        queue=_text_option(
+            options, "QUEUE", celery_integration.DEFAULT_ASSIGNMENT_QUEUE
+        ),
+        task_name=_text_option(options, "TASK", celery_integration.ASSIGNMENT_TASK),
+        options=extra,
+    )
+
+
+def _rq_queue(options: Mapping[str, Any], redis: Any) -> JobQueue:
+    key = _key("JOBS")
+    try:
+        import rq  # noqa: PLC0415 - only with this engine
+
+        from autoassign.integrations import rq as rq_integration  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigurationError(f"{key}: {exc}", field=key) from None
+    timeout = options.get("JOB_TIMEOUT", DEFAULT_LEASE_TTL.total_seconds())
+    if type(timeout) not in (int, float) or timeout <= 0:
+        raise ConfigurationError(
+            f"{key}['JOB_TIMEOUT'] must be a positive number of seconds, got "
+            f"{timeout!r}",
+            field=key,
+        )
+    queue = rq.Queue(_text_option(options, "QUEUE", "default"), connection=redis)
+    return rq_integration.RQJobQueue(queue, job_timeout=timedelta(seconds=timeout))
 
 
 def _model_policies(account: AccountId) -> PolicySource:

@@ -197,6 +197,8 @@ class DjangoConversationRepository:
     * ``claim``: one conditional ``UPDATE ... WHERE pk = %s AND assignee IS NULL AND
       status IN (<open>) [AND NOT <not_assignable>] [AND (SELECT count(*) ...) <
       limit]`` judged by its row count. It never fires ``pre_save``/``post_save``.
+    * ``reassign`` (the :class:`~autoassign.triggers.Reassigner` of the legacy path):
+      one conditional ``UPDATE`` on the previous assignee.
 
     With a capacity limit on PostgreSQL, the claim runs in ``transaction.atomic()`` (a
     savepoint when the host is already in a transaction) and first takes a
@@ -426,6 +428,20 @@ class DjangoConversationRepository:
                         ],
                     )
             return int(qs.update(**values)) == 1
+
+    def reassign(
+        self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
+    ) -> bool:
+        """:class:`~autoassign.triggers.Reassigner` (the legacy path, accounts without
+        ``assignment_v2``): one conditional ``UPDATE ... WHERE pk = %s AND assignee =
+        previous AND status IN (<open>) [AND NOT <not_assignable>]``, judged by its
+        row count. Like :meth:`claim`, it fires no signals."""
+        f = self.fields
+        qs = self._manager().filter(
+            self._open_filter(), pk=conversation, **{f.assignee: previous}
+        )
+        with _errors("reassign conversation"):
+            return int(qs.update(**{f.assignee: agent})) == 1
 
 
 @contextmanager
