@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
-from autoassign import AssignmentOrder
+from autoassign import AssignmentOrder, NullMetrics
 from autoassign.adapters.memory import build_in_memory
 from autoassign.testing import FakeClock, InMemoryBackend
 
@@ -14,6 +16,7 @@ from ._common import ACCOUNT, measure_interleaved
 from ._world import CONVERSATIONS, Feeder, seed
 
 INBOX = 10
+T = TypeVar("T")
 
 
 def measure(agent_count: int, order: AssignmentOrder, *, repeat: int) -> dict[str, Any]:
@@ -21,19 +24,61 @@ def measure(agent_count: int, order: AssignmentOrder, *, repeat: int) -> dict[st
     return measure_interleaved([MemoryRuns(agent_count, order)], repeat=repeat)[0]
 
 
-class MemoryRuns:
-    """Timed passes of one configuration (agents, order) on its own in-memory world."""
+OBSERVERS = ("null", "prometheus", "otel")
+"""What :class:`MemoryRuns` may wire (``observed=``): a do-nothing metrics observer and
+tracer (the cost of the hooks themselves), Prometheus, or OpenTelemetry's metrics and
+tracing over the API's default (no-op) providers."""
 
-    def __init__(self, agent_count: int, order: AssignmentOrder) -> None:
+
+def _observability(kind: str) -> dict[str, Any]:
+    """The ``build_autoassign`` arguments of one observer kind."""
+    if kind == "null":
+        return {"metrics": NullMetrics(), "tracing": _NullTracing()}
+    if kind == "prometheus":
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+        from autoassign.integrations.prometheus import PrometheusMetrics  # noqa: PLC0415
+
+        return {"metrics": PrometheusMetrics(registry=CollectorRegistry())}
+    from autoassign.integrations.otel import OtelMetrics, OtelTracing  # noqa: PLC0415
+
+    return {"metrics": OtelMetrics(), "tracing": OtelTracing()}
+
+
+class _NullSpan:
+    def finished(self, result: object) -> None:
+        return
+
+
+class _NullTracing:
+    """A tracer that records nothing and wraps nothing."""
+
+    @contextlib.contextmanager
+    def pass_span(self, inbox: object) -> Iterator[_NullSpan]:
+        yield _NullSpan()
+
+    def wrap_port(self, name: str, port: T) -> T:
+        return port
+
+
+class MemoryRuns:
+    """Timed passes of one configuration (agents, order) on its own in-memory world;
+    ``observed`` wires one of :data:`OBSERVERS`."""
+
+    def __init__(
+        self, agent_count: int, order: AssignmentOrder, *, observed: str | None = None
+    ) -> None:
         self.agent_count = agent_count
         self.order = order
+        self.observed = observed
         self.clock = FakeClock()
         memory = InMemoryBackend(clock=self.clock)
         agents = list(range(1, agent_count + 1))
         seed(memory, inboxes=[INBOX], agents=agents, order=order)
         for agent in agents:
             memory.set_status(ACCOUNT, agent, "online")
-        self.app = build_in_memory(memory, bulk_limit=CONVERSATIONS)
+        options = {} if observed is None else _observability(observed)
+        self.app = build_in_memory(memory, bulk_limit=CONVERSATIONS, **options)
         self.feed = Feeder(memory, INBOX, CONVERSATIONS)
         self.assigned: list[int] = []
         self.times: list[float] = []
@@ -57,6 +102,7 @@ class MemoryRuns:
         return {
             "agents": self.agent_count,
             "order": self.order.value,
+            "observed": self.observed,
             "conversations": CONVERSATIONS,
             "assigned": count,
             "pass_seconds": seconds,

@@ -80,6 +80,8 @@ MAX_LEDGER_RATIO = 1.5
 MAX_MEMORY_LEDGER_RATIO = 1.5  # issue 17: 1,000,000 entries vs empty
 MIN_REFERENCE_SPEEDUP = 50.0
 MAX_AGENT_SCALING = 3.0
+MAX_OBSERVER_OVERHEAD = 1.05
+"""Issue 20: a pass with do-nothing observability at most this many times one without."""
 MAX_MEMORY_TIGHT_RATIO = (
     10.0  # issue 17: the in-memory pass vs the same rules in a loop
 )
@@ -111,7 +113,7 @@ def log(text: str) -> None:
 
 def run_memory(
     cfg: dict[str, Any],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The passes, and beside them the tight-loop floor (same rules, plain Python) at the
     smallest team, round robin."""
     # Every size and order in turns: the agent-scaling ratio compares runs taken side
@@ -124,8 +126,20 @@ def run_memory(
     runs.append(
         memory_pass.TightLoop(min(cfg["memory_agents"]), AssignmentOrder.ROUND_ROBIN)
     )
-    rows, floors = [], []
+    smallest = min(cfg["memory_agents"])
+    runs.extend(
+        memory_pass.MemoryRuns(smallest, AssignmentOrder.ROUND_ROBIN, observed=kind)
+        for kind in memory_pass.OBSERVERS
+    )
+    rows, floors, observed = [], [], []
     for row in measure_interleaved(runs, repeat=cfg["repeat"]):
+        if row.get("observed"):
+            log(
+                f"  memory  observed by {row['observed']:<10} agents={row['agents']:>6}  "
+                f"{row['per_assignment_us']:>9.1f} us/assignment"
+            )
+            observed.append(row)
+            continue
         if "floor" in row:
             log(
                 f"  floor   tight loop  agents={row['agents']:>6}  "
@@ -139,7 +153,40 @@ def run_memory(
             f"{row['per_assignment_us']:>9.1f} us/assignment"
         )
         rows.append(row)
-    return rows, floors
+    return rows, floors, observed
+
+
+def observability_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 20: observability off costs nothing. A do-nothing observer and tracer
+    (the hooks' own cost, which the off path skips too) at most
+    ``MAX_OBSERVER_OVERHEAD`` of the unobserved pass measured in the same turns; and
+    what Prometheus and OpenTelemetry (no-op providers) cost when on, reported."""
+    observed = {row["observed"]: row for row in results.get("memory_observed") or []}
+    memory = results.get("memory_pass") or []
+    if "null" not in observed or not memory:
+        return [_target("observability_off_overhead", None, None, "not run")]
+    null = observed["null"]
+    base = next(
+        r
+        for r in memory
+        if r["agents"] == null["agents"] and r["order"] == null["order"]
+    )
+    ratio = null["per_assignment_us"] / base["per_assignment_us"]
+    on = ", ".join(
+        f"{kind} {row['per_assignment_us'] / base['per_assignment_us']:.2f}x"
+        for kind, row in observed.items()
+        if kind != "null"
+    )
+    return [
+        _target(
+            "observability_off_overhead",
+            ratio <= MAX_OBSERVER_OVERHEAD,
+            ratio,
+            f"a pass with a do-nothing observer and tracer {null['per_assignment_us']:.1f}"
+            f" us per assignment vs none {base['per_assignment_us']:.1f} us: "
+            f"{ratio:.3f}x (target <= {MAX_OBSERVER_OVERHEAD}); on: {on}",
+        )
+    ]
 
 
 def memory_floor_target(results: dict[str, Any]) -> dict[str, Any]:
@@ -718,6 +765,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     targets.append(memory_floor_target(results))
+    targets.extend(observability_targets(results))
     targets.append(redis_scaling_target(results))
     targets.extend(simulation_targets(results))
     targets.extend(periodic_targets(results))
@@ -955,7 +1003,11 @@ def main(argv: list[str] | None = None) -> int:
     log(f"autoassign benchmarks, {mode} mode")
     if not args.sql_only:
         log("1. in-memory pass")
-        results["memory_pass"], results["memory_floor"] = run_memory(cfg)
+        (
+            results["memory_pass"],
+            results["memory_floor"],
+            results["memory_observed"],
+        ) = run_memory(cfg)
         log("6. in-memory ledger")
         results["memory_ledger"] = run_memory_ledger(cfg)
     if cfg.get("redis", True) and not args.no_redis and not args.sql_only:

@@ -44,6 +44,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "speedup_vs_reference",
         "memory_agent_scaling",
         "memory_vs_tight_loop",
+        "observability_off_overhead",
         "memory_ledger_size_ratio",
         "simulation_peak_memory",
         "simulation_day_seconds",
@@ -56,6 +57,12 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert set(names.values()) <= {"PASS", "FAIL", "SKIP"}
     assert names["memory_agent_scaling"] in {"PASS", "FAIL"}
     assert names["memory_vs_tight_loop"] in {"PASS", "FAIL"}
+    assert names["observability_off_overhead"] in {"PASS", "FAIL"}
+    assert {r["observed"] for r in results["memory_observed"]} == {
+        "null",
+        "prometheus",
+        "otel",
+    }
     assert results["memory_floor"][0]["assigned"] == 100
     assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
     assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it

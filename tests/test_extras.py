@@ -47,6 +47,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
             "prometheus_client",
             "autoassign[prometheus]",
         ),
+        ("autoassign.integrations.otel", "opentelemetry", "autoassign[otel]"),
         ("autoassign.testing.strategies", "hypothesis", "autoassign[testing]"),
     ],
 )

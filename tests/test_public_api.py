@@ -57,7 +57,13 @@ NOT_AT_TOP_LEVEL = {
         "saved_program",
         "status_program",
     },
-    "autoassign.metrics": {"check_metrics"},
+    "autoassign.metrics": {
+        "PassSpan",
+        "Tracing",
+        "check_metrics",
+        "check_tracing",
+        "observe_quietly",
+    },
     "autoassign.selection": {"fallback_ranking", "reconcile_queue"},
     "autoassign.jobs": {
         "DEFAULT_LEASE_TTL",

@@ -22,7 +22,7 @@ from autoassign._program import Program, call
 from autoassign._quietlog import degradations
 from autoassign.decisions import GateFailure, check_gates
 from autoassign.errors import ConfigurationError
-from autoassign.metrics import Metrics
+from autoassign.metrics import Metrics, observe_quietly
 from autoassign.model import ASSIGNMENT_V2_FEATURE, Account, InboxId
 from autoassign.ports import (
     BatchPendingLease,
@@ -237,8 +237,8 @@ class AssignmentJob:
     )
     rerun_slack: timedelta = DEFAULT_RERUN_SLACK
     metrics: Metrics | None = None
-    """Told of each pass (with its wall time) and of each run's outcome; ``None``
-    (the default): no call, no timer read."""
+    """Told of each run's outcome; ``None`` (the default): no call. (Passes are
+    reported by the service's own ``metrics``.)"""
 
     def run(self, inbox: InboxId, *, limit: int | None = None) -> JobOutcome:
         """Run the job for ``inbox`` (the body of the spec's ``AssignmentJob``).
@@ -322,23 +322,13 @@ class AssignmentJob:
         return JobOutcome(inbox=inbox, results=tuple(results), unleased=unleased)
 
     def _pass(self, inbox: InboxId, limit: int | None) -> AssignmentResult:
-        """One pass, timed and reported when an observer is given."""
-        if self.metrics is None:
-            return self.service.perform_bulk_assignment(inbox, limit=limit)
-        started = time.perf_counter()
-        result = self.service.perform_bulk_assignment(inbox, limit=limit)
-        seconds = time.perf_counter() - started
-        metrics = self.metrics
-        self._observe(lambda done: metrics.pass_finished(done, seconds=seconds), result)
-        return result
+        """One pass (the service reports it to its observer, if any)."""
+        return self.service.perform_bulk_assignment(inbox, limit=limit)
 
     @staticmethod
     def _observe(report: Callable[[_T], None], value: _T) -> None:
         """Call the observer; an observer's failure is logged, never the job's."""
-        try:
-            report(value)
-        except Exception:
-            logger.warning("the metrics observer failed", exc_info=True)
+        observe_quietly(report, value)
 
     def _acquire_or_hand_off(self, inbox: InboxId) -> Lease | _HandedOff:
         """The lease, or the request handed to whoever holds it."""
@@ -483,6 +473,9 @@ class PeriodicAssignmentJob:
     batch_size: int = 1000
     pending_ttl: timedelta = DEFAULT_PENDING_TTL
     strict: bool = False
+    metrics: Metrics | None = None
+    """Told of each cycle (``cycle_finished(outcome, *, seconds)``, if the observer has
+    it); ``None`` (the default): no call, no timer read."""
 
     def run(self) -> PeriodicOutcome:
         """Run one cycle (the body of the spec's ``PeriodicAssignmentJob``).
@@ -494,6 +487,17 @@ class PeriodicAssignmentJob:
         :class:`~autoassign.ports.BatchPendingLease`, each page of inboxes is marked
         pending in one call. Otherwise the per-account and per-inbox calls are used.
         """
+        if self.metrics is None:
+            return self._cycle()
+        started = time.perf_counter()
+        outcome = self._cycle()
+        report = getattr(self.metrics, "cycle_finished", None)
+        if report is not None:
+            seconds = time.perf_counter() - started
+            observe_quietly(lambda done: report(done, seconds=seconds), outcome)
+        return outcome
+
+    def _cycle(self) -> PeriodicOutcome:
         tally = _Tally()
         paged = self.directory
         for accounts in self.directory.iter_accounts(

@@ -33,6 +33,10 @@ class Assignment:
     conversation: ConversationId
     agent: AgentId
     occurred_at: datetime
+    waiting_since: datetime | None = None
+    """Since when the conversation waited, as the pass read it: its last activity, or
+    its creation if that is later (``occurred_at - waiting_since`` is the wait the
+    metrics observe); ``None`` when not known."""
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from autoassign.decisions import (
     unusable_exclusion_rules,
 )
 from autoassign.errors import ConfigurationError
+from autoassign.metrics import Metrics, Tracing, observe_quietly
 from autoassign.model import (
     OFF_SCHEDULE,
     ONLINE,
@@ -354,6 +356,12 @@ class AssignmentService:
     """How many pages of :attr:`bulk_limit` conversations one pass may read to find
     conversations it can assign past those nobody can take (teams nobody can take are
     left out of later pages by the query itself)."""
+    metrics: Metrics | None = None
+    """Told of every pass (its result and wall time), whoever runs it: the job, the
+    host, ``explain``-free code paths; ``None`` (the default): no call, no timer read."""
+    tracing: Tracing | None = None
+    """Opens a span around every pass (:class:`~autoassign.metrics.Tracing`);
+    ``None`` (the default): nothing."""
     schedules: ScheduleBook | None = None
     """Inboxes' business hours (:mod:`autoassign.schedules`): outside them a pass
     assigns nothing (:attr:`GateFailure.OUTSIDE_BUSINESS_HOURS
@@ -557,6 +565,11 @@ class AssignmentService:
     ) -> AssignmentResult:
         """Assign up to ``limit`` (default :attr:`bulk_limit`) of the inbox's open,
         unassigned conversations, one at a time in priority order."""
+        if self.metrics is None and self.tracing is None:
+            return self._perform(inbox, limit)
+        return _observed_pass(self, inbox, limit)
+
+    def _perform(self, inbox: InboxId, limit: int | None) -> AssignmentResult:
         batch = check_bulk_limit(self.bulk_limit if limit is None else limit)
         self._relay(inbox, batch)
         loaded = self.load_inbox(inbox)
@@ -1071,7 +1084,7 @@ class AssignmentService:
             if self._claim(
                 record, limits.get(agent), expected=conversation if checked else None
             ):
-                self._assigned(run, record)
+                self._assigned(run, record, _waiting_since(conversation))
                 return
             fresh = self.conversations.get(conversation.id)
             if fresh is None or fresh.assignee != agent:
@@ -1255,7 +1268,9 @@ class AssignmentService:
                 extra=_log_extra(run.state.inbox.id, agent=agent),
             )
 
-    def _assigned(self, run: _Pass, record: OutboxRecord) -> None:
+    def _assigned(
+        self, run: _Pass, record: OutboxRecord, waiting_since: datetime | None = None
+    ) -> None:
         degradations.recovered(logger, "conversations")
         inbox, agent, now = record.inbox, record.agent, record.occurred_at
         if run.recent is not None:
@@ -1266,7 +1281,12 @@ class AssignmentService:
         self._rerank(run, agent, assigned=True)
         conversation = record.conversation
         run.assignments.append(
-            Assignment(conversation=conversation, agent=agent, occurred_at=now)
+            Assignment(
+                conversation=conversation,
+                agent=agent,
+                occurred_at=now,
+                waiting_since=waiting_since,
+            )
         )
         logger.debug(
             "conversation %s assigned to %s",
@@ -1292,3 +1312,30 @@ class AssignmentService:
         if published:
             degradations.recovered(logger, "events")
             run.published.append(record)
+
+
+def _waiting_since(conversation: Conversation) -> datetime:
+    return max(conversation.created_at, conversation.last_activity_at)
+
+
+def _observed_pass(
+    service: AssignmentService, inbox: InboxId, limit: int | None
+) -> AssignmentResult:
+    """One pass with :attr:`AssignmentService.tracing`'s span around it and its
+    result and wall time told to :attr:`AssignmentService.metrics` (an observer's
+    failure is logged, never the pass's)."""
+    tracing = service.tracing
+    started = time.perf_counter()
+    if tracing is None:
+        result = service._perform(inbox, limit)
+    else:
+        with tracing.pass_span(inbox) as span:
+            result = service._perform(inbox, limit)
+            observe_quietly(span.finished, result)
+    metrics = service.metrics
+    if metrics is not None:
+        seconds = time.perf_counter() - started
+        observe_quietly(
+            lambda done: metrics.pass_finished(done, seconds=seconds), result
+        )
+    return result

@@ -16,7 +16,7 @@ from autoassign.jobs import (
     AssignmentJob,
     PeriodicAssignmentJob,
 )
-from autoassign.metrics import Metrics, check_metrics
+from autoassign.metrics import Metrics, Tracing, check_metrics, check_tracing
 from autoassign.model import AssignmentOrder, OverridePrecedence
 from autoassign.outbox import DEFAULT_OUTBOX_GRACE
 from autoassign.ports import (
@@ -119,6 +119,7 @@ def build_autoassign(
     outbox_grace: timedelta = DEFAULT_OUTBOX_GRACE,
     metrics: Metrics | None = None,
     schedules: ScheduleBook | None = None,
+    tracing: Tracing | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -141,13 +142,18 @@ def build_autoassign(
     pass first publishes the records older than ``outbox_grace`` whose assignment
     stands. Without it, events a failing bus or a dead worker did not publish are
     lost (they are only on the result's ``unpublished_events``).
-    ``metrics`` observes every pass the job runs and every run's outcome (e.g.
+    ``metrics`` observes every pass (whoever runs it), every job run's outcome and
+    every periodic cycle (e.g.
     :class:`~autoassign.integrations.prometheus.PrometheusMetrics`; see
     :class:`~autoassign.metrics.Metrics`); off by default, at no cost.
     ``schedules`` applies working hours (:mod:`autoassign.schedules`): agents outside
     theirs count as not online (``presence`` is wrapped in a
     :class:`~autoassign.schedules.ScheduledPresence`), inboxes outside their business
-    hours are not assigned; off by default."""
+    hours are not assigned; off by default.
+    ``tracing`` (e.g. :class:`~autoassign.integrations.otel.OtelTracing`) opens a span
+    around every pass and wraps every port given here so that each of its calls is a
+    span inside it (:class:`~autoassign.metrics.Tracing`); off by default, at no
+    cost."""
     try:
         precedence = OverridePrecedence(override_precedence)
     except ValueError:
@@ -165,6 +171,21 @@ def build_autoassign(
         )
     check_bulk_limit(periodic_batch_size, field="periodic_batch_size")
     metrics = check_metrics(metrics)
+    tracing = check_tracing(tracing)
+    if tracing is not None:
+        wrap = tracing.wrap_port
+        directory = wrap("directory", directory)
+        conversations = wrap("conversations", conversations)
+        presence = wrap("presence", presence)
+        ledger = wrap("ledger", ledger)
+        rotation = wrap("rotation", rotation)
+        lease = wrap("lease", lease)
+        events = wrap("events", events)
+        jobs = wrap("jobs", jobs)
+        if reservations is not None:
+            reservations = wrap("reservations", reservations)
+        if outbox is not None:
+            outbox = wrap("outbox", outbox)
     if outbox_grace <= timedelta(0):
         raise ConfigurationError(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
@@ -192,6 +213,8 @@ def build_autoassign(
         outbox=outbox,
         outbox_grace=outbox_grace,
         schedules=schedules,
+        metrics=metrics,
+        tracing=tracing,
     )
     if legacy is None and legacy_fallback:
         legacy = RoundRobinLegacyAssigner(
@@ -219,6 +242,7 @@ def build_autoassign(
             batch_size=periodic_batch_size,
             pending_ttl=pending_ttl,
             strict=strict,
+            metrics=metrics,
         ),
         triggers=AssignmentTriggers(
             directory=directory,

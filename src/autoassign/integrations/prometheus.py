@@ -27,11 +27,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from collections import Counter
 from collections.abc import Sequence
 
-from autoassign.jobs import JobOutcome
+from autoassign.jobs import JobOutcome, PeriodicOutcome
 from autoassign.metrics import NullMetrics
 from autoassign.results import AssignmentResult
 
-__all__ = ["DEFAULT_PASS_BUCKETS", "JOB_LEASE_UNAVAILABLE", "PrometheusMetrics"]
+__all__ = [
+    "DEFAULT_PASS_BUCKETS",
+    "DEFAULT_WAIT_BUCKETS",
+    "JOB_LEASE_UNAVAILABLE",
+    "PrometheusMetrics",
+]
 
 DEFAULT_PASS_BUCKETS: tuple[float, ...] = (
     0.005,
@@ -49,6 +54,22 @@ DEFAULT_PASS_BUCKETS: tuple[float, ...] = (
     60.0,
 )
 """The pass duration histogram's buckets, in seconds."""
+
+DEFAULT_WAIT_BUCKETS: tuple[float, ...] = (
+    1.0,
+    5.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    4 * 3600.0,
+    24 * 3600.0,
+)
+"""The wait histogram's buckets, in seconds (from waiting to assigned)."""
 
 JOB_LEASE_UNAVAILABLE = "lease_unavailable"
 """The ``kind`` of a degradation counted for a job run whose lease store failed (a
@@ -72,7 +93,8 @@ class PrometheusMetrics(NullMetrics):
     Registers its metrics in ``registry`` (default: ``prometheus_client.REGISTRY``, so
     build one per process; pass a fresh ``CollectorRegistry`` in tests). ``namespace``
     prefixes every name (``autoassign_passes_total``, ...), ``buckets`` are those of
-    the pass duration histogram.
+    the pass duration histogram (and of the periodic cycle's), ``wait_buckets`` those
+    of the wait histogram (from a conversation waiting to its assignment).
     """
 
     def __init__(
@@ -81,6 +103,7 @@ class PrometheusMetrics(NullMetrics):
         *,
         namespace: str = "autoassign",
         buckets: Sequence[float] = DEFAULT_PASS_BUCKETS,
+        wait_buckets: Sequence[float] = DEFAULT_WAIT_BUCKETS,
     ) -> None:
         target = _prom.REGISTRY if registry is None else registry
         counter = functools.partial(_prom.Counter, namespace=namespace, registry=target)
@@ -112,6 +135,33 @@ class PrometheusMetrics(NullMetrics):
             "Passes (or job runs) that went on without a failed dependency, by kind.",
             ["inbox", "kind"],
         )
+        self.wait = _prom.Histogram(
+            "wait_seconds",
+            "Time from a conversation waiting (its last activity, or creation if "
+            "later) to its auto-assignment.",
+            ["inbox", "policy"],
+            buckets=tuple(wait_buckets),
+            namespace=namespace,
+            registry=target,
+        )
+        self.cycles = counter("periodic_cycles", "Periodic cycles run.", [])
+        self.cycle_duration = _prom.Histogram(
+            "periodic_cycle_duration_seconds",
+            "Wall time of one periodic cycle.",
+            buckets=tuple(buckets),
+            namespace=namespace,
+            registry=target,
+        )
+        self.cycle_inboxes = counter(
+            "periodic_inboxes",
+            "Inboxes the periodic cycles handled, by result (enqueued, already_due).",
+            ["result"],
+        )
+        self.cycle_failures = counter(
+            "periodic_failed_accounts",
+            "Accounts a periodic cycle failed to read (logged; the cycle went on).",
+            [],
+        )
         self.jobs = counter(
             "jobs",
             "Runs of the assignment job, by outcome "
@@ -129,10 +179,27 @@ class PrometheusMetrics(NullMetrics):
         self.pass_duration.labels(inbox, policy).observe(seconds)
         if result.assignments:
             self.assignments.labels(inbox, policy).inc(len(result.assignments))
+            wait = self.wait.labels(inbox, policy)
+            for assignment in result.assignments:
+                if assignment.waiting_since is not None:
+                    waited = assignment.occurred_at - assignment.waiting_since
+                    wait.observe(max(waited.total_seconds(), 0.0))
         for reason, count in Counter(skip.reason for skip in result.skips).items():
             self.skipped.labels(inbox, policy, reason.value).inc(count)
         for kind in result.degraded:
             self.degradations.labels(inbox, kind.value).inc()
+
+    def cycle_finished(self, outcome: PeriodicOutcome, *, seconds: float) -> None:
+        """Count the cycle, the inboxes it enqueued or found due, and its failed
+        accounts, and observe its duration."""
+        self.cycles.inc()
+        self.cycle_duration.observe(seconds)
+        if outcome.enqueued:
+            self.cycle_inboxes.labels("enqueued").inc(len(outcome.enqueued))
+        if outcome.already_due:
+            self.cycle_inboxes.labels("already_due").inc(len(outcome.already_due))
+        if outcome.failed_accounts:
+            self.cycle_failures.inc(len(outcome.failed_accounts))
 
     def job_finished(self, outcome: JobOutcome) -> None:
         """Count the run by outcome (and a ``lease_unavailable`` degradation)."""
