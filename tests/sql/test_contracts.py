@@ -17,12 +17,14 @@ from hypothesis.stateful import run_state_machine_as_test
 from autoassign.adapters.memory import InMemoryBackend, InMemoryWorld
 from autoassign.adapters.sql import (
     LOGICAL_TABLES,
+    ArrayLabels,
     SqlConversationRepository,
     SqlDirectory,
     SqlEventOutbox,
     SqlSchema,
     SqlWriter,
     TableMap,
+    TaggingLabels,
     create_sqlite_engine,
 )
 from autoassign.model import (
@@ -196,6 +198,36 @@ class TestPostgresConversationRepository(_SqlContracts, ConversationRepositoryCo
 @pytest.mark.postgres
 class TestPostgresDirectory(_SqlContracts, DirectoryContract):
     kind = "postgres"
+
+
+# -- label strategies (issue 16): a tagging table, a text[] or jsonb array column -------
+
+TAGGING: Mapping[str, Any] = {"labels": TaggingLabels(create=True)}
+TEXT_ARRAY: Mapping[str, Any] = {"labels": ArrayLabels(column="labels")}
+JSONB_ARRAY: Mapping[str, Any] = {"labels": ArrayLabels(column="labels", kind="jsonb")}
+
+
+class TestSqliteTaggingRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "sqlite"
+    options = TAGGING
+
+
+@pytest.mark.postgres
+class TestPostgresTaggingRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "postgres"
+    options = TAGGING
+
+
+@pytest.mark.postgres
+class TestPostgresTextArrayRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "postgres"
+    options = TEXT_ARRAY
+
+
+@pytest.mark.postgres
+class TestPostgresJsonbArrayRepository(_SqlContracts, ConversationRepositoryContract):
+    kind = "postgres"
+    options = JSONB_ARRAY
 
 
 # -- tenancy mappings (issue 16): no account column, or the account through the inbox ----

@@ -47,6 +47,8 @@ from autoassign.adapters.sql.schema import (
 )
 from autoassign.adapters.sql.writer import SqlWriter
 
+from .labels import ArrayLabels, TaggingLabels
+
 __all__ = [
     "DEFAULT_ORDER_ENCODING",
     "DEFAULT_PRIORITY_ENCODING",
@@ -54,6 +56,7 @@ __all__ = [
     "HEAD_REVISION",
     "LOGICAL_TABLES",
     "AgentLinks",
+    "ArrayLabels",
     "EnumEncoding",
     "IdKind",
     "OpenCondition",
@@ -64,6 +67,7 @@ __all__ = [
     "SqlSchema",
     "SqlWriter",
     "TableMap",
+    "TaggingLabels",
     "UtcDateTime",
     "create_sqlite_engine",
     "exclusion_rules_from_json",

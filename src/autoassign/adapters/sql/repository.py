@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
+from autoassign.adapters.sql.labels import InRow as _InRow
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.clock import SystemClock
 from autoassign.errors import BackendError, ConfigurationError
@@ -162,11 +163,13 @@ class SqlConversationRepository:
             if entry is None:
                 entry = records[key] = (mapping, [])
             label = mapping["label"]
-            # a label that is not valid text (a host's row) can match no rule
-            if isinstance(label, str) and not text_problem(
-                label, max_length=MAX_LABEL_LENGTH
-            ):
-                entry[1].append(label)
+            # an array strategy: every label of the row in one value
+            for value in label if isinstance(label, list) else (label,):
+                # a label that is not valid text (a host's row) can match no rule
+                if isinstance(value, str) and not text_problem(
+                    value, max_length=MAX_LABEL_LENGTH
+                ):
+                    entry[1].append(value)
         return [self._conversation(m, labels) for m, labels in records.values()]
 
     # -- the port ---------------------------------------------------------------------
@@ -175,10 +178,10 @@ class SqlConversationRepository:
         if not self.schema.accepts("conversation", conversation):
             return None
         conv = self.schema.conversations
-        labels = self.schema.conversation_labels
+        joined, label = self.schema.label_source.outer(conv, conv.c.id)
         stmt = (
-            sa.select(*self._read_columns(self._clock.now()), labels.c.label)
-            .select_from(conv.outerjoin(labels, labels.c.conversation_id == conv.c.id))
+            sa.select(*self._read_columns(self._clock.now()), label.label("label"))
+            .select_from(joined)
             .where(conv.c.id == conversation)
         )
         with self._db.read("get conversation") as conn:
@@ -228,7 +231,7 @@ class SqlConversationRepository:
         if limit <= 0 or not self.schema.accepts("inbox", inbox):
             return ()
         conv = self.schema.conversations
-        labels = self.schema.conversation_labels
+        source = self.schema.label_source
         dialect = self.engine.dialect
         conditions: list[ColumnElement[bool]] = [
             conv.c.inbox_id == inbox,
@@ -240,10 +243,7 @@ class SqlConversationRepository:
             conditions.append(conv.c.created_at >= cutoff)
         if exclusions.excluded_labels:
             conditions.append(
-                ~sa.exists().where(
-                    labels.c.conversation_id == conv.c.id,
-                    labels.c.label.in_(sorted(exclusions.excluded_labels)),
-                )
+                ~source.excluded(conv.c.id, conv.c, exclusions.excluded_labels)
             )
         if after is not None:
             conditions.append(self._after(conv.c, priority, dialect, after))
@@ -255,17 +255,19 @@ class SqlConversationRepository:
                     conv.c.team_id.not_in(sorted(teams, key=id_sort_key)),
                 )
             )
+        in_row = [conv.c[source.column.key]] if isinstance(source, _InRow) else []
         page = (
-            sa.select(*self._read_columns(now))
+            sa.select(*self._read_columns(now), *in_row)
             .where(*conditions)
             .order_by(*self._priority(conv.c, priority, dialect))
             .limit(limit)
             .cte("page")
         )
+        joined, label = source.outer(page, page.c.id)
         stmt = (
-            sa.select(page, labels.c.label)
-            .select_from(page.outerjoin(labels, labels.c.conversation_id == page.c.id))
-            .order_by(*self._priority(page.c, priority, dialect), labels.c.label)
+            sa.select(*page.c, label.label("label"))
+            .select_from(joined)
+            .order_by(*self._priority(page.c, priority, dialect), label)
         )
         with self._db.read("unassigned open conversations") as conn:
             return tuple(self._collect(conn.execute(stmt)))

@@ -26,6 +26,13 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from autoassign.adapters.sql.labels import (
+    ArrayLabels,
+    LabelSource,
+    TaggingLabels,
+    array_column,
+    join_table,
+)
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
     AssignmentOrder,
@@ -443,6 +450,7 @@ class SqlSchema:
         metadata: sa.MetaData | None = None,
         revision: int = HEAD_REVISION,
         single_account: Id | None = None,
+        labels: TaggingLabels | ArrayLabels | None = None,
     ) -> None:
         if isinstance(revision, bool) or not 1 <= revision <= HEAD_REVISION:
             raise ConfigurationError(
@@ -461,6 +469,7 @@ class SqlSchema:
             "naive_datetimes": naive_datetimes,
             "unique_policy_names": unique_policy_names,
             "single_account": single_account,
+            "labels": labels,
         }
         maps = dict(tables or {})
         unknown = set(maps) - set(LOGICAL_TABLES)
@@ -501,7 +510,34 @@ class SqlSchema:
             )
         self.single_account: Id | None = single_account
         self.metadata = metadata if metadata is not None else sa.MetaData()
+        if labels is not None and not isinstance(labels, TaggingLabels | ArrayLabels):
+            raise ConfigurationError(
+                "labels must be a TaggingLabels, an ArrayLabels or None, got "
+                f"{labels!r}",
+                field="labels",
+            )
+        self.labels = labels
+        if isinstance(labels, ArrayLabels):
+            conv = self._maps["conversations"]
+            extra: dict[str, TypeEngine[Any]] = dict(conv.extra_columns)
+            extra[labels.column] = labels.column_type()
+            self._maps["conversations"] = TableMap(
+                conv.name,
+                conv.columns,
+                create=conv.create,
+                schema=conv.schema,
+                extra_columns=extra,  # type: ignore[arg-type]  # the converter (dict)
+            )
         self._build()
+        self.label_source: LabelSource
+        if isinstance(labels, TaggingLabels):
+            self.label_source = labels.build(
+                self.metadata, self._id("conversation"), schema=self.schema
+            )
+        elif isinstance(labels, ArrayLabels):
+            self.label_source = array_column(labels, self.conversations)
+        else:
+            self.label_source = join_table(self.conversation_labels)
         if single_account is None and "account_id" not in self.inboxes.c:
             raise ConfigurationError(
                 "inboxes.account_id can be mapped to None only with single_account",
@@ -698,7 +734,7 @@ class SqlSchema:
             for name in LOGICAL_TABLES
             if self.exists_at_revision(name)
         ]
-        self.metadata.create_all(engine, tables=owned)
+        self.metadata.create_all(engine, tables=[*owned, *self.label_source.tables()])
 
     def drop_all(self, engine: Engine | sa.Connection) -> None:
         """Drop the tables the library owns."""
@@ -707,7 +743,7 @@ class SqlSchema:
             for name in LOGICAL_TABLES
             if self.exists_at_revision(name)
         ]
-        self.metadata.drop_all(engine, tables=owned)
+        self.metadata.drop_all(engine, tables=[*self.label_source.tables(), *owned])
 
     # -- the tables -------------------------------------------------------------------
 

@@ -225,14 +225,9 @@ class SqlWriter:
                     s.inbox_capacity_limits.c.inbox_id == inbox
                 )
             )
-            labels = s.conversation_labels
             conv = s.conversations
-            conn.execute(
-                sa.delete(labels).where(
-                    labels.c.conversation_id.in_(
-                        sa.select(conv.c.id).where(conv.c.inbox_id == inbox)
-                    )
-                )
+            s.label_source.delete(
+                conn, sa.select(conv.c.id).where(conv.c.inbox_id == inbox)
             )
             conn.execute(sa.delete(conv).where(conv.c.inbox_id == inbox))
             conn.execute(sa.delete(s.inboxes).where(s.inboxes.c.id == inbox))
@@ -427,7 +422,7 @@ class SqlWriter:
             )
             if "team_id" not in self.schema.conversations.c and c.team is not None:
                 raise ConfigurationError("the conversations table has no team column")
-        labels = self.schema.conversation_labels
+        labels = self.schema.label_source
         with self._db.write("put conversations") as conn:
             if ensure_inbox:
                 for pair in dict.fromkeys((c.inbox, c.account) for c in items):
@@ -439,15 +434,9 @@ class SqlWriter:
                     conn,
                     self.schema.conversations,
                     {"id": c.id},
-                    self._conversation_values(c),
+                    {**self._conversation_values(c), **labels.row_value(c.labels)},
                 )
-                _replace_rows(
-                    conn,
-                    labels,
-                    ("conversation_id", c.id),
-                    column="label",
-                    values=c.labels,
-                )
+                labels.replace(conn, c.id, c.labels)
 
     def _check_inbox_accounts(
         self, conn: sa.Connection, items: Sequence[Conversation]
@@ -486,15 +475,13 @@ class SqlWriter:
         if not self.schema.accepts("conversation", conversation):
             return
         conv = self.schema.conversations
-        labels = self.schema.conversation_labels
         with self._db.write("delete conversation") as conn:
-            conn.execute(
-                sa.delete(labels).where(labels.c.conversation_id == conversation)
-            )
+            self.schema.label_source.delete(conn, [conversation])
             conn.execute(sa.delete(conv).where(conv.c.id == conversation))
 
     def clear_conversations(self) -> None:
         """Delete every conversation and label (tests)."""
         with self._db.write("clear conversations") as conn:
-            conn.execute(sa.delete(self.schema.conversation_labels))
-            conn.execute(sa.delete(self.schema.conversations))
+            conv = self.schema.conversations
+            self.schema.label_source.delete(conn, sa.select(conv.c.id))
+            conn.execute(sa.delete(conv))
