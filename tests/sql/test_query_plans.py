@@ -19,7 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from autoassign import ConversationPriority, ExclusionRules
-from autoassign.adapters.sql import SqlConversationRepository, SqlSchema, TableMap
+from autoassign.adapters.sql import (
+    ArrayLabels,
+    SqlConversationRepository,
+    SqlSchema,
+    TableMap,
+    TaggingLabels,
+)
 
 from .conftest import Db, _open_db
 
@@ -279,3 +285,92 @@ def test_tenancy_mappings_keep_the_indexes(
     _assert_no_seq_scan(
         _plans(engine, lambda: repository.open_counts(3, list(range(1, 51)))), table
     )
+
+
+@pytest.mark.parametrize("strategy", ["tagging", "text[]", "jsonb"])
+def test_label_strategies_keep_the_indexes(
+    big: tuple[sa.Engine, Any], strategy: str
+) -> None:
+    """The same conversations with their labels in a tagging table (with its
+    ``(taggable_id, taggable_type, context)`` index) or an array column: the page
+    still walks the partial index in order, and neither the conversations nor the
+    taggings are scanned sequentially."""
+    engine, owned = big
+    conv = owned.conversations
+    q = f'"{owned.schema}".' if owned.schema else ""
+    labels_table = owned.conversation_labels.name
+    labels: TaggingLabels | ArrayLabels
+    if strategy == "tagging":
+        labels = TaggingLabels(taggings="plan_taggings", tags="plan_tags", create=True)
+    else:
+        column = "labels_array" if strategy == "text[]" else "labels_json"
+        labels = ArrayLabels(column=column, kind=strategy)  # type: ignore[arg-type]
+    schema = SqlSchema(
+        schema=owned.schema,
+        tables={"conversations": TableMap(conv.name)},
+        labels=labels,
+    )
+    with engine.begin() as conn:
+        if isinstance(labels, TaggingLabels):
+            schema.metadata.create_all(conn, tables=schema.label_source.tables())
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {q}plan_tags (id, name) VALUES (1, 'vip'), "
+                    "(2, 'billing') ON CONFLICT DO NOTHING"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {q}plan_taggings (tag_id, taggable_id, "
+                    "taggable_type, context) SELECT CASE label WHEN 'vip' THEN 1 "
+                    f"ELSE 2 END, conversation_id, 'Conversation', 'labels' "
+                    f"FROM {q}{labels_table}"
+                )
+            )
+            conn.execute(sa.text(f"ANALYZE {q}plan_taggings"))
+        else:
+            kind = "text[]" if strategy == "text[]" else "jsonb"
+            value = "array_agg(l.label)" if kind == "text[]" else "jsonb_agg(l.label)"
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {q}{conv.name} ADD COLUMN IF NOT EXISTS "
+                    f"{labels.column} {kind}"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    f"UPDATE {q}{conv.name} c SET {labels.column} = s.v FROM "
+                    f"(SELECT l.conversation_id, {value} AS v FROM {q}{labels_table} l "
+                    "GROUP BY l.conversation_id) s WHERE s.conversation_id = c.id"
+                )
+            )
+            conn.execute(sa.text(f"ANALYZE {q}{conv.name}"))
+    repository = SqlConversationRepository(engine, schema)
+    rules = ExclusionRules(excluded_labels=frozenset({"vip"}))
+    found = repository.unassigned_open(
+        3,
+        limit=25,
+        priority=ConversationPriority.EARLIEST_CREATED,
+        exclusions=rules,
+        now=NOW,
+    )
+    assert len(found) == 25
+    assert all("vip" not in c.labels for c in found)
+    plans = _plans(
+        engine,
+        lambda: repository.unassigned_open(
+            3,
+            limit=25,
+            priority=ConversationPriority.EARLIEST_CREATED,
+            exclusions=rules,
+            now=NOW,
+        ),
+    )
+    table = conv.name
+    _assert_no_seq_scan(plans, table)
+    _assert_no_seq_scan(plans, "plan_taggings")
+    scans = [found for plan in plans if (found := _page_scan(plan, table))]
+    assert len(scans) == 1, plans
+    indexes, sorted_there = scans[0]
+    assert indexes == {f"ix_{table}_unassigned_earliest"}, plans
+    assert not sorted_there, plans
