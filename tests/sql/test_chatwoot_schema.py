@@ -7,15 +7,21 @@ tables: the mapping alone. The shipped repository contract suite runs on it (int
 ids), and a pass assigns Chatwoot conversations with its exclusion rules applied
 through the taggings.
 
-Two columns Rails and a trigger fill in Chatwoot (``updated_at``, ``display_id``) get
-a default here, because the suites seed rows with the library's writer."""
+The directory maps onto Chatwoot's ``inboxes``, ``inbox_members`` and ``teams`` /
+``team_members`` (join tables with their own ids and timestamps; membership ordered by
+``inbox_members.id``), and the directory contract suite runs on it; Chatwoot keeps its
+feature flags as a bitmask and its policies in tables of the reference's shape, so the
+accounts, features and policies stay in the library's own (prefixed) tables here.
+
+Columns Rails or a trigger fill in Chatwoot (``updated_at``, ``display_id``, a team's
+``name``) get a default here, because the suites seed rows with the library's writer."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,17 +37,29 @@ from autoassign import (
 from autoassign.adapters.sql import (
     EnumEncoding,
     SqlConversationRepository,
+    SqlDirectory,
     SqlSchema,
     SqlWriter,
     TableMap,
     TaggingLabels,
     create_sqlite_engine,
 )
-from autoassign.model import Conversation
+from autoassign.model import (
+    Account,
+    AgentId,
+    Conversation,
+    Inbox,
+    InboxId,
+    PolicyId,
+    Team,
+)
 from autoassign.model import ConversationStatus as S
-from autoassign.ports import ConversationRepository
-from autoassign.testing import FakeClock, InMemoryBackend
-from autoassign.testing.contracts import ConversationRepositoryContract
+from autoassign.ports import ConversationRepository, Directory
+from autoassign.testing import FakeClock, InMemoryBackend, seed_directory
+from autoassign.testing.contracts import (
+    ConversationRepositoryContract,
+    DirectoryContract,
+)
 
 POSTGRES_URL = os.environ.get(
     "AUTOASSIGN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -94,6 +112,57 @@ _DDL = {
             context VARCHAR(128),
             created_at TIMESTAMP
         )""",
+    # db/schema.rb: the directory's tables (ids, timestamps and unique keys included)
+    "inboxes": """
+        CREATE TABLE {q}inboxes (
+            id {serial} PRIMARY KEY,
+            channel_id INTEGER NOT NULL DEFAULT 0,
+            account_id INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            channel_type VARCHAR,
+            enable_auto_assignment BOOLEAN DEFAULT TRUE,
+            auto_assignment_config {json}
+        )""",
+    "inbox_members": """
+        CREATE TABLE {q}inbox_members (
+            id {serial} PRIMARY KEY,
+            user_id INTEGER NOT NULL,
+            inbox_id INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        )""",
+    "inbox_members_idx": (
+        "CREATE UNIQUE INDEX index_inbox_members_on_inbox_id_and_user_id"
+        " ON {q}inbox_members (inbox_id, user_id)"
+    ),
+    "teams": """
+        CREATE TABLE {q}teams (
+            id {bigserial} PRIMARY KEY,
+            name VARCHAR NOT NULL DEFAULT {random_name},
+            description TEXT,
+            allow_auto_assign BOOLEAN DEFAULT TRUE,
+            account_id BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        )""",
+    "teams_idx": (
+        "CREATE UNIQUE INDEX index_teams_on_name_and_account_id"
+        " ON {q}teams (name, account_id)"
+    ),
+    "team_members": """
+        CREATE TABLE {q}team_members (
+            id {bigserial} PRIMARY KEY,
+            team_id BIGINT NOT NULL,
+            user_id BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        )""",
+    "team_members_idx": (
+        "CREATE UNIQUE INDEX index_team_members_on_team_id_and_user_id"
+        " ON {q}team_members (team_id, user_id)"
+    ),
     "taggings_idx": (
         "CREATE INDEX index_taggings_on_taggable_id_and_taggable_type_and_context"
         " ON {q}taggings (taggable_id, taggable_type, context)"
@@ -109,7 +178,15 @@ def chatwoot_schema(pg_schema: str | None) -> SqlSchema:
         ids="int",
         naive_datetimes=True,
         status=CHATWOOT_STATUS,
-        tables={"conversations": TableMap("conversations")},
+        tables={
+            "conversations": TableMap("conversations"),
+            "inboxes": TableMap("inboxes"),
+            "inbox_members": TableMap(
+                "inbox_members", {"agent_id": "user_id", "position": "id"}
+            ),
+            "teams": TableMap("teams"),
+            "team_members": TableMap("team_members", {"agent_id": "user_id"}),
+        },
         labels=TaggingLabels(taggable_type="Conversation", context="labels"),
     )
 
@@ -127,12 +204,22 @@ class _Chatwoot:
             engine = create_sqlite_engine()
             pg_schema, q = None, ""
             serial, display = "INTEGER", ""
+            extra = {
+                "bigserial": "INTEGER",
+                "json": "JSON",
+                "random_name": "(lower(hex(randomblob(8))))",
+            }
         else:
             engine = sa.create_engine(POSTGRES_URL, pool_size=10, max_overflow=0)
             pg_schema = f"aa_cw_{uuid.uuid4().hex[:10]}"
             self.schemas.append(pg_schema)
             q = f'"{pg_schema}".'
             serial = "SERIAL"
+            extra = {
+                "bigserial": "BIGSERIAL",
+                "json": "JSONB DEFAULT '{}'",
+                "random_name": "(md5(random()::text))",
+            }
             display = f"NOT NULL DEFAULT nextval('\"{pg_schema}\".display_ids')"
         self.engines.append(engine)
         with engine.begin() as conn:
@@ -142,7 +229,9 @@ class _Chatwoot:
             for statement in _DDL.values():
                 conn.execute(
                     sa.text(
-                        statement.format(q=q, serial=serial, display_default=display)
+                        statement.format(
+                            q=q, serial=serial, display_default=display, **extra
+                        )
                     )
                 )
         schema = chatwoot_schema(pg_schema)
@@ -196,6 +285,56 @@ class _ChatwootContract(ConversationRepositoryContract):
         engine, schema = self.chatwoot.make()
         SqlWriter(engine, schema).put_conversations(conversations, ensure_inbox=False)
         return SqlConversationRepository(engine, schema)
+
+
+class _ChatwootDirectory(DirectoryContract):
+    kind = "sqlite"
+    integer_ids = True
+
+    @pytest.fixture(autouse=True)
+    def _tables(
+        self, require_service: Any, postgres_available: tuple[bool, str]
+    ) -> Iterator[None]:
+        if self.kind == "postgres":
+            require_service("PostgreSQL", *postgres_available)
+        self.chatwoot = _Chatwoot(self.kind)
+        try:
+            yield
+        finally:
+            self.chatwoot.close()
+
+    def make_directory(
+        self,
+        *,
+        accounts: Sequence[Account],
+        inboxes: Sequence[Inbox],
+        members: Mapping[InboxId, Sequence[AgentId]],
+        teams: Sequence[Team],
+        policies: Sequence[AssignmentPolicy],
+        links: Mapping[InboxId, PolicyId],
+        capacity_policies: Sequence[CapacityPolicy],
+    ) -> Directory:
+        engine, schema = self.chatwoot.make()
+        seed_directory(
+            SqlWriter(engine, schema),
+            accounts=accounts,
+            inboxes=inboxes,
+            members=members,
+            teams=teams,
+            policies=policies,
+            links=links,
+            capacity_policies=capacity_policies,
+        )
+        return SqlDirectory(engine, schema)
+
+
+class TestSqliteChatwootDirectory(_ChatwootDirectory):
+    kind = "sqlite"
+
+
+@pytest.mark.postgres
+class TestPostgresChatwootDirectory(_ChatwootDirectory):
+    kind = "postgres"
 
 
 class TestSqliteChatwootRepository(_ChatwootContract):
