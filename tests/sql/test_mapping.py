@@ -174,7 +174,7 @@ def test_mapping_mistakes_are_configuration_errors() -> None:
     with pytest.raises(ConfigurationError):
         SqlSchema(tables={"conversations": TableMap("c", {"inbox_id": None})})
     with pytest.raises(ConfigurationError):
-        SqlSchema(ids="uuid")
+        SqlSchema(ids="guid")
     with pytest.raises(ConfigurationError):
         SqlSchema(status=EnumEncoding({ConversationStatus.RESOLVED: 1}))
     with pytest.raises(ConfigurationError):

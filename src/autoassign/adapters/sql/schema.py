@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -95,6 +96,9 @@ class IdKind(str, enum.Enum):
     code point like Python); only ``str`` ids are representable.
     ``MIXED``: a ``VARCHAR(255)`` column holding ``int`` and ``str`` ids, encoded as
     ``i<20 digits>`` / ``s<text>`` so that the text order is :func:`id_sort_key`'s.
+    ``UUID``: a native ``uuid`` column on PostgreSQL (``CHAR(36)`` elsewhere); the ids
+    are ``str`` in canonical form (lowercase, hyphenated: ``str(uuid.UUID(x)) == x``),
+    which sorts as the database sorts the uuids.
     A string id must also be valid text (:func:`autoassign.model.text_problem`: no NUL,
     control character or lone surrogate). An id a column cannot represent is treated
     as missing by every read (``None``, empty, ``False``; never sent to the database)
@@ -104,10 +108,13 @@ class IdKind(str, enum.Enum):
     INT = "int"
     STR = "str"
     MIXED = "mixed"
+    UUID = "uuid"
 
     def accepts(self, value: object) -> bool:
         if isinstance(value, bool):
             return False
+        if self is IdKind.UUID:
+            return isinstance(value, str) and _canonical_uuid(value)
         if self is IdKind.INT:
             return isinstance(value, int) and _MIN_INT <= value <= _MAX_INT
         if isinstance(value, int):
@@ -120,7 +127,15 @@ class IdKind(str, enum.Enum):
 
     @property
     def is_text(self) -> bool:
-        return self is not IdKind.INT
+        """Stored as text that sorts by code point with ``COLLATE "C"``."""
+        return self in (IdKind.STR, IdKind.MIXED)
+
+
+def _canonical_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 ENTITIES = (
@@ -192,10 +207,25 @@ def _new_text_id() -> str:
             return value
 
 
+class _UuidId(TypeDecorator[Any]):
+    impl = sa.String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID(as_uuid=False))
+        return dialect.type_descriptor(sa.String(36))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else str(value)
+
+
 def id_type(kind: IdKind) -> TypeEngine[Any]:
     """The column type of ids of ``kind``."""
     if kind is IdKind.INT:
         return _IntId()
+    if kind is IdKind.UUID:
+        return _UuidId()
     if kind is IdKind.STR:
         return _StrId()
     return _MixedId()
@@ -384,7 +414,7 @@ def _kinds(ids: IdKind | str | Mapping[str, IdKind | str]) -> dict[str, IdKind]:
         if isinstance(exc, ConfigurationError):
             raise
         raise ConfigurationError(
-            "ids must be 'int', 'str' or 'mixed'", field="ids"
+            "ids must be 'int', 'str', 'mixed' or 'uuid'", field="ids"
         ) from None
 
 
@@ -755,6 +785,8 @@ class SqlSchema:
         id columns (never reused either way)."""
         if self.ids[entity] is IdKind.INT:
             return {"autoincrement": True}
+        if self.ids[entity] is IdKind.UUID:
+            return {"default": lambda: str(uuid.uuid4())}
         return {"default": _new_text_id}
 
     def _mapped(self, logical: str, column: str) -> bool:
