@@ -237,7 +237,7 @@ SINGLE_ACCOUNT: Mapping[str, Any] = {
     "single_account": 1,
     "tables": {
         name: TableMap(name, NO_ACCOUNT, create=True)
-        for name in ("conversations", "inboxes")
+        for name in ("conversations", "inboxes", "teams")
     },
 }
 THROUGH_INBOX: Mapping[str, Any] = {

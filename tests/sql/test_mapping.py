@@ -175,6 +175,14 @@ def test_mapping_mistakes_are_configuration_errors() -> None:
         SqlSchema(tables={"conversations": TableMap("c", {"inbox_id": None})})
     with pytest.raises(ConfigurationError):
         SqlSchema(ids="guid")
+    with pytest.raises(ConfigurationError, match="teams.account_id"):
+        SqlSchema(tables={"teams": TableMap("teams", {"account_id": None})})
+    assert (
+        "account_id"
+        not in SqlSchema(
+            single_account=1, tables={"teams": TableMap("teams", {"account_id": None})}
+        ).teams.c
+    )
     with pytest.raises(ConfigurationError):
         SqlSchema(status=EnumEncoding({ConversationStatus.RESOLVED: 1}))
     with pytest.raises(ConfigurationError):

@@ -393,7 +393,7 @@ class SqlDirectory:
             return None
         teams = self.schema.teams
         members = self.schema.team_members
-        columns = [teams.c.id, teams.c.account_id]
+        columns = [teams.c.id, self.schema.account_of("teams").label("account_id")]
         if "allow_auto_assign" in teams.c:
             columns.append(teams.c.allow_auto_assign)
         with self._db.read("team") as conn:

@@ -573,6 +573,11 @@ class SqlSchema:
                 "inboxes.account_id can be mapped to None only with single_account",
                 field="inboxes.account_id",
             )
+        if single_account is None and "account_id" not in self.teams.c:
+            raise ConfigurationError(
+                "teams.account_id can be mapped to None only with single_account",
+                field="teams.account_id",
+            )
         probe = datetime.now(timezone.utc)
         for condition in self.open_when:
             if not callable(condition):
@@ -643,7 +648,8 @@ class SqlSchema:
         return "single" if self.single_account is not None else "inbox"
 
     def account_of(self, logical: str) -> ColumnElement[Any]:
-        """The account of a row of ``logical`` (``"conversations"`` or ``"inboxes"``),
+        """The account of a row of ``logical`` (``"conversations"``, ``"inboxes"`` or
+        ``"teams"``),
         as an SQL expression: its account column; else ``single_account`` as a
         constant; else (conversations) the account of its inbox's row, sub-selected by
         the inbox's primary key."""
@@ -929,7 +935,7 @@ class SqlSchema:
             "teams",
             [
                 col("id", self._id("team"), primary_key=True, autoincrement=False),
-                col("account_id", self._id("account")),
+                col("account_id", self._id("account"), optional=True),
                 col("allow_auto_assign", sa.Boolean(), optional=True),
             ],
             *fk("teams", ["account_id"], "accounts", ["id"]),
