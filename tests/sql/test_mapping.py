@@ -175,7 +175,7 @@ def test_mapping_mistakes_are_configuration_errors() -> None:
         SqlSchema(tables={"conversations": TableMap("c", {"inbox_id": None})})
     with pytest.raises(ConfigurationError):
         SqlSchema(ids="guid")
-    with pytest.raises(ConfigurationError, match="teams.account_id"):
+    with pytest.raises(ConfigurationError, match=r"teams\.account_id"):
         SqlSchema(tables={"teams": TableMap("teams", {"account_id": None})})
     assert (
         "account_id"
