@@ -38,6 +38,7 @@ from autoassign.adapters.sql import (
     EnumEncoding,
     SqlConversationRepository,
     SqlDirectory,
+    SqlEventOutbox,
     SqlSchema,
     SqlWriter,
     TableMap,
@@ -59,6 +60,8 @@ from autoassign.testing import FakeClock, InMemoryBackend, seed_directory
 from autoassign.testing.contracts import (
     ConversationRepositoryContract,
     DirectoryContract,
+    EventOutboxContract,
+    OutboxSetup,
 )
 
 POSTGRES_URL = os.environ.get(
@@ -263,7 +266,9 @@ def chatwoot(
         made.close()
 
 
-class _ChatwootContract(ConversationRepositoryContract):
+class _ChatwootTables:
+    """Fresh Chatwoot tables per case, and a repository over them."""
+
     kind = "sqlite"
     integer_ids = True
 
@@ -285,6 +290,20 @@ class _ChatwootContract(ConversationRepositoryContract):
         engine, schema = self.chatwoot.make()
         SqlWriter(engine, schema).put_conversations(conversations, ensure_inbox=False)
         return SqlConversationRepository(engine, schema)
+
+
+class _ChatwootContract(_ChatwootTables, ConversationRepositoryContract):
+    pass
+
+
+class _ChatwootOutbox(_ChatwootTables, EventOutboxContract):
+    """The library's outbox table beside Chatwoot's conversations: the record is
+    written in the claim's transaction, with int agents and conversations."""
+
+    def make_outbox(self, conversations: Sequence[Conversation]) -> OutboxSetup:
+        repository = self.make_repository(conversations)
+        assert isinstance(repository, SqlConversationRepository)
+        return OutboxSetup(SqlEventOutbox(repository), repository)
 
 
 class _ChatwootDirectory(DirectoryContract):
@@ -334,6 +353,15 @@ class TestSqliteChatwootDirectory(_ChatwootDirectory):
 
 @pytest.mark.postgres
 class TestPostgresChatwootDirectory(_ChatwootDirectory):
+    kind = "postgres"
+
+
+class TestSqliteChatwootOutbox(_ChatwootOutbox):
+    kind = "sqlite"
+
+
+@pytest.mark.postgres
+class TestPostgresChatwootOutbox(_ChatwootOutbox):
     kind = "postgres"
 
 

@@ -211,6 +211,7 @@ class _SqlPolicyStoreContract(PolicyStoreContract):
     kind = "sqlite"
     layout = "library"  # or "host": the mapped tables above
     ids: ClassVar[str | Mapping[str, str]] = "mixed"
+    options: ClassVar[Mapping[str, Any]] = {}
 
     @pytest.fixture(autouse=True)
     def _database(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -221,7 +222,7 @@ class _SqlPolicyStoreContract(PolicyStoreContract):
 
     def _engine_and_schema(self) -> tuple[sa.Engine, SqlSchema]:
         if self.layout == "library":
-            return self.db.make(ids=self.ids)
+            return self.db.make(ids=self.ids, **self.options)
         if self.kind == "postgres":
             engine = self.db.engine()
             pg_schema: str | None = self.db.new_pg_schema()
@@ -279,9 +280,33 @@ class TestSqlitePolicyStoreOnHostTables(_SqlPolicyStoreContract):
     unlimited_inbox_limits = False  # the reference's conversation_limit is NOT NULL
 
 
+SINGLE_ACCOUNT: Mapping[str, Any] = {
+    "single_account": 1,
+    "tables": {
+        name: TableMap(name, {"account_id": None}, create=True)
+        for name in ("conversations", "inboxes", "teams")
+    },
+}
+"""A single-account host: its inboxes, conversations and teams have no account
+column; the library's own policy tables keep theirs."""
+
+
+class TestSqlitePolicyStoreSingleAccount(_SqlPolicyStoreContract):
+    kind = "sqlite"
+    options = SINGLE_ACCOUNT
+    single_account = True
+
+
 @pytest.mark.postgres
 class TestPostgresPolicyStore(_SqlPolicyStoreContract):
     kind = "postgres"
+
+
+@pytest.mark.postgres
+class TestPostgresPolicyStoreSingleAccount(_SqlPolicyStoreContract):
+    kind = "postgres"
+    options = SINGLE_ACCOUNT
+    single_account = True
 
 
 @pytest.mark.postgres

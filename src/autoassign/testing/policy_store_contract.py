@@ -17,7 +17,9 @@ The hook seeds what the host owns (inboxes with their names and members, users w
 their names, e-mails and roles) and returns the store together with the
 :class:`~autoassign.ports.Directory` the assignment engine reads, so the suite can check
 that a committed change reaches the next pass. Accounts are ``1`` and ``2``; inboxes
-``10``, ``11``, ``12`` (account 1) and ``20`` (account 2); agents are strings. Policy,
+``10``, ``11``, ``12`` (account 1) and ``20`` (account 2); agents are strings (ints
+under ``integer_ids``). A single-account host sets ``single_account``: only account 1
+is seeded. Policy,
 capacity policy and limit ids are whatever the store generates: the suite only
 compares them, and sorts them with :func:`autoassign.model.id_sort_key`.
 
@@ -138,18 +140,36 @@ class PolicyStoreContract:
     suite's agent names become the ints of :data:`AGENT_NUMBERS` everywhere, in
     ``users`` and ``members`` handed to :meth:`make_store` too."""
 
+    single_account: ClassVar[bool] = False
+    """The host keeps one account, ``1`` (its inbox and user tables have no account
+    column): the suite seeds account 1 only (no inbox ``20``, no user ``zed``), and
+    checks that account 2 sees nothing instead of checking what it holds. Every
+    other case runs as it is: policies of account 2 are still refused everywhere in
+    account 1."""
+
     def agent(self, name: str) -> AgentId:
         """The agent id the suite uses for ``name`` (an int under
         :attr:`integer_ids`)."""
         return AGENT_NUMBERS[name] if self.integer_ids else name
 
+    def _inboxes(self) -> tuple[InboxInfo, ...]:
+        return tuple(
+            info
+            for info in INBOXES
+            if not self.single_account or info.account == ACCOUNT
+        )
+
     def _users(self) -> tuple[AgentInfo, ...]:
-        return tuple(attrs.evolve(user, id=self.agent(str(user.id))) for user in USERS)
+        return tuple(
+            attrs.evolve(user, id=self.agent(str(user.id)))
+            for user in USERS
+            if not self.single_account or user.account == ACCOUNT
+        )
 
     def _members(self) -> dict[InboxId, tuple[AgentId, ...]]:
         return {
-            inbox: tuple(self.agent(str(agent)) for agent in agents)
-            for inbox, agents in MEMBERS.items()
+            info.id: tuple(self.agent(str(agent)) for agent in MEMBERS[info.id])
+            for info in self._inboxes()
         }
 
     def close_connections(self) -> None:
@@ -164,7 +184,7 @@ class PolicyStoreContract:
         members: Mapping[InboxId, Sequence[AgentId]],
         users: Sequence[AgentInfo],
     ) -> tuple[PolicyStore, Directory]:
-        """A fresh store (no policies) over ``inboxes`` (of accounts 1 and 2, with
+        """A fresh store (no policies) over ``inboxes`` (of accounts 1 and 2, or 1 alone, with
         their names), their ``members`` and the account ``users``, using ``clock``
         for timestamps; and the Directory the engine would read."""
         raise NotImplementedError
@@ -174,7 +194,7 @@ class PolicyStoreContract:
     def _fresh(self) -> tuple[PolicyStore, Directory, FakeClock]:
         clock = FakeClock()
         store, directory = self.make_store(
-            clock, inboxes=INBOXES, members=self._members(), users=self._users()
+            clock, inboxes=self._inboxes(), members=self._members(), users=self._users()
         )
         return store, directory, clock
 
@@ -390,7 +410,9 @@ class PolicyStoreContract:
         store, _, _ = self._fresh()
         mine = store.create_policy(ACCOUNT, PolicyValues(name="Mine"))
         theirs = store.create_policy(OTHER, PolicyValues(name="Theirs"))
-        assert store.link_inbox(OTHER, 20, theirs.id)
+        # one account: inbox 20 is nobody's, and account 2 links no inbox of account 1
+        assert store.link_inbox(OTHER, 20, theirs.id) is not self.single_account
+        assert not store.link_inbox(OTHER, 10, theirs.id), "account 1's inbox"
         before = self._state(store)
         assert not store.link_inbox(ACCOUNT, 20, mine.id), "their inbox"
         assert not store.link_inbox(ACCOUNT, 10, theirs.id), "their policy"
@@ -399,8 +421,11 @@ class PolicyStoreContract:
         assert store.policy_of_inbox(ACCOUNT, 20) is None
         assert self._state(store) == before
         linked = store.policy_of_inbox(OTHER, 20)
-        assert linked is not None
-        assert linked.id == theirs.id
+        if self.single_account:
+            assert linked is None
+        else:
+            assert linked is not None
+            assert linked.id == theirs.id
 
     def test_deleting_a_policy_unlinks_its_inboxes(self) -> None:
         store, directory, _ = self._fresh()
@@ -494,9 +519,18 @@ class PolicyStoreContract:
     def test_foreign_capacity_policies_are_invisible(self) -> None:
         store, _, _ = self._fresh()
         theirs = store.create_capacity_policy(OTHER, CapacityPolicyValues(name="T"))
-        limit = store.add_inbox_limit(OTHER, theirs.id, 20, 1)
+        if self.single_account:  # no inbox or user of account 2: a limit of account 1's
+            assert store.add_inbox_limit(OTHER, theirs.id, 10, 1) is None
+            assert not store.add_agent(OTHER, theirs.id, self.agent("ann"))
+            assert store.add_inbox_limit(OTHER, theirs.id, 20, 1) is None
+            assert not store.add_agent(OTHER, theirs.id, self.agent("zed"))
+            # the limit id the checks below use: one of account 1's own policies
+            mine = store.create_capacity_policy(ACCOUNT, CapacityPolicyValues(name="M"))
+            limit = store.add_inbox_limit(ACCOUNT, mine.id, 11, 1)
+        else:
+            limit = store.add_inbox_limit(OTHER, theirs.id, 20, 1)
+            assert store.add_agent(OTHER, theirs.id, self.agent("zed"))
         assert limit is not None
-        assert store.add_agent(OTHER, theirs.id, self.agent("zed"))
         before = self._state(store)
         assert store.get_capacity_policy(ACCOUNT, theirs.id) is None
         changed = CapacityPolicyValues(name="X")
@@ -664,13 +698,17 @@ class PolicyStoreContract:
         assert store.inbox_exists(ACCOUNT, 10)
         assert not store.inbox_exists(ACCOUNT, 20)
         assert not store.inbox_exists(ACCOUNT, 404)
-        assert store.inbox_exists(OTHER, 20)
+        assert store.inbox_exists(OTHER, 20) is not self.single_account
+        assert not store.inbox_exists(OTHER, 10)
         assert store.inbox_info(ACCOUNT, 10) == InboxInfo(
             id=10, account=ACCOUNT, name="Support"
         )
         assert store.inbox_info(ACCOUNT, 20) is None
-        assert store.inbox_info(OTHER, 20) == InboxInfo(
-            id=20, account=OTHER, name="Theirs"
+        assert store.inbox_info(OTHER, 10) is None
+        assert store.inbox_info(OTHER, 20) == (
+            None
+            if self.single_account
+            else InboxInfo(id=20, account=OTHER, name="Theirs")
         )
 
     def test_agent_lookups(self) -> None:
@@ -684,14 +722,18 @@ class PolicyStoreContract:
             assert store.agent_exists(ACCOUNT, agent), agent
         assert not store.agent_exists(ACCOUNT, self.agent("zed"))
         assert not store.agent_exists(ACCOUNT, self.agent("ghost"))
-        assert store.agent_exists(OTHER, self.agent("zed"))
+        assert store.agent_exists(OTHER, self.agent("zed")) is not self.single_account
+        assert not store.agent_exists(OTHER, self.agent("ann"))
         assert store.agent_info(ACCOUNT, self.agent("ann")) == self._users()[0]
         assert store.agent_info(ACCOUNT, self.agent("root")) == self._users()[2]
         member_only = store.agent_info(ACCOUNT, self.agent("cy"))
         assert member_only is not None
         assert (member_only.id, member_only.account) == (self.agent("cy"), ACCOUNT)
         assert store.agent_info(ACCOUNT, self.agent("zed")) is None
-        assert store.agent_info(OTHER, self.agent("zed")) == self._users()[3]
+        if self.single_account:
+            assert store.agent_info(OTHER, self.agent("zed")) is None
+        else:
+            assert store.agent_info(OTHER, self.agent("zed")) == self._users()[3]
 
     # -- the engine sees every change -----------------------------------------------------
 
