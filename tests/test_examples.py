@@ -115,3 +115,34 @@ def test_troubleshooting_transcripts_are_what_explain_prints(
     code = cli.main(shlex.split(command)[1:], stdout=out)
     assert code == 0
     assert _lines(out.getvalue()) == _lines(output)
+
+
+_SIMULATE = re.compile(
+    r"```console\n\$ (autoassign simulate examples/[^\n]*)\n(.*?)```", re.S
+)
+SIMULATE_TRANSCRIPTS = _SIMULATE.findall(
+    (ROOT / "docs" / "simulate.md").read_text(encoding="utf-8")
+)
+
+
+def test_the_simulate_guide_shows_every_simulate_example() -> None:
+    shown = " ".join(command for command, _output in SIMULATE_TRANSCRIPTS)
+    for scenario in sorted((ROOT / "examples" / "simulate").glob("*.toml")):
+        assert f"examples/simulate/{scenario.name}" in shown, scenario.name
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    SIMULATE_TRANSCRIPTS,
+    ids=[command for command, _output in SIMULATE_TRANSCRIPTS],
+)
+def test_simulate_transcripts_are_what_simulate_prints(
+    command: str, output: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/simulate.md's comparisons of example scenarios are real output."""
+    pytest.importorskip("rich")
+    monkeypatch.chdir(ROOT)
+    out = io.StringIO()
+    code = cli.main(shlex.split(command)[1:], stdout=out)
+    assert code == 0
+    assert _lines(out.getvalue()) == _lines(output)

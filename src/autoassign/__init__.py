@@ -57,6 +57,7 @@ from autoassign.outbox import OutboxRecord, OutboxRelay, RelayReport
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
+    MostAvailableSelector,
     Ranking,
     RankingInput,
     RoundRobinSelector,
@@ -114,6 +115,7 @@ __all__ = [
     "LedgerUsage",
     "LegacyAssigner",
     "Metrics",
+    "MostAvailableSelector",
     "NullMetrics",
     "OutboxRecord",
     "OutboxRelay",

@@ -840,6 +840,7 @@ def explain_conversation(
         eligible=eligible,
         open_counts=standing.open_counts,
         last_assigned=last_assigned,
+        limits=capacity_limits(capacity, record.inbox),
     )
     chosen = selector.preview(context)
     if chosen is None or chosen not in eligible:

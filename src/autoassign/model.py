@@ -292,6 +292,10 @@ class AssignmentOrder(str, enum.Enum):
 
     ROUND_ROBIN = "round_robin"
     BALANCED = "balanced"
+    MOST_AVAILABLE = "most_available"
+    """The most spare capacity as a share of each agent's limit in the inbox (see
+    :class:`~autoassign.selection.MostAvailableSelector`). Not in Assignment v2: a host
+    schema whose order column cannot store it refuses it when written."""
 
 
 class ConversationPriority(str, enum.Enum):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from autoassign.ports import RotationStore
 
 __all__ = [
     "BalancedSelector",
+    "MostAvailableSelector",
     "Ranking",
     "RankingInput",
     "RoundRobinSelector",
@@ -50,6 +51,8 @@ class SelectionContext:
     eligible: Sequence[AgentId]
     open_counts: Mapping[AgentId, int]
     last_assigned: Mapping[AgentId, datetime]
+    limits: Mapping[AgentId, int] = attrs.field(factory=dict)
+    """The capacity limit each agent has in the inbox (an agent absent has none)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +70,9 @@ class RankingInput:
     members: Sequence[AgentId]
     open_counts: Mapping[AgentId, int]
     last_assigned: Mapping[AgentId, datetime]
+    limits: Mapping[AgentId, int] = attrs.field(factory=dict)
+    """The capacity limit each member has in the inbox (the pass's own, from the
+    capacity policies linked to it); a member absent has none."""
 
 
 class Ranking(Protocol):
@@ -194,20 +200,142 @@ class BalancedSelector:
         )
 
     def preview(self, context: SelectionContext) -> AgentId | None:
-        if not context.eligible:
-            return None
-        order = self.rotation.order(context.inbox, members=context.members)
-        place = {
-            agent: at
-            for at, agent in enumerate(reconcile_queue(order, context.members))
-        }
-        return min(
-            context.eligible,
-            key=lambda agent: (
-                context.open_counts.get(agent, 0),
-                place.get(agent, len(place)),
+        return _preview(
+            self.rotation, context, lambda agent: (context.open_counts.get(agent, 0),)
+        )
+
+
+@attrs.define
+class MostAvailableSelector:
+    """Most spare capacity: the eligible agent whose share of their capacity limit in
+    the inbox would be lowest once they take the conversation, ``(open + 1) / limit``
+    (Salesforce's "most available", Zendesk's "highest spare capacity", as a share so
+    that agents with different limits fill up evenly). An agent with no limit in the
+    inbox counts as empty (share 0). Ties go to the agent with fewer open
+    conversations, then to the one first in the inbox's round-robin queue; the chosen
+    agent moves to the back of that queue, as in balanced, and the pass writes its
+    moves once, at its end.
+
+    In a static team, every step keeps the team's highest share as low as any
+    allocation of the same conversations could (``tests/unit/test_most_available.py``
+    checks it against every allocation). Without capacity policies every share is 0,
+    and with equal limits the order is the same: it picks as balanced does.
+
+    Shares are compared as floats: exact for limits up to 1,000,000 (two different
+    shares then differ by far more than a float's rounding; equal shares are equal
+    floats)."""
+
+    rotation: RotationStore
+    name: str = "most_available"
+    needs_open_counts: bool = True
+    needs_last_assigned: bool = False
+
+    def rank(self, source: RankingInput) -> Ranking:
+        order = self.rotation.order(source.inbox, members=source.members)
+        return _MostAvailableRanking(
+            rotation=self.rotation,
+            inbox=source.inbox,
+            members=source.members,
+            open_counts=source.open_counts,
+            limits=source.limits,
+            queue=reconcile_queue(order, source.members),
+        )
+
+    def preview(self, context: SelectionContext) -> AgentId | None:
+        return _preview(
+            self.rotation,
+            context,
+            lambda agent: _availability(
+                context.open_counts.get(agent, 0), context.limits.get(agent)
             ),
         )
+
+
+def _preview(
+    rotation: RotationStore,
+    context: SelectionContext,
+    key: Callable[[AgentId], tuple[float, ...]],
+) -> AgentId | None:
+    """The eligible agent with the lowest ``key``, ties to the first in the inbox's
+    reconciled round-robin queue (balanced and most available)."""
+    if not context.eligible:
+        return None
+    order = rotation.order(context.inbox, members=context.members)
+    place = {
+        agent: at for at, agent in enumerate(reconcile_queue(order, context.members))
+    }
+    return min(
+        context.eligible, key=lambda agent: (*key(agent), place.get(agent, len(place)))
+    )
+
+
+def _availability(open_count: int, limit: int | None) -> tuple[float, int]:
+    """The most-available key of an agent, best first: the share of its limit it
+    would hold with one more conversation (0 without a limit), then its open count."""
+    if limit is None:
+        return (0.0, open_count)
+    if limit <= 0:
+        return (float("inf"), open_count)
+    return ((open_count + 1) / limit, open_count)
+
+
+class _MostAvailableRanking:
+    """The members sorted by :func:`_availability`, then queue position: one sort when
+    the pass starts; an assignment re-inserts one agent (a bisect and a list move,
+    with no per-agent work for the others)."""
+
+    def __init__(
+        self,
+        *,
+        rotation: RotationStore,
+        inbox: InboxId,
+        members: Sequence[AgentId],
+        open_counts: Mapping[AgentId, int],
+        limits: Mapping[AgentId, int],
+        queue: list[AgentId],
+    ) -> None:
+        self._rotation = rotation
+        self._inbox = inbox
+        self._members = members
+        self._counts = open_counts
+        self._limits = limits
+        count_of = open_counts.get
+        limit_of = limits.get
+        self._keys: dict[AgentId, tuple[float, int, int]] = {
+            agent: (*_availability(count_of(agent, 0), limit_of(agent)), at)
+            for at, agent in enumerate(queue)
+        }
+        self._order = sorted(queue, key=self._keys.__getitem__)
+        self._next = len(queue)
+        self._moved: list[AgentId] = []
+
+    def candidates(self) -> Iterator[AgentId]:
+        return iter(self._order)
+
+    def update(self, agent: AgentId, *, assigned: bool) -> None:
+        keys = self._keys
+        old = keys.get(agent)
+        if old is None:
+            return  # not a member
+        at = old[2]
+        if assigned:
+            self._moved.append(agent)
+            at = self._next
+            self._next += 1
+        new = (*_availability(self._counts.get(agent, 0), self._limits.get(agent)), at)
+        if new == old:
+            return
+        order = self._order
+        del order[bisect.bisect_left(order, old, key=keys.__getitem__)]
+        keys[agent] = new
+        bisect.insort(order, agent, key=keys.__getitem__)
+
+    def finish(self) -> None:
+        if self._moved:
+            self._rotation.advance(
+                self._inbox, members=self._members, agents=self._moved
+            )
+            self._moved = []
 
 
 def reconcile_queue(
@@ -310,14 +438,26 @@ class _NoRotation:
         return None
 
 
-def fallback_ranking(source: RankingInput, *, balanced: bool) -> Ranking:
+def fallback_ranking(
+    source: RankingInput, *, balanced: bool, most_available: bool = False
+) -> Ranking:
     """The ranking a pass uses when its selector cannot rank (the rotation store is
     down): the members in membership order, taking turns within the pass (round robin),
-    or in tiers by open count in membership order (``balanced``). Deterministic, and it
-    writes nothing: the stored queue is left as it was (the turns given while degraded
-    are not recorded)."""
+    in tiers by open count in membership order (``balanced``), or by share of their
+    limit then membership order (``most_available``). Deterministic, and it writes
+    nothing: the stored queue is left as it was (the turns given while degraded are
+    not recorded)."""
     rotation: RotationStore = _NoRotation()  # type: ignore[assignment]
     queue = reconcile_queue((), source.members)
+    if most_available:
+        return _MostAvailableRanking(
+            rotation=rotation,
+            inbox=source.inbox,
+            members=source.members,
+            open_counts=source.open_counts,
+            limits=source.limits,
+            queue=queue,
+        )
     if balanced:
         return _BalancedRanking(
             rotation=rotation,

@@ -75,6 +75,7 @@ from autoassign.reservations import SequentialReservations
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
 from autoassign.selection import (
     BalancedSelector,
+    MostAvailableSelector,
     Ranking,
     RankingInput,
     RoundRobinSelector,
@@ -397,6 +398,7 @@ class AssignmentService:
         defaults: dict[AssignmentOrder, Selector] = {
             AssignmentOrder.ROUND_ROBIN: RoundRobinSelector(self.rotation),
             AssignmentOrder.BALANCED: BalancedSelector(self.rotation),
+            AssignmentOrder.MOST_AVAILABLE: MostAvailableSelector(self.rotation),
         }
         defaults.update(self.selectors)
         self.selectors = defaults
@@ -773,6 +775,7 @@ class AssignmentService:
             members=run.members,
             open_counts=run.open_counts if run.open_counts is not None else {},
             last_assigned=run.last_assigned,
+            limits=run.limits,
         )
         try:
             run.ranking = selector.rank(source)
@@ -788,7 +791,12 @@ class AssignmentService:
                 extra=_log_extra(run.state.inbox.id),
             )
             run.degraded.add(Degradation.ROTATION_UNAVAILABLE)
-            run.ranking = fallback_ranking(source, balanced=selector.needs_open_counts)
+            run.ranking = fallback_ranking(
+                source,
+                balanced=selector.needs_open_counts,
+                most_available=run.state.policy.assignment_order
+                is AssignmentOrder.MOST_AVAILABLE,
+            )
         else:
             degradations.recovered(logger, "rotation")
         return True

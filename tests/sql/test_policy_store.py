@@ -633,3 +633,33 @@ def test_admin_api_and_the_next_pass_over_sql(db: Db) -> None:
     status, _ = _call(app, "GET", f"{A}/inboxes/10/assignment_policy")
     assert status == 404
     assert SqlDirectory(engine, schema).policy_for_inbox(10) is None
+
+
+def test_an_order_the_host_column_cannot_store_is_refused_and_changes_nothing(
+    db: Db,
+) -> None:
+    """The host's Rails enum stores round robin (0) and balanced (1) only: a policy
+    with ``most_available`` is refused by the store with the column named, and over
+    the API with a 422 on the field; nothing is written."""
+    _, schema, store = _host_store(db)
+    values = PolicyValues(name="M", assignment_order=AssignmentOrder.MOST_AVAILABLE)
+    with pytest.raises(ConfigurationError, match="most_available"):
+        store.create_policy(1, values)
+    assert list(store.list_policies(1)) == []
+    kept = store.create_policy(1, PolicyValues(name="Kept"))
+    with pytest.raises(ConfigurationError, match="most_available"):
+        store.update_policy(1, kept.id, values)
+    assert store.get_policy(1, kept.id) == kept
+
+    app = AdminApp(
+        PolicyAdmin(store), ApiAccessTokenAuthenticator({"admin-token": ADMIN})
+    )
+    status, body = _call(
+        app,
+        "POST",
+        f"{A}/assignment_policies",
+        {"assignment_policy": {"name": "M", "assignment_order": "most_available"}},
+    )
+    assert status == 422, body
+    assert "assignment_order" in body["errors"], body
+    assert [p.values.name for p in store.list_policies(1)] == ["Kept"]

@@ -426,13 +426,14 @@ def test_a_selector_that_cannot_rank_degrades_to_membership_order(
     scenario: Any, order: AssignmentOrder
 ) -> None:
     """The rotation store (or a host selector) fails to rank: the pass ranks the
-    members in membership order (balanced: fewest open first), reports
+    members in membership order (balanced, and most-available with no limits:
+    fewest open first), reports
     ``rotation_unavailable`` and writes nothing to the rotation."""
 
     @attrs.define
     class Down:
         name: str = "down"
-        needs_open_counts: bool = order is AssignmentOrder.BALANCED
+        needs_open_counts: bool = order is not AssignmentOrder.ROUND_ROBIN
         needs_last_assigned: bool = False
 
         def rank(self, source: RankingInput) -> Any:

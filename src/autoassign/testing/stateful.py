@@ -40,7 +40,9 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
 * whenever the model can tell (the ledger's view is exact), the chosen agent is the one
   the policy's selector must pick: the first eligible agent in the model's own
   round-robin queue, or for balanced the fewest open conversations, then the first in
-  that same queue (both selectors move the chosen agent to its back);
+  that same queue, or for most available the lowest share ``(open + 1) / limit`` of
+  its capacity limit (0 without one), then the fewest open, then that queue (all
+  three move the chosen agent to its back);
 * each pass fetched exactly the model's top conversations in priority order (after
   exclusions, up to the bulk limit) and assigned them in that order; a conversation
   skipped for lack of an eligible agent really had none, and no later team-less
@@ -59,6 +61,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Protocol, TypeAlias
 
 import attrs
@@ -145,7 +148,12 @@ _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.sampled_from([0, 0, 1, 60, 3000]),
 )
 _ORDERS = st.sampled_from(
-    [AssignmentOrder.ROUND_ROBIN, AssignmentOrder.ROUND_ROBIN, AssignmentOrder.BALANCED]
+    [
+        AssignmentOrder.ROUND_ROBIN,
+        AssignmentOrder.ROUND_ROBIN,
+        AssignmentOrder.BALANCED,
+        AssignmentOrder.MOST_AVAILABLE,
+    ]
 )
 _LIMITS = st.sampled_from([None, 1, 1, 2, 3])
 _UNLIMITED = "unlimited"
@@ -416,9 +424,23 @@ class ReferenceModel:
         if self.policies[inbox].assignment_order is AssignmentOrder.ROUND_ROBIN:
             return next(agent for agent in queue if agent in surely)
         place = {agent: at for at, agent in enumerate(queue)}
+        if self.policies[inbox].assignment_order is AssignmentOrder.MOST_AVAILABLE:
+            return min(
+                surely, key=lambda agent: (*self.share(inbox, agent), place[agent])
+            )
         return min(
             surely, key=lambda agent: (self.open_count(inbox, agent), place[agent])
         )
+
+    def share(self, inbox: InboxId, agent: AgentId) -> tuple[Fraction, int]:
+        """Most available's key: the share of the agent's limit it would hold with one
+        more conversation (0 without a limit), then its open count (exact fractions:
+        the selector's floats must agree)."""
+        held = self.open_count(inbox, agent)
+        limit = self.capacity_limit(inbox, agent)
+        if limit is None:
+            return Fraction(0), held
+        return Fraction(held + 1, limit), held
 
     def rotate(self, inbox: InboxId, agent: AgentId) -> None:
         queue = self.queue(inbox)

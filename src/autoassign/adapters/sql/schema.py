@@ -291,6 +291,21 @@ def _frozen_values(
     return frozen
 
 
+def _encode_field(field: str, encoding: EnumEncoding[E], member: E) -> Stored:
+    """``encoding.encode(member)``, or a :class:`ConfigurationError` naming ``field``
+    and what its column can store (an order or priority the host's enum lacks)."""
+    try:
+        return encoding.encode(member)
+    except ConfigurationError:
+        known = ", ".join(str(getattr(m, "value", m)) for m in encoding.values)
+        raise ConfigurationError(
+            f"{field} {getattr(member, 'value', member)!r} cannot be stored: the "
+            f"mapped column stores only {known} (give it a stored value in "
+            f"SqlSchema({field}=EnumEncoding(...)))",
+            field=field,
+        ) from None
+
+
 @attrs.frozen
 class EnumEncoding(Generic[E]):
     """How an enum is stored: ``values`` maps each member to its stored ``str`` or
@@ -732,9 +747,13 @@ class SqlSchema:
         return {
             "name": policy.name,
             "description": policy.description,
-            "assignment_order": self.assignment_order.encode(policy.assignment_order),
-            "conversation_priority": self.conversation_priority.encode(
-                policy.conversation_priority
+            "assignment_order": _encode_field(
+                "assignment_order", self.assignment_order, policy.assignment_order
+            ),
+            "conversation_priority": _encode_field(
+                "conversation_priority",
+                self.conversation_priority,
+                policy.conversation_priority,
             ),
             "fair_distribution_limit": policy.fair_distribution_limit,
             "fair_distribution_window": policy.fair_distribution_window,
