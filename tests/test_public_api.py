@@ -124,6 +124,7 @@ NOT_AT_TOP_LEVEL = {
         "Reservations",
         "RotationStore",
         "ScheduleBook",
+        "SkillBook",
     },
     "autoassign.service": {
         "DEFAULT_BULK_LIMIT",
@@ -149,6 +150,8 @@ OTHER_MODULES = (
     "autoassign.integrations.django.signals",
     "autoassign.integrations.prometheus",
     "autoassign.reservations",
+    "autoassign.schedules",
+    "autoassign.skills",
     "autoassign.testing",
     "autoassign.testing.contracts",
     "autoassign.testing.skew",

@@ -28,6 +28,7 @@ from autoassign.model import (
     PolicyId,
     Team,
 )
+from autoassign.skills import missing_skills
 
 __all__ = [
     "AgentFilter",
@@ -86,6 +87,8 @@ class AgentFilter(str, enum.Enum):
 
     NOT_ONLINE = "not_online"
     NOT_IN_TEAM = "not_in_team"
+    MISSING_SKILL = "missing_skill"
+    """Lacks a skill the conversation requires (:mod:`autoassign.skills`)."""
     RATE_LIMITED = "rate_limited"
     AT_CAPACITY = "at_capacity"
 
@@ -105,6 +108,9 @@ class SkipReason(str, enum.Enum):
     """Members are online but outside their working hours (:mod:`autoassign.schedules`),
     and nobody else got further."""
     NO_TEAM_MEMBER_ONLINE = "no_team_member_online"
+    NO_AGENT_WITH_SKILLS = "no_agent_with_skills"
+    """Nobody online holds every skill the conversation requires
+    (:mod:`autoassign.skills`); holds for this conversation only."""
     ALL_RATE_LIMITED = "all_rate_limited"
     ALL_AT_CAPACITY = "all_at_capacity"
     NO_AGENT_SELECTED = "no_agent_selected"
@@ -119,6 +125,7 @@ class SkipReason(str, enum.Enum):
 _EMPTY_REASON = {
     AgentFilter.NOT_ONLINE: SkipReason.NO_AGENT_ONLINE,
     AgentFilter.NOT_IN_TEAM: SkipReason.NO_TEAM_MEMBER_ONLINE,
+    AgentFilter.MISSING_SKILL: SkipReason.NO_AGENT_WITH_SKILLS,
     AgentFilter.RATE_LIMITED: SkipReason.ALL_RATE_LIMITED,
     AgentFilter.AT_CAPACITY: SkipReason.ALL_AT_CAPACITY,
 }
@@ -135,6 +142,9 @@ class AgentVerdict:
     rate_limit: int | None = None
     open_conversations: int | None = None
     capacity_limit: int | None = None
+    missing_skills: tuple[str, ...] = ()
+    """The required skills it lacks (set when :attr:`removed_by` is
+    :attr:`AgentFilter.MISSING_SKILL`)."""
 
     @property
     def eligible(self) -> bool:
@@ -336,9 +346,13 @@ def evaluate_agent(
     now: datetime,
     open_counts: Mapping[AgentId, int] | None,
     limits: Mapping[AgentId, int],
+    required: Mapping[str, int] | None = None,
+    skills: Mapping[AgentId, Mapping[str, int]] | None = None,
 ) -> AgentVerdict:
     """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
-    for one member agent and stop at the first filter that removes it.
+    for one member agent and stop at the first filter that removes it. With
+    ``required`` skills (:mod:`autoassign.skills`), the skills filter runs after the
+    team filter: ``skills`` holds the agents' skills (an agent absent has none).
 
     ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
     ``None`` only if the agent has no capacity limit.
@@ -347,11 +361,17 @@ def evaluate_agent(
     removed: AgentFilter | None = None
     count: int | None = None
     open_count: int | None = None
+    lacking: tuple[str, ...] = ()
     limit = limits.get(agent)
+    if required:
+        held = skills.get(agent) if skills is not None else None
+        lacking = tuple(missing_skills(required, held or {}))
     if status != ONLINE:
         removed = AgentFilter.NOT_ONLINE
     elif team is not None and agent not in team.members:
         removed = AgentFilter.NOT_IN_TEAM
+    elif lacking:
+        removed = AgentFilter.MISSING_SKILL
     else:
         if recent is not None and rate_limit:
             count = recent.count(agent, now)
@@ -373,6 +393,7 @@ def evaluate_agent(
         rate_limit=rate_limit or None,
         open_conversations=open_count,
         capacity_limit=limit,
+        missing_skills=lacking if removed is AgentFilter.MISSING_SKILL else (),
     )
 
 
@@ -386,6 +407,8 @@ def evaluate_agents(
     now: datetime,
     open_counts: Mapping[AgentId, int] | None,
     limits: Mapping[AgentId, int],
+    required: Mapping[str, int] | None = None,
+    skills: Mapping[AgentId, Mapping[str, int]] | None = None,
 ) -> list[AgentVerdict]:
     """:func:`evaluate_agent` for every one of ``members``, in member order."""
     return [
@@ -398,6 +421,8 @@ def evaluate_agents(
             now=now,
             open_counts=open_counts,
             limits=limits,
+            required=required,
+            skills=skills,
         )
         for agent in members
     ]

@@ -179,6 +179,8 @@ class AgentExplanation:
     rate_limit: int | None
     open_conversations: int | None
     capacity_limit: int | None
+    missing_skills: tuple[str, ...] = ()
+    """The required skills it lacks (skills routing, :mod:`autoassign.skills`)."""
 
     @property
     def eligible(self) -> bool:
@@ -194,6 +196,7 @@ class AgentExplanation:
             rate_limit=verdict.rate_limit,
             open_conversations=verdict.open_conversations,
             capacity_limit=verdict.capacity_limit,
+            missing_skills=verdict.missing_skills,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,10 +230,21 @@ class ConversationExplanation:
     chosen: AgentId | None = None
     skip_reason: str | None = None
     outcome: str = "not_found"
+    required_skills: Mapping[str, int] | None = None
+    """The skills required now (``{}``: none, or relaxed); ``None``: skills routing
+    is off (and the skill keys are left out of :meth:`to_dict`)."""
+    skills_relaxed: bool = False
+    """The conversation has waited past ``relax_after``: its requirements are off."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
         out["agents"] = [agent.to_dict() for agent in self.agents]
+        if self.required_skills is None:
+            del out["required_skills"], out["skills_relaxed"]
+            for agent in out["agents"]:
+                del agent["missing_skills"]
+        else:
+            out["required_skills"] = dict(self.required_skills)
         return out
 
 
@@ -267,6 +281,8 @@ def _standing(
     team: Team | None,
     now: datetime,
     members: Sequence[AgentId] | None = None,
+    required: Mapping[str, int] | None = None,
+    skills: Mapping[AgentId, Mapping[str, int]] | None = None,
 ) -> _Standing:
     """Presence, ledger and open counts read once, each through the service's own
     reader, and every member's verdict on them (no policy: no rate limit); only
@@ -296,6 +312,8 @@ def _standing(
         now=now,
         open_counts=open_counts,
         limits=limits,
+        required=required,
+        skills=skills,
     )
     return _Standing(
         members=members,
@@ -807,6 +825,21 @@ def explain_conversation(
         return ConversationExplanation(
             **base, skip_reason=team.value, outcome=team.value
         )
+    skills: Mapping[AgentId, Mapping[str, int]] | None = None
+    required: Mapping[str, int] = {}
+    if service.skills is not None:
+        required, base["skills_relaxed"] = service.requirements(record, now)
+        base["required_skills"] = required
+        if required:
+            skills = service.read_skills(
+                loaded.account, service.directory.inbox_members(record.inbox)
+            )
+            if skills is None:
+                return ConversationExplanation(
+                    **base,
+                    skip_reason=SkipReason.BACKEND_ERROR.value,
+                    outcome="no_eligible_agent",
+                )
     standing = _standing(
         service,
         loaded.account,
@@ -815,6 +848,8 @@ def explain_conversation(
         capacity_limits(capacity, record.inbox),
         team=team,
         now=now,
+        required=required,
+        skills=skills,
     )
     verdicts, recent = standing.verdicts, standing.recent
     base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)

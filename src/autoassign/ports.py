@@ -62,6 +62,7 @@ __all__ = [
     "Reservations",
     "RotationStore",
     "ScheduleBook",
+    "SkillBook",
 ]
 
 
@@ -608,4 +609,19 @@ class ScheduleBook(Protocol):
 
     def inbox_hours(self, inbox: InboxId) -> WorkingHours | None:
         """The inbox's business hours; ``None``: always open."""
+        ...
+
+
+@runtime_checkable
+class SkillBook(Protocol):
+    """**Port (optional):** where agents' skills come from (the host's own table, a
+    directory service, or :class:`~autoassign.skills.InMemorySkillBook`); wired with
+    ``build_autoassign(skills=SkillRouting(book, ...))``. See
+    :mod:`autoassign.skills`."""
+
+    def agent_skills(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, Mapping[str, int]]:
+        """The skills of those of ``agents`` that have any, each a name and a level
+        (``>= 1``), in one read for all; an agent absent from the answer has none."""
         ...

@@ -82,6 +82,7 @@ from autoassign.selection import (
     Selector,
     fallback_ranking,
 )
+from autoassign.skills import SkillRouting
 
 __all__ = [
     "DEFAULT_BULK_LIMIT",
@@ -203,6 +204,9 @@ class _Pass:
     """Open conversations in the inbox of the online members, when the selector or a
     capacity limit needs them: read with the snapshot, then kept current with the
     pass's own assignments (the claim re-checks capacity atomically)."""
+    agent_skills: dict[AgentId, Mapping[str, int]] | None = None
+    """The members' skills, read with the snapshot when skills routing is on
+    (``None``: off, or the skill book failed)."""
     ranking: Ranking | None = None
     rank_error: str = ""
     """Why the selector could not rank (every conversation is skipped)."""
@@ -369,6 +373,9 @@ class AssignmentService:
     <autoassign.decisions.GateFailure.OUTSIDE_BUSINESS_HOURS>`). Agents' working hours
     are applied by wrapping :attr:`presence` (``build_autoassign(schedules=)`` does
     both)."""
+    skills: SkillRouting | None = None
+    """Skills-based routing (:mod:`autoassign.skills`): a conversation's required
+    skills remove the agents who lack them (``None``: off)."""
 
     _capabilities: dict[type, tuple[object, bool]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -492,6 +499,42 @@ class AssignmentService:
             return None
         degradations.recovered(logger, "presence")
         return dict.fromkeys(online, ONLINE)
+
+    def read_skills(
+        self, account: Account, members: Sequence[AgentId]
+    ) -> dict[AgentId, Mapping[str, int]] | None:
+        """The members' skills from :attr:`skills`' book (one read); ``None`` if it
+        failed (logged: conversations requiring skills are then skipped) or skills
+        routing is off."""
+        if self.skills is None:
+            return None
+        try:
+            found = self.skills.book.agent_skills(account.id, members)
+        except Exception as exc:
+            degradations.failed(
+                logger,
+                "skills",
+                "the skill book failed: conversations that require skills are "
+                "skipped until it answers",
+                error=exc,
+                extra={"autoassign_account": account.id},
+            )
+            return None
+        degradations.recovered(logger, "skills")
+        return dict(found)
+
+    def requirements(
+        self, conversation: Conversation, now: datetime
+    ) -> tuple[dict[str, int], bool]:
+        """The skills ``conversation`` requires now, and whether its requirements were
+        relaxed (:meth:`SkillRouting.requirements
+        <autoassign.skills.SkillRouting.requirements>`); ``({}, False)`` with skills
+        routing off."""
+        if self.skills is None:
+            return {}, False
+        return self.skills.requirements(
+            conversation, waiting_since=_waiting_since(conversation), now=now
+        )
 
     def read_recent(
         self, state: InboxState, members: Sequence[AgentId], now: datetime
@@ -729,6 +772,7 @@ class AssignmentService:
                 run.skip(conversation, reason)
             return False
         run.fresh = True
+        run.agent_skills = self.read_skills(run.state.account, run.members)
 
         # Usage is read lazily, as the walk reaches agents (offline members too, should
         # they come online during the pass).
@@ -893,6 +937,7 @@ class AssignmentService:
         confirmed: set[AgentId] | None,
         *,
         judged: dict[AgentId, AgentVerdict],
+        required: Mapping[str, int],
     ) -> tuple[AgentId | None, list[AgentId]]:
         """The first agent in ranking order that passes every filter (lazily: the walk
         stops there), and the agents before it that were offline and whose presence has
@@ -937,6 +982,8 @@ class AssignmentService:
                 now=now,
                 open_counts=run.open_counts,
                 limits=run.limits,
+                required=required,
+                skills=run.agent_skills,
             )
             judged[agent] = verdict
             if verdict.eligible:
@@ -961,6 +1008,7 @@ class AssignmentService:
         team: Team | None,
         now: datetime,
         judged: Mapping[AgentId, AgentVerdict],
+        required: Mapping[str, int],
     ) -> tuple[SkipReason, str]:
         """Why nobody could take a conversation: every member's first failing filter.
         The walk's verdicts serve when it judged every member (the usual case);
@@ -983,6 +1031,8 @@ class AssignmentService:
                 now=now,
                 open_counts=run.open_counts,
                 limits=run.limits,
+                required=required,
+                skills=run.agent_skills,
             )
         if any(v.eligible for v in verdicts):
             # Everyone left was passed over for this conversation (lost claims).
@@ -1042,6 +1092,10 @@ class AssignmentService:
         if run.ranking is None:
             run.skip(conversation, SkipReason.BACKEND_ERROR, run.rank_error)
             return
+        required, _relaxed = self.requirements(conversation, now)
+        if required and run.agent_skills is None:
+            run.skip(conversation, SkipReason.BACKEND_ERROR, "skills")
+            return
 
         limits = run.limits
         passed_over: set[AgentId] = set()
@@ -1050,7 +1104,13 @@ class AssignmentService:
         judged: dict[AgentId, AgentVerdict] = {}
         for _attempt in range(3 * len(run.members) + 1):
             agent, offline = self._walk(
-                run, team, now, passed_over, confirmed, judged=judged
+                run,
+                team,
+                now,
+                passed_over,
+                confirmed,
+                judged=judged,
+                required=required,
             )
             if agent is None:
                 changed = self._presence_changed(run, offline, confirmed)
@@ -1059,8 +1119,12 @@ class AssignmentService:
                 elif changed:
                     continue  # someone came online: walk again
                 else:
+                    # A verdict that depends on the conversation's own requirements
+                    # holds for it alone: it blocks neither its team nor the pass.
                     run.skip(
-                        conversation, *self._nobody_eligible(run, team, now, judged)
+                        conversation,
+                        *self._nobody_eligible(run, team, now, judged, required),
+                        lasting=not required,
                     )
                 return
 

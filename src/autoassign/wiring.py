@@ -42,6 +42,7 @@ from autoassign.service import (
     AssignmentService,
     check_bulk_limit,
 )
+from autoassign.skills import SkillRouting
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
@@ -120,6 +121,7 @@ def build_autoassign(
     metrics: Metrics | None = None,
     schedules: ScheduleBook | None = None,
     tracing: Tracing | None = None,
+    skills: SkillRouting | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -150,6 +152,8 @@ def build_autoassign(
     theirs count as not online (``presence`` is wrapped in a
     :class:`~autoassign.schedules.ScheduledPresence`), inboxes outside their business
     hours are not assigned; off by default.
+    ``skills`` routes by skills (:class:`~autoassign.skills.SkillRouting`): a
+    conversation's required skills remove the agents who lack them; off by default.
     ``tracing`` (e.g. :class:`~autoassign.integrations.otel.OtelTracing`) opens a span
     around every pass and wraps every port given here so that each of its calls is a
     span inside it (:class:`~autoassign.metrics.Tracing`); off by default, at no
@@ -191,6 +195,11 @@ def build_autoassign(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
             field="outbox_grace",
         )
+    if skills is not None and not isinstance(skills, SkillRouting):
+        raise ConfigurationError(
+            f"skills must be a SkillRouting or None, got {type(skills).__name__}",
+            field="skills",
+        )
     clock = clock or SystemClock()
     if schedules is not None:
         presence = ScheduledPresence(presence, schedules, clock)
@@ -213,6 +222,7 @@ def build_autoassign(
         outbox=outbox,
         outbox_grace=outbox_grace,
         schedules=schedules,
+        skills=skills,
         metrics=metrics,
         tracing=tracing,
     )

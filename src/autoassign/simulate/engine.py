@@ -44,6 +44,7 @@ from autoassign.results import Assignment
 from autoassign.service import InboxState
 from autoassign.simulate.scenario import Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
+from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign
 
@@ -243,6 +244,7 @@ class Simulation:
             bulk_limit=scenario.bulk_limit,
             strict=True,
             legacy_fallback=False,
+            skills=_skill_routing(scenario),
         )
 
     def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
@@ -760,3 +762,22 @@ class Simulation:
     def decisions(self) -> list[dict[str, object]]:
         """Every assignment of the run, in order: conversation, agent, minute."""
         return list(self._decisions)
+
+
+def _skill_routing(scenario: Scenario) -> SkillRouting | None:
+    """The scenario's ``[skills]``: its agents' skills in a book, requirements from
+    labels with its prefix (``None``: no ``[skills]`` table)."""
+    spec = scenario.skills
+    if spec is None:
+        return None
+    book = InMemorySkillBook()
+    book.set_many(
+        scenario.account,
+        {agent.id: dict(agent.skills) for agent in scenario.agents if agent.skills},
+    )
+    relax = spec.relax_after_minutes
+    return SkillRouting(
+        book=book,
+        required=skills_from_labels(spec.label_prefix),
+        relax_after=None if relax is None else timedelta(minutes=relax),
+    )

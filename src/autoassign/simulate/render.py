@@ -328,6 +328,20 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
             else "no"
         )
     )
+    if explanation.required_skills is not None:
+        required = ", ".join(
+            name if level == 1 else f"{name} >= {level}"
+            for name, level in sorted(explanation.required_skills.items())
+        )
+        console.print(
+            "required skills: "
+            + (
+                "relaxed (waited past relax_after)"
+                if explanation.skills_relaxed
+                else ""
+            )
+            + (required or ("" if explanation.skills_relaxed else "none"))
+        )
     if explanation.agents:
         table = Table(
             title=f"Member agents (selector: {explanation.selector})",
@@ -347,7 +361,12 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
                 str(agent.agent),
                 agent.status,
                 Text(
-                    agent.removed_by or "eligible",
+                    (agent.removed_by or "eligible")
+                    + (
+                        f" ({', '.join(agent.missing_skills)})"
+                        if agent.missing_skills
+                        else ""
+                    ),
                     style="green" if agent.eligible else "",
                 ),
                 f"{_num(agent.recent_assignments)} / {_num(agent.rate_limit)}",

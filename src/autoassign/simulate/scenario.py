@@ -353,6 +353,16 @@ class AgentSpec:
     id: str
     shift: str | None
     """``None``: on duty the whole simulation."""
+    skills: tuple[tuple[str, int], ...] = ()
+    """Skill names and levels (skills routing, ``[skills]``)."""
+
+
+@attrs.frozen(kw_only=True)
+class SkillsSpec:
+    """``[skills]``: skills-based routing (:mod:`autoassign.skills`) for every inbox."""
+
+    label_prefix: str = "skill:"
+    relax_after_minutes: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -437,6 +447,8 @@ class Scenario:
     policies: tuple[PolicySpec, ...]
     capacity_policies: tuple[CapacitySpec, ...]
     inboxes: tuple[InboxSpec, ...]
+    skills: SkillsSpec | None = None
+    """``None``: no ``[skills]`` table, skills routing off."""
 
     def shift(self, name: str) -> ShiftSpec:
         return next(shift for shift in self.shifts if shift.name == name)
@@ -566,10 +578,36 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
     if not presence.flap_statuses:
         raise ScenarioError("presence.flap_statuses", "must not be empty")
 
+    skills_spec: SkillsSpec | None = None
+    if root.raw("skills", None) is not None:
+        skills_table = root.table("skills")
+        prefix = skills_table.string("label_prefix", "skill:")
+        if not prefix:
+            raise ScenarioError(skills_table.at("label_prefix"), "must not be empty")
+        skills_spec = SkillsSpec(
+            label_prefix=prefix,
+            relax_after_minutes=skills_table.opt_integer(
+                "relax_after_minutes", low=1, high=86400
+            ),
+        )
+        skills_table.finish()
+
     agents: list[AgentSpec] = []
     for table in root.tables("agents"):
         agent_id = table.string("id")
         shift_name = table.opt_string("shift")
+        held: list[tuple[str, int]] = []
+        if table.raw("skills", None) is not None:
+            if skills_spec is None:
+                raise ScenarioError(
+                    table.at("skills"), "agents' skills need a [skills] table"
+                )
+            held_table = table.table("skills")
+            for skill in sorted(held_table.data):
+                if not skill.strip():
+                    raise ScenarioError(held_table.at(skill), "empty skill name")
+                held.append((skill, held_table.integer(skill, low=1, high=1_000_000)))
+            held_table.finish()
         if shift_name is not None and shift_name not in shift_names:
             raise ScenarioError(
                 table.at("shift"),
@@ -579,7 +617,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         table.finish()
         if any(a.id == agent_id for a in agents):
             raise ScenarioError(table.at("id"), f"duplicate agent id {agent_id!r}")
-        agents.append(AgentSpec(id=agent_id, shift=shift_name))
+        agents.append(AgentSpec(id=agent_id, shift=shift_name, skills=tuple(held)))
     if not agents:
         raise ScenarioError("agents", "at least one agent is needed")
     agent_ids = {a.id for a in agents}
@@ -721,6 +759,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         policies=tuple(policies),
         capacity_policies=tuple(capacity),
         inboxes=tuple(inboxes),
+        skills=skills_spec,
     )
 
 
