@@ -641,7 +641,7 @@ def test_an_order_the_host_column_cannot_store_is_refused_and_changes_nothing(
     """The host's Rails enum stores round robin (0) and balanced (1) only: a policy
     with ``most_available`` is refused by the store with the column named, and over
     the API with a 422 on the field; nothing is written."""
-    _, schema, store = _host_store(db)
+    _, _, store = _host_store(db)
     values = PolicyValues(name="M", assignment_order=AssignmentOrder.MOST_AVAILABLE)
     with pytest.raises(ConfigurationError, match="most_available"):
         store.create_policy(1, values)
