@@ -43,6 +43,10 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   that same queue, or for most available the lowest share ``(open + 1) / limit`` of
   its capacity limit (0 without one), then the fewest open, then that queue (all
   three move the chosen agent to its back);
+* with skills routing drawn (:mod:`autoassign.skills`, ``relax_after`` off or 3000 s),
+  a conversation labelled :data:`SKILL_LABEL` goes only to an agent holding ``de``
+  until it has waited ``relax_after``, and a skip for lack of one stops neither the
+  pass nor its team;
 * each pass fetched exactly the model's top conversations in priority order (after
   exclusions, up to the bulk limit) and assigned them in that order; a conversation
   skipped for lack of an eligible agent really had none, and no later team-less
@@ -117,6 +121,7 @@ from autoassign.ports import (
 )
 from autoassign.results import Assignment, AssignmentResult, Skip
 from autoassign.service import DEFAULT_MAX_PAGES
+from autoassign.skills import InMemorySkillBook, SkillRouting
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -136,6 +141,8 @@ MISSING_TEAM: TeamId = 99
 CAPACITY_POLICY: PolicyId = 500
 POLICY_IDS: dict[InboxId, PolicyId] = {10: 100, "mail": "p-mail"}
 SPAM = "spam"
+SKILL_LABEL = "skill:de"
+"""The label that requires the skill ``de`` when skills routing is drawn."""
 
 _ConversationSpec: TypeAlias = tuple[InboxId, TeamId | None, frozenset[str], int, int]
 """(inbox, team, labels, age in seconds, idle seconds) of a conversation to open."""
@@ -143,7 +150,7 @@ _ConversationSpec: TypeAlias = tuple[InboxId, TeamId | None, frozenset[str], int
 _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.sampled_from(INBOXES),
     st.sampled_from([*([None] * 8), OPEN_TEAM, OPEN_TEAM, CLOSED_TEAM, MISSING_TEAM]),
-    st.frozensets(st.sampled_from([SPAM, "Spam", "vip"]), max_size=2),
+    st.frozensets(st.sampled_from([SPAM, "Spam", "vip", SKILL_LABEL]), max_size=2),
     st.sampled_from([0, 0, 1, 59, 3599, 3600, 3601, 7200, 9000]),
     st.sampled_from([0, 0, 1, 60, 3000]),
 )
@@ -168,6 +175,7 @@ _NO_ELIGIBLE_AGENT = frozenset(
         SkipReason.ALL_RATE_LIMITED,
         SkipReason.ALL_AT_CAPACITY,
         SkipReason.NO_AGENT_SELECTED,
+        SkipReason.NO_AGENT_WITH_SKILLS,
     }
 )
 _NOBODY_CAN_TAKE = frozenset(
@@ -266,6 +274,12 @@ class ReferenceModel:
     """The inboxes the capacity policy links: a limit, or ``None`` (unlimited)."""
     excluded_labels: frozenset[str] = frozenset()
     exclude_older_than_hours: int | None = None
+    skills_on: bool = False
+    """Skills routing is wired: :data:`SKILL_LABEL` requires the skill ``de``."""
+    skilled: frozenset[AgentId] = frozenset()
+    """The agents holding ``de``."""
+    relax_after: int | None = None
+    """Seconds of waiting after which the requirement is dropped (``None``: never)."""
     conversations: dict[ConversationId, Conversation] = attrs.field(factory=dict)
     log: dict[tuple[InboxId, AgentId, ConversationId], _LogEntry] = attrs.field(
         factory=dict
@@ -373,6 +387,15 @@ class ReferenceModel:
             return SkipReason.TEAM_NOT_AUTO_ASSIGNABLE
         return SkipReason.TEAM_NOT_FOUND
 
+    def requires_skill(self, conversation: Conversation, now: datetime) -> bool:
+        """Whether ``conversation`` requires ``de`` now (not yet relaxed)."""
+        if not self.skills_on or SKILL_LABEL not in conversation.labels:
+            return False
+        since = max(conversation.created_at, conversation.last_activity_at)
+        return self.relax_after is None or (now - since) < timedelta(
+            seconds=self.relax_after
+        )
+
     def eligible(
         self, conversation: Conversation, now: datetime
     ) -> tuple[set[AgentId], set[AgentId]]:
@@ -384,10 +407,13 @@ class ReferenceModel:
         limit = self.policies[inbox].fair_distribution_limit
         maybe: set[AgentId] = set()
         surely: set[AgentId] = set()
+        needs_skill = self.requires_skill(conversation, now)
         for agent in self.members[inbox]:
             if self.status.get(agent) != ONLINE:
                 continue
             if conversation.team == OPEN_TEAM and agent not in self.team_members:
+                continue
+            if needs_skill and agent not in self.skilled:
                 continue
             capacity = self.capacity_limit(inbox, agent)
             if capacity is not None and self.open_count(inbox, agent) >= capacity:
@@ -519,6 +545,8 @@ def assignment_machine(
             orders=st.tuples(_ORDERS, _ORDERS),
             limits=st.tuples(_LIMITS, _LIMITS),
             capacities=st.tuples(_CAPACITIES, _CAPACITIES),
+            skills=st.sampled_from([None, None, 0, 3000]),
+            skilled=st.frozensets(st.sampled_from(AGENTS)),
         )
         def build_world(
             self,
@@ -534,6 +562,8 @@ def assignment_machine(
             orders: tuple[AssignmentOrder, AssignmentOrder],
             limits: tuple[int | None, int | None],
             capacities: tuple[int | str | None, int | str | None],
+            skills: int | None = None,
+            skilled: frozenset[AgentId] = frozenset(),
         ) -> MultipleResults[ConversationId]:
             world = self.backend.world
             model = self.model
@@ -574,6 +604,16 @@ def assignment_machine(
                 status = ONLINE if agent in online else "offline"
                 self.backend.set_status(ACCOUNT, agent, status)
                 model.status[agent] = status
+            routing: SkillRouting | None = None
+            if skills is not None:
+                book = InMemorySkillBook()
+                book.set_many(ACCOUNT, {agent: {"de": 1} for agent in skilled})
+                model.skills_on, model.skilled = True, skilled
+                model.relax_after = skills or None
+                routing = SkillRouting(
+                    book=book,
+                    relax_after=timedelta(seconds=skills) if skills else None,
+                )
             self.app = build_autoassign(
                 directory=self.backend.directory,
                 conversations=self.backend.conversations,
@@ -590,6 +630,7 @@ def assignment_machine(
                 strict=True,
                 reservations=getattr(self.backend, "reservations", None),
                 outbox=getattr(self.backend, "outbox", None),
+                skills=routing,
             )
             # Small batches make the pass read the ledger lazily in several steps.
             self.app.service.usage_batch = usage_batch
@@ -941,7 +982,9 @@ def assignment_machine(
                     if conversation.id in skipped:
                         reason = skipped[conversation.id].reason
                         self._check_skip(conversation, reason, now)
-                        if conversation.team is not None:
+                        if model.requires_skill(conversation, now):
+                            pass  # a verdict for this conversation alone
+                        elif conversation.team is not None:
                             if reason in _NOBODY_CAN_TAKE:
                                 blocked.add(conversation.team)
                         elif reason in _NO_ELIGIBLE_AGENT:
