@@ -363,14 +363,13 @@ def evaluate_agent(
     open_count: int | None = None
     lacking: tuple[str, ...] = ()
     limit = limits.get(agent)
-    if required:
-        held = skills.get(agent) if skills is not None else None
-        lacking = tuple(missing_skills(required, held or {}))
     if status != ONLINE:
         removed = AgentFilter.NOT_ONLINE
     elif team is not None and agent not in team.members:
         removed = AgentFilter.NOT_IN_TEAM
-    elif lacking:
+    elif required and (
+        lacking := tuple(missing_skills(required, (skills or {}).get(agent) or {}))
+    ):
         removed = AgentFilter.MISSING_SKILL
     else:
         if recent is not None and rate_limit:
@@ -393,7 +392,7 @@ def evaluate_agent(
         rate_limit=rate_limit or None,
         open_conversations=open_count,
         capacity_limit=limit,
-        missing_skills=lacking if removed is AgentFilter.MISSING_SKILL else (),
+        missing_skills=lacking,
     )
 
 

@@ -286,7 +286,8 @@ def _standing(
 ) -> _Standing:
     """Presence, ledger and open counts read once, each through the service's own
     reader, and every member's verdict on them (no policy: no rate limit); only
-    ``members``' when given."""
+    ``members``' when given. ``required`` skills are judged against ``skills`` (the
+    caller read them)."""
     inbox = record.id
     if members is None:
         members = service.directory.inbox_members(inbox)

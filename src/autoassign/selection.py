@@ -190,13 +190,12 @@ class BalancedSelector:
     needs_last_assigned: bool = False
 
     def rank(self, source: RankingInput) -> Ranking:
-        order = self.rotation.order(source.inbox, members=source.members)
         return _BalancedRanking(
             rotation=self.rotation,
             inbox=source.inbox,
             members=source.members,
             open_counts=source.open_counts,
-            queue=reconcile_queue(order, source.members),
+            queue=_reconciled(self.rotation, source.inbox, source.members),
         )
 
     def preview(self, context: SelectionContext) -> AgentId | None:
@@ -231,14 +230,13 @@ class MostAvailableSelector:
     needs_last_assigned: bool = False
 
     def rank(self, source: RankingInput) -> Ranking:
-        order = self.rotation.order(source.inbox, members=source.members)
         return _MostAvailableRanking(
             rotation=self.rotation,
             inbox=source.inbox,
             members=source.members,
             open_counts=source.open_counts,
             limits=source.limits,
-            queue=reconcile_queue(order, source.members),
+            queue=_reconciled(self.rotation, source.inbox, source.members),
         )
 
     def preview(self, context: SelectionContext) -> AgentId | None:
@@ -260,10 +258,8 @@ def _preview(
     reconciled round-robin queue (balanced and most available)."""
     if not context.eligible:
         return None
-    order = rotation.order(context.inbox, members=context.members)
-    place = {
-        agent: at for at, agent in enumerate(reconcile_queue(order, context.members))
-    }
+    queue = _reconciled(rotation, context.inbox, context.members)
+    place = {agent: at for at, agent in enumerate(queue)}
     return min(
         context.eligible, key=lambda agent: (*key(agent), place.get(agent, len(place)))
     )
@@ -336,6 +332,13 @@ class _MostAvailableRanking:
                 self._inbox, members=self._members, agents=self._moved
             )
             self._moved = []
+
+
+def _reconciled(
+    rotation: RotationStore, inbox: InboxId, members: Sequence[AgentId]
+) -> list[AgentId]:
+    """The inbox's stored queue (one read), reconciled with ``members``."""
+    return reconcile_queue(rotation.order(inbox, members=members), members)
 
 
 def reconcile_queue(

@@ -385,7 +385,7 @@ def test_nobody_gets_a_conversation_they_lack_a_skill_for(
             assert not any(can_take(agent, number) for agent in names), number
 
 
-def test_a_policy_change_keeps_routing(scenario: Any) -> None:
+def test_skills_apply_under_balanced_too(scenario: Any) -> None:
     """Skills apply whatever the order (balanced here)."""
     scenario.setup(
         members=["ann", "bob"],
