@@ -80,6 +80,8 @@ def test_round_trips_per_assignment(
 
 
 @pytest.mark.slow
+# One client encoding: the counts do not depend on it (the cases above run both).
+@pytest.mark.parametrize("real_redis", [True], ids=["str"], indirect=True)
 def test_round_trips_at_ten_thousand_agents_and_a_million_entries(
     real_redis: Target,
 ) -> None:
