@@ -65,7 +65,11 @@ def _load_example(name: str) -> ModuleType:
 
 class TestHostWiringRepository(ConversationRepositoryContract):
     """The sqlite3 repository of ``examples/host_wiring.py`` keeps the port's contract:
-    the same suite a host runs on its own adapter (docs/writing-adapters.md)."""
+    the same suite a host runs on its own adapter (docs/writing-adapters.md). Its
+    table has no urgency or due time."""
+
+    no_urgency = True
+    no_due_at = True
 
     def make_repository(
         self, conversations: Sequence[Conversation]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence, Set
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -29,6 +29,8 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LABEL_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_URGENCY",
+    "NO_DUE_AT",
     "OFF_SCHEDULE",
     "ONLINE",
     "Account",
@@ -50,12 +52,15 @@ __all__ = [
     "OverridePrecedence",
     "PolicyId",
     "PolicyOverrides",
+    "PriorityKey",
     "Reservation",
     "Team",
     "TeamId",
     "check_text",
     "id_sort_key",
     "presence_matches",
+    "stored_due_at",
+    "stored_urgency",
     "text_problem",
 ]
 
@@ -305,6 +310,14 @@ class ConversationPriority(str, enum.Enum):
     """FIFO: ``created_at`` ascending, then id."""
     LONGEST_WAITING = "longest_waiting"
     """``last_activity_at`` ascending, then ``created_at``, then id."""
+    HIGHEST_URGENCY = "highest_urgency"
+    """:attr:`Conversation.urgency` descending (a conversation without one after every
+    level), then ``created_at``, then id: urgent first, first come first served
+    within a level."""
+    EARLIEST_DUE = "earliest_due"
+    """:attr:`Conversation.due_at` ascending (one without a due time after every due
+    time), then :attr:`Conversation.urgency` descending, then ``created_at``, then id:
+    the SLA's next breach first."""
 
 
 class OverridePrecedence(str, enum.Enum):
@@ -711,9 +724,70 @@ class CapacityPolicy:
         return self.inbox_limits.get(inbox)
 
 
+MAX_URGENCY = 1_000_000
+"""The highest :attr:`Conversation.urgency`; levels run from 0 up to it."""
+
+NO_DUE_AT = datetime(9999, 12, 31, tzinfo=UTC)
+"""Where a conversation without a due time sorts under
+:attr:`ConversationPriority.EARLIEST_DUE` (and the value adapters store in its place
+in an order expression): after every due time a conversation may have."""
+
+PriorityKey: TypeAlias = tuple[Any, ...]
+"""A conversation's sort key under one :class:`ConversationPriority`
+(:meth:`Conversation.priority_key`); keys are compared only within one priority."""
+
+
+def _urgency(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(
+            f"urgency must be an integer or None, got {type(value).__name__}",
+            field="urgency",
+        )
+    if not 0 <= value <= MAX_URGENCY:
+        raise ConfigurationError(
+            f"urgency must be between 0 and {MAX_URGENCY}, got {value}",
+            field="urgency",
+        )
+
+
+def _due_at(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    _aware(inst, attribute, value)
+    assert isinstance(value, datetime)
+    if value >= NO_DUE_AT:
+        raise ConfigurationError(
+            f"due_at must be before {NO_DUE_AT.isoformat()}", field="due_at"
+        )
+
+
+def stored_urgency(value: object) -> int | None:
+    """A host's stored value as a :attr:`Conversation.urgency`: ``None`` when it is not
+    an integer from 0 to :data:`MAX_URGENCY`, so one row a host wrote outside the range
+    reads as "no urgency" instead of failing the page it is on."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_URGENCY else None
+
+
+def stored_due_at(value: object) -> datetime | None:
+    """A host's stored value as a :attr:`Conversation.due_at`: ``None`` unless it is an
+    aware datetime before :data:`NO_DUE_AT`."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value >= NO_DUE_AT:
+        return None
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Conversation:
-    """A conversation as the core sees it. The host owns the real record."""
+    """A conversation as the core sees it. The host owns the real record.
+
+    ``urgency`` (optional, 0 to :data:`MAX_URGENCY`, higher first) and ``due_at``
+    (optional, for example an SLA's first-response due time) matter only to the
+    priorities :attr:`ConversationPriority.HIGHEST_URGENCY` and
+    :attr:`ConversationPriority.EARLIEST_DUE`."""
 
     id: ConversationId = attrs.field(validator=_id_validator)
     inbox: InboxId = attrs.field(validator=_id_validator)
@@ -728,19 +802,31 @@ class Conversation:
     labels: frozenset[str] = attrs.field(default=frozenset(), converter=_labels)
     created_at: datetime = attrs.field(validator=_aware)
     last_activity_at: datetime = attrs.field(validator=_aware)
+    urgency: int | None = attrs.field(default=None, validator=_urgency)
+    due_at: datetime | None = attrs.field(default=None, validator=_due_at)
+
+    @property
+    def urgency_rank(self) -> int:
+        """``-urgency``, and ``1`` without one: ascending puts the most urgent first
+        and those without an urgency last (the expression SQL adapters order by)."""
+        return 1 if self.urgency is None else -self.urgency
 
     @property
     def is_assignable(self) -> bool:
         """Open and without an assignee."""
         return self.status is ConversationStatus.OPEN and self.assignee is None
 
-    def priority_key(
-        self, priority: ConversationPriority
-    ) -> tuple[datetime, datetime, tuple[int, int | str]]:
+    def priority_key(self, priority: ConversationPriority) -> PriorityKey:
         """The sort key for ``priority``: a total order (the id breaks ties)."""
+        ident = id_sort_key(self.id)
         if priority is ConversationPriority.LONGEST_WAITING:
-            return (self.last_activity_at, self.created_at, id_sort_key(self.id))
-        return (self.created_at, self.created_at, id_sort_key(self.id))
+            return (self.last_activity_at, self.created_at, ident)
+        if priority is ConversationPriority.HIGHEST_URGENCY:
+            return (self.urgency_rank, self.created_at, ident)
+        if priority is ConversationPriority.EARLIEST_DUE:
+            due = NO_DUE_AT if self.due_at is None else self.due_at
+            return (due, self.urgency_rank, self.created_at, ident)
+        return (self.created_at, ident)
 
     def on_page(
         self,

@@ -34,15 +34,20 @@ from autoassign.testing.contracts import (
     ReassignerContract,
 )
 
-REPOSITORY_FLAGS = ("single_account", "integer_ids", "no_teams")
-DIRECTORY_FLAGS = (*REPOSITORY_FLAGS, "policy_id_is_inbox_id")
+SHARED_FLAGS = ("single_account", "integer_ids", "no_teams")
+REPOSITORY_FLAGS = (*SHARED_FLAGS, "no_urgency", "no_due_at")
+DIRECTORY_FLAGS = (*SHARED_FLAGS, "policy_id_is_inbox_id")
 SKIPPED: dict[str, set[str]] = {
     "reassigner/single_account": set(),
     "reassigner/integer_ids": set(),
     "reassigner/no_teams": set(),
+    "reassigner/no_urgency": set(),
+    "reassigner/no_due_at": set(),
     "repository/single_account": set(),
     "repository/integer_ids": {"test_str_ids_order_is_total"},
     "repository/no_teams": {"test_excluded_teams_are_left_out"},
+    "repository/no_urgency": {"test_highest_urgency_order"},
+    "repository/no_due_at": {"test_earliest_due_order"},
     "directory/single_account": {
         "test_iter_accounts_in_batches",
         "test_iter_inboxes_with_policies_pages_across_accounts",
@@ -118,6 +123,10 @@ class StrictRepository(ConversationRepositoryContract):
                 assert c.account == 1
             if self.no_teams:
                 assert c.team is None
+            if self.no_urgency:
+                assert c.urgency is None
+            if self.no_due_at:
+                assert c.due_at is None
             world._known([c.assignee] if c.assignee is not None else [])
             world.put_conversation(c)
         return world

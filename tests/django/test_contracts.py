@@ -54,6 +54,8 @@ MAPPING = ConversationMapping(
     team="team",
     account="account",
     labels="labels__name",
+    urgency="urgency",
+    due="due",
 )
 
 
@@ -73,6 +75,8 @@ def seed(conversations: Sequence[Conversation]) -> None:
             status=c.status.value,
             created=c.created_at,
             activity=c.last_activity_at,
+            urgency=c.urgency,
+            due=c.due_at,
         )
         for c in conversations
     )

@@ -177,6 +177,39 @@ def test_orm_tickets_go_fairly_to_online_staff_within_capacity(
     assert len({e.conversation for e in helpdesk.assigned()}) == 15
 
 
+def test_the_most_urgent_tickets_go_first(helpdesk: Helpdesk) -> None:
+    """``highest_urgency`` over django-helpdesk's own ``priority`` (1 critical ... 5
+    very low, turned round by the example's ``urgency_levels``): with one slot left,
+    the critical ticket is assigned first whatever its age; then ``earliest_due``
+    takes the ticket due soonest."""
+    with _settings(
+        POLICY={"conversation_priority": "highest_urgency"}, CAPACITY_LIMIT=1
+    ):
+        reset_autoassign()
+        queue = helpdesk.queue()
+        with silenced():  # a backlog saved before anyone is online
+            low = Ticket.objects.create(title="low", queue=queue, priority=5)
+            normal = Ticket.objects.create(title="normal", queue=queue, priority=3)
+            critical = Ticket.objects.create(title="critical", queue=queue, priority=1)
+        ann = helpdesk.staff("ann")
+        assert [e.conversation for e in helpdesk.assigned()] == [critical.pk]
+        critical.refresh_from_db()
+        assert critical.assigned_to_id == ann.pk
+        assert {low.pk, normal.pk} == set(
+            Ticket.objects.filter(assigned_to=None).values_list("pk", flat=True)
+        )
+    with _settings(POLICY={"conversation_priority": "earliest_due"}, CAPACITY_LIMIT=1):
+        reset_autoassign()
+        now = helpdesk.clock.now()
+        Ticket.objects.filter(pk=low.pk).update(due_date=now + timedelta(hours=1))
+        Ticket.objects.filter(pk=normal.pk).update(due_date=now + timedelta(hours=9))
+        bob = helpdesk.staff("bob")
+        low.refresh_from_db()
+        assert low.assigned_to_id == bob.pk
+        assert helpdesk.assigned()[-1].conversation == low.pk
+    reset_autoassign()
+
+
 def test_rate_limit_holds(helpdesk: Helpdesk) -> None:
     with _settings(
         POLICY={"fair_distribution_limit": 2, "fair_distribution_window": 3600},

@@ -35,6 +35,8 @@ def _write(conversation: Conversation) -> None:
             "status": conversation.status.value,
             "created": conversation.created_at,
             "activity": conversation.last_activity_at,
+            "urgency": conversation.urgency,
+            "due": conversation.due_at,
         },
     )
     TicketLabel.objects.bulk_create(

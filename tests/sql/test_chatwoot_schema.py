@@ -182,7 +182,8 @@ def chatwoot_schema(pg_schema: str | None) -> SqlSchema:
         naive_datetimes=True,
         status=CHATWOOT_STATUS,
         tables={
-            "conversations": TableMap("conversations"),
+            # priority: low 0, medium 1, high 2, urgent 3 (higher first, as urgency)
+            "conversations": TableMap("conversations", {"urgency": "priority"}),
             "inboxes": TableMap("inboxes"),
             "inbox_members": TableMap(
                 "inbox_members", {"agent_id": "user_id", "position": "id"}
@@ -293,7 +294,7 @@ class _ChatwootTables:
 
 
 class _ChatwootContract(_ChatwootTables, ConversationRepositoryContract):
-    pass
+    no_due_at = True  # an SLA's due time lives in applied_slas, not on the row
 
 
 class _ChatwootOutbox(_ChatwootTables, EventOutboxContract):

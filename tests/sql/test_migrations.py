@@ -24,6 +24,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from autoassign import cli
 from autoassign.adapters.sql import HEAD_REVISION, SqlSchema
+from autoassign.adapters.sql._db import index_names, quiet_reflection
 from autoassign.adapters.sql.migrations import (
     HEAD,
     current_revision,
@@ -111,8 +112,18 @@ def _options(options: dict[str, Any]) -> str:
     )
 
 
+def _index_names(engine: Engine, table: str, where: str | None) -> set[str]:
+    with engine.connect() as conn:
+        return index_names(conn, sa.Table(table, sa.MetaData(), schema=where))
+
+
 def snapshot(engine: Engine, schema: SqlSchema) -> dict[str, Any]:
     """What the comparison covers, table by table (the version table left out)."""
+    with quiet_reflection():
+        return _snapshot(engine, schema)
+
+
+def _snapshot(engine: Engine, schema: SqlSchema) -> dict[str, Any]:
     inspector = sa.inspect(engine)
     where = schema.schema
     out: dict[str, Any] = {}
@@ -145,6 +156,8 @@ def snapshot(engine: Engine, schema: SqlSchema) -> dict[str, Any]:
                 )
                 for index in inspector.get_indexes(table, schema=where)
             ),
+            # those on expressions too (SQLite's reflection leaves them out)
+            "index_names": sorted(_index_names(engine, table, where)),
             "unique": sorted(
                 tuple(u["column_names"])
                 for u in inspector.get_unique_constraints(table, schema=where)

@@ -41,7 +41,8 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 def big(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, Any]]:
     """One schema for the module: 1,000,000 conversations over 20 inboxes of one
     account, 90% resolved, 7% open and assigned to one of 50 agents, 3% open and
-    unassigned (1,500 waiting per inbox), created over the last 100 days."""
+    unassigned (1,500 waiting per inbox), created over the last 100 days; 80% with an
+    urgency from 0 to 3, two thirds with a due time."""
     require = request.getfixturevalue("require_service")
     db: Db = _open_db("postgres", require)
     try:
@@ -65,13 +66,17 @@ def big(request: pytest.FixtureRequest) -> Iterator[tuple[sa.Engine, Any]]:
             conn.execute(
                 sa.text(
                     f"INSERT INTO {q}{conv.name} (id, account_id, inbox_id, status, "
-                    "assignee_id, team_id, created_at, last_activity_at) "
+                    "assignee_id, team_id, created_at, last_activity_at, urgency, "
+                    "due_at) "
                     "SELECT n, 1, 1 + n % :inboxes, "
                     "CASE WHEN (n / 20) % 10 = 0 THEN 'open' ELSE 'resolved' END, "
                     "CASE WHEN (n / 20) % 10 <> 0 OR (n / 200) % 10 >= 3 "
                     "THEN 1 + n % 50 END, NULL, "
                     ":start + n * interval '8640 milliseconds', "
-                    ":start + n * interval '8640 milliseconds' + (n % 997) * interval '1 minute' "
+                    ":start + n * interval '8640 milliseconds' + (n % 997) * interval '1 minute', "
+                    "CASE WHEN n % 5 <> 0 THEN n % 4 END, "
+                    "CASE WHEN n % 3 <> 0 THEN :start + n * interval '8640 milliseconds' "
+                    "+ (n % 113) * interval '1 hour' END "
                     "FROM generate_series(1, :rows) AS n"
                 ),
                 {"inboxes": INBOXES, "rows": ROWS, "start": NOW - timedelta(days=100)},
@@ -196,6 +201,8 @@ def test_unassigned_open_walks_an_index_in_order(
     index = {
         ConversationPriority.LONGEST_WAITING: f"ix_{table}_unassigned_waiting",
         ConversationPriority.EARLIEST_CREATED: f"ix_{table}_unassigned_earliest",
+        ConversationPriority.HIGHEST_URGENCY: f"ix_{table}_unassigned_urgency",
+        ConversationPriority.EARLIEST_DUE: f"ix_{table}_unassigned_due",
     }[priority]
     # walked in order: the database reads only the first rows of the page
     assert indexes == {index}, plans

@@ -84,6 +84,11 @@ AUTOASSIGN = {
         },
         "created": "created",
         "last_activity": "modified",
+        # for the highest_urgency and earliest_due priorities: priority runs from
+        # 1 (critical) to 5 (very low), so the scale is turned round
+        "urgency": "priority",
+        "urgency_levels": {1: 4, 2: 3, 3: 2, 4: 1, 5: 0},
+        "due": "due_date",
         "not_assignable": Q(on_hold=True),
     },
     "INBOX_MODEL": "helpdesk.Queue",

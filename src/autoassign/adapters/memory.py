@@ -974,6 +974,8 @@ class InMemoryBackend:
         labels: Iterable[str] = (),
         created_at: datetime | None = None,
         last_activity_at: datetime | None = None,
+        urgency: int | None = None,
+        due_at: datetime | None = None,
     ) -> Conversation:
         record = self.world.inbox(inbox)
         if record is None:
@@ -989,6 +991,8 @@ class InMemoryBackend:
             labels=frozenset(labels),
             created_at=created,
             last_activity_at=last_activity_at or created,
+            urgency=urgency,
+            due_at=due_at,
         )
         self.world.put_conversation(value)
         return value

@@ -34,8 +34,9 @@ Capability flags are class attributes that a subclass may override where an adap
 really differs, e.g. :attr:`InboxLeaseContract.expiry_follows_clock` (``False`` for a
 lease that expires by server-side TTLs instead of the injected clock; the tests that
 need the fake clock to drive expiry then pass without checking anything), and on the
-repository and directory suites ``single_account``, ``integer_ids``, ``no_teams`` and
-(directory) ``policy_id_is_inbox_id``, for a host's own tables: a case is rewritten to
+repository and directory suites ``single_account``, ``integer_ids``, ``no_teams``,
+(repository) ``no_urgency`` and ``no_due_at``, and (directory)
+``policy_id_is_inbox_id``, for a host's own tables: a case is rewritten to
 what the host can store where it can be, and skipped (``pytest.skip``, the reason naming
 the flag) only where it cannot. Optional hooks, doing nothing by default:
 ``ConversationRepositoryContract.prepare_agents(agents)`` (the agents a case will name,
@@ -1446,6 +1447,8 @@ def _conversation(
     created: float = 0,
     activity: float | None = None,
     team: TeamId | None = None,
+    urgency: int | None = None,
+    due: float | None = None,
 ) -> Conversation:
     return Conversation(
         id=id,
@@ -1457,6 +1460,8 @@ def _conversation(
         labels=frozenset(labels),
         created_at=_at(created),
         last_activity_at=_at(created if activity is None else activity),
+        urgency=urgency,
+        due_at=None if due is None else _at(due),
     )
 
 
@@ -1515,6 +1520,16 @@ class _Flags:
     """The host has no teams: no conversation has a team, the directory holds none,
     and the cases about teams are skipped."""
 
+    no_urgency: bool = False
+    """The host stores no :attr:`~autoassign.model.Conversation.urgency` (repository
+    suite): no conversation has one, and the case about the ``highest_urgency``
+    order is skipped."""
+
+    no_due_at: bool = False
+    """The host stores no :attr:`~autoassign.model.Conversation.due_at` (repository
+    suite): no conversation has one, and the case about the ``earliest_due`` order is
+    skipped."""
+
     def agent(self, name: str | int) -> AgentId:
         """The agent id the suite uses for ``name`` (an int under
         :attr:`integer_ids`)."""
@@ -1548,12 +1563,16 @@ class _Agents(_Flags):
         *,
         assignee: str | None = None,
         team: str | int | None = None,
+        urgency: int | None = None,
+        due: float | None = None,
         **fields: object,
     ) -> Conversation:
         return _conversation(
             id,
             assignee=None if assignee is None else self.agent(assignee),
             team=None if team is None else self.team_id(team),
+            urgency=None if self.no_urgency else urgency,
+            due=None if self.no_due_at else due,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -1562,7 +1581,8 @@ class ConversationRepositoryContract(_Threads, _Agents):
     """Checks :class:`~autoassign.ports.ConversationRepository`: filtering, priority
     order, exclusions, open counts and the compare-and-set claim.
 
-    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`.
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`,
+    :attr:`no_urgency`, :attr:`no_due_at`.
     Hooks: :meth:`make_repository`, :meth:`prepare_agents` (agents as rows) and
     :meth:`close_connections` (threads)."""
 
@@ -1602,13 +1622,14 @@ class ConversationRepositoryContract(_Threads, _Agents):
         return [conversation.id for conversation in found]
 
     def test_pages_after_a_conversation(self) -> None:
+        c = self._conversation
         stored = [
-            _conversation(5, created=30, activity=31),
-            _conversation(3, created=10, activity=90),
-            _conversation(9, created=10, activity=40),
-            _conversation(1, created=20, activity=40),
-            _conversation(2, created=5, activity=40),
-            _conversation(4, created=5, activity=40),
+            c(5, created=30, activity=31, urgency=2, due=90),
+            c(3, created=10, activity=90, due=60),
+            c(9, created=10, activity=40, urgency=2),
+            c(1, created=20, activity=40, urgency=0, due=60),
+            c(2, created=5, activity=40, urgency=2, due=90),
+            c(4, created=5, activity=40),
         ]
         repository = self._repository(stored)
         by_id = {conversation.id: conversation for conversation in stored}
@@ -1716,6 +1737,49 @@ class ConversationRepositoryContract(_Threads, _Agents):
         )
         order = self._ids(repository, priority=ConversationPriority.LONGEST_WAITING)
         assert order == [5, 2, 4, 9, 1, 3]
+
+    def test_highest_urgency_order(self) -> None:
+        """Higher urgency first, a conversation without one after level 0; earliest
+        created, then id, within a level."""
+        if self.no_urgency:
+            _skip("no_urgency", "conversations without an urgency")
+        c = self._conversation
+        repository = self._repository(
+            [
+                c(5, created=30, urgency=3),
+                c(3, created=10),
+                c(9, created=10, urgency=0),
+                c(1, created=20, urgency=3),
+                c(2, created=5, urgency=1),
+                c(4, created=5),
+                c(6, created=1, urgency=1_000_000),
+            ]
+        )
+        order = self._ids(repository, priority=ConversationPriority.HIGHEST_URGENCY)
+        assert order == [6, 1, 5, 2, 9, 4, 3]
+
+    def test_earliest_due_order(self) -> None:
+        """The earliest due time first, a conversation without one after every due
+        time; then higher urgency, earliest created, id."""
+        if self.no_due_at:
+            _skip("no_due_at", "conversations without a due time")
+        c = self._conversation
+        repository = self._repository(
+            [
+                c(5, created=30, due=100, urgency=1),
+                c(3, created=10),
+                c(9, created=10, due=50),
+                c(1, created=20, due=100, urgency=2),
+                c(2, created=5, due=100, urgency=1),
+                c(4, created=5, urgency=4),
+                c(7, created=1, due=2_000_000_000),
+            ]
+        )
+        order = self._ids(repository, priority=ConversationPriority.EARLIEST_DUE)
+        expected = [9, 1, 2, 5, 7, 4, 3]
+        if self.no_urgency:  # the tie at due 100 falls to the creation time
+            expected = [9, 2, 1, 5, 7, 4, 3]
+        assert order == expected
 
     def test_str_ids_order_is_total(self) -> None:
         if self.integer_ids:

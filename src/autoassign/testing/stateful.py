@@ -64,9 +64,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import attrs
 
@@ -144,8 +144,11 @@ SPAM = "spam"
 SKILL_LABEL = "skill:de"
 """The label that requires the skill ``de`` when skills routing is drawn."""
 
-_ConversationSpec: TypeAlias = tuple[InboxId, TeamId | None, frozenset[str], int, int]
-"""(inbox, team, labels, age in seconds, idle seconds) of a conversation to open."""
+_ConversationSpec: TypeAlias = tuple[
+    InboxId, TeamId | None, frozenset[str], int, int, int | None, int | None
+]
+"""(inbox, team, labels, age in seconds, idle seconds, urgency, seconds until due) of
+a conversation to open."""
 
 _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.sampled_from(INBOXES),
@@ -153,7 +156,11 @@ _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.frozensets(st.sampled_from([SPAM, "Spam", "vip", SKILL_LABEL]), max_size=2),
     st.sampled_from([0, 0, 1, 59, 3599, 3600, 3601, 7200, 9000]),
     st.sampled_from([0, 0, 1, 60, 3000]),
+    st.sampled_from([None, None, 0, 1, 3]),
+    st.sampled_from([None, None, -60, 0, 600]),
 )
+_NO_DUE = datetime.max.replace(tzinfo=UTC)
+"""The model's due time of a conversation without one."""
 _ORDERS = st.sampled_from(
     [
         AssignmentOrder.ROUND_ROBIN,
@@ -320,12 +327,18 @@ class ReferenceModel:
 
     def priority_key(
         self, conversation: Conversation, priority: ConversationPriority
-    ) -> tuple[datetime, datetime, tuple[int, int | str]]:
+    ) -> tuple[Any, ...]:
+        c = conversation
+        first: tuple[Any, ...] = ()
+        # urgency descending, none last; due ascending, none last
+        urgency = (c.urgency is None, -(c.urgency or 0))
         if priority is ConversationPriority.LONGEST_WAITING:
-            first = conversation.last_activity_at
-        else:
-            first = conversation.created_at
-        return (first, conversation.created_at, id_sort_key(conversation.id))
+            first = (c.last_activity_at,)
+        elif priority is ConversationPriority.HIGHEST_URGENCY:
+            first = urgency
+        elif priority is ConversationPriority.EARLIEST_DUE:
+            first = (c.due_at is None, c.due_at or _NO_DUE, *urgency)
+        return (*first, c.created_at, id_sort_key(c.id))
 
     def candidates(self, inbox: InboxId, now: datetime) -> list[Conversation]:
         """The inbox's assignable conversations, in priority order."""
@@ -508,12 +521,17 @@ class ReferenceModel:
 
 def assignment_machine(
     make_backend: Callable[[FakeClock], Backendish],
+    *,
+    urgency: bool = True,
+    due_at: bool = True,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that runs the engine over ``make_backend(clock)`` (called
     once per example with a fresh :class:`~autoassign.testing.FakeClock`) and checks it
     against :class:`ReferenceModel` after every step. Run it with
     ``assignment_machine(factory).TestCase`` (a :class:`unittest.TestCase`), or
-    ``hypothesis.stateful.run_state_machine_as_test``."""
+    ``hypothesis.stateful.run_state_machine_as_test``. ``urgency`` and ``due_at``:
+    whether the backend's conversations store those fields (``False``: the machine
+    opens conversations without them)."""
 
     class AssignmentMachine(RuleBasedStateMachine):
         conversation_ids = Bundle("conversation_ids")
@@ -697,7 +715,7 @@ def assignment_machine(
             return multiple(*(self._open(spec) for spec in specs))
 
         def _open(self, spec: _ConversationSpec) -> ConversationId:
-            inbox, team, labels, age, idle = spec
+            inbox, team, labels, age, idle, level, due_in = spec
             now = self.clock.now()
             created = now - timedelta(seconds=age)
             activity = max(created, now - timedelta(seconds=idle))
@@ -709,6 +727,12 @@ def assignment_machine(
                 labels=labels,
                 created_at=created,
                 last_activity_at=activity,
+                urgency=level if urgency else None,
+                due_at=(
+                    None
+                    if due_in is None or not due_at
+                    else now + timedelta(seconds=due_in)
+                ),
             )
             self.next_conversation += 1
             self.backend.world.put_conversation(conversation)
@@ -853,7 +877,7 @@ def assignment_machine(
             if edge > self.clock.now():
                 self.clock.set(edge)
             if not self.model.candidates(inbox, self.clock.now()):
-                self._open((inbox, None, frozenset(), 0, 0))
+                self._open((inbox, None, frozenset(), 0, 0, None, None))
             self.run_pass(inbox)
 
         @rule(inbox=st.sampled_from(INBOXES))
@@ -982,7 +1006,9 @@ def assignment_machine(
                     if conversation.id in skipped:
                         reason = skipped[conversation.id].reason
                         self._check_skip(conversation, reason, now)
-                        if model.requires_skill(conversation, now):
+                        if model.requires_skill(
+                            conversation, now
+                        ) and not model.expected_team_skip(conversation):
                             pass  # a verdict for this conversation alone
                         elif conversation.team is not None:
                             if reason in _NOBODY_CAN_TAKE:

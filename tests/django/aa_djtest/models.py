@@ -52,6 +52,8 @@ class Ticket(models.Model):
     status = models.CharField(max_length=16, choices=STATUSES)
     created = models.DateTimeField()
     activity = models.DateTimeField()
+    urgency = models.IntegerField(null=True)
+    due = models.DateTimeField(null=True)
 
     class Meta:
         app_label = "aa_djtest"

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +22,42 @@ __all__ = [
     "Database",
     "advisory_lock_key",
     "create_sqlite_engine",
+    "index_names",
+    "quiet_reflection",
     "translate_errors",
 ]
+
+
+@contextlib.contextmanager
+def quiet_reflection() -> Iterator[None]:
+    """Reflection without SQLite's warning for an index on an expression (such as the
+    ``highest_urgency`` order's): SQLite's reflection leaves those out (of
+    ``get_indexes`` and of ``get_unique_constraints``, which reads them), and no
+    caller needs them; :func:`index_names` lists them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Skipped unsupported reflection of expression-based index"
+        )
+        yield
+
+
+def index_names(bind: sa.Connection, table: sa.Table) -> set[str]:
+    """The names of ``table``'s indexes, those on expressions included (SQLite: from
+    ``sqlite_master``, whose reflection skips them)."""
+    if bind.dialect.name == "sqlite":
+        master = f"{table.schema}.sqlite_master" if table.schema else "sqlite_master"
+        rows = bind.execute(
+            sa.text(
+                f"SELECT name FROM {master} WHERE type = 'index' AND tbl_name = :t"
+            ),
+            {"t": table.name},
+        )
+        return {str(row[0]) for row in rows}
+    return {
+        str(index["name"])
+        for index in sa.inspect(bind).get_indexes(table.name, schema=table.schema)
+    }
+
 
 _LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()

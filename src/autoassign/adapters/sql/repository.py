@@ -14,13 +14,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from autoassign.adapters.sql._db import Database, advisory_lock_key, translate_errors
+from autoassign.adapters.sql._db import (
+    Database,
+    advisory_lock_key,
+    quiet_reflection,
+    translate_errors,
+)
 from autoassign.adapters.sql.labels import InRow as _InRow
 from autoassign.adapters.sql.schema import SqlSchema
 from autoassign.clock import SystemClock
 from autoassign.errors import BackendError, ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
+    NO_DUE_AT,
     AgentId,
     Conversation,
     ConversationId,
@@ -29,6 +35,8 @@ from autoassign.model import (
     InboxId,
     TeamId,
     id_sort_key,
+    stored_due_at,
+    stored_urgency,
     text_problem,
 )
 from autoassign.ports import Clock
@@ -116,11 +124,17 @@ class SqlConversationRepository:
         ]
         self._has_team = "team_id" in conv.c
         self._has_activity = "last_activity_at" in conv.c
+        self._has_urgency = "urgency" in conv.c
+        self._has_due = "due_at" in conv.c
         if self._has_team:
             columns.append(("team_id", conv.c.team_id))
         columns.append(("created_at", conv.c.created_at))
         if self._has_activity:
             columns.append(("last_activity_at", conv.c.last_activity_at))
+        if self._has_urgency:
+            columns.append(("urgency", conv.c.urgency))
+        if self._has_due:
+            columns.append(("due_at", conv.c.due_at))
         # labelled with their logical names, whatever the physical ones are
         self._columns: list[ColumnElement[Any]] = [
             column.label(name) for name, column in columns
@@ -151,6 +165,8 @@ class SqlConversationRepository:
             labels=frozenset(labels),
             created_at=created,
             last_activity_at=row["last_activity_at"] if self._has_activity else created,
+            urgency=stored_urgency(row["urgency"]) if self._has_urgency else None,
+            due_at=stored_due_at(row["due_at"]) if self._has_due else None,
         )
 
     def _collect(self, rows: Iterable[sa.Row[Any]]) -> list[Conversation]:
@@ -191,10 +207,39 @@ class SqlConversationRepository:
     def _priority(
         self, columns: Any, priority: ConversationPriority, dialect: sa.Dialect
     ) -> list[ColumnElement[Any]]:
+        """The ``ORDER BY`` of ``priority``; without the column an order needs (no
+        activity, urgency or due time mapped), every row ties on it, so it is left
+        out."""
         ident = self.schema.order_key("conversation", columns.id, dialect)
+        first: list[ColumnElement[Any]] = []
         if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
-            return [columns.last_activity_at, columns.created_at, ident]
-        return [columns.created_at, ident]
+            first = [columns.last_activity_at]
+        if priority is ConversationPriority.EARLIEST_DUE and self._has_due:
+            first = [self.schema.due_order(columns)]
+        if (
+            priority
+            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
+            and self._has_urgency
+        ):
+            first.append(self.schema.urgency_order(columns))
+        return [*first, columns.created_at, ident]
+
+    def _key_values(
+        self, priority: ConversationPriority, after: Conversation
+    ) -> list[Any]:
+        """``after``'s values of :meth:`_priority`'s expressions, in order."""
+        first: list[Any] = []
+        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
+            first = [after.last_activity_at]
+        if priority is ConversationPriority.EARLIEST_DUE and self._has_due:
+            first = [NO_DUE_AT if after.due_at is None else after.due_at]
+        if (
+            priority
+            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
+            and self._has_urgency
+        ):
+            first.append(after.urgency_rank)
+        return [*first, after.created_at, after.id]
 
     def _after(
         self,
@@ -204,11 +249,7 @@ class SqlConversationRepository:
         after: Conversation,
     ) -> ColumnElement[bool]:
         """Keyset paging: the row value of the priority order is after ``after``'s."""
-        values: list[Any]
-        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
-            values = [after.last_activity_at, after.created_at, after.id]
-        else:
-            values = [after.created_at, after.id]
+        values = self._key_values(priority, after)
         order = self._priority(columns, priority, dialect)
         return sa.tuple_(*order) > sa.tuple_(
             *(
@@ -700,7 +741,7 @@ _LOCK_PARAM = "autoassign_claim_lock"
 def _require_unique_id(engine: Engine, table: sa.Table) -> None:
     """Refuse a mapped conversations table whose id column is not unique on its own."""
     column = table.c.id.name
-    with translate_errors("check the conversation key"):
+    with translate_errors("check the conversation key"), quiet_reflection():
         inspector = sa.inspect(engine)
         if not inspector.has_table(table.name, schema=table.schema):
             raise ConfigurationError(

@@ -36,6 +36,7 @@ from autoassign.adapters.sql.labels import (
 )
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    NO_DUE_AT,
     AssignmentOrder,
     AssignmentPolicy,
     ConversationPriority,
@@ -64,14 +65,15 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 5
+HEAD_REVISION = 6
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
 ``assignment_policies``; 3: the ``event_outbox`` table (``SqlEventOutbox``); 4:
 ``inbox_capacity_limits.conversation_limit`` nullable (``NULL``: an unlimited link); 5:
 the partial index ``ix_<conversations>_unassigned_earliest`` (the earliest-created page
-read in index order)."""
+read in index order); 6: ``conversations.urgency`` and ``conversations.due_at`` with
+the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
@@ -79,6 +81,9 @@ _NULLABLE_LIMIT_SINCE = 4
 _EARLIEST_INDEX_SINCE = 5
 """The revision that added the partial earliest-created index of the unassigned open
 conversations."""
+
+_URGENCY_SINCE = 6
+"""The revision that added ``conversations.urgency`` and ``conversations.due_at``."""
 
 _TABLE_SINCE = {"event_outbox": 3}
 """The revision that added each table added after the first schema."""
@@ -814,6 +819,21 @@ class SqlSchema:
             return {"default": lambda: str(uuid.uuid4())}
         return {"default": _new_text_id}
 
+    def urgency_order(self, columns: Any) -> ColumnElement[int]:
+        """``COALESCE(-urgency, 1)``: ascending, the most urgent first and a
+        conversation without an urgency last (:attr:`Conversation.urgency_rank`).
+        ``columns``: the conversations table's (or an alias's) ``c``."""
+        # constants inline, not bound, so PostgreSQL matches the index's expression
+        return sa.func.coalesce(-columns.urgency, sa.literal_column("1", sa.Integer()))
+
+    def due_order(self, columns: Any) -> ColumnElement[datetime]:
+        """``COALESCE(due_at, <NO_DUE_AT>)``: ascending, the earliest due first and a
+        conversation without a due time last."""
+        return sa.func.coalesce(
+            columns.due_at,
+            sa.literal(NO_DUE_AT, type_=columns.due_at.type, literal_execute=True),
+        )
+
     def _mapped(self, logical: str, column: str) -> bool:
         """Whether ``logical`` has ``column`` (it is not mapped to ``None``)."""
         return self._maps[logical].columns.get(column, column) is not None
@@ -833,6 +853,12 @@ class SqlSchema:
         built: list[Any] = []
         for name, type_, optional, kw in columns:
             known.add(name)
+            since = kw.pop("since", None)
+            if since is not None and (
+                self.revision < since if mapping.create else name not in mapping.columns
+            ):
+                # added after the first schema: a host's table has it only if mapped
+                continue
             physical = mapping.columns.get(name, name)
             if physical is None:
                 if not optional:
@@ -1109,6 +1135,14 @@ class SqlSchema:
                 col("team_id", self._id("team"), optional=True, nullable=True),
                 col("created_at", ts()),
                 col("last_activity_at", ts(), optional=True),
+                col(
+                    "urgency",
+                    sa.Integer(),
+                    optional=True,
+                    nullable=True,
+                    since=_URGENCY_SINCE,
+                ),
+                col("due_at", ts(), optional=True, nullable=True, since=_URGENCY_SINCE),
             ],
             *fk("conversations", ["inbox_id"], "inboxes", ["id"]),
         )
@@ -1127,29 +1161,33 @@ class SqlSchema:
                 conv.c.created_at,
                 conv.c.id,
             )
-            # earliest-created order over the unassigned open ones only: PostgreSQL
-            # walks it in order and stops after the page (with only the index above it
-            # prefers the waiting index below and sorts the whole unassigned backlog).
+
+            def unassigned(suffix: str, *order: Any) -> None:
+                """A partial index over the unassigned open conversations, in one
+                priority's order: PostgreSQL walks it and stops after the page."""
+                sa.Index(
+                    f"ix_{conv.name}_unassigned_{suffix}",
+                    conv.c.inbox_id,
+                    *order,
+                    conv.c.created_at,
+                    conv.c.id,
+                    postgresql_where=unassigned_open,
+                    sqlite_where=unassigned_open,
+                )
+
+            # earliest created (with only the index above, PostgreSQL prefers the
+            # waiting index below and sorts the whole unassigned backlog)
             if self.revision >= _EARLIEST_INDEX_SINCE:
-                sa.Index(
-                    f"ix_{conv.name}_unassigned_earliest",
-                    conv.c.inbox_id,
-                    conv.c.created_at,
-                    conv.c.id,
-                    postgresql_where=unassigned_open,
-                    sqlite_where=unassigned_open,
-                )
-            # longest-waiting order over the unassigned open ones only.
+                unassigned("earliest")
+            # highest urgency and earliest due: the expressions the queries order by
+            urgency = [self.urgency_order(conv.c)] if "urgency" in conv.c else []
+            if urgency:
+                unassigned("urgency", *urgency)
+            if "due_at" in conv.c:
+                unassigned("due", self.due_order(conv.c), *urgency)
+            # longest waiting
             if "last_activity_at" in conv.c:
-                sa.Index(
-                    f"ix_{conv.name}_unassigned_waiting",
-                    conv.c.inbox_id,
-                    conv.c.last_activity_at,
-                    conv.c.created_at,
-                    conv.c.id,
-                    postgresql_where=unassigned_open,
-                    sqlite_where=unassigned_open,
-                )
+                unassigned("waiting", conv.c.last_activity_at)
         self.conversation_labels = self._table(
             "conversation_labels",
             [

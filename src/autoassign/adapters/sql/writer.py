@@ -398,6 +398,8 @@ class SqlWriter:
             "team_id": conversation.team,
             "created_at": conversation.created_at,
             "last_activity_at": conversation.last_activity_at,
+            "urgency": conversation.urgency,
+            "due_at": conversation.due_at,
         }
 
     def put_conversation(

@@ -25,6 +25,8 @@ from django.db.models.lookups import LessThan
 
 from autoassign.errors import BackendError, BackendUnavailable, ConfigurationError
 from autoassign.model import (
+    MAX_URGENCY,
+    NO_DUE_AT,
     AgentId,
     Conversation,
     ConversationId,
@@ -34,6 +36,8 @@ from autoassign.model import (
     Id,
     InboxId,
     TeamId,
+    stored_due_at,
+    stored_urgency,
 )
 
 __all__ = ["ConversationMapping", "DjangoConversationRepository"]
@@ -60,6 +64,18 @@ def _statuses(
     return out
 
 
+def _levels(levels: Mapping[Any, int]) -> dict[Any, int]:
+    out = dict(levels)
+    for stored, level in out.items():
+        if stored_urgency(level) is None:
+            raise ConfigurationError(
+                f"urgency_levels: {stored!r} maps to {level!r}, not an urgency from 0 "
+                f"to {MAX_URGENCY}",
+                field="urgency_levels",
+            )
+    return out
+
+
 @attrs.frozen(kw_only=True)
 class ConversationMapping:
     """How the host's conversation model maps onto :class:`~autoassign.Conversation`.
@@ -79,6 +95,17 @@ class ConversationMapping:
         labels: a lookup path from the conversation to a label's text through a
             many-to-many or a tagging table (``"labels__name"``, ``"tags__name"`` for
             django-taggit), or ``None``.
+        urgency: the field whose value gives
+            :attr:`~autoassign.model.Conversation.urgency` (read by the
+            ``highest_urgency`` and ``earliest_due`` priorities), or ``None``.
+        urgency_levels: each stored value of ``urgency`` and the urgency it means
+            (higher first), for a scale that runs the other way, such as
+            django-helpdesk's ``priority`` (1 critical ... 5 very low):
+            ``{1: 4, 2: 3, 3: 2, 4: 1, 5: 0}``. Without it the stored integer is the
+            urgency. A value it does not list, like a value outside 0 to
+            :data:`~autoassign.model.MAX_URGENCY`, reads as no urgency.
+        due: the due-time field (django-helpdesk's ``due_date``; aware datetimes),
+            or ``None``.
         not_assignable: a filter (``Q``) of conversations that are open in
             ``status_map`` but must not be assigned (django-helpdesk's
             ``Q(on_hold=True)``); they read as ``snoozed``.
@@ -103,6 +130,11 @@ class ConversationMapping:
     account: str | None = None
     default_account: Id = 1
     labels: str | None = None
+    urgency: str | None = None
+    urgency_levels: Mapping[Any, int] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_levels)
+    )
+    due: str | None = None
     not_assignable: models.Q | None = None
     claim_values: Mapping[str, Any] = attrs.field(factory=dict)
     using: str = "default"
@@ -160,6 +192,12 @@ class _Fields:
         )
         self.team = column("team", mapping.team) if mapping.team else None
         self.account = column("account", mapping.account) if mapping.account else None
+        self.urgency = column("urgency", mapping.urgency) if mapping.urgency else None
+        self.due = column("due", mapping.due) if mapping.due else None
+        if mapping.urgency_levels is not None and self.urgency is None:
+            raise ConfigurationError(
+                "urgency_levels needs an urgency field", field="urgency_levels"
+            )
         status_field = meta.get_field(mapping.status)
         choices = getattr(status_field, "flatchoices", None)
         if choices:
@@ -182,7 +220,7 @@ class _Fields:
                     field="labels",
                 ) from None
         self.values = [self.pk, self.inbox, self.assignee, self.status, self.created]
-        for extra in (self.activity, self.team, self.account):
+        for extra in (self.activity, self.team, self.account, self.urgency, self.due):
             if extra is not None:
                 self.values.append(extra)
 
@@ -268,7 +306,68 @@ class DjangoConversationRepository:
             labels=frozenset(labels),
             created_at=created,
             last_activity_at=row[f.activity] if f.activity else created,
+            urgency=self._urgency(row[f.urgency]) if f.urgency else None,
+            due_at=stored_due_at(row[f.due]) if f.due else None,
         )
+
+    def _urgency(self, stored: object) -> int | None:
+        levels = self.mapping.urgency_levels
+        if levels is None:
+            return stored_urgency(stored)
+        try:
+            return levels.get(stored)
+        except TypeError:  # an unhashable stored value
+            return None
+
+    def _urgency_rank(self) -> models.Expression:
+        """The stored urgency as :attr:`~autoassign.model.Conversation.urgency_rank`:
+        ``-urgency``, ``1`` without one (or with a value that is not one)."""
+        f, levels = self.fields, self.mapping.urgency_levels
+        assert f.urgency is not None
+        if levels is None:
+            return models.Case(
+                models.When(
+                    models.Q(
+                        **{f"{f.urgency}__gte": 0, f"{f.urgency}__lte": MAX_URGENCY}
+                    ),
+                    then=-models.F(f.urgency),
+                ),
+                default=models.Value(1),
+                output_field=models.IntegerField(),
+            )
+        return models.Case(
+            *(
+                models.When(**{f.urgency: stored}, then=models.Value(-level))
+                for stored, level in levels.items()
+            ),
+            default=models.Value(1),
+            output_field=models.IntegerField(),
+        )
+
+    def _keys(
+        self, priority: ConversationPriority
+    ) -> list[tuple[str, models.Expression | None]]:
+        """The order of ``priority``: (name, expression to annotate or ``None`` for a
+        field), the primary key last. An order whose field is not mapped leaves it
+        out (every row would tie on it)."""
+        f = self.fields
+        keys: list[tuple[str, models.Expression | None]] = []
+        if priority is ConversationPriority.LONGEST_WAITING and f.activity:
+            keys.append((f.activity, None))
+        if priority is ConversationPriority.EARLIEST_DUE and f.due:
+            due = Coalesce(
+                models.F(f.due),
+                models.Value(NO_DUE_AT),
+                output_field=models.DateTimeField(),
+            )
+            keys.append(("_aa_due", due))
+        if (
+            priority
+            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
+            and f.urgency
+        ):
+            keys.append(("_aa_urgency", self._urgency_rank()))
+        return [*keys, (f.created, None), (f.pk, None)]
 
     def _labels(self, ids: Collection[Any]) -> dict[Any, set[str]]:
         found: dict[Any, set[str]] = {}
@@ -313,11 +412,14 @@ class DjangoConversationRepository:
             found = self._rows(self._manager().filter(pk=conversation))
         return found[0] if found else None
 
-    def _order(self, priority: ConversationPriority) -> list[str]:
-        f = self.fields
-        if priority is ConversationPriority.LONGEST_WAITING and f.activity:
-            return [f.activity, f.created, f.pk]
-        return [f.created, f.pk]
+    def _ordered(
+        self, qs: models.QuerySet[Any], priority: ConversationPriority
+    ) -> models.QuerySet[Any]:
+        keys = self._keys(priority)
+        annotations = {name: e for name, e in keys if e is not None}
+        if annotations:
+            qs = qs.annotate(**annotations)
+        return qs.order_by(*(name for name, _ in keys))
 
     def unassigned_open(
         self,
@@ -346,19 +448,24 @@ class DjangoConversationRepository:
                 models.Q(**{f"{f.team}__isnull": True})
                 | ~models.Q(**{f"{f.team}__in": list(exclude_teams)})
             )
+        qs = self._ordered(qs, priority)
         if after is not None:
             qs = qs.filter(self._after(after, priority))
-        qs = qs.order_by(*self._order(priority))[:limit]
+        qs = qs[:limit]
         with _errors("unassigned open conversations"):
             return tuple(self._rows(qs))
 
     def _after(self, after: Conversation, priority: ConversationPriority) -> models.Q:
         """Strictly after ``after`` in the priority order (keyset paging)."""
-        f = self.fields
-        keys: list[tuple[str, Any]] = []
-        if priority is ConversationPriority.LONGEST_WAITING and f.activity:
-            keys.append((f.activity, after.last_activity_at))
-        keys.extend([(f.created, after.created_at), (f.pk, after.id)])
+        values = {
+            "_aa_due": NO_DUE_AT if after.due_at is None else after.due_at,
+            "_aa_urgency": after.urgency_rank,
+            self.fields.created: after.created_at,
+            self.fields.pk: after.id,
+        }
+        if self.fields.activity:
+            values[self.fields.activity] = after.last_activity_at
+        keys = [(name, values[name]) for name, _ in self._keys(priority)]
         q = models.Q()
         equal = models.Q()
         for i, (name, value) in enumerate(keys):

@@ -16,9 +16,9 @@ Revises: 0004
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
+from autoassign.adapters.sql._db import index_names
 from autoassign.adapters.sql.migrations._revision import schema_at
 
 revision = "0005"
@@ -34,11 +34,7 @@ def upgrade() -> None:
     table = head.conversations
     name = f"ix_{table.name}_unassigned_earliest"
     bind = op.get_bind()
-    existing = {
-        index["name"]
-        for index in sa.inspect(bind).get_indexes(table.name, schema=table.schema)
-    }
-    if name in existing:
+    if name in index_names(bind, table):
         return
     next(index for index in table.indexes if index.name == name).create(bind)
 
