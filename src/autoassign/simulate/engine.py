@@ -18,13 +18,13 @@ import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
-from autoassign.adapters.memory import InMemoryBackend, build_in_memory
+from autoassign.adapters.memory import InMemoryBackend, InMemoryWorld, build_in_memory
 from autoassign.decisions import (
     AgentFilter,
     GateFailure,
@@ -38,6 +38,7 @@ from autoassign.model import (
     CapacityPolicy,
     Conversation,
     ConversationStatus,
+    ExclusionRules,
     InboxId,
 )
 from autoassign.results import Assignment
@@ -123,6 +124,61 @@ class _Conversation:
     """The record as it was resolved (the store forgets resolved conversations)."""
 
 
+class _Waiting:
+    """One inbox's open, unassigned conversations, split by whether they carry one of
+    the inbox's excluded labels (its rules are fixed for the run, and so are a
+    conversation's labels): a pass can fetch only the others, and of those only what the
+    age rule, if any, lets through. So "can a pass fetch anything now?" costs O(1) for
+    label rules instead of a read of the store."""
+
+    def __init__(self, rules: ExclusionRules) -> None:
+        self.rules = rules
+        self.labelled_out: set[int] = set()
+        """Waiting, with an excluded label: never fetched."""
+        self.rest: set[int] = set()
+        """Waiting, without one: fetched unless the age rule excludes them."""
+
+    def __len__(self) -> int:
+        return len(self.labelled_out) + len(self.rest)
+
+    def __contains__(self, number: int) -> bool:
+        return number in self.rest or number in self.labelled_out
+
+    def add(self, number: int, labels: Iterable[str]) -> None:
+        if self.rules.excluded_labels.isdisjoint(labels):
+            self.rest.add(number)
+        else:
+            self.labelled_out.add(number)
+
+    def discard(self, number: int) -> None:
+        self.rest.discard(number)
+        self.labelled_out.discard(number)
+
+    def _aged_out(self, world: InMemoryWorld, now: datetime) -> Iterator[int]:
+        """Those of :attr:`rest` the rules exclude now (by age)."""
+        if self.rules.exclude_older_than_hours is None:
+            return
+        for number in self.rest:
+            record = world.get(number)
+            if record is not None and self.rules.excludes(record, now):
+                yield number
+
+    def excluded(self, world: InMemoryWorld, now: datetime) -> int:
+        """How many the rules keep from a pass now."""
+        return len(self.labelled_out) + sum(1 for _ in self._aged_out(world, now))
+
+    def any_fetchable(self, world: InMemoryWorld, now: datetime) -> bool:
+        """Whether a pass now would fetch at least one (``unassigned_open`` would not
+        be empty)."""
+        if self.rules.exclude_older_than_hours is None:
+            return bool(self.rest)
+        return any(
+            (record := world.get(number)) is not None
+            and not self.rules.excludes(record, now)
+            for number in self.rest
+        )
+
+
 class Simulation:
     """One run of a workload through the real core under one set of policies.
 
@@ -160,9 +216,6 @@ class Simulation:
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
         self._conversations: dict[int, _Conversation] = {}
-        self._waiting: dict[str, set[int]] = {
-            inbox.id: set() for inbox in scenario.inboxes
-        }
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
         }
@@ -201,6 +254,9 @@ class Simulation:
                 self.backend.world.capacity_policies_for_inbox(inbox.id), inbox.id
             )
             for inbox in scenario.inboxes
+        }
+        self._waiting = {
+            inbox: _Waiting(rules) for inbox, rules in self._exclusions.items()
         }
         self._states: dict[str, InboxState | GateFailure] = {}
         self._schedule_workload()
@@ -383,7 +439,7 @@ class Simulation:
         self._conversations[arrival.conversation] = _Conversation(
             arrival=arrival, created=self.minute, waiting_since=self.minute
         )
-        self._waiting[arrival.inbox].add(arrival.conversation)
+        self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if self.record is not None:
             self._log(
                 "conversation_created",
@@ -420,12 +476,13 @@ class Simulation:
                 str(after.assignee), str(after.inbox), 1 if is_open else -1
             )
         if after.assignee is None:
+            waiting = self._waiting[str(after.inbox)]
             if is_open:
-                if number not in self._waiting[str(after.inbox)]:
+                if number not in waiting:
                     tracked.waiting_since = self.minute
-                self._waiting[str(after.inbox)].add(number)
+                waiting.add(number, after.labels)
             else:
-                self._waiting[str(after.inbox)].discard(number)
+                waiting.discard(number)
         self.app.triggers.on_conversation_saved(before, after)
         if after.status is ConversationStatus.RESOLVED:
             tracked.closed = self.minute
@@ -462,26 +519,14 @@ class Simulation:
     def _on_sample(self, _payload: object) -> None:
         # The backlog is what a pass could fetch: open, unassigned and not excluded.
         now = self.clock.now()
+        world = self.backend.world
         for inbox, waiting in self._waiting.items():
-            count = len(waiting) - self._excluded_waiting(inbox, now)
+            count = len(waiting) - waiting.excluded(world, now)
             self._backlog[inbox].append([round(self.minute, 3), count])
         if self.progress is not None:
             self.progress(self.minute, float(self.scenario.duration_minutes))
 
     # -- bookkeeping -------------------------------------------------------------------------
-
-    def _excluded_waiting(self, inbox: str, now: datetime) -> int:
-        """How many of the inbox's open, unassigned conversations its exclusion rules
-        keep from a pass now."""
-        world = self.backend.world
-        rules = self._exclusions[inbox]
-        if rules.is_empty:
-            return 0
-        return sum(
-            1
-            for number in self._waiting[inbox]
-            if (record := world.get(number)) is not None and rules.excludes(record, now)
-        )
 
     def _change_open(self, agent: str, inbox: str, delta: int) -> None:
         self._agents[agent].change_open(self.minute, delta)
@@ -505,10 +550,13 @@ class Simulation:
         Only the members that can be held back are judged: those the simulator's own
         records put at the rate limit (its assignment log, which holds every ledger
         entry) or at capacity (its open counts). A verdict depends on its agent alone,
-        so judging the others could only find them eligible or offline.
+        so judging the others could only find them eligible or offline. Whether a
+        pass would fetch anything comes from the simulator's own waiting conversations
+        (what ``unassigned_open`` holds, under the same exclusion rules).
         """
         key = str(inbox)
-        if not self._waiting[key]:
+        waiting = self._waiting[key]
+        if not waiting:
             return  # nothing open and unassigned: nothing can be waiting
         if not self._at_capacity[key] and not self._at_rate_limit[key]:
             return  # nobody can be held back
@@ -516,17 +564,9 @@ class Simulation:
         loaded = self._state(key)
         if isinstance(loaded, GateFailure):
             return
-        rules = self._exclusions[key]
         now = self.clock.now()
-        waiting = service.conversations.unassigned_open(
-            loaded.inbox.id,
-            limit=1,
-            priority=loaded.policy.conversation_priority,
-            exclusions=rules,
-            now=now,
-        )
-        if not waiting:
-            return
+        if not waiting.any_fetchable(self.backend.world, now):
+            return  # everything waiting is excluded
         candidates = self._held_back_candidates(key, loaded, now)
         if not candidates:
             return
@@ -681,7 +721,7 @@ class Simulation:
             waits = [
                 c.assigned - c.waiting_since for c in tracked if c.assigned is not None
             ]
-            excluded = self._excluded_waiting(inbox_spec.id, now)
+            excluded = self._waiting[inbox_spec.id].excluded(self.backend.world, now)
             backlog = self._backlog[inbox_spec.id]
             inboxes.append(
                 {
