@@ -124,6 +124,38 @@ class _Conversation:
     """The record as it was resolved (the store forgets resolved conversations)."""
 
 
+_Event = tuple[float, int, int, str, Any]
+"""(minute, kind, sequence number, handler name, payload): events sort by minute, then
+kind (the order of events at the same minute), then when they were queued."""
+
+
+class _Events:
+    """The run's events in order: the workload, known before the run, in one sorted list
+    read in turn, and the events the run itself schedules (resolutions) in a heap of
+    their own. The same order as one heap of everything, but each pop costs the log of
+    what is pending, not of the whole day."""
+
+    def __init__(self, planned: list[_Event]) -> None:
+        planned.sort()
+        self._planned = planned
+        self._next = 0
+        self._scheduled: list[_Event] = []
+
+    def push(self, event: _Event) -> None:
+        heapq.heappush(self._scheduled, event)
+
+    def pop_before(self, end: float) -> _Event | None:
+        """The next event if it comes before minute ``end`` (else ``None``, and it
+        stays queued)."""
+        planned, scheduled, at = self._planned, self._scheduled, self._next
+        if scheduled and (at == len(planned) or scheduled[0] < planned[at]):
+            return heapq.heappop(scheduled) if scheduled[0][0] < end else None
+        if at == len(planned) or planned[at][0] >= end:
+            return None
+        self._next = at + 1
+        return planned[at]
+
+
 class _Waiting:
     """One inbox's open, unassigned conversations, split by whether they carry one of
     the inbox's excluded labels (its rules are fixed for the run, and so are a
@@ -211,7 +243,6 @@ class Simulation:
         self.app.service.usage_batch = _USAGE_BATCH
         self.minute = 0.0
         self.done = False
-        self._queue: list[tuple[float, int, int, str, Any]] = []
         self._seq = itertools.count()
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
@@ -259,7 +290,7 @@ class Simulation:
             inbox: _Waiting(rules) for inbox, rules in self._exclusions.items()
         }
         self._states: dict[str, InboxState | GateFailure] = {}
-        self._schedule_workload()
+        self._events = _Events(self._planned_events())
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -308,7 +339,7 @@ class Simulation:
         )
 
     def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
-        heapq.heappush(self._queue, (minute, kind, next(self._seq), name, payload))
+        self._events.push((minute, kind, next(self._seq), name, payload))
 
     def _state(self, inbox: str) -> InboxState | GateFailure:
         """The inbox's gates and effective policy (``load_inbox``), read once: the
@@ -318,12 +349,12 @@ class Simulation:
             state = self._states[inbox] = self.app.service.load_inbox(inbox)
         return state
 
-    def _schedule_workload(self) -> None:
-        # The whole workload is queued at once and heapified (linear), in the order
-        # single pushes would number it.
+    def _planned_events(self) -> list[_Event]:
+        """The whole workload's events, numbered in the order single pushes would
+        number them (unsorted)."""
         duration = float(self.scenario.duration_minutes)
         seq = self._seq
-        queue = self._queue
+        queue: list[_Event] = []
         queue.extend(
             (change.minute, _PRESENCE, next(seq), "presence", change)
             for change in self.workload.presence
@@ -355,7 +386,7 @@ class Simulation:
             (float(minute), _SAMPLE, next(seq), "sample", None)
             for minute in range(0, self.scenario.duration_minutes, step)
         )
-        heapq.heapify(queue)
+        return queue
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -366,10 +397,10 @@ class Simulation:
         """Process every event before ``until`` minutes (default: the whole duration)."""
         end = float(self.scenario.duration_minutes) if until is None else until
         end = min(end, float(self.scenario.duration_minutes))
-        queue, pop, drain = self._queue, heapq.heappop, self._drain
+        pop, drain = self._events.pop_before, self._drain
         handlers: dict[str, Callable[[Any], None]] = {}
-        while queue and queue[0][0] < end:
-            minute, _kind, _seq, name, payload = pop(queue)
+        while (event := pop(end)) is not None:
+            minute, _kind, _seq, name, payload = event
             if minute > self.minute:
                 self._advance(minute)
             handler = handlers.get(name)
