@@ -131,14 +131,13 @@ kind (the order of events at the same minute), then when they were queued."""
 
 class _Events:
     """The run's events in order: the workload, known before the run, in one sorted list
-    read in turn, and the events the run itself schedules (resolutions) in a heap of
-    their own. The same order as one heap of everything, but each pop costs the log of
-    what is pending, not of the whole day."""
+    taken from its end, and the events the run itself schedules (resolutions) in a heap
+    of their own. The same order as one heap of everything, but each pop costs the log
+    of what is pending, not of the whole day."""
 
     def __init__(self, planned: list[_Event]) -> None:
-        planned.sort()
+        planned.sort(reverse=True)  # the next event last: taken in O(1), and released
         self._planned = planned
-        self._next = 0
         self._scheduled: list[_Event] = []
 
     def push(self, event: _Event) -> None:
@@ -147,13 +146,12 @@ class _Events:
     def pop_before(self, end: float) -> _Event | None:
         """The next event if it comes before minute ``end`` (else ``None``, and it
         stays queued)."""
-        planned, scheduled, at = self._planned, self._scheduled, self._next
-        if scheduled and (at == len(planned) or scheduled[0] < planned[at]):
+        planned, scheduled = self._planned, self._scheduled
+        if scheduled and (not planned or scheduled[0] < planned[-1]):
             return heapq.heappop(scheduled) if scheduled[0][0] < end else None
-        if at == len(planned) or planned[at][0] >= end:
+        if not planned or planned[-1][0] >= end:
             return None
-        self._next = at + 1
-        return planned[at]
+        return planned.pop()
 
 
 class _Waiting:
