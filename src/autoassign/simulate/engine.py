@@ -328,11 +328,15 @@ class Simulation:
             )
         # strict: a failure inside the core stops the simulation loudly instead of being
         # logged and absorbed. No legacy fallback: every assignment comes from a pass.
+        # No event outbox: it keeps a claim's events until they are published, against
+        # a failure in between, and nothing here fails without stopping the run; each
+        # pass would relay an empty outbox (the same events are published either way).
         return build_in_memory(
             backend,
             bulk_limit=scenario.bulk_limit,
             strict=True,
             legacy_fallback=False,
+            outbox=None,
             skills=_skill_routing(scenario),
         )
 
