@@ -23,7 +23,7 @@ from autoassign.simulate import (
     report_json,
 )
 from autoassign.simulate import engine as engine_module
-from autoassign.simulate.scenario import CapacitySpec
+from autoassign.simulate.scenario import CapacitySpec, Distribution
 
 # `autoassign simulate --json` before the held-back counts became incremental (commit
 # 48abf92): the same seed must give these numbers, and these bytes.
@@ -210,3 +210,56 @@ def test_a_job_judges_only_agents_that_can_be_held_back(
     report = run.report()
     assert report["totals"]["assigned"] > 100
     assert sum(judged) == 0
+
+
+def test_held_back_counts_equal_judging_every_member_as_conversations_age_out() -> None:
+    """An hour of arrivals, capacity 1, conversations excluded an hour after their
+    creation and resolved only after two: the backlog ages out while agents are still
+    at capacity, and whether a pass would fetch anything (from the simulator's own
+    waiting conversations) agrees with the store's ``unassigned_open`` throughout."""
+    base = default_scenario()
+    scenario = base.with_changes(
+        start=base.start.replace(hour=8),
+        duration_minutes=150,
+        inboxes=tuple(
+            attrs.evolve(
+                inbox,
+                arrivals_per_hour=tuple(
+                    rate if hour == 8 else 0.0
+                    for hour, rate in enumerate(inbox.arrivals_per_hour)
+                ),
+                resolve=Distribution(kind="fixed", minutes=120),
+            )
+            for inbox in base.inboxes
+        ),
+        capacity_policies=tuple(
+            attrs.evolve(
+                spec,
+                inbox_limits=tuple((inbox, 1) for inbox, _n in spec.inbox_limits),
+                exclude_older_than_hours=1,
+            )
+            for spec in base.capacity_policies
+        ),
+    )
+    workload = generate_workload(scenario)
+    fast = Simulation(scenario, workload)
+    fast.run()
+    slow = JudgeEveryMember(scenario, workload)
+    slow.run()
+    report = fast.report()
+    assert report_json(report) == report_json(slow.report())
+    labelled_out = sum(len(w.labelled_out) for w in fast._waiting.values())
+    assert report["totals"]["excluded_at_end"] > labelled_out  # some aged out
+    now = fast.clock.now()
+    world = fast.backend.world
+    for row in report["inboxes"]:  # the excluded counts, from the store
+        inbox = row["inbox"]
+        rules = exclusions_for_inbox(world.capacity_policies_for_inbox(inbox), inbox)
+        waiting = [
+            c
+            for c in world.conversations.values()
+            if c.inbox == inbox and c.is_assignable
+        ]
+        assert len(waiting) == row["unassigned_at_end"]
+        assert sum(rules.excludes(c, now) for c in waiting) == row["excluded_at_end"]
+    assert sum(a["held_back_capacity"] for a in report["agents"]) > 0

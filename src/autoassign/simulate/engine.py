@@ -18,13 +18,13 @@ import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
-from autoassign.adapters.memory import InMemoryBackend, build_in_memory
+from autoassign.adapters.memory import InMemoryBackend, InMemoryWorld, build_in_memory
 from autoassign.decisions import (
     AgentFilter,
     GateFailure,
@@ -38,6 +38,7 @@ from autoassign.model import (
     CapacityPolicy,
     Conversation,
     ConversationStatus,
+    ExclusionRules,
     InboxId,
 )
 from autoassign.results import Assignment
@@ -60,8 +61,12 @@ INVARIANTS = (
 
 _PRESENCE, _STATUS, _ARRIVAL, _PERIODIC, _SAMPLE = range(5)
 
-_USAGE_BATCH = 16
-"""``AssignmentService.usage_batch`` in simulations (the results do not depend on it)."""
+_USAGE_BATCH = 1
+"""``AssignmentService.usage_batch`` in simulations (the results do not depend on it).
+In memory a ledger read costs per agent read, not a round trip, and a pass here mostly
+assigns one conversation to the first agent its walk reaches: reading ahead costs more
+than it saves (at 100,000 conversations a day, 16 made the ledger reads and the
+look-ahead about 15% of a run)."""
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -119,6 +124,91 @@ class _Conversation:
     """The record as it was resolved (the store forgets resolved conversations)."""
 
 
+_Event = tuple[float, int, int, str, Any]
+"""(minute, kind, sequence number, handler name, payload): events sort by minute, then
+kind (the order of events at the same minute), then when they were queued."""
+
+
+class _Events:
+    """The run's events in order: the workload, known before the run, in one sorted list
+    taken from its end, and the events the run itself schedules (resolutions) in a heap
+    of their own. The same order as one heap of everything, but each pop costs the log
+    of what is pending, not of the whole day."""
+
+    def __init__(self, planned: list[_Event]) -> None:
+        planned.sort(reverse=True)  # the next event last: taken in O(1), and released
+        self._planned = planned
+        self._scheduled: list[_Event] = []
+
+    def push(self, event: _Event) -> None:
+        heapq.heappush(self._scheduled, event)
+
+    def pop_before(self, end: float) -> _Event | None:
+        """The next event if it comes before minute ``end`` (else ``None``, and it
+        stays queued)."""
+        planned, scheduled = self._planned, self._scheduled
+        if scheduled and (not planned or scheduled[0] < planned[-1]):
+            return heapq.heappop(scheduled) if scheduled[0][0] < end else None
+        if not planned or planned[-1][0] >= end:
+            return None
+        return planned.pop()
+
+
+class _Waiting:
+    """One inbox's open, unassigned conversations, split by whether they carry one of
+    the inbox's excluded labels (its rules are fixed for the run, and so are a
+    conversation's labels): a pass can fetch only the others, and of those only what the
+    age rule, if any, lets through. So "can a pass fetch anything now?" costs O(1) for
+    label rules instead of a read of the store."""
+
+    def __init__(self, rules: ExclusionRules) -> None:
+        self.rules = rules
+        self.labelled_out: set[int] = set()
+        """Waiting, with an excluded label: never fetched."""
+        self.rest: set[int] = set()
+        """Waiting, without one: fetched unless the age rule excludes them."""
+
+    def __len__(self) -> int:
+        return len(self.labelled_out) + len(self.rest)
+
+    def __contains__(self, number: int) -> bool:
+        return number in self.rest or number in self.labelled_out
+
+    def add(self, number: int, labels: Iterable[str]) -> None:
+        if self.rules.excluded_labels.isdisjoint(labels):
+            self.rest.add(number)
+        else:
+            self.labelled_out.add(number)
+
+    def discard(self, number: int) -> None:
+        self.rest.discard(number)
+        self.labelled_out.discard(number)
+
+    def _aged_out(self, world: InMemoryWorld, now: datetime) -> Iterator[int]:
+        """Those of :attr:`rest` the rules exclude now (by age)."""
+        if self.rules.exclude_older_than_hours is None:
+            return
+        for number in self.rest:
+            record = world.get(number)
+            if record is not None and self.rules.excludes(record, now):
+                yield number
+
+    def excluded(self, world: InMemoryWorld, now: datetime) -> int:
+        """How many the rules keep from a pass now."""
+        return len(self.labelled_out) + sum(1 for _ in self._aged_out(world, now))
+
+    def any_fetchable(self, world: InMemoryWorld, now: datetime) -> bool:
+        """Whether a pass now would fetch at least one (``unassigned_open`` would not
+        be empty)."""
+        if self.rules.exclude_older_than_hours is None:
+            return bool(self.rest)
+        return any(
+            (record := world.get(number)) is not None
+            and not self.rules.excludes(record, now)
+            for number in self.rest
+        )
+
+
 class Simulation:
     """One run of a workload through the real core under one set of policies.
 
@@ -146,19 +236,15 @@ class Simulation:
         self.clock = FakeClock(scenario.start)
         self.backend = InMemoryBackend(clock=self.clock)
         self.app: Autoassign = self._build()
-        # In memory a ledger read costs per agent read, not a round trip: read ahead a
-        # little, not the default 128 agents (most passes here assign one conversation).
+        # In memory a ledger read costs per agent read, not a round trip: no read-ahead,
+        # not the default 128 agents (most passes here assign one conversation).
         self.app.service.usage_batch = _USAGE_BATCH
         self.minute = 0.0
         self.done = False
-        self._queue: list[tuple[float, int, int, str, Any]] = []
         self._seq = itertools.count()
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
         self._conversations: dict[int, _Conversation] = {}
-        self._waiting: dict[str, set[int]] = {
-            inbox.id: set() for inbox in scenario.inboxes
-        }
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
         }
@@ -198,8 +284,11 @@ class Simulation:
             )
             for inbox in scenario.inboxes
         }
+        self._waiting = {
+            inbox: _Waiting(rules) for inbox, rules in self._exclusions.items()
+        }
         self._states: dict[str, InboxState | GateFailure] = {}
-        self._schedule_workload()
+        self._events = _Events(self._planned_events())
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -239,16 +328,20 @@ class Simulation:
             )
         # strict: a failure inside the core stops the simulation loudly instead of being
         # logged and absorbed. No legacy fallback: every assignment comes from a pass.
+        # No event outbox: it keeps a claim's events until they are published, against
+        # a failure in between, and nothing here fails without stopping the run; each
+        # pass would relay an empty outbox (the same events are published either way).
         return build_in_memory(
             backend,
             bulk_limit=scenario.bulk_limit,
             strict=True,
             legacy_fallback=False,
+            outbox=None,
             skills=_skill_routing(scenario),
         )
 
     def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
-        heapq.heappush(self._queue, (minute, kind, next(self._seq), name, payload))
+        self._events.push((minute, kind, next(self._seq), name, payload))
 
     def _state(self, inbox: str) -> InboxState | GateFailure:
         """The inbox's gates and effective policy (``load_inbox``), read once: the
@@ -258,12 +351,12 @@ class Simulation:
             state = self._states[inbox] = self.app.service.load_inbox(inbox)
         return state
 
-    def _schedule_workload(self) -> None:
-        # The whole workload is queued at once and heapified (linear), in the order
-        # single pushes would number it.
+    def _planned_events(self) -> list[_Event]:
+        """The whole workload's events, numbered in the order single pushes would
+        number them (unsorted)."""
         duration = float(self.scenario.duration_minutes)
         seq = self._seq
-        queue = self._queue
+        queue: list[_Event] = []
         queue.extend(
             (change.minute, _PRESENCE, next(seq), "presence", change)
             for change in self.workload.presence
@@ -295,7 +388,7 @@ class Simulation:
             (float(minute), _SAMPLE, next(seq), "sample", None)
             for minute in range(0, self.scenario.duration_minutes, step)
         )
-        heapq.heapify(queue)
+        return queue
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -306,10 +399,10 @@ class Simulation:
         """Process every event before ``until`` minutes (default: the whole duration)."""
         end = float(self.scenario.duration_minutes) if until is None else until
         end = min(end, float(self.scenario.duration_minutes))
-        queue, pop, drain = self._queue, heapq.heappop, self._drain
+        pop, drain = self._events.pop_before, self._drain
         handlers: dict[str, Callable[[Any], None]] = {}
-        while queue and queue[0][0] < end:
-            minute, _kind, _seq, name, payload = pop(queue)
+        while (event := pop(end)) is not None:
+            minute, _kind, _seq, name, payload = event
             if minute > self.minute:
                 self._advance(minute)
             handler = handlers.get(name)
@@ -379,7 +472,7 @@ class Simulation:
         self._conversations[arrival.conversation] = _Conversation(
             arrival=arrival, created=self.minute, waiting_since=self.minute
         )
-        self._waiting[arrival.inbox].add(arrival.conversation)
+        self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if self.record is not None:
             self._log(
                 "conversation_created",
@@ -416,12 +509,13 @@ class Simulation:
                 str(after.assignee), str(after.inbox), 1 if is_open else -1
             )
         if after.assignee is None:
+            waiting = self._waiting[str(after.inbox)]
             if is_open:
-                if number not in self._waiting[str(after.inbox)]:
+                if number not in waiting:
                     tracked.waiting_since = self.minute
-                self._waiting[str(after.inbox)].add(number)
+                waiting.add(number, after.labels)
             else:
-                self._waiting[str(after.inbox)].discard(number)
+                waiting.discard(number)
         self.app.triggers.on_conversation_saved(before, after)
         if after.status is ConversationStatus.RESOLVED:
             tracked.closed = self.minute
@@ -458,26 +552,14 @@ class Simulation:
     def _on_sample(self, _payload: object) -> None:
         # The backlog is what a pass could fetch: open, unassigned and not excluded.
         now = self.clock.now()
+        world = self.backend.world
         for inbox, waiting in self._waiting.items():
-            count = len(waiting) - self._excluded_waiting(inbox, now)
+            count = len(waiting) - waiting.excluded(world, now)
             self._backlog[inbox].append([round(self.minute, 3), count])
         if self.progress is not None:
             self.progress(self.minute, float(self.scenario.duration_minutes))
 
     # -- bookkeeping -------------------------------------------------------------------------
-
-    def _excluded_waiting(self, inbox: str, now: datetime) -> int:
-        """How many of the inbox's open, unassigned conversations its exclusion rules
-        keep from a pass now."""
-        world = self.backend.world
-        rules = self._exclusions[inbox]
-        if rules.is_empty:
-            return 0
-        return sum(
-            1
-            for number in self._waiting[inbox]
-            if (record := world.get(number)) is not None and rules.excludes(record, now)
-        )
 
     def _change_open(self, agent: str, inbox: str, delta: int) -> None:
         self._agents[agent].change_open(self.minute, delta)
@@ -501,10 +583,13 @@ class Simulation:
         Only the members that can be held back are judged: those the simulator's own
         records put at the rate limit (its assignment log, which holds every ledger
         entry) or at capacity (its open counts). A verdict depends on its agent alone,
-        so judging the others could only find them eligible or offline.
+        so judging the others could only find them eligible or offline. Whether a
+        pass would fetch anything comes from the simulator's own waiting conversations
+        (what ``unassigned_open`` holds, under the same exclusion rules).
         """
         key = str(inbox)
-        if not self._waiting[key]:
+        waiting = self._waiting[key]
+        if not waiting:
             return  # nothing open and unassigned: nothing can be waiting
         if not self._at_capacity[key] and not self._at_rate_limit[key]:
             return  # nobody can be held back
@@ -512,17 +597,9 @@ class Simulation:
         loaded = self._state(key)
         if isinstance(loaded, GateFailure):
             return
-        rules = self._exclusions[key]
         now = self.clock.now()
-        waiting = service.conversations.unassigned_open(
-            loaded.inbox.id,
-            limit=1,
-            priority=loaded.policy.conversation_priority,
-            exclusions=rules,
-            now=now,
-        )
-        if not waiting:
-            return
+        if not waiting.any_fetchable(self.backend.world, now):
+            return  # everything waiting is excluded
         candidates = self._held_back_candidates(key, loaded, now)
         if not candidates:
             return
@@ -677,7 +754,7 @@ class Simulation:
             waits = [
                 c.assigned - c.waiting_since for c in tracked if c.assigned is not None
             ]
-            excluded = self._excluded_waiting(inbox_spec.id, now)
+            excluded = self._waiting[inbox_spec.id].excluded(self.backend.world, now)
             backlog = self._backlog[inbox_spec.id]
             inboxes.append(
                 {

@@ -74,11 +74,16 @@ def _rng(scenario: Scenario, *parts: str) -> random.Random:
     return random.Random("/".join((str(scenario.seed), *parts)))
 
 
-def _arrivals(scenario: Scenario, index: int) -> list[tuple[float, int, Arrival]]:
+_Draw = tuple[float, int, tuple[str, ...], str | None, float | None]
+"""An arrival as drawn, before it is numbered: minute, inbox index, labels, team and
+resolve time."""
+
+
+def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
     inbox = scenario.inboxes[index]
     rng = _rng(scenario, "arrivals", inbox.id)
     day_start = scenario.start.hour * 60 + scenario.start.minute
-    out: list[tuple[float, int, Arrival]] = []
+    out: list[_Draw] = []
     segment = 0.0
     while segment < scenario.duration_minutes:
         hour = int((day_start + segment) // 60) % 24
@@ -100,15 +105,7 @@ def _arrivals(scenario: Scenario, index: int) -> list[tuple[float, int, Arrival]
                 if pick < total:
                     team = team_id
                     break
-            arrival = Arrival(
-                minute=now,
-                conversation=0,
-                inbox=inbox.id,
-                labels=labels,
-                team=team,
-                resolve_after=inbox.resolve.sample(rng),
-            )
-            out.append((now, index, arrival))
+            out.append((now, index, labels, team, inbox.resolve.sample(rng)))
         segment = end
     return out
 
@@ -161,13 +158,22 @@ def _presence(scenario: Scenario) -> list[PresenceChange]:
 def generate_workload(scenario: Scenario) -> Workload:
     """The scenario's seeded workload: Poisson arrivals by hour of day, labels, teams
     and resolve times drawn per conversation, shifts and random presence flaps."""
-    drawn: list[tuple[float, int, Arrival]] = []
+    drawn: list[_Draw] = []
     for index in range(len(scenario.inboxes)):
         drawn.extend(_arrivals(scenario, index))
     drawn.sort(key=lambda item: (item[0], item[1]))
     arrivals = tuple(
-        attrs.evolve(arrival, conversation=number)
-        for number, (_minute, _index, arrival) in enumerate(drawn, start=1)
+        Arrival(
+            minute=minute,
+            conversation=number,
+            inbox=scenario.inboxes[index].id,
+            labels=labels,
+            team=team,
+            resolve_after=resolve_after,
+        )
+        for number, (minute, index, labels, team, resolve_after) in enumerate(
+            drawn, start=1
+        )
     )
     return Workload(arrivals=arrivals, presence=tuple(_presence(scenario)))
 
