@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_agents",
     "exclusions_for_inbox",
     "skip_reason_for",
+    "total_limits",
     "unlimited_agents",
     "unusable_exclusion_rules",
 ]
@@ -145,6 +146,13 @@ class AgentVerdict:
     missing_skills: tuple[str, ...] = ()
     """The required skills it lacks (set when :attr:`removed_by` is
     :attr:`AgentFilter.MISSING_SKILL`)."""
+    total_open_conversations: int | None = None
+    """Its open conversations across the account's inboxes (read when it has a
+    :attr:`total_limit`)."""
+    total_limit: int | None = None
+    """Its capacity policy's :attr:`~autoassign.model.CapacityPolicy.total_limit`;
+    :attr:`AgentFilter.AT_CAPACITY` removes it at this many, whatever the inbox's
+    own limit."""
 
     @property
     def eligible(self) -> bool:
@@ -319,6 +327,21 @@ def capacity_limits(
     return limits
 
 
+def total_limits(policies: Iterable[CapacityPolicy]) -> dict[AgentId, int]:
+    """Each agent's :attr:`~autoassign.model.CapacityPolicy.total_limit` (open
+    conversations across the account's inboxes) among ``policies`` (those linked to
+    the inbox of the pass); the stricter wins. Agents absent have none."""
+    limits: dict[AgentId, int] = {}
+    for policy in policies:
+        if policy.total_limit is None:
+            continue
+        for agent in policy.agents:
+            limits[agent] = min(
+                policy.total_limit, limits.get(agent, policy.total_limit)
+            )
+    return limits
+
+
 def unlimited_agents(
     policies: Iterable[CapacityPolicy], inbox: InboxId
 ) -> frozenset[AgentId]:
@@ -348,14 +371,19 @@ def evaluate_agent(
     limits: Mapping[AgentId, int],
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
+    totals: Mapping[AgentId, int] | None = None,
+    total_limits: Mapping[AgentId, int] | None = None,
 ) -> AgentVerdict:
     """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
     for one member agent and stop at the first filter that removes it. With
     ``required`` skills (:mod:`autoassign.skills`), the skills filter runs after the
     team filter: ``skills`` holds the agents' skills (an agent absent has none).
+    Capacity also removes an agent with a total limit (``total_limits``) who holds
+    that many open conversations across the account's inboxes (``totals``).
 
     ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
-    ``None`` only if the agent has no capacity limit.
+    ``None`` only if the agent has no capacity limit, ``totals`` only if it has no
+    total limit.
     """
     status = statuses.get(agent, "offline")
     removed: AgentFilter | None = None
@@ -363,6 +391,8 @@ def evaluate_agent(
     open_count: int | None = None
     lacking: tuple[str, ...] = ()
     limit = limits.get(agent)
+    total_limit = total_limits.get(agent) if total_limits else None
+    total: int | None = None
     if status != ONLINE:
         removed = AgentFilter.NOT_ONLINE
     elif team is not None and agent not in team.members:
@@ -384,6 +414,12 @@ def evaluate_agent(
                 removed = AgentFilter.AT_CAPACITY
         elif open_counts is not None:
             open_count = open_counts.get(agent, 0)
+        if removed is None and total_limit is not None:
+            if totals is None:
+                raise ValueError("totals are needed to check a total limit")
+            total = totals.get(agent, 0)
+            if total >= total_limit:
+                removed = AgentFilter.AT_CAPACITY
     return AgentVerdict(
         agent=agent,
         status=status,
@@ -393,6 +429,8 @@ def evaluate_agent(
         open_conversations=open_count,
         capacity_limit=limit,
         missing_skills=lacking,
+        total_open_conversations=total,
+        total_limit=total_limit,
     )
 
 
@@ -408,6 +446,8 @@ def evaluate_agents(
     limits: Mapping[AgentId, int],
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
+    totals: Mapping[AgentId, int] | None = None,
+    total_limits: Mapping[AgentId, int] | None = None,
 ) -> list[AgentVerdict]:
     """:func:`evaluate_agent` for every one of ``members``, in member order."""
     return [
@@ -422,6 +462,8 @@ def evaluate_agents(
             limits=limits,
             required=required,
             skills=skills,
+            totals=totals,
+            total_limits=total_limits,
         )
         for agent in members
     ]

@@ -39,6 +39,7 @@ from autoassign.decisions import (
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
+    total_limits,
     unlimited_agents,
 )
 from autoassign.model import (
@@ -55,7 +56,7 @@ from autoassign.model import (
     InboxId,
     Team,
 )
-from autoassign.ports import InboxLease
+from autoassign.ports import InboxLease, TotalCapacity
 from autoassign.selection import SelectionContext
 from autoassign.service import AssignmentService, InboxState
 from autoassign.wiring import Autoassign
@@ -181,6 +182,11 @@ class AgentExplanation:
     capacity_limit: int | None
     missing_skills: tuple[str, ...] = ()
     """The required skills it lacks (skills routing, :mod:`autoassign.skills`)."""
+    total_open_conversations: int | None = None
+    """Its open conversations across the account's inboxes (with a total limit)."""
+    total_limit: int | None = None
+    """Its capacity policy's ``total_limit`` (``None``: none; then both keys are left
+    out of :meth:`to_dict`)."""
 
     @property
     def eligible(self) -> bool:
@@ -197,11 +203,15 @@ class AgentExplanation:
             open_conversations=verdict.open_conversations,
             capacity_limit=verdict.capacity_limit,
             missing_skills=verdict.missing_skills,
+            total_open_conversations=verdict.total_open_conversations,
+            total_limit=verdict.total_limit,
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
         out["eligible"] = self.eligible
+        if self.total_limit is None:
+            del out["total_open_conversations"], out["total_limit"]
         return out
 
 
@@ -283,11 +293,15 @@ def _standing(
     members: Sequence[AgentId] | None = None,
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
+    total: Mapping[AgentId, int] | None = None,
 ) -> _Standing:
     """Presence, ledger and open counts read once, each through the service's own
     reader, and every member's verdict on them (no policy: no rate limit); only
     ``members``' when given. ``required`` skills are judged against ``skills`` (the
-    caller read them)."""
+    caller read them). ``total``: the members' total limits (capacity policies'
+    ``total_limit``), judged on open totals read here when the repository has
+    :class:`~autoassign.ports.TotalCapacity` (without it a pass skips the inbox's
+    conversations; here the limits are left out)."""
     inbox = record.id
     if members is None:
         members = service.directory.inbox_members(inbox)
@@ -304,6 +318,12 @@ def _standing(
     open_counts = (
         dict(service.conversations.open_counts(inbox, online)) if online else {}
     )
+    totals: dict[AgentId, int] | None = None
+    limited = [agent for agent in online if total and agent in total]
+    if limited and isinstance(service.conversations, TotalCapacity):
+        totals = dict(service.conversations.open_totals(account.id, limited))
+    else:
+        total = None
     verdicts = evaluate_agents(
         members=members,
         statuses=statuses,
@@ -315,6 +335,8 @@ def _standing(
         limits=limits,
         required=required,
         skills=skills,
+        totals=totals,
+        total_limits=total,
     )
     return _Standing(
         members=members,
@@ -343,15 +365,17 @@ def inbox_verdicts(
     ledger and open counts for them only.
     """
     inbox = state.inbox.id
+    capacity = service.directory.capacity_policies_for_inbox(inbox)
     standing = _standing(
         service,
         state.account,
         state.inbox,
         state.policy,
-        capacity_limits(service.directory.capacity_policies_for_inbox(inbox), inbox),
+        capacity_limits(capacity, inbox),
         team=team,
         now=service.clock.now() if now is None else now,
         members=members,
+        total=total_limits(capacity),
     )
     return standing.verdicts, standing.recent, standing.open_counts
 
@@ -452,10 +476,12 @@ def _agent_gates(
     *,
     limits: Mapping[AgentId, int],
     unlimited: frozenset[AgentId] = frozenset(),
+    total: Mapping[AgentId, int] | None = None,
     now: datetime,
 ) -> tuple[list[Gate], int]:
     """The online, rate-limit and capacity gates; returns them and the eligible count.
-    ``unlimited``: the agents on an unlimited capacity link for the inbox."""
+    ``unlimited``: the agents on an unlimited capacity link for the inbox; ``total``:
+    the agents' limits across inboxes."""
     if account is None:
         unknown = "the account is missing"
         return [
@@ -463,7 +489,9 @@ def _agent_gates(
             Gate(name="rate_limits", passed=None, detail=unknown),
             Gate(name="capacity", passed=None, detail=unknown),
         ], 0
-    standing = _standing(service, account, record, policy, limits, team=None, now=now)
+    standing = _standing(
+        service, account, record, policy, limits, team=None, now=now, total=total
+    )
     members, online, verdicts = standing.members, standing.online, standing.verdicts
     if standing.statuses is None:
         detail = (
@@ -729,6 +757,7 @@ def explain_inbox(
         policy,
         limits=capacity_limits(capacity, inbox),
         unlimited=unlimited_agents(capacity, inbox),
+        total=total_limits(capacity),
         now=now,
     )
     exclusion_gate, assignable = _exclusion_gate(
@@ -851,6 +880,7 @@ def explain_conversation(
         now=now,
         required=required,
         skills=skills,
+        total=total_limits(capacity),
     )
     verdicts, recent = standing.verdicts, standing.recent
     base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LABEL_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_TOTAL_LIMIT",
     "MAX_URGENCY",
     "NO_DUE_AT",
     "OFF_SCHEDULE",
@@ -60,6 +61,7 @@ __all__ = [
     "id_sort_key",
     "presence_matches",
     "stored_due_at",
+    "stored_total_limit",
     "stored_urgency",
     "text_problem",
 ]
@@ -691,6 +693,23 @@ def _inbox_limits(
     return out
 
 
+MAX_TOTAL_LIMIT = 2**31 - 1
+"""The largest :attr:`CapacityPolicy.total_limit` (what a SQL ``INTEGER`` holds)."""
+
+
+def _total_limit(value: object) -> int | None:
+    if value is None:
+        return None
+    number = _strict_int("total_limit", value)
+    if not 0 <= number <= MAX_TOTAL_LIMIT:
+        raise ConfigurationError(
+            f"total_limit must be between 0 and {MAX_TOTAL_LIMIT} or None (no limit "
+            f"across inboxes), got {number}",
+            field="total_limit",
+        )
+    return number
+
+
 @attrs.frozen(kw_only=True)
 class CapacityPolicy:
     """An agent capacity policy: per-inbox open-conversation limits for its ``agents``.
@@ -701,6 +720,10 @@ class CapacityPolicy:
     policy's rules still apply there). An inbox with no link is unlimited too. Its
     ``exclusion_rules`` apply to every inbox the policy links (:meth:`links`), limited
     or not.
+
+    ``total_limit`` (optional): the most open conversations each of its agents may
+    hold across **all** the account's inboxes, whoever assigned them, checked in every
+    inbox the policy links, besides that inbox's own limit. ``None``: no such limit.
     """
 
     id: PolicyId = attrs.field(validator=_id_validator)
@@ -712,6 +735,7 @@ class CapacityPolicy:
     )
     agents: frozenset[AgentId] = attrs.field(default=frozenset(), converter=_ids)
     exclusion_rules: ExclusionRules = attrs.field(factory=ExclusionRules)
+    total_limit: int | None = attrs.field(default=None, converter=_total_limit)
 
     def links(self, inbox: InboxId) -> bool:
         """Whether the policy has a link (a limit, or an unlimited one) for ``inbox``:
@@ -763,6 +787,17 @@ def _due_at(inst: object, attribute: attrs.Attribute[Any], value: object) -> Non
         )
 
 
+def stored_total_limit(value: object) -> int | None:
+    """A host's stored :attr:`CapacityPolicy.total_limit`: ``None`` stays no limit; a
+    value that is not one (negative, too large, not an integer) reads as ``0``, so a
+    bad row assigns its agents nothing rather than without a limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 <= value <= MAX_TOTAL_LIMIT else 0
+
+
 def stored_urgency(value: object) -> int | None:
     """A host's stored value as a :attr:`Conversation.urgency`: ``None`` when it is not
     an integer from 0 to :data:`MAX_URGENCY`, so one row a host wrote outside the range
@@ -805,6 +840,19 @@ class Conversation:
     urgency: int | None = attrs.field(default=None, validator=_urgency)
     due_at: datetime | None = attrs.field(default=None, validator=_due_at)
 
+    def with_assignee(self, agent: AgentId | None) -> Conversation:
+        """This conversation with ``assignee`` set to ``agent``: what
+        ``attrs.evolve(self, assignee=agent)`` returns, checking only ``agent`` (the
+        other fields are this valid conversation's), for adapters that store the
+        result of a claim on a hot path."""
+        if agent is not None:
+            _check_id("assignee", agent)
+        new = object.__new__(Conversation)
+        for name in _CONVERSATION_FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "assignee", agent)
+        return new
+
     @property
     def urgency_rank(self) -> int:
         """``-urgency``, and ``1`` without one: ascending puts the most urgent first
@@ -845,6 +893,9 @@ class Conversation:
         return after is None or self.priority_key(priority) > after.priority_key(
             priority
         )
+
+
+_CONVERSATION_FIELDS = tuple(field.name for field in attrs.fields(Conversation))
 
 
 @attrs.frozen(kw_only=True)

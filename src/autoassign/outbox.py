@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -43,6 +43,7 @@ __all__ = [
     "confirm_quietly",
     "new_event_id",
     "stage_then_claim",
+    "total_claim_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,13 @@ class OutboxRecord:
         )
 
 
+def total_claim_options(total_limit: int | None) -> dict[str, Any]:
+    """The keyword arguments that pass ``total_limit`` on to a claim: none without
+    one, so a repository without :class:`~autoassign.ports.TotalCapacity` is called
+    exactly as before."""
+    return {} if total_limit is None else {"total_limit": total_limit}
+
+
 def stage_then_claim(
     outbox: EventOutbox,
     conversations: ConversationRepository,
@@ -105,6 +113,7 @@ def stage_then_claim(
     *,
     capacity_limit: int | None,
     expected: Conversation | None = None,
+    total_limit: int | None = None,
 ) -> bool:
     """The generic :meth:`~autoassign.ports.EventOutbox.claim`, for a repository that
     cannot write the record itself: :meth:`~autoassign.ports.EventOutbox.stage` the
@@ -114,15 +123,17 @@ def stage_then_claim(
     is not the agent's). A claim that raises leaves the record for the caller to
     judge. With ``expected`` the claim is
     :meth:`~autoassign.ports.CheckedClaims.claim_checked` of that row (the repository
-    must have it)."""
+    must have it). ``total_limit`` is passed on to the claim only when set (a
+    repository with :class:`~autoassign.ports.TotalCapacity` takes it)."""
     outbox.stage(record)
+    extra = total_claim_options(total_limit)
     if expected is not None:
         claimed = cast("CheckedClaims", conversations).claim_checked(
-            expected, record.agent, capacity_limit=capacity_limit
+            expected, record.agent, capacity_limit=capacity_limit, **extra
         )
     else:
         claimed = conversations.claim(
-            record.conversation, record.agent, capacity_limit=capacity_limit
+            record.conversation, record.agent, capacity_limit=capacity_limit, **extra
         )
     if not claimed:
         try:
@@ -147,11 +158,16 @@ class StagedClaims:
         record: OutboxRecord,
         *,
         capacity_limit: int | None,
+        total_limit: int | None = None,
     ) -> bool:
         """Stage ``record``, then claim (see :func:`stage_then_claim`)."""
         outbox = cast("EventOutbox", self)
         return stage_then_claim(
-            outbox, conversations, record, capacity_limit=capacity_limit
+            outbox,
+            conversations,
+            record,
+            capacity_limit=capacity_limit,
+            total_limit=total_limit,
         )
 
     def claim_checked(
@@ -161,6 +177,7 @@ class StagedClaims:
         expected: Conversation,
         *,
         capacity_limit: int | None,
+        total_limit: int | None = None,
     ) -> bool:
         """Stage ``record``, then claim ``expected`` with
         :meth:`~autoassign.ports.CheckedClaims.claim_checked`."""
@@ -171,6 +188,7 @@ class StagedClaims:
             record,
             capacity_limit=capacity_limit,
             expected=expected,
+            total_limit=total_limit,
         )
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "RotationStore",
     "ScheduleBook",
     "SkillBook",
+    "TotalCapacity",
 ]
 
 
@@ -128,7 +129,12 @@ class ConversationRepository(Protocol):
         """The only write: atomically assign ``conversation`` to ``agent`` if, at that
         instant, it exists, is open and has no assignee, and (when ``capacity_limit`` is
         given) ``agent`` has fewer than ``capacity_limit`` open conversations in the
-        conversation's inbox. Returns whether it assigned. Never reassigns."""
+        conversation's inbox. Returns whether it assigned. Never reassigns.
+
+        A repository with :class:`TotalCapacity` also takes ``total_limit`` (passed
+        only when set): then ``agent`` must also have fewer than ``total_limit`` open
+        conversations across all the inboxes of the conversation's account, in the
+        same atomic check."""
         ...
 
 
@@ -511,6 +517,27 @@ class CheckedClaims(Protocol):
 
 
 @runtime_checkable
+class TotalCapacity(Protocol):
+    """**Optional capability** of a :class:`ConversationRepository`, needed by a
+    capacity policy with a :attr:`~autoassign.model.CapacityPolicy.total_limit`: it
+    counts an agent's open conversations across all of an account's inboxes, and its
+    :meth:`~ConversationRepository.claim` (and :meth:`CheckedClaims.claim_checked`)
+    take ``total_limit=`` and check it atomically with the rest of the claim (the SQL
+    adapter: a second count in the claim's UPDATE, under the same per-agent lock).
+    Checked with ``isinstance``. A pass whose inbox has a total limit and whose
+    repository lacks it skips each conversation with ``backend_error`` (detail
+    ``total_limit``): the limit is never ignored."""
+
+    def open_totals(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        """For each of ``agents``, its number of **open** conversations in every inbox
+        of ``account``, whoever assigned them. Agents with none may be absent. One
+        query for all agents."""
+        ...
+
+
+@runtime_checkable
 class CheckedOutboxClaims(Protocol):
     """**Optional capability** of an :class:`EventOutbox`: :meth:`EventOutbox.claim`
     through :meth:`CheckedClaims.claim_checked` (the shipped outboxes have it)."""
@@ -524,7 +551,8 @@ class CheckedOutboxClaims(Protocol):
         capacity_limit: int | None,
     ) -> bool:
         """As :meth:`EventOutbox.claim`, the claim made with
-        :meth:`CheckedClaims.claim_checked` of ``expected``."""
+        :meth:`CheckedClaims.claim_checked` of ``expected``. The shipped outboxes also
+        take ``total_limit=`` and pass it on (:class:`TotalCapacity`)."""
         ...
 
 

@@ -30,6 +30,7 @@ from autoassign.decisions import (
     evaluate_agents,
     exclusions_for_inbox,
     skip_reason_for,
+    total_limits,
     unusable_exclusion_rules,
 )
 from autoassign.errors import ConfigurationError
@@ -55,6 +56,7 @@ from autoassign.outbox import (
     OutboxRelay,
     confirm_quietly,
     new_event_id,
+    total_claim_options,
 )
 from autoassign.ports import (
     CheckedClaims,
@@ -70,6 +72,7 @@ from autoassign.ports import (
     Reservations,
     RotationStore,
     ScheduleBook,
+    TotalCapacity,
 )
 from autoassign.reservations import SequentialReservations
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
@@ -192,6 +195,12 @@ class _Pass:
     limits: Mapping[AgentId, int]
     """Each agent's capacity limit in the inbox, read once per pass: configuration
     changes take effect on the next pass."""
+    total_limits: Mapping[AgentId, int] = attrs.field(factory=dict)
+    """Each agent's limit across the account's inboxes (capacity policies'
+    ``total_limit``), read with :attr:`limits`."""
+    open_totals: dict[AgentId, int] | None = None
+    """Open conversations across the account's inboxes of the online members with a
+    total limit: read with the snapshot, kept current with the pass's assignments."""
     member_set: frozenset[AgentId] = frozenset()
     statuses: dict[AgentId, str] = attrs.field(factory=dict)
     recent: RecentAssignments | None = None
@@ -650,6 +659,7 @@ class AssignmentService:
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
+            total_limits=total_limits(capacity_policies),
             checked_at=now,
         )
         selector = self.selector_for(loaded.policy.assignment_order)
@@ -803,6 +813,8 @@ class AssignmentService:
                 run.open_counts = dict(
                     self.conversations.open_counts(run.state.inbox.id, wanted)
                 )
+            if not self._read_totals(run):
+                return True
         except Exception as exc:
             # Capacity cannot be judged: every conversation of the snapshot is skipped
             # with backend_error (the repository is down; a claim would fail too).
@@ -843,6 +855,30 @@ class AssignmentService:
             )
         else:
             degradations.recovered(logger, "rotation")
+        return True
+
+    def _read_totals(self, run: _Pass) -> bool:
+        """Read the open totals of the members with a total limit (offline ones too,
+        as for the open counts: one may come online mid-pass); ``False`` (every
+        conversation of the snapshot skipped with ``backend_error``) when the
+        repository cannot count across inboxes: a total limit is never ignored."""
+        run.open_totals = None
+        wanted = [agent for agent in run.members if agent in run.total_limits]
+        if not wanted:
+            return True
+        if not self._supports(self.conversations, TotalCapacity):
+            degradations.failed(
+                logger,
+                "conversations",
+                "a capacity policy has a total_limit, but the conversation "
+                "repository cannot count across inboxes (ports.TotalCapacity): "
+                "conversations are skipped",
+                extra=_log_extra(run.state.inbox.id),
+            )
+            run.rank_error = "total_limit"
+            return False
+        totals = cast("TotalCapacity", self.conversations)
+        run.open_totals = dict(totals.open_totals(run.state.inbox.account, wanted))
         return True
 
     def _finish_ranking(self, run: _Pass) -> None:
@@ -984,6 +1020,8 @@ class AssignmentService:
                 limits=run.limits,
                 required=required,
                 skills=run.agent_skills,
+                totals=run.open_totals,
+                total_limits=run.total_limits,
             )
             judged[agent] = verdict
             if verdict.eligible:
@@ -1033,6 +1071,8 @@ class AssignmentService:
                 limits=run.limits,
                 required=required,
                 skills=run.agent_skills,
+                totals=run.open_totals,
+                total_limits=run.total_limits,
             )
         if any(v.eligible for v in verdicts):
             # Everyone left was passed over for this conversation (lost claims).
@@ -1154,7 +1194,10 @@ class AssignmentService:
                 occurred_at=now,
             )
             if self._claim(
-                record, limits.get(agent), expected=conversation if checked else None
+                record,
+                limits.get(agent),
+                expected=conversation if checked else None,
+                total_limit=run.total_limits.get(agent),
             ):
                 self._assigned(run, record, _waiting_since(conversation))
                 return
@@ -1177,6 +1220,11 @@ class AssignmentService:
                 return
             # Still assignable, so the repository refused the agent's capacity.
             passed_over.add(agent)
+            # Which limit it was is unknown: both are taken as reached (this pass).
+            if run.open_totals is not None and agent in run.total_limits:
+                run.open_totals[agent] = max(
+                    run.open_totals.get(agent, 0), run.total_limits[agent]
+                )
             if run.open_counts is not None and agent in limits:
                 run.open_counts[agent] = max(
                     run.open_counts.get(agent, 0), limits[agent]
@@ -1198,6 +1246,7 @@ class AssignmentService:
         capacity_limit: int | None,
         *,
         expected: Conversation | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         """Claim (through the outbox, if any). A claim that raises has an unknown
         outcome: the conversation is re-read, and assigned to the agent means it took
@@ -1206,22 +1255,30 @@ class AssignmentService:
         error, a staged record stays for the relay (which drops it unless the
         assignment stands) and so does the reservation (the agent only looks busier
         until the window ends, never an overshoot)."""
+        extra = total_claim_options(total_limit)
         try:
             if expected is not None:
                 checking = cast("CheckedClaims", self.conversations)
                 if self.outbox is not None:
                     return cast("CheckedOutboxClaims", self.outbox).claim_checked(
-                        checking, record, expected, capacity_limit=capacity_limit
+                        checking,
+                        record,
+                        expected,
+                        capacity_limit=capacity_limit,
+                        **extra,
                     )
                 return checking.claim_checked(
-                    expected, record.agent, capacity_limit=capacity_limit
+                    expected, record.agent, capacity_limit=capacity_limit, **extra
                 )
             if self.outbox is not None:
                 return self.outbox.claim(
-                    self.conversations, record, capacity_limit=capacity_limit
+                    self.conversations, record, capacity_limit=capacity_limit, **extra
                 )
             return self.conversations.claim(
-                record.conversation, record.agent, capacity_limit=capacity_limit
+                record.conversation,
+                record.agent,
+                capacity_limit=capacity_limit,
+                **extra,
             )
         except Exception as error:
             try:
@@ -1350,6 +1407,10 @@ class AssignmentService:
         run.last_assigned[agent] = now
         if run.open_counts is not None:
             run.open_counts[agent] = run.open_counts.get(agent, 0) + 1
+        if run.open_totals is not None and agent in run.open_totals:
+            run.open_totals[agent] += 1
+        elif run.open_totals is not None and agent in run.total_limits:
+            run.open_totals[agent] = 1
         self._rerank(run, agent, assigned=True)
         conversation = record.conversation
         run.assignments.append(

@@ -519,6 +519,11 @@ def test_capacity_policy_shape(admin: PolicyAdmin, clock: FakeClock) -> None:
         ),
         ({"name": "C", "exclusion_rules": {"labels": []}}, "exclusion_rules.labels"),
         ({"name": "C", "inbox_capacity_limits": []}, "inbox_capacity_limits"),
+        ({"name": "C", "total_limit": -1}, "total_limit"),
+        ({"name": "C", "total_limit": 2**31}, "total_limit"),
+        ({"name": "C", "total_limit": "5"}, "total_limit"),
+        ({"name": "C", "total_limit": True}, "total_limit"),
+        ({"name": "C", "total_limit": 2.5}, "total_limit"),
     ],
 )
 def test_each_invalid_capacity_field_is_named(
@@ -526,6 +531,18 @@ def test_each_invalid_capacity_field_is_named(
 ) -> None:
     errors = invalid(admin, store, lambda: admin.create_capacity_policy(ADMIN, 1, data))
     assert list(errors) == [field]
+
+
+def test_a_total_limit_is_stored_shown_and_cleared(admin: PolicyAdmin) -> None:
+    """``total_limit`` (global capacity): kept by updates that leave it out, shown in
+    the JSON only when set, cleared with ``null``; the world's policy carries it."""
+    record = admin.create_capacity_policy(ADMIN, 1, {"name": "C", "total_limit": 6})
+    assert capacity_policy_json(record)["total_limit"] == 6
+    renamed = admin.update_capacity_policy(ADMIN, 1, record.id, {"name": "D"})
+    assert renamed.values.total_limit == 6
+    cleared = admin.update_capacity_policy(ADMIN, 1, record.id, {"total_limit": None})
+    assert cleared.values.total_limit is None
+    assert "total_limit" not in capacity_policy_json(cleared)
 
 
 def test_capacity_update_replaces_rules_and_keeps_limits_and_agents(

@@ -35,7 +35,7 @@ from autoassign.testing.contracts import (
 )
 
 SHARED_FLAGS = ("single_account", "integer_ids", "no_teams")
-REPOSITORY_FLAGS = (*SHARED_FLAGS, "no_urgency", "no_due_at")
+REPOSITORY_FLAGS = (*SHARED_FLAGS, "no_urgency", "no_due_at", "no_total_capacity")
 DIRECTORY_FLAGS = (*SHARED_FLAGS, "policy_id_is_inbox_id")
 SKIPPED: dict[str, set[str]] = {
     "reassigner/single_account": set(),
@@ -43,11 +43,17 @@ SKIPPED: dict[str, set[str]] = {
     "reassigner/no_teams": set(),
     "reassigner/no_urgency": set(),
     "reassigner/no_due_at": set(),
+    "reassigner/no_total_capacity": set(),
     "repository/single_account": set(),
     "repository/integer_ids": {"test_str_ids_order_is_total"},
     "repository/no_teams": {"test_excluded_teams_are_left_out"},
     "repository/no_urgency": {"test_highest_urgency_order"},
     "repository/no_due_at": {"test_earliest_due_order"},
+    "repository/no_total_capacity": {
+        "test_open_totals_count_every_inbox_of_the_account",
+        "test_claim_respects_the_total_limit",
+        "test_concurrent_claims_respect_the_total_limit",
+    },
     "directory/single_account": {
         "test_iter_accounts_in_batches",
         "test_iter_inboxes_with_policies_pages_across_accounts",
@@ -80,9 +86,12 @@ class _RowsWorld(InMemoryWorld):
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         self._known([agent])
-        return super().claim(conversation, agent, capacity_limit=capacity_limit)
+        return super().claim(
+            conversation, agent, capacity_limit=capacity_limit, total_limit=total_limit
+        )
 
     def reassign(
         self, conversation: ConversationId, agent: AgentId, *, previous: AgentId
@@ -95,6 +104,12 @@ class _RowsWorld(InMemoryWorld):
     ) -> Mapping[AgentId, int]:
         self._known(list(agents))
         return super().open_counts(inbox, agents)
+
+    def open_totals(
+        self, account: Id, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        self._known(list(agents))
+        return super().open_totals(account, agents)
 
 
 class StrictRepository(ConversationRepositoryContract):

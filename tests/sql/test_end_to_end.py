@@ -102,7 +102,14 @@ def prefix(redis_client: redis.Redis) -> Iterator[str]:
 class World:
     """The test's own view: seeds PostgreSQL, sets presence, reads the outcome."""
 
-    def __init__(self, pg: Any, redis_client: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self,
+        pg: Any,
+        redis_client: redis.Redis,
+        prefix: str,
+        *,
+        capacity: CapacityPolicy | None = None,
+    ) -> None:
         self.engine, self.schema = pg.make()
         self.url: str = pg.url
         self.redis = redis_client
@@ -125,7 +132,8 @@ class World:
         for inbox in INBOXES:
             self.writer.link_policy(inbox, 1)
         self.writer.put_capacity_policy(
-            CapacityPolicy(
+            capacity
+            or CapacityPolicy(
                 id=2, account=ACCOUNT, inbox_limits=CAPACITY, agents=frozenset(CAPPED)
             )
         )
@@ -296,3 +304,42 @@ def test_four_processes_on_postgres_and_redis(
             room=room,
             assigned_before=assigned,
         )
+
+
+TOTAL = 4  # the capped agents' limit across the three inboxes
+
+
+def test_four_processes_keep_the_total_limit(
+    pg: Any, redis_client: redis.Redis, prefix: str
+) -> None:
+    """A capacity policy with ``total_limit`` 4 over the three inboxes (no inbox
+    limit): 4 processes assign all three at once, so an agent's last slots are
+    contended across inboxes. Room: each capped agent 4 in all, each other agent 5 per
+    inbox (the rate limit), 46 in all; 40 wait in each inbox. Every slot is used, no
+    capped agent holds more than 4 open conversations (counted in the database), no
+    conversation is assigned twice."""
+    policy = CapacityPolicy(
+        id=2,
+        account=ACCOUNT,
+        inbox_limits=dict.fromkeys(INBOXES),
+        agents=frozenset(CAPPED),
+        total_limit=TOTAL,
+    )
+    world = World(pg, redis_client, prefix, capacity=policy)
+    here = str(Path(__file__).parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(WORKERS) as pool:
+        world.open_conversations(40, EPOCH)
+        world.everyone_online(EPOCH)
+        results = _run_phase(pool, manager, world.config(EPOCH))
+    made = [tuple(entry) for result in results for entry in result["made"]]
+    assert sum(1 for r in results if r["made"]) >= 2, "the work was shared"
+    assert len({conversation for conversation, _, _ in made}) == len(made)
+    rows = world.rows()
+    held = Counter(row.assignee_id for row in rows if row.assignee_id is not None)
+    assert sum(held.values()) == len(made) == len(CAPPED) * TOTAL + 2 * 3 * LIMIT
+    for agent in CAPPED:
+        assert held[agent] == TOTAL, held
+    assert dict(world.repo.open_totals(ACCOUNT, AGENTS)) == dict(held)

@@ -278,6 +278,7 @@ class TestSqlitePolicyStoreOnHostTables(_SqlPolicyStoreContract):
     kind = "sqlite"
     layout = "host"
     unlimited_inbox_limits = False  # the reference's conversation_limit is NOT NULL
+    total_limits = False  # nor has its table a total limit
 
 
 SINGLE_ACCOUNT: Mapping[str, Any] = {
@@ -314,6 +315,7 @@ class TestPostgresPolicyStoreOnHostTables(_SqlPolicyStoreContract):
     kind = "postgres"
     layout = "host"
     unlimited_inbox_limits = False
+    total_limits = False
 
 
 # -- the unique name, and writers that bypass the store -----------------------------------

@@ -217,6 +217,10 @@ def test_open_counts_and_the_claim_use_indexes(big: tuple[sa.Engine, Any]) -> No
     _assert_no_seq_scan(
         _plans(engine, lambda: repository.open_counts(3, agents)), table
     )
+    # a total limit: the agent's open conversations across every inbox
+    _assert_no_seq_scan(
+        _plans(engine, lambda: repository.open_totals(1, agents)), table
+    )
     waiting = repository.unassigned_open(
         3,
         limit=1,
@@ -229,6 +233,11 @@ def test_open_counts_and_the_claim_use_indexes(big: tuple[sa.Engine, Any]) -> No
         # rolled back: the table stays as the module's other tests expect
         with engine.connect() as conn:
             conn.execute(repository.claim_statement(waiting.id, 7, capacity_limit=5))
+            conn.execute(
+                repository.claim_statement(
+                    waiting.id, 7, capacity_limit=5, total_limit=40
+                )
+            )
             conn.rollback()
 
     _assert_no_seq_scan(_plans(engine, claims), table)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -29,7 +30,10 @@ from autoassign.model import (
     MAX_FAIR_DISTRIBUTION_LIMIT,
     MAX_FAIR_DISTRIBUTION_WINDOW,
     id_sort_key,
+    stored_due_at,
+    stored_urgency,
 )
+from autoassign.testing.strategies import conversations
 
 NOW = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
 NAIVE = datetime(2026, 1, 5, 9)
@@ -333,3 +337,49 @@ def test_window_accepted_iff_in_range(value: int) -> None:
     else:
         with pytest.raises(ConfigurationError):
             _policy(fair_distribution_window=value)
+
+
+@given(
+    conversation=conversations(assignees=["ann", 7]),
+    agent=st.none() | st.sampled_from(["ann", "bob", 7, 8]),
+)
+def test_with_assignee_is_evolve(conversation: Conversation, agent: Any) -> None:
+    changed = conversation.with_assignee(agent)
+    assert changed == attrs.evolve(conversation, assignee=agent)
+    assert hash(changed) == hash(attrs.evolve(conversation, assignee=agent))
+    assert conversation.assignee != agent or changed == conversation
+
+
+@pytest.mark.parametrize("agent", [True, 1.5, "x" * 10_000])
+def test_with_assignee_checks_the_agent(agent: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        _conversation().with_assignee(agent)
+    assert info.value.field == "assignee"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("urgency", -1),
+        ("urgency", 1_000_001),
+        ("urgency", True),
+        ("urgency", 2.0),
+        ("due_at", NAIVE),
+        ("due_at", datetime(9999, 12, 31, tzinfo=timezone.utc)),
+    ],
+)
+def test_urgency_and_due_at_are_checked(field: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        _conversation(**{field: value})
+    assert info.value.field == field
+
+
+def test_stored_values_that_are_not_an_urgency_or_a_due_time_read_as_none() -> None:
+    assert [stored_urgency(v) for v in (0, 3, 1_000_000)] == [0, 3, 1_000_000]
+    assert [stored_urgency(v) for v in (-1, 1_000_001, True, "3", 2.0, None)] == [
+        None
+    ] * 6
+    assert stored_due_at(NOW) == NOW
+    assert stored_due_at(NAIVE) is None
+    assert stored_due_at(datetime(9999, 12, 31, tzinfo=timezone.utc)) is None
+    assert stored_due_at("2026-01-01") is None

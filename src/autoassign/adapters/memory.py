@@ -105,6 +105,7 @@ class InMemoryWorld:
         group that carries an excluded label, so excluded conversations piling up do
         not slow every pass."""
         self._open_by_inbox: dict[InboxId, dict[AgentId, int]] = {}  # open, by assignee
+        self._open_by_account: dict[AccountId, dict[AgentId, int]] = {}
 
     # -- seeding -------------------------------------------------------------------------
 
@@ -194,8 +195,12 @@ class InMemoryWorld:
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
         ):
-            held = self._open_by_inbox.setdefault(conversation.inbox, {})
-            held[conversation.assignee] = held.get(conversation.assignee, 0) + 1
+            agent = conversation.assignee
+            for held in (
+                self._open_by_inbox.setdefault(conversation.inbox, {}),
+                self._open_by_account.setdefault(conversation.account, {}),
+            ):
+                held[agent] = held.get(agent, 0) + 1
 
     def _unindex(self, conversation: Conversation) -> None:
         groups = self._waiting.get(conversation.inbox, {})
@@ -208,10 +213,14 @@ class InMemoryWorld:
             conversation.status is ConversationStatus.OPEN
             and conversation.assignee is not None
         ):
-            held = self._open_by_inbox[conversation.inbox]
-            held[conversation.assignee] -= 1
-            if not held[conversation.assignee]:
-                del held[conversation.assignee]
+            agent = conversation.assignee
+            for held in (
+                self._open_by_inbox[conversation.inbox],
+                self._open_by_account[conversation.account],
+            ):
+                held[agent] -= 1
+                if not held[agent]:
+                    del held[agent]
 
     def update_conversation(
         self, conversation: ConversationId, **changes: Any
@@ -352,12 +361,22 @@ class InMemoryWorld:
                 return {agent: n for agent, n in held.items() if agent in wanted}
             return {agent: held[agent] for agent in agents if agent in held}
 
+    def open_totals(
+        self, account: AccountId, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        """:class:`~autoassign.ports.TotalCapacity`: open conversations across the
+        account's inboxes, from an index kept with every change."""
+        with self._lock:
+            held = self._open_by_account.get(account, {})
+            return {agent: held[agent] for agent in agents if agent in held}
+
     def claim(
         self,
         conversation: ConversationId,
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         with self._lock:
             current = self.conversations.get(conversation)
@@ -367,7 +386,11 @@ class InMemoryWorld:
                 held = self._open_by_inbox.get(current.inbox, {}).get(agent, 0)
                 if held >= capacity_limit:
                     return False
-            self._store(attrs.evolve(current, assignee=agent))
+            if total_limit is not None:
+                total = self._open_by_account.get(current.account, {}).get(agent, 0)
+                if total >= total_limit:
+                    return False
+            self._store(current.with_assignee(agent))
             return True
 
     def reassign(
@@ -383,7 +406,7 @@ class InMemoryWorld:
                 or current.assignee != previous
             ):
                 return False
-            self._store(attrs.evolve(current, assignee=agent))
+            self._store(current.with_assignee(agent))
             return True
 
 

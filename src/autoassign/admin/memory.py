@@ -219,6 +219,7 @@ class InMemoryPolicyStore:
                 name=policy.name,
                 description=policy.description,
                 exclusion_rules=policy.exclusion_rules,
+                total_limit=policy.total_limit,
             ),
             inbox_limits=tuple(limits),
             assigned_agent_count=len(policy.agents),
@@ -389,6 +390,7 @@ class InMemoryPolicyStore:
                 name=values.name,
                 description=values.description,
                 exclusion_rules=values.exclusion_rules,
+                total_limit=values.total_limit,
             )
             self._capacity_stamps[new_id] = _Stamp(now, now)
             self._world.put_capacity_policy(policy)
@@ -407,6 +409,7 @@ class InMemoryPolicyStore:
                 name=values.name,
                 description=values.description,
                 exclusion_rules=values.exclusion_rules,
+                total_limit=values.total_limit,
             )
             if updated != current:
                 self._touch_capacity(policy)

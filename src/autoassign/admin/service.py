@@ -39,6 +39,7 @@ from autoassign.model import (
     MAX_ID_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
+    MAX_TOTAL_LIMIT,
     AccountId,
     AssignmentOrder,
     ConversationPriority,
@@ -72,7 +73,7 @@ MAX_CONVERSATION_LIMIT = 2**31 - 1
 unlimited link."""
 MAX_LABELS = 1000
 
-CAPACITY_FIELDS = ("name", "description", "exclusion_rules")
+CAPACITY_FIELDS = ("name", "description", "exclusion_rules", "total_limit")
 EXCLUSION_FIELDS = ("excluded_labels", "exclude_older_than_hours")
 LIMIT_FIELDS = ("inbox_id", "conversation_limit")
 
@@ -354,12 +355,16 @@ def _parse_capacity(
     name = check.name(body, required=current is None)
     description = check.description(body)
     rules = check.exclusion_rules(body)
+    has_total, total = check.integer(
+        body, "total_limit", 0, MAX_TOTAL_LIMIT, nullable=True
+    )
     check.raise_if_any()
     base = current if current is not None else CapacityPolicyValues(name=name or "")
     return CapacityPolicyValues(
         name=base.name if name is None else name,
         description=base.description if description is None else description,
         exclusion_rules=base.exclusion_rules if rules is None else rules,
+        total_limit=total if has_total else base.total_limit,
     )
 
 
@@ -400,8 +405,14 @@ def _exclusion_rules_json(rules: ExclusionRules) -> dict[str, Any]:
 
 
 def capacity_policy_json(record: CapacityPolicyRecord) -> dict[str, Any]:
-    """The reference's agent capacity policy JSON."""
+    """The reference's agent capacity policy JSON, with ``total_limit`` when one is
+    set (absent otherwise, so the reference's shape is unchanged)."""
     rules = record.values.exclusion_rules
+    extra = (
+        {}
+        if record.values.total_limit is None
+        else {"total_limit": record.values.total_limit}
+    )
     return {
         "id": record.id,
         "name": record.values.name,
@@ -419,6 +430,7 @@ def capacity_policy_json(record: CapacityPolicyRecord) -> dict[str, Any]:
             }
             for limit in record.inbox_limits
         ],
+        **extra,
     }
 
 

@@ -110,6 +110,8 @@ class CapacityPolicyValues:
     name: str
     description: str = ""
     exclusion_rules: ExclusionRules = attrs.field(factory=ExclusionRules)
+    total_limit: int | None = None
+    """:attr:`~autoassign.model.CapacityPolicy.total_limit`."""
 
 
 @attrs.frozen(kw_only=True)

@@ -30,6 +30,7 @@ from autoassign.decisions import (
     GateFailure,
     capacity_limits,
     exclusions_for_inbox,
+    total_limits,
 )
 from autoassign.events import AssigneeChanged
 from autoassign.explain import inbox_verdicts
@@ -244,6 +245,7 @@ class Simulation:
         self._seq = itertools.count()
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
+        self._open_total: Counter[str] = Counter()  # an agent's open, every inbox
         self._conversations: dict[int, _Conversation] = {}
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
@@ -269,8 +271,17 @@ class Simulation:
             )
             for inbox in scenario.inboxes
         }
+        # capacity policies' total limits (an agent's open conversations in every
+        # inbox), per inbox the policies link
+        self._totals = {
+            inbox.id: total_limits(
+                self.backend.world.capacity_policies_for_inbox(inbox.id)
+            )
+            for inbox in scenario.inboxes
+        }
         self._at_capacity: dict[str, set[str]] = {
             inbox: {str(agent) for agent, limit in limits.items() if limit <= 0}
+            | {str(agent) for agent, total in self._totals[inbox].items() if total <= 0}
             for inbox, limits in self._limits.items()
         }
         self._at_rate_limit: dict[str, set[str]] = {
@@ -324,6 +335,7 @@ class Simulation:
                     inbox_limits=dict(spec.inbox_limits),
                     agents=frozenset(spec.agents),
                     exclusion_rules=spec.exclusion_rules,
+                    total_limit=spec.total_limit,
                 )
             )
         # strict: a failure inside the core stops the simulation loudly instead of being
@@ -564,12 +576,25 @@ class Simulation:
     def _change_open(self, agent: str, inbox: str, delta: int) -> None:
         self._agents[agent].change_open(self.minute, delta)
         self._open_by[(agent, inbox)] += delta
+        self._open_total[agent] += delta
         limit = self._limits[inbox].get(agent)
-        if limit is not None:
-            if self._open_by[(agent, inbox)] >= limit:
-                self._at_capacity[inbox].add(agent)
-            else:
-                self._at_capacity[inbox].discard(agent)
+        if not any(agent in totals for totals in self._totals.values()):
+            if limit is not None:
+                self._mark_full(agent, inbox)
+            return
+        for each in self._limits:  # a total limit reaches across the inboxes
+            self._mark_full(agent, each)
+
+    def _mark_full(self, agent: str, inbox: str) -> None:
+        """Whether ``agent`` is at a limit in ``inbox`` (its own, or its total)."""
+        limit = self._limits[inbox].get(agent)
+        total = self._totals[inbox].get(agent)
+        if (limit is not None and self._open_by[(agent, inbox)] >= limit) or (
+            total is not None and self._open_total[agent] >= total
+        ):
+            self._at_capacity[inbox].add(agent)
+        else:
+            self._at_capacity[inbox].discard(agent)
 
     def _violation(self, kind: str, text: str) -> None:
         self._violations[kind] += 1
@@ -679,6 +704,13 @@ class Simulation:
             self._violation(
                 "capacity_overshoot",
                 f"{agent} holds {held} open conversations in {inbox} (limit {limits[agent]})",
+            )
+        total = self._totals[inbox].get(agent)
+        if total is not None and self._open_total[agent] > total:
+            self._violation(
+                "capacity_overshoot",
+                f"{agent} holds {self._open_total[agent]} open conversations in all "
+                f"(total limit {total})",
             )
         status = self.backend.presence.statuses(self.scenario.account, [agent]).get(
             agent

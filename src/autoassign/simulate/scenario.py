@@ -22,6 +22,7 @@ import attrs
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
+    MAX_TOTAL_LIMIT,
     AssignmentOrder,
     AssignmentPolicy,
     ConversationPriority,
@@ -404,6 +405,9 @@ class CapacitySpec:
     """``(inbox, limit)``; ``None``: an unlimited link (``"unlimited"`` in TOML)."""
     excluded_labels: tuple[str, ...] = ()
     exclude_older_than_hours: int | None = None
+    total_limit: int | None = None
+    """The most open conversations each agent holds across every inbox (global
+    capacity); ``None``: no such limit."""
 
     @property
     def exclusion_rules(self) -> ExclusionRules:
@@ -726,6 +730,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
             exclude_older_than_hours=table.opt_integer(
                 "exclude_older_than_hours", low=1
             ),
+            total_limit=table.opt_integer("total_limit", low=0, high=MAX_TOTAL_LIMIT),
         )
         check_agents(table.at("agents"), cap.agents)
         table.finish()

@@ -55,7 +55,7 @@ import threading
 import unittest
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from autoassign.model import (
     Account,
@@ -91,6 +91,7 @@ from autoassign.ports import (
     RateLimitLedger,
     Reservations,
     RotationStore,
+    TotalCapacity,
 )
 from autoassign.testing import EPOCH, FakeClock
 from autoassign.triggers import Reassigner
@@ -1530,6 +1531,10 @@ class _Flags:
     suite): no conversation has one, and the case about the ``earliest_due`` order is
     skipped."""
 
+    no_total_capacity: bool = False
+    """The repository lacks :class:`~autoassign.ports.TotalCapacity` (no capacity
+    policy ``total_limit`` can be used with it): its cases are skipped."""
+
     def agent(self, name: str | int) -> AgentId:
         """The agent id the suite uses for ``name`` (an int under
         :attr:`integer_ids`)."""
@@ -1980,6 +1985,65 @@ class ConversationRepositoryContract(_Threads, _Agents):
         )
         assert sum(wins) == 3
         assert repository.open_counts(1, [ann]).get(ann, 0) == 3
+
+    def _totals(self, conversations: Sequence[Conversation]) -> Any:
+        if self.no_total_capacity:
+            _skip("no_total_capacity", "no counts across inboxes")
+        repository = self._repository(conversations, agents=["ann", "bob", "cy"])
+        assert isinstance(repository, TotalCapacity), "set no_total_capacity"
+        return repository
+
+    def test_open_totals_count_every_inbox_of_the_account(self) -> None:
+        c = self._conversation
+        stored = [
+            c(1, assignee="ann"),
+            c(2, assignee="ann", inbox=2),
+            c(3, assignee="ann", inbox=2, status=ConversationStatus.RESOLVED),
+            c(4, assignee="bob", inbox=2),
+            c(5),
+        ]
+        if not self.single_account:
+            stored.append(c(6, assignee="ann", inbox=3, account=2))
+        repository = self._totals(stored)
+        ann, bob, cy = self.agent("ann"), self.agent("bob"), self.agent("cy")
+        assert repository.open_totals(1, [ann, bob, cy]) == {ann: 2, bob: 1}
+        assert repository.open_totals(1, [bob]) == {bob: 1}
+        assert repository.open_totals(1, []) == {}
+        if not self.single_account:
+            assert repository.open_totals(2, [ann, bob]) == {ann: 1}
+
+    def test_claim_respects_the_total_limit(self) -> None:
+        """``total_limit`` counts the agent's open conversations in every inbox of the
+        account, together with (not instead of) the inbox's ``capacity_limit``."""
+        c = self._conversation
+        repository = self._totals(
+            [c(1, assignee="ann", inbox=2), c(2), c(3), c(4, inbox=2)]
+        )
+        ann = self.agent("ann")
+        assert not repository.claim(2, ann, total_limit=1)
+        assert not repository.claim(2, ann, total_limit=0)
+        assert _assignee(repository, 2) is None
+        assert repository.claim(2, ann, capacity_limit=5, total_limit=2)
+        assert not repository.claim(3, ann, capacity_limit=5, total_limit=2)
+        assert not repository.claim(3, ann, capacity_limit=1, total_limit=9)
+        assert repository.claim(4, ann, capacity_limit=2, total_limit=3)
+        assert repository.open_totals(1, [ann]) == {ann: 3}
+
+    def test_concurrent_claims_respect_the_total_limit(self) -> None:
+        repository = self._totals(
+            [
+                self._conversation(i, inbox=1 + i % 2, created=i)
+                for i in range(_CONCURRENCY)
+            ]
+        )
+        ann = self.agent("ann")
+        wins = _race(
+            _CONCURRENCY,
+            lambda i: repository.claim(i, ann, capacity_limit=3, total_limit=3),
+            self.close_connections,
+        )
+        assert sum(wins) == 3
+        assert repository.open_totals(1, [ann]) == {ann: 3}
 
 
 class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):

@@ -48,6 +48,7 @@ from autoassign.admin.store import (
     PolicyValues,
     StoreConflict,
 )
+from autoassign.errors import ConfigurationError
 from autoassign.model import (
     AccountId,
     AgentId,
@@ -134,6 +135,12 @@ class PolicyStoreContract:
     """Whether the store keeps an unlimited inbox link (``conversation_limit``
     ``None``). A host whose limit column is ``NOT NULL`` sets it ``False``: the suite
     skips that test, with the reason."""
+
+    total_limits: ClassVar[bool] = True
+    """Whether the store keeps a capacity policy's ``total_limit``. A host whose
+    capacity policy table has no such column sets it ``False``: the suite then checks
+    that storing one is refused with :class:`~autoassign.errors.ConfigurationError`
+    (field ``total_limit``) and that nothing was created."""
 
     integer_ids: ClassVar[bool] = False
     """Agent ids are ints (a user table's primary keys, for example Django's): the
@@ -736,6 +743,41 @@ class PolicyStoreContract:
             assert store.agent_info(OTHER, self.agent("zed")) == self._users()[3]
 
     # -- the engine sees every change -----------------------------------------------------
+
+    def test_a_total_limit_round_trips(self) -> None:
+        """``total_limit``: stored, shown and read by the Directory (in every inbox
+        the policy links), changed and cleared; a store that cannot keep it refuses
+        it and creates nothing."""
+        store, directory, _clock = self._fresh()
+        if not self.total_limits:
+            error = _raises(
+                ConfigurationError,
+                lambda: store.create_capacity_policy(
+                    ACCOUNT, CapacityPolicyValues(name="C", total_limit=3)
+                ),
+            )
+            assert isinstance(error, ConfigurationError)
+            assert error.field == "total_limit"
+            assert list(store.list_capacity_policies(ACCOUNT)) == []
+            return
+        record = store.create_capacity_policy(
+            ACCOUNT, CapacityPolicyValues(name="C", total_limit=3)
+        )
+        assert record.values.total_limit == 3
+        assert store.add_inbox_limit(ACCOUNT, record.id, 10, 2) is not None
+        (seen,) = directory.capacity_policies_for_inbox(10)
+        assert seen.total_limit == 3
+        for value in (0, None, 7):
+            updated = store.update_capacity_policy(
+                ACCOUNT, record.id, CapacityPolicyValues(name="C", total_limit=value)
+            )
+            assert updated is not None
+            assert updated.values.total_limit == value
+            shown = store.get_capacity_policy(ACCOUNT, record.id)
+            assert shown is not None
+            assert shown.values.total_limit == value
+            (seen,) = directory.capacity_policies_for_inbox(10)
+            assert seen.total_limit == value
 
     def test_an_unlimited_inbox_limit(self) -> None:
         """``None`` is an unlimited link: stored, shown and read by the Directory as

@@ -183,7 +183,8 @@ def conversations(
 ) -> Conversation:
     """Conversations created up to ``max_age`` before ``now`` (last activity between
     creation and ``now``), mostly open, sometimes assigned to one of ``assignees`` or
-    in one of ``teams``."""
+    in one of ``teams``, sometimes with an urgency (0 to 4) or a due time (from an
+    hour before ``now`` to a day after)."""
     age = draw(st.integers(0, int(max_age.total_seconds())))
     created = now - timedelta(seconds=age)
     activity = created + timedelta(seconds=draw(st.integers(0, age)))
@@ -202,6 +203,11 @@ def conversations(
         labels=draw(st.frozensets(labels(), max_size=3)),
         created_at=created,
         last_activity_at=activity,
+        urgency=draw(st.none() | st.integers(0, 4)),
+        due_at=draw(
+            st.none()
+            | st.integers(-3600, 86_400).map(lambda s: now + timedelta(seconds=s))
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from autoassign.model import (
     Team,
     TeamId,
     id_sort_key,
+    stored_total_limit,
     text_problem,
 )
 
@@ -101,7 +102,14 @@ class SqlDirectory:
         )
         self._capacity_columns = labelled(
             schema.capacity_policies,
-            ("id", "account_id", "name", "description", "exclusion_rules"),
+            (
+                "id",
+                "account_id",
+                "name",
+                "description",
+                "exclusion_rules",
+                "total_limit",
+            ),
         )
 
     @property
@@ -509,6 +517,7 @@ class SqlDirectory:
                     exclusion_rules=exclusion_rules_from_json(
                         mapping.get("exclusion_rules")
                     ),
+                    total_limit=stored_total_limit(mapping.get("total_limit")),
                 )
             )
         return tuple(out)

@@ -49,6 +49,7 @@ class SqlEventOutbox(StagedClaims):
         record: OutboxRecord,
         *,
         capacity_limit: int | None,
+        total_limit: int | None = None,
     ) -> bool:
         if conversations is self.repository:
             return self.repository.claim(
@@ -56,8 +57,14 @@ class SqlEventOutbox(StagedClaims):
                 record.agent,
                 capacity_limit=capacity_limit,
                 record=record,
+                total_limit=total_limit,
             )
-        return super().claim(conversations, record, capacity_limit=capacity_limit)
+        return super().claim(
+            conversations,
+            record,
+            capacity_limit=capacity_limit,
+            total_limit=total_limit,
+        )
 
     def claim_checked(
         self,
@@ -66,15 +73,24 @@ class SqlEventOutbox(StagedClaims):
         expected: Conversation,
         *,
         capacity_limit: int | None,
+        total_limit: int | None = None,
     ) -> bool:
         """:class:`~autoassign.ports.CheckedOutboxClaims`: with its own repository the
         row is written in the checked claim's statement, as :meth:`claim` does."""
         if conversations is self.repository:
             return self.repository.claim_checked(
-                expected, record.agent, capacity_limit=capacity_limit, record=record
+                expected,
+                record.agent,
+                capacity_limit=capacity_limit,
+                record=record,
+                total_limit=total_limit,
             )
         return super().claim_checked(
-            conversations, record, expected, capacity_limit=capacity_limit
+            conversations,
+            record,
+            expected,
+            capacity_limit=capacity_limit,
+            total_limit=total_limit,
         )
 
     def due(

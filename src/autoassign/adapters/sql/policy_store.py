@@ -44,6 +44,7 @@ from autoassign.model import (
     InboxId,
     PolicyId,
     check_text,
+    stored_total_limit,
 )
 from autoassign.ports import Clock
 
@@ -61,6 +62,7 @@ _CAPACITY_COLUMNS = (
     "exclusion_rules",
     "created_at",
     "updated_at",
+    "total_limit",
 )
 _LIMIT_COLUMNS = (
     "id",
@@ -621,6 +623,7 @@ class SqlPolicyStore:
                         exclusion_rules=exclusion_rules_from_json(
                             row.get("exclusion_rules")
                         ),
+                        total_limit=stored_total_limit(row.get("total_limit")),
                     ),
                     inbox_limits=tuple(by_policy[row["id"]]),
                     assigned_agent_count=int(row["assigned_agent_count"]),
@@ -637,6 +640,9 @@ class SqlPolicyStore:
         return found[0] if found else None
 
     def _capacity_columns(self, values: CapacityPolicyValues) -> dict[str, Any]:
+        self.schema.require_column(
+            "capacity_policies", "total_limit", values.total_limit
+        )
         return self._only(
             self.schema.capacity_policies,
             {
@@ -645,6 +651,7 @@ class SqlPolicyStore:
                 # {} rather than NULL: a host's column may be NOT NULL DEFAULT '{}'
                 "exclusion_rules": exclusion_rules_to_json(values.exclusion_rules)
                 or {},
+                "total_limit": values.total_limit,
             },
         )
 

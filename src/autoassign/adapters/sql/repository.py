@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +109,7 @@ class SqlConversationRepository:
         self._serialize_capacity = serialize_capacity
         self._db = Database(engine)
         self._claim_values = dict(claim_values or {})
-        self._templates: dict[tuple[bool, bool, bool | None], sa.Select[Any]] = {}
+        self._templates: dict[tuple[bool, bool, bool | None, bool], sa.Select[Any]] = {}
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
             _listen_for_locks(engine)  # first, so every other listener sees the lock
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -339,10 +339,12 @@ class SqlConversationRepository:
         *,
         capacity_limit: int | None = None,
         expected: Conversation | None = None,
+        total_limit: int | None = None,
     ) -> sa.Update:
         """The claim's conditional UPDATE (exposed for inspection and docs). With
         ``expected`` (:meth:`claim_checked`) it also requires the row to be still in
-        ``expected.inbox`` and of ``expected.team``."""
+        ``expected.inbox`` and of ``expected.team``; with ``total_limit``, fewer than
+        that many open conversations of ``agent`` across the account's inboxes."""
         conv = self.schema.conversations
         now = self._clock.now()
         conditions: list[ColumnElement[bool]] = [
@@ -371,11 +373,73 @@ class SqlConversationRepository:
                 .scalar_subquery()
             )
             conditions.append(held < capacity_limit)
+        if total_limit is not None:
+            conditions.append(
+                self._total_held(agent, lambda c: self.schema.open_condition(c, now))
+                < total_limit
+            )
         return (
             sa.update(conv)
             .where(*conditions)
             .values({"assignee_id": agent, **self._claim_values})
         )
+
+    def _total_held(
+        self, agent: Any, is_open: Callable[[Any], ColumnElement[bool]]
+    ) -> ColumnElement[int]:
+        """``(SELECT count(*) ...)`` of ``agent``'s open conversations in every inbox of
+        the claimed row's account (``is_open``: the open condition over an alias's
+        columns)."""
+        conv = self.schema.conversations
+        other = conv.alias("c3")
+        conditions = [other.c.assignee_id == agent, is_open(other.c)]
+        if "account_id" in conv.c:
+            conditions.append(other.c.account_id == conv.c.account_id)
+        elif self.schema.single_account is None:
+            # tenants through the inbox: the inboxes of the claimed row's account
+            own, same = (
+                self.schema.inboxes.alias("i_own"),
+                self.schema.inboxes.alias("i3"),
+            )
+            account = (
+                sa.select(own.c.account_id)
+                .where(own.c.id == conv.c.inbox_id)
+                .correlate(conv)
+                .scalar_subquery()
+            )
+            conditions.append(
+                other.c.inbox_id.in_(
+                    sa.select(same.c.id).where(same.c.account_id == account)
+                )
+            )
+        return (
+            sa.select(sa.func.count())
+            .select_from(other)
+            .where(*conditions)
+            .scalar_subquery()
+        )
+
+    def open_totals(
+        self, account: Any, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        """:class:`~autoassign.ports.TotalCapacity`: one ``GROUP BY assignee_id`` over
+        the account's open conversations (the index on ``(assignee_id, status)``
+        serves it)."""
+        wanted = [agent for agent in set(agents) if self.schema.accepts("agent", agent)]
+        if not wanted or not self.schema.allows_account(account):
+            return {}
+        conv = self.schema.conversations
+        stmt = (
+            sa.select(conv.c.assignee_id, sa.func.count().label("n"))
+            .where(
+                self.schema.account_is("conversations", account),
+                self.schema.open_condition(conv.c, self._clock.now()),
+                conv.c.assignee_id.in_(wanted),
+            )
+            .group_by(conv.c.assignee_id)
+        )
+        with self._db.read("open totals") as conn:
+            return {row.assignee_id: int(row.n) for row in conn.execute(stmt)}
 
     def outbox_insert(self, record: OutboxRecord) -> sa.Insert:
         """``INSERT INTO event_outbox`` of ``record``; on PostgreSQL and SQLite
@@ -441,14 +505,14 @@ class SqlConversationRepository:
         return sa.select(claimed.c.id, guard.label("guard"))
 
     def _claim_template(
-        self, *, capacity: bool, expected: Conversation | None
+        self, *, capacity: bool, expected: Conversation | None, total: bool = False
     ) -> sa.Select[Any]:
         """The guarded claim with bound parameters (``claim_id``, ``claim_agent``,
-        ``claim_limit``, ``claim_inbox``, ``claim_team``), built once per shape, so
-        SQLAlchemy's compiled cache serves every later claim (only without
-        ``open_when`` conditions, which depend on ``now``)."""
+        ``claim_limit``, ``claim_inbox``, ``claim_team``, ``claim_total``), built once
+        per shape, so SQLAlchemy's compiled cache serves every later claim (only
+        without ``open_when`` conditions, which depend on ``now``)."""
         team = None if expected is None or not self._has_team else expected.team is None
-        key = (capacity, expected is not None, team)
+        key = (capacity, expected is not None, team, total)
         found = self._templates.get(key)
         if found is not None:
             return found
@@ -484,6 +548,11 @@ class SqlConversationRepository:
                 .scalar_subquery()
             )
             conditions.append(held < sa.bindparam("claim_limit", type_=sa.Integer))
+        if total:
+            conditions.append(
+                self._total_held(agent, self.schema.status_is_open)
+                < sa.bindparam("claim_total", type_=sa.Integer)
+            )
         update = (
             sa.update(conv)
             .where(*conditions)
@@ -550,12 +619,19 @@ class SqlConversationRepository:
         *,
         capacity_limit: int | None = None,
         record: OutboxRecord | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         """The port's claim; with ``record`` (an
         :class:`~autoassign.adapters.sql.SqlEventOutbox` passes it) the outbox row is
-        written in the same statement (PostgreSQL) or transaction (SQLite)."""
+        written in the same statement (PostgreSQL) or transaction (SQLite). With
+        ``total_limit`` (:class:`~autoassign.ports.TotalCapacity`) the UPDATE also
+        counts the agent's open conversations across the account's inboxes."""
         return self._claim(
-            conversation, agent, capacity_limit=capacity_limit, record=record
+            conversation,
+            agent,
+            capacity_limit=capacity_limit,
+            record=record,
+            total_limit=total_limit,
         )
 
     def claim_checked(
@@ -565,6 +641,7 @@ class SqlConversationRepository:
         *,
         capacity_limit: int | None = None,
         record: OutboxRecord | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         """:class:`~autoassign.ports.CheckedClaims`: :meth:`claim` of ``expected.id``
         whose UPDATE also requires ``inbox_id = expected.inbox`` and the team of
@@ -579,6 +656,7 @@ class SqlConversationRepository:
             capacity_limit=capacity_limit,
             record=record,
             expected=expected,
+            total_limit=total_limit,
         )
 
     def _claim(
@@ -589,23 +667,32 @@ class SqlConversationRepository:
         capacity_limit: int | None,
         record: OutboxRecord | None,
         expected: Conversation | None = None,
+        total_limit: int | None = None,
     ) -> bool:
         if not (
             self.schema.accepts("conversation", conversation)
             and self.schema.accepts("agent", agent)
         ):
             return False
-        if capacity_limit is not None and capacity_limit <= 0:
+        if any(
+            limit is not None and limit <= 0 for limit in (capacity_limit, total_limit)
+        ):
             return False
 
         def built() -> sa.Update:
             return self.claim_statement(
-                conversation, agent, capacity_limit=capacity_limit, expected=expected
+                conversation,
+                agent,
+                capacity_limit=capacity_limit,
+                expected=expected,
+                total_limit=total_limit,
             )
 
+        # one lock per agent: claims for the same agent in any inbox run in turn
         lock = (
             advisory_lock_key("claim", agent)
-            if capacity_limit is not None and self._serialize_capacity
+            if (capacity_limit is not None or total_limit is not None)
+            and self._serialize_capacity
             else None
         )
         if self._db.autocommit_writes:
@@ -617,11 +704,15 @@ class SqlConversationRepository:
                 statement = self._guarded_statement(built())
             else:
                 statement = self._claim_template(
-                    capacity=capacity_limit is not None, expected=expected
+                    capacity=capacity_limit is not None,
+                    expected=expected,
+                    total=total_limit is not None,
                 )
                 params = {"claim_id": conversation, "claim_agent": agent}
                 if capacity_limit is not None:
                     params["claim_limit"] = capacity_limit
+                if total_limit is not None:
+                    params["claim_total"] = total_limit
                 if expected is not None:
                     params["claim_inbox"] = expected.inbox
                     if expected.team is not None:

@@ -73,7 +73,9 @@ migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``
 ``inbox_capacity_limits.conversation_limit`` nullable (``NULL``: an unlimited link); 5:
 the partial index ``ix_<conversations>_unassigned_earliest`` (the earliest-created page
 read in index order); 6: ``conversations.urgency`` and ``conversations.due_at`` with
-the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders."""
+the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders, the index
+``(assignee_id, status)`` (an agent's open conversations across inboxes) and
+``capacity_policies.total_limit``."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
@@ -834,6 +836,17 @@ class SqlSchema:
             sa.literal(NO_DUE_AT, type_=columns.due_at.type, literal_execute=True),
         )
 
+    def require_column(self, logical: str, column: str, value: object) -> None:
+        """Refuse to store ``value`` (when set) in a column ``logical`` does not have
+        (a host's table that maps no such column), instead of dropping it:
+        :class:`ConfigurationError` naming the column."""
+        if value is not None and column not in self.tables[logical].c:
+            raise ConfigurationError(
+                f"{logical}.{column} is not mapped: {value!r} cannot be stored (map "
+                f"the column in TableMap({logical!r}, ...) or leave it unset)",
+                field=column,
+            )
+
     def _mapped(self, logical: str, column: str) -> bool:
         """Whether ``logical`` has ``column`` (it is not mapped to ``None``)."""
         return self._maps[logical].columns.get(column, column) is not None
@@ -1062,6 +1075,13 @@ class SqlSchema:
                 col("exclusion_rules", sa.JSON(), optional=True, nullable=True),
                 col("created_at", ts(), optional=True, nullable=True),
                 col("updated_at", ts(), optional=True, nullable=True),
+                col(
+                    "total_limit",
+                    sa.Integer(),
+                    optional=True,
+                    nullable=True,
+                    since=_URGENCY_SINCE,
+                ),
             ],
             *fk("capacity_policies", ["account_id"], "accounts", ["id"]),
             sa.Index(None, "account_id", "id"),
@@ -1161,6 +1181,11 @@ class SqlSchema:
                 conv.c.created_at,
                 conv.c.id,
             )
+            # open_totals and the claim's count across inboxes (a total limit)
+            if self.revision >= _URGENCY_SINCE:
+                sa.Index(
+                    f"ix_{conv.name}_assignee_status", conv.c.assignee_id, conv.c.status
+                )
 
             def unassigned(suffix: str, *order: Any) -> None:
                 """A partial index over the unassigned open conversations, in one

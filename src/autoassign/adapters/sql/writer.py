@@ -326,6 +326,9 @@ class SqlWriter:
         """Insert or replace the policy with its limits and agents. An agent on another
         capacity policy of the account is moved to this one."""
         self._ids(capacity_policy=policy.id, account=policy.account)
+        self.schema.require_column(
+            "capacity_policies", "total_limit", policy.total_limit
+        )
         for inbox in policy.inbox_limits:
             self._ids(inbox=inbox)
         for agent in policy.agents:
@@ -344,6 +347,7 @@ class SqlWriter:
                     "name": policy.name,
                     "description": policy.description,
                     "exclusion_rules": exclusion_rules_to_json(policy.exclusion_rules),
+                    "total_limit": policy.total_limit,
                 },
             )
             conn.execute(

@@ -493,38 +493,75 @@ class DjangoConversationRepository:
         with _errors("open counts"):
             return {row[f.assignee]: int(row["n"]) for row in qs}
 
+    def open_totals(
+        self, account: Id, agents: Collection[AgentId]
+    ) -> Mapping[AgentId, int]:
+        """:class:`~autoassign.ports.TotalCapacity`: one ``GROUP BY`` on the assignee
+        over the account's open conversations (a single-account host: all of them)."""
+        wanted = list(set(agents))
+        f = self.fields
+        if not wanted or (
+            f.account is None and account != self.mapping.default_account
+        ):
+            return {}
+        where: dict[str, Any] = {f"{f.assignee}__in": wanted}
+        if f.account is not None:
+            where[f.account] = account
+        qs = (
+            self._manager()
+            .filter(self._open_filter(), **where)
+            .order_by()
+            .values(f.assignee)
+            .annotate(n=models.Count("pk"))
+        )
+        with _errors("open totals"):
+            return {row[f.assignee]: int(row["n"]) for row in qs}
+
+    def _held(self, agent: AgentId, same: str | None) -> models.Expression:
+        """``COALESCE((SELECT count(*) ...), 0)``: ``agent``'s open conversations
+        with the claimed row's value of ``same`` (its inbox, or its account; ``None``:
+        every row, a single-account host)."""
+        f = self.fields
+        where: dict[str, Any] = {f.assignee: agent}
+        if same is not None:
+            where[same] = models.OuterRef(same)
+        held = (
+            self.model._default_manager.filter(self._open_filter(), **where)
+            .order_by()
+            .values(f.assignee)
+            .annotate(n=models.Count("pk"))
+            .values("n")
+        )
+        return Coalesce(models.Subquery(held), 0)
+
     def claim(
         self,
         conversation: ConversationId,
         agent: AgentId,
         *,
         capacity_limit: int | None = None,
+        total_limit: int | None = None,
     ) -> bool:
-        if capacity_limit is not None and capacity_limit <= 0:
+        """The port's claim; ``total_limit`` (:class:`~autoassign.ports.TotalCapacity`)
+        adds a count of the agent's open conversations in the account's inboxes."""
+        limits = (capacity_limit, total_limit)
+        if any(limit is not None and limit <= 0 for limit in limits):
             return False
         f = self.fields
         qs = self._manager().filter(
             self._open_filter(), pk=conversation, **{f"{f.assignee}__isnull": True}
         )
         if capacity_limit is not None:
-            held = (
-                self.model._default_manager.filter(
-                    self._open_filter(),
-                    **{f.inbox: models.OuterRef(f.inbox), f.assignee: agent},
-                )
-                .order_by()
-                .values(f.inbox)
-                .annotate(n=models.Count("pk"))
-                .values("n")
-            )
-            qs = qs.filter(LessThan(Coalesce(models.Subquery(held), 0), capacity_limit))
+            qs = qs.filter(LessThan(self._held(agent, f.inbox), capacity_limit))
+        if total_limit is not None:
+            qs = qs.filter(LessThan(self._held(agent, f.account), total_limit))
         values = {f.assignee: agent, **self.mapping.claim_values}
         connection = connections[self.mapping.using]
         with (
             _errors("claim conversation"),
             transaction.atomic(using=self.mapping.using),
         ):
-            if capacity_limit is not None and connection.vendor == "postgresql":
+            if limits != (None, None) and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(
                         "SELECT pg_advisory_xact_lock(%s)",

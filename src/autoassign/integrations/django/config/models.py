@@ -24,6 +24,7 @@ from autoassign.model import (
     CapacityPolicy,
     ConversationPriority,
     ExclusionRules,
+    stored_total_limit,
 )
 
 __all__ = [
@@ -150,6 +151,14 @@ class CapacityPolicyRow(models.Model):
     exclude_older_than_hours: models.PositiveIntegerField[int | None, int | None] = (
         models.PositiveIntegerField(null=True, blank=True)
     )
+    total_limit: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(
+            null=True,
+            blank=True,
+            help_text="The most open conversations each agent may hold across all "
+            "inboxes (empty: no such limit).",
+        )
+    )
     created_at = _stamp_field()
     updated_at = _stamp_field()
 
@@ -188,6 +197,7 @@ class CapacityPolicyRow(models.Model):
             inbox_limits=limits,
             agents=agents,
             exclusion_rules=self.rules(),
+            total_limit=stored_total_limit(self.total_limit),
         )
 
 

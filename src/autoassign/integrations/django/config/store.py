@@ -51,6 +51,7 @@ from autoassign.model import (
     InboxId,
     PolicyId,
     id_sort_key,
+    stored_total_limit,
 )
 from autoassign.ports import Clock
 
@@ -197,7 +198,10 @@ class DjangoPolicyStore:
             id=row.pk,
             account=row.account,
             values=CapacityPolicyValues(
-                name=row.name, description=row.description, exclusion_rules=row.rules()
+                name=row.name,
+                description=row.description,
+                exclusion_rules=row.rules(),
+                total_limit=stored_total_limit(row.total_limit),
             ),
             inbox_limits=tuple(
                 self._limit_record(limit) for limit in row.limits.order_by("pk")
@@ -225,6 +229,7 @@ class DjangoPolicyStore:
             "description": values.description,
             "excluded_labels": list(rules.excluded_labels),
             "exclude_older_than_hours": rules.exclude_older_than_hours,
+            "total_limit": values.total_limit,
         }
 
     @staticmethod

@@ -1,8 +1,11 @@
 """``conversations.urgency`` (an integer, ``NULL``: none) and ``conversations.due_at``
 (a time, ``NULL``: none), read by the ``highest_urgency`` and ``earliest_due``
 conversation priorities, with their partial indexes ``ix_<conversations>_unassigned_urgency``
-and ``ix_<conversations>_unassigned_due`` over the unassigned open conversations. Both
-columns are nullable, so every row is kept as it is (with neither).
+and ``ix_<conversations>_unassigned_due`` over the unassigned open conversations; the
+index ``ix_<conversations>_assignee_status (assignee_id, status)``, for an agent's open
+conversations across inboxes (a capacity policy's ``total_limit``); and the nullable
+column ``capacity_policies.total_limit``. Every column is nullable, so every row is
+kept as it is.
 
 Skipped when the host maps ``conversations`` onto a table of its own (docs/sql.md says
 how to map a host's own priority and due-time columns), and column by column and index
@@ -31,17 +34,13 @@ depends_on = None
 _COLUMNS = ("urgency", "due_at")
 
 
-def upgrade() -> None:
-    head = schema_at(6)
-    if not head.owned("conversations"):
-        return
-    table = head.conversations
-    bind = op.get_bind()
+def _add_columns(bind: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """Add each of ``names`` (nullable) that ``table`` does not have yet."""
     inspector = sa.inspect(bind)
     present = {
         c["name"] for c in inspector.get_columns(table.name, schema=table.schema)
     }
-    for name in _COLUMNS:
+    for name in names:
         column = table.c[name]
         if column.name not in present:
             op.add_column(
@@ -49,8 +48,19 @@ def upgrade() -> None:
                 sa.Column(column.name, column.type, nullable=True),
                 schema=table.schema,
             )
+
+
+def upgrade() -> None:
+    head = schema_at(6)
+    bind = op.get_bind()
+    if head.owned("capacity_policies"):
+        _add_columns(bind, head.capacity_policies, ("total_limit",))
+    if not head.owned("conversations"):
+        return
+    table = head.conversations
+    _add_columns(bind, table, _COLUMNS)
     existing = index_names(bind, table)
-    for suffix in ("unassigned_urgency", "unassigned_due"):
+    for suffix in ("unassigned_urgency", "unassigned_due", "assignee_status"):
         name = f"ix_{table.name}_{suffix}"
         if name not in existing:
             next(index for index in table.indexes if index.name == name).create(bind)
