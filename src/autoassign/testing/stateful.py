@@ -173,6 +173,7 @@ _LIMITS = st.sampled_from([None, 1, 1, 2, 3])
 _UNLIMITED = "unlimited"
 """A drawn capacity: the inbox is linked with no limit (rules only)."""
 _CAPACITIES = st.sampled_from([None, None, _UNLIMITED, 1, 2, 3])
+_TOTALS = st.sampled_from([None, None, None, 0, 1, 2, 4])
 _MOSTLY_ON = st.sampled_from([True, True, True, False])
 
 _NO_ELIGIBLE_AGENT = frozenset(
@@ -278,6 +279,9 @@ class ReferenceModel:
     team_members: frozenset[AgentId] = frozenset()
     capacity_agents: frozenset[AgentId] = frozenset()
     capacity_limits: dict[InboxId, int | None] = attrs.field(factory=dict)
+    total_limit: int | None = None
+    """The capacity policy's limit across both inboxes (``None``: none); it applies
+    in the inboxes the policy links."""
     """The inboxes the capacity policy links: a limit, or ``None`` (unlimited)."""
     excluded_labels: frozenset[str] = frozenset()
     exclude_older_than_hours: int | None = None
@@ -363,6 +367,23 @@ class ReferenceModel:
             and c.status is ConversationStatus.OPEN
         )
 
+    def open_total(self, agent: AgentId) -> int:
+        """The agent's open conversations in every inbox (all are the account's)."""
+        return sum(
+            1
+            for c in self.conversations.values()
+            if c.assignee == agent and c.status is ConversationStatus.OPEN
+        )
+
+    def at_total(self, inbox: InboxId, agent: AgentId) -> bool:
+        """Whether the total limit removes ``agent`` in ``inbox``."""
+        return (
+            self.total_limit is not None
+            and agent in self.capacity_agents
+            and inbox in self.capacity_limits
+            and self.open_total(agent) >= self.total_limit
+        )
+
     def capacity_limit(self, inbox: InboxId, agent: AgentId) -> int | None:
         if agent not in self.capacity_agents:
             return None
@@ -430,6 +451,8 @@ class ReferenceModel:
                 continue
             capacity = self.capacity_limit(inbox, agent)
             if capacity is not None and self.open_count(inbox, agent) >= capacity:
+                continue
+            if self.at_total(inbox, agent):
                 continue
             if limit:
                 since, total = self.recent(inbox, agent, now)
@@ -563,6 +586,7 @@ def assignment_machine(
             orders=st.tuples(_ORDERS, _ORDERS),
             limits=st.tuples(_LIMITS, _LIMITS),
             capacities=st.tuples(_CAPACITIES, _CAPACITIES),
+            total=_TOTALS,
             skills=st.sampled_from([None, None, 0, 3000]),
             skilled=st.frozensets(st.sampled_from(AGENTS)),
         )
@@ -580,6 +604,7 @@ def assignment_machine(
             orders: tuple[AssignmentOrder, AssignmentOrder],
             limits: tuple[int | None, int | None],
             capacities: tuple[int | str | None, int | str | None],
+            total: int | None = None,
             skills: int | None = None,
             skilled: frozenset[AgentId] = frozenset(),
         ) -> MultipleResults[ConversationId]:
@@ -615,6 +640,7 @@ def assignment_machine(
             )
             model.team_members = team_members
             model.capacity_agents = capacity_agents
+            model.total_limit = total
             model.excluded_labels = frozenset({SPAM})
             model.exclude_older_than_hours = exclude_hours
             self._put_capacity()
@@ -662,6 +688,7 @@ def assignment_machine(
                     account=ACCOUNT,
                     inbox_limits=dict(model.capacity_limits),
                     agents=model.capacity_agents,
+                    total_limit=model.total_limit,
                     exclusion_rules=ExclusionRules(
                         excluded_labels=model.excluded_labels,
                         exclude_older_than_hours=model.exclude_older_than_hours,
@@ -820,6 +847,11 @@ def assignment_machine(
                 self.model.capacity_limits[inbox] = None
             else:
                 self.model.capacity_limits[inbox] = int(limit)
+            self._put_capacity()
+
+        @rule(total=_TOTALS)
+        def change_total_limit(self, total: int | None) -> None:
+            self.model.total_limit = total
             self._put_capacity()
 
         @rule(on=_MOSTLY_ON)
@@ -1067,6 +1099,7 @@ def assignment_machine(
                 f"status={model.status.get(agent)!r}, "
                 f"open={model.open_count(inbox, agent)}, "
                 f"capacity={model.capacity_limit(inbox, agent)}, "
+                f"total={model.open_total(agent)}/{model.total_limit}, "
                 f"recent={model.recent(inbox, agent, now)}, "
                 f"limit={policy.fair_distribution_limit})"
             )
