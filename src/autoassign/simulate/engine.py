@@ -44,7 +44,7 @@ from autoassign.model import (
 )
 from autoassign.results import Assignment
 from autoassign.service import InboxState
-from autoassign.simulate.scenario import Scenario
+from autoassign.simulate.scenario import InboxSpec, Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
 from autoassign.testing import FakeClock
@@ -68,6 +68,16 @@ In memory a ledger read costs per agent read, not a round trip, and a pass here 
 assigns one conversation to the first agent its walk reaches: reading ahead costs more
 than it saves (at 100,000 conversations a day, 16 made the ledger reads and the
 look-ahead about 15% of a run)."""
+
+
+def _wait_summary(waits: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": _r(percentile(waits, 50)),
+        "p90": _r(percentile(waits, 90)),
+        "p99": _r(percentile(waits, 99)),
+        "max": _r(max(waits) if waits else None),
+        "mean": _r(sum(waits) / len(waits) if waits else None),
+    }
 
 
 def percentile(values: list[float], pct: float) -> float | None:
@@ -299,6 +309,9 @@ class Simulation:
             inbox: _Waiting(rules) for inbox, rules in self._exclusions.items()
         }
         self._states: dict[str, InboxState | GateFailure] = {}
+        self._due_after = {
+            inbox.id: inbox.due_after_minutes for inbox in scenario.inboxes
+        }
         self._events = _Events(self._planned_events())
 
     # -- setup ---------------------------------------------------------------------------
@@ -475,23 +488,32 @@ class Simulation:
         )
 
     def _on_arrival(self, arrival: Arrival) -> None:
+        due_after = self._due_after[arrival.inbox]
         conversation = self.backend.add_conversation(
             arrival.conversation,
             inbox=arrival.inbox,
             labels=arrival.labels,
             team=arrival.team,
+            urgency=arrival.urgency,
+            due_at=(
+                None
+                if due_after is None
+                else self.clock.now() + timedelta(minutes=due_after)
+            ),
         )
         self._conversations[arrival.conversation] = _Conversation(
             arrival=arrival, created=self.minute, waiting_since=self.minute
         )
         self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if self.record is not None:
+            urgency = {} if arrival.urgency is None else {"urgency": arrival.urgency}
             self._log(
                 "conversation_created",
                 conversation=arrival.conversation,
                 inbox=arrival.inbox,
                 labels=list(arrival.labels),
                 team=arrival.team,
+                **urgency,
             )
         self.app.triggers.on_conversation_saved(None, conversation)
 
@@ -736,6 +758,29 @@ class Simulation:
 
     # -- the report ------------------------------------------------------------------------
 
+    @staticmethod
+    def _waits_by_urgency(
+        inbox: InboxSpec, tracked: list[_Conversation]
+    ) -> dict[str, dict[str, dict[str, float | None]]]:
+        """``{"wait_minutes_by_urgency": {level: summary, ..., "none": ...}}``, most
+        urgent first, when the inbox's conversations have urgencies (else nothing, so
+        a report without them is unchanged)."""
+        levels = sorted(
+            {c.arrival.urgency for c in tracked if c.arrival.urgency is not None},
+            reverse=True,
+        )
+        if not levels and not inbox.urgency:
+            return {}
+        out: dict[str, dict[str, float | None]] = {}
+        for level in [*levels, None]:
+            waits = [
+                c.assigned - c.waiting_since
+                for c in tracked
+                if c.assigned is not None and c.arrival.urgency == level
+            ]
+            out["none" if level is None else str(level)] = _wait_summary(waits)
+        return {"wait_minutes_by_urgency": out}
+
     def _policy_of(self, inbox: str) -> str | None:
         policy = self.backend.world.policy_for_inbox(inbox)
         return None if policy is None else str(policy.id)
@@ -796,13 +841,8 @@ class Simulation:
                     "assigned": len(waits),
                     "resolved": sum(1 for c in tracked if c.closed is not None),
                     "reopened": sum(c.reopened for c in tracked),
-                    "wait_minutes": {
-                        "p50": _r(percentile(waits, 50)),
-                        "p90": _r(percentile(waits, 90)),
-                        "p99": _r(percentile(waits, 99)),
-                        "max": _r(max(waits) if waits else None),
-                        "mean": _r(sum(waits) / len(waits) if waits else None),
-                    },
+                    "wait_minutes": _wait_summary(waits),
+                    **self._waits_by_urgency(inbox_spec, tracked),
                     "unassigned_at_end": len(self._waiting[inbox_spec.id]),
                     "excluded_at_end": excluded,
                     "peak_backlog": max((n for _m, n in backlog), default=0),

@@ -206,13 +206,16 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("unassigned at end", str(report["totals"]["unassigned_at_end"])),
     ]
     for inbox in report["inboxes"]:
-        wait = inbox["wait_minutes"]
-        rows.append(
-            (
-                f"{inbox['inbox']}: wait p50/p90/p99/max",
-                "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max")),
+        waits = [("wait", inbox["wait_minutes"])]
+        for level, wait in inbox.get("wait_minutes_by_urgency", {}).items():
+            waits.append((f"urgency {level}: wait", wait))
+        for name, wait in waits:
+            rows.append(
+                (
+                    f"{inbox['inbox']}: {name} p50/p90/p99/max",
+                    "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max")),
+                )
             )
-        )
         rows.append((f"{inbox['inbox']}: peak backlog", str(inbox["peak_backlog"])))
     fairness = report["fairness"]
     rows.append(("Jain's index", _num(fairness["jain_index"], 3)))

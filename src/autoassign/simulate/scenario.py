@@ -23,6 +23,7 @@ from autoassign.errors import ConfigurationError
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     MAX_TOTAL_LIMIT,
+    MAX_URGENCY,
     AssignmentOrder,
     AssignmentPolicy,
     ConversationPriority,
@@ -431,6 +432,12 @@ class InboxSpec:
     """Each label with the probability that a conversation carries it."""
     teams: tuple[tuple[str, float], ...] = ()
     """Each team with the share of conversations routed to it (at most one team)."""
+    urgency: tuple[tuple[int, float], ...] = ()
+    """Each urgency level with the share of conversations that have it (the rest have
+    none); for the ``highest_urgency`` and ``earliest_due`` priorities."""
+    due_after_minutes: float | None = None
+    """Each conversation is due this many minutes after it arrives (``None``: no due
+    time)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -514,6 +521,26 @@ def _probabilities(
         out.append((key, _number(path, table.raw(key), low=0.0, high=1.0)))
     table.finish()
     return tuple(out)
+
+
+def _urgency_shares(table: _Table) -> tuple[tuple[int, float], ...]:
+    """``{ "3" = 0.1, "0" = 0.5 }``: each level (an integer key from 0 to
+    ``MAX_URGENCY``) with its share, highest level first."""
+    out: list[tuple[int, float]] = []
+    for key in table.data:
+        path = table.at(key)
+        try:
+            level = int(key)
+        except ValueError:
+            level = -1
+        if not 0 <= level <= MAX_URGENCY or str(level) != key:
+            raise ScenarioError(
+                path,
+                f"an urgency level must be an integer 0..{MAX_URGENCY}, got {key!r}",
+            )
+        out.append((level, _number(path, table.raw(key), low=0.0, high=1.0)))
+    table.finish()
+    return tuple(sorted(out, reverse=True))
 
 
 def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Scenario:
@@ -693,10 +720,20 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
             teams=_probabilities(
                 table.table("teams", {}), {t.id for t in teams}, "team"
             ),
+            urgency=_urgency_shares(table.table("urgency", {})),
+            due_after_minutes=(
+                None
+                if table.raw("due_after_minutes", None) is None
+                else table.number("due_after_minutes", low=0.001, high=525_600.0)
+            ),
         )
         if sum(share for _team, share in inbox.teams) > 1.0 + 1e-9:
             raise ScenarioError(
                 table.at("teams"), "team shares must add up to at most 1"
+            )
+        if sum(share for _level, share in inbox.urgency) > 1.0 + 1e-9:
+            raise ScenarioError(
+                table.at("urgency"), "urgency shares must add up to at most 1"
             )
         table.finish()
         inboxes.append(inbox)

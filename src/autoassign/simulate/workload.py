@@ -16,6 +16,7 @@ from pathlib import Path
 
 import attrs
 
+from autoassign.model import stored_urgency
 from autoassign.simulate.scenario import Scenario, ScenarioError
 
 __all__ = [
@@ -43,6 +44,7 @@ class Arrival:
     team: str | None = None
     resolve_after: float | None = None
     """Minutes from assignment to resolution (``None``: the log says when)."""
+    urgency: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -74,9 +76,9 @@ def _rng(scenario: Scenario, *parts: str) -> random.Random:
     return random.Random("/".join((str(scenario.seed), *parts)))
 
 
-_Draw = tuple[float, int, tuple[str, ...], str | None, float | None]
-"""An arrival as drawn, before it is numbered: minute, inbox index, labels, team and
-resolve time."""
+_Draw = tuple[float, int, tuple[str, ...], str | None, float | None, int | None]
+"""An arrival as drawn, before it is numbered: minute, inbox index, labels, team,
+resolve time and urgency."""
 
 
 def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
@@ -105,7 +107,16 @@ def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
                 if pick < total:
                     team = team_id
                     break
-            out.append((now, index, labels, team, inbox.resolve.sample(rng)))
+            resolve_after = inbox.resolve.sample(rng)
+            urgency: int | None = None
+            if inbox.urgency:  # drawn only when configured: other runs are unchanged
+                pick, total = rng.random(), 0.0
+                for level, share in inbox.urgency:
+                    total += share
+                    if pick < total:
+                        urgency = level
+                        break
+            out.append((now, index, labels, team, resolve_after, urgency))
         segment = end
     return out
 
@@ -170,8 +181,9 @@ def generate_workload(scenario: Scenario) -> Workload:
             labels=labels,
             team=team,
             resolve_after=resolve_after,
+            urgency=urgency,
         )
-        for number, (minute, index, labels, team, resolve_after) in enumerate(
+        for number, (minute, index, labels, team, resolve_after, urgency) in enumerate(
             drawn, start=1
         )
     )
@@ -272,6 +284,11 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
             team = entry.get("team")
             if team is not None and team not in teams:
                 raise ScenarioError(where, f"unknown team {team!r}")
+            urgency = entry.get("urgency")
+            if urgency is not None and stored_urgency(urgency) is None:
+                raise ScenarioError(
+                    where, f"urgency must be an integer 0..1000000, got {urgency!r}"
+                )
             arrivals.append(
                 (
                     minute,
@@ -282,6 +299,7 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
                         inbox=inbox,
                         labels=tuple(labels),
                         team=None if team is None else str(team),
+                        urgency=stored_urgency(urgency),
                     ),
                 )
             )
