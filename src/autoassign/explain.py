@@ -245,9 +245,19 @@ class ConversationExplanation:
     is off (and the skill keys are left out of :meth:`to_dict`)."""
     skills_relaxed: bool = False
     """The conversation has waited past ``relax_after``: its requirements are off."""
+    urgency: int | None = None
+    """Its :attr:`~autoassign.model.Conversation.urgency` (the ``highest_urgency`` and
+    ``earliest_due`` priorities take it first); left out of :meth:`to_dict` when
+    ``None``."""
+    due_at: datetime | None = None
+    """Its :attr:`~autoassign.model.Conversation.due_at`; left out of :meth:`to_dict`
+    when ``None``."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
+        for key in ("urgency", "due_at"):
+            if out[key] is None:
+                del out[key]
         out["agents"] = [agent.to_dict() for agent in self.agents]
         if self.required_skills is None:
             del out["required_skills"], out["skills_relaxed"]
@@ -837,6 +847,8 @@ def explain_conversation(
         "assignee": record.assignee,
         "assignable": record.is_assignable,
         "team": None if record.team is None else str(record.team),
+        "urgency": record.urgency,
+        "due_at": record.due_at,
     }
     loaded = service.load_inbox(record.inbox)
     if isinstance(loaded, GateFailure):

@@ -321,6 +321,12 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
     console.print(
         f"assignable (open, no assignee): {'yes' if explanation.assignable else 'no'}"
     )
+    if explanation.urgency is not None or explanation.due_at is not None:
+        console.print(
+            f"urgency {'-' if explanation.urgency is None else explanation.urgency}, "
+            "due "
+            + ("-" if explanation.due_at is None else explanation.due_at.isoformat())
+        )
     if explanation.gate:
         console.print(f"inbox gate failing: {explanation.gate}")
     console.print(
