@@ -863,6 +863,8 @@ class AssignmentService:
         conversation of the snapshot skipped with ``backend_error``) when the
         repository cannot count across inboxes: a total limit is never ignored."""
         run.open_totals = None
+        if not run.total_limits:
+            return True  # the usual case: no walk of the members
         wanted = [agent for agent in run.members if agent in run.total_limits]
         if not wanted:
             return True
