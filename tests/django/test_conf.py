@@ -26,6 +26,8 @@ HELPDESK = settings.AUTOASSIGN
 BAD: list[tuple[dict[str, Any], str]] = [
     ({"CAPACITY_LIMIT": -1}, "AUTOASSIGN['CAPACITY_LIMIT']"),
     ({"CAPACITY_LIMIT": "5"}, "AUTOASSIGN['CAPACITY_LIMIT']"),
+    ({"OUTBOX": "yes"}, "AUTOASSIGN['OUTBOX']"),
+    ({"OUTBOX": 1}, "AUTOASSIGN['OUTBOX']"),
     ({"IDLE_TIMEOUT": 0}, "AUTOASSIGN['IDLE_TIMEOUT']"),
     ({"JOBS": "celery"}, "AUTOASSIGN['JOBS']"),  # needs its APP
     ({"JOBS": "beanstalk"}, "AUTOASSIGN['JOBS']"),

@@ -210,6 +210,26 @@ def test_the_most_urgent_tickets_go_first(helpdesk: Helpdesk) -> None:
     reset_autoassign()
 
 
+def test_the_outbox_setting_stages_events_in_redis(helpdesk: Helpdesk) -> None:
+    """``OUTBOX = True``: the claim's events are staged in Redis first and confirmed
+    once published, so one ticket gives one event and leaves nothing staged."""
+    with _settings(OUTBOX=True):
+        reset_autoassign()
+        app = get_autoassign()
+        assert app.bundle.service.outbox is app.backend.outbox
+        queue = helpdesk.queue()
+        helpdesk.staff("ann")
+        ticket = helpdesk.ticket(queue)
+        assert [e.conversation for e in helpdesk.assigned()] == [ticket.pk]
+        later = helpdesk.clock.now() + timedelta(days=1)
+        assert (
+            list(app.backend.outbox.due(queue.pk, staged_before=later, limit=10)) == []
+        )
+    reset_autoassign()
+    assert get_autoassign().bundle.service.outbox is None  # off by default
+    reset_autoassign()
+
+
 def test_rate_limit_holds(helpdesk: Helpdesk) -> None:
     with _settings(
         POLICY={"fair_distribution_limit": 2, "fair_distribution_window": 3600},

@@ -75,6 +75,7 @@ KEYS = frozenset(
         "IS_AGENT",
         "CLOCK",
         "EVENTS",
+        "OUTBOX",
         "OPTIONS",
     }
 )
@@ -231,6 +232,12 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
     jobs = _job_queue(config.get("JOBS", "inline"), redis, backend)
     events_factory = _callable(config, "EVENTS")
     events: EventBus = events_factory() if events_factory else SignalEventBus()
+    outbox = config.get("OUTBOX", False)
+    if not isinstance(outbox, bool):
+        raise ConfigurationError(
+            f"{_key('OUTBOX')} must be True or False, got {outbox!r}",
+            field=_key("OUTBOX"),
+        )
     options = config.get("OPTIONS", {})
     if not isinstance(options, Mapping):
         raise ConfigurationError(
@@ -250,7 +257,11 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             jobs=jobs,
             clock=clock,
             reservations=backend.reservations,
-            **{"reassigner": repository, **dict(options)},
+            **{
+                "reassigner": repository,
+                **({"outbox": backend.outbox} if outbox else {}),
+                **dict(options),
+            },
         ),
     )
     if isinstance(jobs, InlineJobQueue):
