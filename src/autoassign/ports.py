@@ -192,8 +192,8 @@ class PagedPolicyDirectory(Protocol):
     may be hooking, on every Python version):
     instead of one :meth:`~Directory.iter_inboxes` per account and one
     :meth:`~Directory.policy_for_inbox` per inbox, one query per page of inboxes.
-    Directories without it keep working as before. Shipped by ``InMemoryWorld`` and
-    ``SqlDirectory``.
+    Directories without it keep working as before. Shipped by ``InMemoryWorld``,
+    ``SqlDirectory`` and ``DjangoDirectory``.
     """
 
     def iter_inboxes_with_policies(

@@ -14,8 +14,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from helpdesk.models import Queue
 
 from autoassign.admin import AgentInfo, InboxInfo, PolicyStore
+from autoassign.integrations.django import DjangoDirectory
 from autoassign.integrations.django.config.models import (
     AssignmentPolicyRow,
     CapacityPolicyRow,
@@ -125,3 +128,48 @@ def test_new_rows_take_the_account_setting_and_sources_read_their_own(
         assert ModelPolicies(6).capacity_policies_for_inbox(10) == ()
     finally:
         _empty()
+
+
+def test_the_periodic_cycle_reads_a_page_of_policies_in_one_query(db: Any) -> None:
+    """``DjangoDirectory.iter_inboxes_with_policies`` with the configuration models:
+    each inbox paired with what ``policy_for_inbox`` returns, and the policies of a
+    page read in one query, however many inboxes the page holds."""
+    _empty()
+    try:
+        Queue.objects.all().delete()
+        Queue.objects.bulk_create(
+            Queue(id=n, title=f"Queue {n}", slug=f"q{n}") for n in range(1, 31)
+        )
+        first = AssignmentPolicyRow.objects.create(name="First")
+        second = AssignmentPolicyRow.objects.create(name="Second")
+        for n in range(1, 31):
+            if n % 3:
+                InboxPolicyLink.objects.create(
+                    inbox_id=n, policy=first if n % 2 else second
+                )
+        directory = DjangoDirectory(
+            inbox_model="helpdesk.Queue",
+            members=lambda inbox: (),
+            account_id=1,
+            policy_source=ModelPolicies(1),
+        )
+        with CaptureQueriesContext(connection) as small:
+            pages = list(directory.iter_inboxes_with_policies([1], batch_size=5))
+        pairs = [pair for page in pages for pair in page]
+        assert [inbox.id for inbox, _ in pairs] == [n for n in range(1, 31) if n % 3]
+        assert all(len(page) <= 5 for page in pages)
+        for inbox, policy in pairs:
+            assert policy == directory.policy_for_inbox(inbox.id)
+        with CaptureQueriesContext(connection) as large:
+            assert (
+                len(list(directory.iter_inboxes_with_policies([1], batch_size=100)))
+                == 1
+            )
+        # rows and links once, then one query per page
+        assert (
+            len(small.captured_queries) - len(pages) == len(large.captured_queries) - 1
+        )
+        assert list(directory.iter_inboxes_with_policies([2], batch_size=5)) == []
+    finally:
+        _empty()
+        Queue.objects.all().delete()
