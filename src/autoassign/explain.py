@@ -46,8 +46,10 @@ from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
     Account,
+    AccountId,
     AgentId,
     AssignmentPolicy,
+    Conversation,
     ConversationId,
     ConversationPriority,
     EffectivePolicy,
@@ -252,10 +254,14 @@ class ConversationExplanation:
     due_at: datetime | None = None
     """Its :attr:`~autoassign.model.Conversation.due_at`; left out of :meth:`to_dict`
     when ``None``."""
+    sticky_agent: AgentId | None = None
+    """Sticky agents (:mod:`autoassign.sticky`): the agent of the contact's previous
+    conversation within the window, judged first; left out of :meth:`to_dict` when
+    ``None``."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
-        for key in ("urgency", "due_at"):
+        for key in ("urgency", "due_at", "sticky_agent"):
             if out[key] is None:
                 del out[key]
         out["agents"] = [agent.to_dict() for agent in self.agents]
@@ -795,6 +801,22 @@ def explain_inbox(
 # -- explain_conversation ----------------------------------------------------------------
 
 
+def _sticky_agent(
+    service: AssignmentService, account: AccountId, record: Conversation, now: datetime
+) -> AgentId | None:
+    """The contact's previous agent as a pass would read it (``None``: off, none, or
+    the history failed, when a pass lets the policy choose)."""
+    if service.sticky is None:
+        return None
+    try:
+        found = service.sticky.history.previous_agents(
+            account, [record], since=service.sticky.since(now)
+        )
+    except Exception:
+        return None
+    return found.get(record.id)
+
+
 def _team_for(
     service: AssignmentService, state: InboxState, team_id: object
 ) -> Team | SkipReason | None:
@@ -896,6 +918,7 @@ def explain_conversation(
     )
     verdicts, recent = standing.verdicts, standing.recent
     base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)
+    base["sticky_agent"] = _sticky_agent(service, loaded.account.id, record, now)
     if reasons:
         return ConversationExplanation(**base, outcome="excluded")
     eligible = [v.agent for v in verdicts if v.eligible]
@@ -920,7 +943,11 @@ def explain_conversation(
         last_assigned=last_assigned,
         limits=capacity_limits(capacity, record.inbox),
     )
-    chosen = selector.preview(context)
+    chosen = (
+        base["sticky_agent"]
+        if base["sticky_agent"] in eligible
+        else selector.preview(context)
+    )
     if chosen is None or chosen not in eligible:
         return ConversationExplanation(
             **base,

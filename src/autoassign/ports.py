@@ -46,6 +46,7 @@ __all__ = [
     "CheckedClaims",
     "CheckedOutboxClaims",
     "Clock",
+    "ContactHistory",
     "ConversationRepository",
     "DelayedJobQueue",
     "Directory",
@@ -513,6 +514,27 @@ class CheckedClaims(Protocol):
         <ConversationRepository.unassigned_open>`). With ``record`` (an outbox that
         writes its rows in the claim passes it) the record is stored atomically with
         the claim. Returns whether it assigned."""
+        ...
+
+
+@runtime_checkable
+class ContactHistory(Protocol):
+    """**Port (optional):** who had a returning contact before, for sticky agents
+    (:mod:`autoassign.sticky`): the host's own query (its conversations table knows
+    each conversation's contact), or
+    :class:`~autoassign.sticky.InMemoryContactHistory`."""
+
+    def previous_agents(
+        self,
+        account: AccountId,
+        conversations: Sequence[Conversation],
+        *,
+        since: datetime,
+    ) -> Mapping[ConversationId, AgentId]:
+        """For each of ``conversations`` (a page of ``account``'s) whose contact had
+        another conversation created at or after ``since`` with an assignee: the
+        assignee of the most recent one (whatever its status now). Conversations
+        without one are absent. One read for the page."""
         ...
 
 

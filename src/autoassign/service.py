@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -42,6 +42,7 @@ from autoassign.model import (
     AgentId,
     AssignmentOrder,
     Conversation,
+    ConversationId,
     EffectivePolicy,
     Inbox,
     InboxId,
@@ -86,6 +87,7 @@ from autoassign.selection import (
     fallback_ranking,
 )
 from autoassign.skills import SkillRouting
+from autoassign.sticky import StickyRouting
 
 __all__ = [
     "DEFAULT_BULK_LIMIT",
@@ -201,6 +203,9 @@ class _Pass:
     open_totals: dict[AgentId, int] | None = None
     """Open conversations across the account's inboxes of the online members with a
     total limit: read with the snapshot, kept current with the pass's assignments."""
+    previous: Mapping[ConversationId, AgentId] = attrs.field(factory=dict)
+    """Sticky agents: the previous agent of each conversation of the current page
+    whose contact had one (read once per page)."""
     member_set: frozenset[AgentId] = frozenset()
     statuses: dict[AgentId, str] = attrs.field(factory=dict)
     recent: RecentAssignments | None = None
@@ -287,6 +292,19 @@ class _Reserved(enum.Enum):
     REFUSED = "refused"
     PRESENCE_CHANGED = "presence_changed"
     PRESENCE_FAILED = "presence_failed"
+
+
+def _preferring(
+    prefer: AgentId | None, candidates: Iterable[AgentId]
+) -> Iterator[AgentId]:
+    """``prefer`` first (when given), then ``candidates`` without it."""
+    if prefer is None:
+        yield from candidates
+        return
+    yield prefer
+    for agent in candidates:
+        if agent != prefer:
+            yield agent
 
 
 class _Lookahead(Iterator[AgentId]):
@@ -385,6 +403,9 @@ class AssignmentService:
     skills: SkillRouting | None = None
     """Skills-based routing (:mod:`autoassign.skills`): a conversation's required
     skills remove the agents who lack them (``None``: off)."""
+    sticky: StickyRouting | None = None
+    """Sticky agents (:mod:`autoassign.sticky`): a returning contact's previous agent
+    is judged first (``None``: off)."""
 
     _capabilities: dict[type, tuple[object, bool]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -693,6 +714,7 @@ class AssignmentService:
         the pass; the gates and the membership are re-checked before each conversation
         but the pass's first. Once nobody can take a conversation without a team, the
         rest of the page is skipped with that reason (``result.stopped`` says so)."""
+        run.previous = self._previous_agents(run, page)
         for index, conversation in enumerate(page):
             if (index > 0 or not first) and not self._refresh(
                 run, page[index:], selector
@@ -709,6 +731,31 @@ class AssignmentService:
                 for rest in page[index + 1 :]:
                     run.skip(rest, *run.saturated_by)
                 return
+
+    def _previous_agents(
+        self, run: _Pass, page: Sequence[Conversation]
+    ) -> Mapping[ConversationId, AgentId]:
+        """Sticky agents: the page's previous agents, in one read; none when sticky
+        routing is off, and none (the policy chooses, as without it) when the history
+        fails."""
+        if self.sticky is None or not page:
+            return {}
+        try:
+            found = self.sticky.history.previous_agents(
+                run.state.account.id,
+                page,
+                since=self.sticky.since(self.clock.now()),
+            )
+        except Exception:
+            degradations.failed(
+                logger,
+                "contact history",
+                "could not read the contacts' previous agents; the policy chooses",
+                extra=_log_extra(run.state.inbox.id),
+            )
+            return {}
+        degradations.recovered(logger, "contact history")
+        return found
 
     def _another_page(
         self, run: _Pass, page: Sequence[Conversation], batch: int, pages: int
@@ -976,11 +1023,13 @@ class AssignmentService:
         *,
         judged: dict[AgentId, AgentVerdict],
         required: Mapping[str, int],
+        prefer: AgentId | None = None,
     ) -> tuple[AgentId | None, list[AgentId]]:
         """The first agent in ranking order that passes every filter (lazily: the walk
         stops there), and the agents before it that were offline and whose presence has
         not been read for this conversation (``confirmed``; ``None``: everyone's was).
-        Every verdict reached is left in ``judged``.
+        Every verdict reached is left in ``judged``. ``prefer`` (sticky agents) is
+        judged before the ranking.
 
         Ledger usage is read as the walk goes: on reaching an online agent not read
         yet, one read covers it and the next unread online agents of the ranking, up
@@ -990,7 +1039,7 @@ class AssignmentService:
         if run.ranking is None:
             return None, offline
         policy = run.state.policy
-        ahead = _Lookahead(run.ranking.candidates())
+        ahead = _Lookahead(_preferring(prefer, run.ranking.candidates()))
 
         def unread(agent: AgentId) -> bool:
             recent = run.recent
@@ -1153,6 +1202,7 @@ class AssignmentService:
                 confirmed,
                 judged=judged,
                 required=required,
+                prefer=run.previous.get(conversation.id),
             )
             if agent is None:
                 changed = self._presence_changed(run, offline, confirmed)

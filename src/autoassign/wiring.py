@@ -43,6 +43,7 @@ from autoassign.service import (
     check_bulk_limit,
 )
 from autoassign.skills import SkillRouting
+from autoassign.sticky import StickyRouting
 from autoassign.triggers import (
     AssignmentTriggers,
     LegacyAssigner,
@@ -122,6 +123,7 @@ def build_autoassign(
     schedules: ScheduleBook | None = None,
     tracing: Tracing | None = None,
     skills: SkillRouting | None = None,
+    sticky: StickyRouting | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -154,6 +156,9 @@ def build_autoassign(
     hours are not assigned; off by default.
     ``skills`` routes by skills (:class:`~autoassign.skills.SkillRouting`): a
     conversation's required skills remove the agents who lack them; off by default.
+    ``sticky`` (:class:`~autoassign.sticky.StickyRouting`): a returning contact's
+    conversation goes first to their previous agent when that agent is eligible; off
+    by default.
     ``tracing`` (e.g. :class:`~autoassign.integrations.otel.OtelTracing`) opens a span
     around every pass and wraps every port given here so that each of its calls is a
     span inside it (:class:`~autoassign.metrics.Tracing`); off by default, at no
@@ -195,6 +200,11 @@ def build_autoassign(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
             field="outbox_grace",
         )
+    if sticky is not None and not isinstance(sticky, StickyRouting):
+        raise ConfigurationError(
+            f"sticky must be a StickyRouting or None, got {type(sticky).__name__}",
+            field="sticky",
+        )
     if skills is not None and not isinstance(skills, SkillRouting):
         raise ConfigurationError(
             f"skills must be a SkillRouting or None, got {type(skills).__name__}",
@@ -223,6 +233,7 @@ def build_autoassign(
         outbox_grace=outbox_grace,
         schedules=schedules,
         skills=skills,
+        sticky=sticky,
         metrics=metrics,
         tracing=tracing,
     )

@@ -327,6 +327,10 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
             "due "
             + ("-" if explanation.due_at is None else explanation.due_at.isoformat())
         )
+    if explanation.sticky_agent is not None:
+        console.print(
+            f"sticky agent (the contact's previous): {explanation.sticky_agent!r}"
+        )
     if explanation.gate:
         console.print(f"inbox gate failing: {explanation.gate}")
     console.print(
