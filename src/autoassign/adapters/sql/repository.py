@@ -419,6 +419,53 @@ class SqlConversationRepository:
             .scalar_subquery()
         )
 
+    def previous_agents(
+        self,
+        account: Any,
+        conversations: Sequence[Conversation],
+        *,
+        since: datetime,
+    ) -> Mapping[ConversationId, AgentId]:
+        """:class:`~autoassign.ports.ContactHistory` over ``conversations.contact_id``
+        (sticky agents): one statement for the page, a self-join on the contact (the
+        index ``(contact_id, created_at)`` serves it), the newest match kept per
+        conversation. :class:`ConfigurationError` when the column is not mapped."""
+        conv = self.schema.conversations
+        if "contact_id" not in conv.c:
+            raise ConfigurationError(
+                "conversations.contact_id is not mapped: map the contact column "
+                "(TableMap('conversations', {'contact_id': ...})) for sticky agents",
+                field="conversations.contact_id",
+            )
+        ids = [c.id for c in conversations if self.schema.accepts("conversation", c.id)]
+        if not ids or not self.schema.allows_account(account):
+            return {}
+        prev = conv.alias("prev")
+        conditions: list[ColumnElement[bool]] = [
+            conv.c.id.in_(ids),
+            prev.c.contact_id == conv.c.contact_id,
+            prev.c.id != conv.c.id,
+            prev.c.assignee_id.is_not(None),
+            prev.c.created_at >= sa.literal(since, type_=conv.c.created_at.type),
+            self.schema.account_is("conversations", account),
+        ]
+        if "account_id" in conv.c:
+            conditions.append(prev.c.account_id == conv.c.account_id)
+        stmt = sa.select(
+            conv.c.id.label("current"),
+            prev.c.assignee_id,
+            prev.c.created_at,
+            prev.c.id.label("previous"),
+        ).where(*conditions)
+        best: dict[ConversationId, tuple[Any, tuple[int, int | str], AgentId]] = {}
+        with self._db.read("previous agents") as conn:
+            for row in conn.execute(stmt):
+                key = (row.created_at, id_sort_key(row.previous))
+                found = best.get(row.current)
+                if found is None or key > found[:2]:
+                    best[row.current] = (*key, row.assignee_id)
+        return {current: found[2] for current, found in best.items()}
+
     def open_totals(
         self, account: Any, agents: Collection[AgentId]
     ) -> Mapping[AgentId, int]:

@@ -74,8 +74,9 @@ migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``
 the partial index ``ix_<conversations>_unassigned_earliest`` (the earliest-created page
 read in index order); 6: ``conversations.urgency`` and ``conversations.due_at`` with
 the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders, the index
-``(assignee_id, status)`` (an agent's open conversations across inboxes) and
-``capacity_policies.total_limit``."""
+``(assignee_id, status)`` (an agent's open conversations across inboxes),
+``conversations.contact_id`` with its index ``(contact_id, created_at)`` (sticky
+agents) and ``capacity_policies.total_limit``."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
@@ -1163,6 +1164,14 @@ class SqlSchema:
                     since=_URGENCY_SINCE,
                 ),
                 col("due_at", ts(), optional=True, nullable=True, since=_URGENCY_SINCE),
+                # the contact (sticky agents: SqlConversationRepository.previous_agents)
+                col(
+                    "contact_id",
+                    self._id("conversation"),
+                    optional=True,
+                    nullable=True,
+                    since=_URGENCY_SINCE,
+                ),
             ],
             *fk("conversations", ["inbox_id"], "inboxes", ["id"]),
         )
@@ -1185,6 +1194,13 @@ class SqlSchema:
             if self.revision >= _URGENCY_SINCE:
                 sa.Index(
                     f"ix_{conv.name}_assignee_status", conv.c.assignee_id, conv.c.status
+                )
+            # a contact's recent conversations (sticky agents)
+            if "contact_id" in conv.c:
+                sa.Index(
+                    f"ix_{conv.name}_contact_created",
+                    conv.c.contact_id,
+                    conv.c.created_at,
                 )
 
             def unassigned(suffix: str, *order: Any) -> None:

@@ -3,9 +3,10 @@
 conversation priorities, with their partial indexes ``ix_<conversations>_unassigned_urgency``
 and ``ix_<conversations>_unassigned_due`` over the unassigned open conversations; the
 index ``ix_<conversations>_assignee_status (assignee_id, status)``, for an agent's open
-conversations across inboxes (a capacity policy's ``total_limit``); and the nullable
-column ``capacity_policies.total_limit``. Every column is nullable, so every row is
-kept as it is.
+conversations across inboxes (a capacity policy's ``total_limit``); the nullable column
+``conversations.contact_id`` with the index ``ix_<conversations>_contact_created`` (sticky
+agents); and the nullable column ``capacity_policies.total_limit``. Every column is
+nullable, so every row is kept as it is.
 
 Skipped when the host maps ``conversations`` onto a table of its own (docs/sql.md says
 how to map a host's own priority and due-time columns), and column by column and index
@@ -31,7 +32,7 @@ down_revision: str | None = "0005"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ("urgency", "due_at")
+_COLUMNS = ("urgency", "due_at", "contact_id")
 
 
 def _add_columns(bind: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
@@ -60,7 +61,12 @@ def upgrade() -> None:
     table = head.conversations
     _add_columns(bind, table, _COLUMNS)
     existing = index_names(bind, table)
-    for suffix in ("unassigned_urgency", "unassigned_due", "assignee_status"):
+    for suffix in (
+        "unassigned_urgency",
+        "unassigned_due",
+        "assignee_status",
+        "contact_created",
+    ):
         name = f"ix_{table.name}_{suffix}"
         if name not in existing:
             next(index for index in table.indexes if index.name == name).create(bind)
