@@ -28,6 +28,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"CAPACITY_LIMIT": "5"}, "AUTOASSIGN['CAPACITY_LIMIT']"),
     ({"OUTBOX": "yes"}, "AUTOASSIGN['OUTBOX']"),
     ({"OUTBOX": 1}, "AUTOASSIGN['OUTBOX']"),
+    ({"STICKY": 3600}, "AUTOASSIGN['STICKY']"),
+    ({"STICKY": {"WINDOW": "1h"}}, "AUTOASSIGN['STICKY']"),
+    ({"STICKY": {"WINDOW": 0}}, "AUTOASSIGN['STICKY']"),
+    ({"STICKY": {"WINDOW": 60, "OTHER": 1}}, "AUTOASSIGN['STICKY']"),
     ({"IDLE_TIMEOUT": 0}, "AUTOASSIGN['IDLE_TIMEOUT']"),
     ({"JOBS": "celery"}, "AUTOASSIGN['JOBS']"),  # needs its APP
     ({"JOBS": "beanstalk"}, "AUTOASSIGN['JOBS']"),
@@ -60,6 +64,15 @@ BAD: list[tuple[dict[str, Any], str]] = [
         "AUTOASSIGN['CONVERSATIONS']",
     ),
     ({"CONVERSATIONS": "helpdesk.Ticket"}, "AUTOASSIGN['CONVERSATIONS']"),
+    (  # sticky agents without a contact field
+        {
+            "STICKY": {"WINDOW": 60},
+            "CONVERSATIONS": {
+                k: v for k, v in HELPDESK["CONVERSATIONS"].items() if k != "contact"
+            },
+        },
+        "AUTOASSIGN['STICKY']",
+    ),
 ]
 
 

@@ -230,6 +230,31 @@ def test_the_outbox_setting_stages_events_in_redis(helpdesk: Helpdesk) -> None:
     reset_autoassign()
 
 
+def test_a_returning_submitter_gets_their_previous_agent(helpdesk: Helpdesk) -> None:
+    """``STICKY``: the example maps ``submitter_email`` as the contact; a second
+    ticket of the same submitter goes to the agent of their first, although round
+    robin would pick the other; someone new goes by round robin."""
+    with _settings(STICKY={"WINDOW": 86_400}):
+        reset_autoassign()
+        queue = helpdesk.queue()
+        ann, bob = helpdesk.staff("ann"), helpdesk.staff("bob")
+        first = Ticket.objects.create(
+            title="first", queue=queue, submitter_email="carol@example.com"
+        )
+        first.refresh_from_db()
+        again = Ticket.objects.create(
+            title="again", queue=queue, submitter_email="carol@example.com"
+        )
+        new = Ticket.objects.create(
+            title="new", queue=queue, submitter_email="dave@example.com"
+        )
+        for ticket in (again, new):
+            ticket.refresh_from_db()
+        assert again.assigned_to_id == first.assigned_to_id
+        assert {first.assigned_to_id, new.assigned_to_id} == {ann.pk, bob.pk}
+    reset_autoassign()
+
+
 def test_rate_limit_holds(helpdesk: Helpdesk) -> None:
     with _settings(
         POLICY={"fair_distribution_limit": 2, "fair_distribution_window": 3600},

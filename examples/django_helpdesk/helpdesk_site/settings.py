@@ -89,6 +89,7 @@ AUTOASSIGN = {
         "urgency": "priority",
         "urgency_levels": {1: 4, 2: 3, 3: 2, 4: 1, 5: 0},
         "due": "due_date",
+        "contact": "submitter_email",  # for sticky agents (AUTOASSIGN["STICKY"])
         "not_assignable": Q(on_hold=True),
     },
     "INBOX_MODEL": "helpdesk.Queue",

@@ -37,6 +37,7 @@ from autoassign.integrations.django.repository import (
 from autoassign.jobs import DEFAULT_LEASE_TTL
 from autoassign.model import AccountId, AssignmentPolicy
 from autoassign.ports import Clock, EventBus, JobQueue
+from autoassign.sticky import StickyRouting
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
@@ -76,6 +77,7 @@ KEYS = frozenset(
         "CLOCK",
         "EVENTS",
         "OUTBOX",
+        "STICKY",
         "OPTIONS",
     }
 )
@@ -238,6 +240,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             f"{_key('OUTBOX')} must be True or False, got {outbox!r}",
             field=_key("OUTBOX"),
         )
+    sticky = _sticky(config.get("STICKY"), repository)
     options = config.get("OPTIONS", {})
     if not isinstance(options, Mapping):
         raise ConfigurationError(
@@ -260,6 +263,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             **{
                 "reassigner": repository,
                 **({"outbox": backend.outbox} if outbox else {}),
+                **({"sticky": sticky} if sticky is not None else {}),
                 **dict(options),
             },
         ),
@@ -300,6 +304,34 @@ def _object(value: Any, name: str) -> Any:
         raise ConfigurationError(
             f"{_key(name)}: cannot import {value!r}: {exc}", field=_key(name)
         ) from None
+
+
+def _sticky(setting: object, repository: DjangoConversationRepository) -> Any:
+    """``AUTOASSIGN['STICKY'] = {"WINDOW": seconds}``: sticky agents over the mapping's
+    ``contact`` field (``None``: off)."""
+    if setting is None:
+        return None
+    key = _key("STICKY")
+    window = setting.get("WINDOW") if isinstance(setting, Mapping) else None
+    if (
+        not isinstance(setting, Mapping)
+        or set(setting) != {"WINDOW"}
+        or isinstance(window, bool)
+        or not isinstance(window, int | float)
+    ):
+        raise ConfigurationError(
+            f"{key} must be {{'WINDOW': seconds}}, got {setting!r}", field=key
+        )
+    if repository.fields.contact is None:
+        raise ConfigurationError(
+            f"{key} needs a contact field in {_key('CONVERSATIONS')} "
+            "('contact': 'submitter_email', for example)",
+            field=key,
+        )
+    return _wrap(
+        "STICKY",
+        lambda: StickyRouting(history=repository, window=timedelta(seconds=window)),
+    )
 
 
 def _job_queue(setting: Any, redis: Any, backend: RedisBackend) -> JobQueue:

@@ -36,6 +36,7 @@ from autoassign.model import (
     Id,
     InboxId,
     TeamId,
+    id_sort_key,
     stored_due_at,
     stored_urgency,
 )
@@ -106,6 +107,9 @@ class ConversationMapping:
             :data:`~autoassign.model.MAX_URGENCY`, reads as no urgency.
         due: the due-time field (django-helpdesk's ``due_date``; aware datetimes),
             or ``None``.
+        contact: the field that says whose the conversation is (django-helpdesk's
+            ``submitter_email``), for sticky agents (:meth:`previous_agents`), or
+            ``None``.
         not_assignable: a filter (``Q``) of conversations that are open in
             ``status_map`` but must not be assigned (django-helpdesk's
             ``Q(on_hold=True)``); they read as ``snoozed``.
@@ -135,6 +139,7 @@ class ConversationMapping:
         default=None, converter=attrs.converters.optional(_levels)
     )
     due: str | None = None
+    contact: str | None = None
     not_assignable: models.Q | None = None
     claim_values: Mapping[str, Any] = attrs.field(factory=dict)
     using: str = "default"
@@ -194,6 +199,7 @@ class _Fields:
         self.account = column("account", mapping.account) if mapping.account else None
         self.urgency = column("urgency", mapping.urgency) if mapping.urgency else None
         self.due = column("due", mapping.due) if mapping.due else None
+        self.contact = column("contact", mapping.contact) if mapping.contact else None
         if mapping.urgency_levels is not None and self.urgency is None:
             raise ConfigurationError(
                 "urgency_levels needs an urgency field", field="urgency_levels"
@@ -516,6 +522,60 @@ class DjangoConversationRepository:
         )
         with _errors("open totals"):
             return {row[f.assignee]: int(row["n"]) for row in qs}
+
+    def previous_agents(
+        self,
+        account: Id,
+        conversations: Sequence[Conversation],
+        *,
+        since: datetime,
+    ) -> Mapping[ConversationId, AgentId]:
+        """:class:`~autoassign.ports.ContactHistory` over the ``contact`` field (sticky
+        agents): the page's contacts (one query), then their conversations with an
+        assignee created at or after ``since`` (one query), the newest kept per
+        conversation of the page. :class:`ConfigurationError` without the field."""
+        f = self.fields
+        if f.contact is None:
+            raise ConfigurationError(
+                "ConversationMapping.contact is not set: name the contact field for "
+                "sticky agents",
+                field="contact",
+            )
+        ids = [c.id for c in conversations]
+        if not ids or (f.account is None and account != self.mapping.default_account):
+            return {}
+        scope: dict[str, Any] = {} if f.account is None else {f.account: account}
+        with _errors("previous agents"):
+            mine = dict(
+                self._manager()
+                .filter(**{f"{f.pk}__in": ids, f"{f.contact}__isnull": False}, **scope)
+                .values_list(f.pk, f.contact)
+            )
+            if not mine:
+                return {}
+            rows = list(
+                self._manager()
+                .filter(
+                    **{
+                        f"{f.contact}__in": list(set(mine.values())),
+                        f"{f.assignee}__isnull": False,
+                        f"{f.created}__gte": since,
+                    },
+                    **scope,
+                )
+                .values_list(f.contact, f.pk, f.assignee, f.created)
+            )
+        newest: dict[Any, list[tuple[Any, tuple[int, int | str], Any, AgentId]]] = {}
+        for contact, pk, assignee, created in rows:
+            newest.setdefault(contact, []).append(
+                (created, id_sort_key(pk), pk, assignee)
+            )
+        out: dict[ConversationId, AgentId] = {}
+        for conversation, contact in mine.items():
+            earlier = [e for e in newest.get(contact, ()) if e[2] != conversation]
+            if earlier:
+                out[conversation] = max(earlier, key=lambda e: e[:2])[3]
+        return out
 
     def _held(self, agent: AgentId, same: str | None) -> models.Expression:
         """``COALESCE((SELECT count(*) ...), 0)``: ``agent``'s open conversations
