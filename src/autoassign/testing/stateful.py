@@ -122,6 +122,7 @@ from autoassign.ports import (
 from autoassign.results import Assignment, AssignmentResult, Skip
 from autoassign.service import DEFAULT_MAX_PAGES
 from autoassign.skills import InMemorySkillBook, SkillRouting
+from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -282,6 +283,9 @@ class ReferenceModel:
     total_limit: int | None = None
     """The capacity policy's limit across both inboxes (``None``: none); it applies
     in the inboxes the policy links."""
+    sticky_window: int | None = None
+    """Sticky agents' window in seconds (``None``: off). Conversation ``n``'s contact
+    is ``n % 3``."""
     """The inboxes the capacity policy links: a limit, or ``None`` (unlimited)."""
     excluded_labels: frozenset[str] = frozenset()
     exclude_older_than_hours: int | None = None
@@ -366,6 +370,27 @@ class ReferenceModel:
             and c.assignee == agent
             and c.status is ConversationStatus.OPEN
         )
+
+    def previous_agent(
+        self, conversation: Conversation, now: datetime
+    ) -> AgentId | None:
+        """Sticky agents: the assignee of the newest other conversation of the same
+        contact created within the window (any status), or ``None``."""
+        if self.sticky_window is None or not isinstance(conversation.id, int):
+            return None
+        since = now - timedelta(seconds=self.sticky_window)
+        earlier = [
+            c
+            for c in self.conversations.values()
+            if isinstance(c.id, int)
+            and c.id != conversation.id
+            and c.id % 3 == conversation.id % 3
+            and c.assignee is not None
+            and c.created_at >= since
+        ]
+        if not earlier:
+            return None
+        return max(earlier, key=lambda c: (c.created_at, id_sort_key(c.id))).assignee
 
     def open_total(self, agent: AgentId) -> int:
         """The agent's open conversations in every inbox (all are the account's)."""
@@ -570,6 +595,7 @@ def assignment_machine(
             self.next_conversation = 1
             self.bulk_limit = 100
             self.app: Autoassign | None = None
+            self.contacts: InMemoryContactHistory | None = None
 
         # -- set-up -------------------------------------------------------------------------
 
@@ -587,6 +613,7 @@ def assignment_machine(
             limits=st.tuples(_LIMITS, _LIMITS),
             capacities=st.tuples(_CAPACITIES, _CAPACITIES),
             total=_TOTALS,
+            sticky=st.sampled_from([None, None, None, 600, 7200]),
             skills=st.sampled_from([None, None, 0, 3000]),
             skilled=st.frozensets(st.sampled_from(AGENTS)),
         )
@@ -605,6 +632,7 @@ def assignment_machine(
             limits: tuple[int | None, int | None],
             capacities: tuple[int | str | None, int | str | None],
             total: int | None = None,
+            sticky: int | None = None,
             skills: int | None = None,
             skilled: frozenset[AgentId] = frozenset(),
         ) -> MultipleResults[ConversationId]:
@@ -648,6 +676,13 @@ def assignment_machine(
                 status = ONLINE if agent in online else "offline"
                 self.backend.set_status(ACCOUNT, agent, status)
                 model.status[agent] = status
+            sticking: StickyRouting | None = None
+            if sticky is not None:
+                self.contacts = InMemoryContactHistory(self.backend.conversations.get)
+                model.sticky_window = sticky
+                sticking = StickyRouting(
+                    history=self.contacts, window=timedelta(seconds=sticky)
+                )
             routing: SkillRouting | None = None
             if skills is not None:
                 book = InMemorySkillBook()
@@ -675,6 +710,7 @@ def assignment_machine(
                 reservations=getattr(self.backend, "reservations", None),
                 outbox=getattr(self.backend, "outbox", None),
                 skills=routing,
+                sticky=sticking,
             )
             # Small batches make the pass read the ledger lazily in several steps.
             self.app.service.usage_batch = usage_batch
@@ -764,6 +800,8 @@ def assignment_machine(
             self.next_conversation += 1
             self.backend.world.put_conversation(conversation)
             self.model.conversations[conversation.id] = conversation
+            if self.contacts is not None:
+                self.contacts.set_contact(ACCOUNT, conversation.id, conversation.id % 3)
             self.autoassign.triggers.on_conversation_saved(None, conversation)
             return conversation.id
 
@@ -1021,6 +1059,8 @@ def assignment_machine(
                     )
                 ][: self.bulk_limit]
                 read.extend(page)
+                # sticky agents: read once per page, as the pass reads them
+                previous = {c.id: model.previous_agent(c, now) for c in page}
                 for conversation in page:
                     if done >= self.bulk_limit:
                         # the pass made its bulk_limit assignments: the rest of the
@@ -1051,7 +1091,11 @@ def assignment_machine(
                                 saturated, saturated_by = True, reason
                     else:
                         self._check_assignment(
-                            conversation, assigned[conversation.id], now, starved
+                            conversation,
+                            assigned[conversation.id],
+                            now,
+                            starved,
+                            previous.get(conversation.id),
                         )
                         done += 1
                 if not (
@@ -1085,6 +1129,7 @@ def assignment_machine(
             assignment: Assignment,
             now: datetime,
             starved: bool,
+            previous: AgentId | None = None,
         ) -> None:
             model = self.model
             inbox = conversation.inbox
@@ -1108,14 +1153,22 @@ def assignment_machine(
                 "team-less conversation found nobody eligible"
             )
             if maybe == surely:
-                expected_agent = model.expected_agent(conversation, surely, now)
+                expected_agent = (
+                    previous  # sticky agents: the previous agent, when eligible
+                    if previous is not None and previous in surely
+                    else model.expected_agent(conversation, surely, now)
+                )
                 assert expected_agent is None or agent == expected_agent, (
                     f"conversation {conversation.id} went to {agent!r}; the "
                     f"{policy.assignment_order.value} selector should have chosen "
-                    f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)})"
+                    f"{expected_agent!r} (eligible: {sorted(surely, key=id_sort_key)}, "
+                    f"sticky: {previous!r})"
                 )
             model.rotate(inbox, agent)
-            if policy.assignment_order is AssignmentOrder.ROUND_ROBIN:
+            if (
+                policy.assignment_order is AssignmentOrder.ROUND_ROBIN
+                and model.sticky_window is None  # sticky agents break the spread
+            ):
                 model.round_robin_decision(inbox, agent, surely)
             else:
                 model.streaks.pop(inbox, None)
