@@ -201,8 +201,8 @@ class _Pass:
     """Each agent's limit across the account's inboxes (capacity policies'
     ``total_limit``), read with :attr:`limits`."""
     open_totals: dict[AgentId, int] | None = None
-    """Open conversations across the account's inboxes of the online members with a
-    total limit: read with the snapshot, kept current with the pass's assignments."""
+    """Open conversations across the account's inboxes of the members with a total
+    limit: read with the snapshot, kept current with the pass's assignments."""
     previous: Mapping[ConversationId, AgentId] = attrs.field(factory=dict)
     """Sticky agents: the previous agent of each conversation of the current page
     whose contact had one (read once per page)."""
