@@ -809,9 +809,7 @@ def _sticky_agent(
     if service.sticky is None:
         return None
     try:
-        found = service.sticky.history.previous_agents(
-            account, [record], since=service.sticky.since(now)
-        )
+        found = service.sticky.previous_agents(account, [record], now)
     except Exception:
         return None
     return found.get(record.id)

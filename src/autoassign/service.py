@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -295,16 +295,15 @@ class _Reserved(enum.Enum):
 
 
 def _preferring(
-    prefer: AgentId | None, candidates: Iterable[AgentId]
+    prefer: AgentId | None, candidates: Iterator[AgentId]
 ) -> Iterator[AgentId]:
-    """``prefer`` first (when given), then ``candidates`` without it."""
+    """``prefer`` first (when given), then ``candidates`` without it; without
+    ``prefer``, ``candidates`` itself (no extra step on the walk)."""
     if prefer is None:
-        yield from candidates
-        return
-    yield prefer
-    for agent in candidates:
-        if agent != prefer:
-            yield agent
+        return candidates
+    return itertools.chain(
+        (prefer,), (agent for agent in candidates if agent != prefer)
+    )
 
 
 class _Lookahead(Iterator[AgentId]):
@@ -741,10 +740,8 @@ class AssignmentService:
         if self.sticky is None or not page:
             return {}
         try:
-            found = self.sticky.history.previous_agents(
-                run.state.account.id,
-                page,
-                since=self.sticky.since(self.clock.now()),
+            found = self.sticky.previous_agents(
+                run.state.account.id, page, self.clock.now()
             )
         except Exception:
             degradations.failed(

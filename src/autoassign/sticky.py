@@ -83,6 +83,15 @@ class StickyRouting:
         """The earliest creation time of a previous conversation that counts."""
         return now - self.window
 
+    def previous_agents(
+        self, account: AccountId, conversations: Sequence[Conversation], now: datetime
+    ) -> Mapping[ConversationId, AgentId]:
+        """The history's previous agents of ``conversations`` within the window
+        ending at ``now`` (what a pass and ``explain`` read)."""
+        return self.history.previous_agents(
+            account, conversations, since=self.since(now)
+        )
+
 
 class InMemoryContactHistory:
     """:class:`~autoassign.ports.ContactHistory` in memory: the host says whose each

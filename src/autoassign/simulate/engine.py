@@ -289,6 +289,9 @@ class Simulation:
             )
             for inbox in scenario.inboxes
         }
+        self._total_agents = {
+            str(agent) for totals in self._totals.values() for agent in totals
+        }
         self._at_capacity: dict[str, set[str]] = {
             inbox: {str(agent) for agent, limit in limits.items() if limit <= 0}
             | {str(agent) for agent, total in self._totals[inbox].items() if total <= 0}
@@ -600,7 +603,7 @@ class Simulation:
         self._open_by[(agent, inbox)] += delta
         self._open_total[agent] += delta
         limit = self._limits[inbox].get(agent)
-        if not any(agent in totals for totals in self._totals.values()):
+        if agent not in self._total_agents:
             if limit is not None:
                 self._mark_full(agent, inbox)
             return

@@ -204,42 +204,41 @@ class SqlConversationRepository:
             found = self._collect(conn.execute(stmt))
         return found[0] if found else None
 
+    def _order(
+        self, columns: Any, priority: ConversationPriority, dialect: sa.Dialect
+    ) -> list[tuple[ColumnElement[Any], Callable[[Conversation], Any]]]:
+        """The ``ORDER BY`` of ``priority``, each expression with the value a
+        conversation has for it (keyset paging). Without the column an order needs (no
+        activity, urgency or due time mapped), every row ties on it, so it is left
+        out."""
+        keys: list[tuple[ColumnElement[Any], Callable[[Conversation], Any]]] = []
+        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
+            keys.append((columns.last_activity_at, lambda c: c.last_activity_at))
+        if priority is ConversationPriority.EARLIEST_DUE and self._has_due:
+            keys.append(
+                (
+                    self.schema.due_order(columns),
+                    lambda c: NO_DUE_AT if c.due_at is None else c.due_at,
+                )
+            )
+        if (
+            priority
+            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
+            and self._has_urgency
+        ):
+            keys.append((self.schema.urgency_order(columns), lambda c: c.urgency_rank))
+        ident = self.schema.order_key("conversation", columns.id, dialect)
+        return [
+            *keys,
+            (columns.created_at, lambda c: c.created_at),
+            (ident, lambda c: c.id),
+        ]
+
     def _priority(
         self, columns: Any, priority: ConversationPriority, dialect: sa.Dialect
     ) -> list[ColumnElement[Any]]:
-        """The ``ORDER BY`` of ``priority``; without the column an order needs (no
-        activity, urgency or due time mapped), every row ties on it, so it is left
-        out."""
-        ident = self.schema.order_key("conversation", columns.id, dialect)
-        first: list[ColumnElement[Any]] = []
-        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
-            first = [columns.last_activity_at]
-        if priority is ConversationPriority.EARLIEST_DUE and self._has_due:
-            first = [self.schema.due_order(columns)]
-        if (
-            priority
-            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
-            and self._has_urgency
-        ):
-            first.append(self.schema.urgency_order(columns))
-        return [*first, columns.created_at, ident]
-
-    def _key_values(
-        self, priority: ConversationPriority, after: Conversation
-    ) -> list[Any]:
-        """``after``'s values of :meth:`_priority`'s expressions, in order."""
-        first: list[Any] = []
-        if priority is ConversationPriority.LONGEST_WAITING and self._has_activity:
-            first = [after.last_activity_at]
-        if priority is ConversationPriority.EARLIEST_DUE and self._has_due:
-            first = [NO_DUE_AT if after.due_at is None else after.due_at]
-        if (
-            priority
-            in {ConversationPriority.HIGHEST_URGENCY, ConversationPriority.EARLIEST_DUE}
-            and self._has_urgency
-        ):
-            first.append(after.urgency_rank)
-        return [*first, after.created_at, after.id]
+        """The ``ORDER BY`` expressions of ``priority`` (:meth:`_order`)."""
+        return [expression for expression, _ in self._order(columns, priority, dialect)]
 
     def _after(
         self,
@@ -249,12 +248,11 @@ class SqlConversationRepository:
         after: Conversation,
     ) -> ColumnElement[bool]:
         """Keyset paging: the row value of the priority order is after ``after``'s."""
-        values = self._key_values(priority, after)
-        order = self._priority(columns, priority, dialect)
-        return sa.tuple_(*order) > sa.tuple_(
+        order = self._order(columns, priority, dialect)
+        return sa.tuple_(*(expression for expression, _ in order)) > sa.tuple_(
             *(
-                sa.literal(value, type_=column.type)
-                for value, column in zip(values, order, strict=True)
+                sa.literal(value(after), type_=expression.type)
+                for expression, value in order
             )
         )
 
