@@ -55,19 +55,33 @@ def seed(
 
 
 class Feeder:
-    """Adds a fresh batch of conversations (plus a few excluded ones) before a pass."""
+    """Adds a fresh batch of conversations (plus a few excluded ones) before a pass,
+    with ``labels`` and weights taken in turn from ``weights``."""
 
-    def __init__(self, memory: InMemoryBackend, inbox: int, size: int) -> None:
+    def __init__(
+        self,
+        memory: InMemoryBackend,
+        inbox: int,
+        size: int,
+        *,
+        labels: Sequence[str] = (),
+        weights: Sequence[float] = (1,),
+    ) -> None:
         self.memory = memory
         self.inbox = inbox
         self.size = size
         self.serial = 0
+        self.labels = labels
+        self.weights = weights
 
     def __call__(self) -> Any:
         for _ in range(self.size):
             self.serial += 1
             self.memory.add_conversation(
-                f"{self.inbox}-{self.serial}", inbox=self.inbox
+                f"{self.inbox}-{self.serial}",
+                inbox=self.inbox,
+                labels=self.labels,
+                weight=self.weights[self.serial % len(self.weights)],
             )
         for _ in range(max(1, self.size // 10)):
             self.serial += 1

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from autoassign import AssignmentOrder, NullMetrics
 from autoassign.adapters.memory import build_in_memory
+from autoassign.skills import InMemorySkillBook, SkillRouting
 from autoassign.testing import FakeClock, InMemoryBackend
 
 from ._common import ACCOUNT, measure_interleaved
@@ -61,25 +62,54 @@ class _NullTracing:
         return port
 
 
+ROUTED_SKILL = "billing"
+
+
 class MemoryRuns:
     """Timed passes of one configuration (agents, order) on its own in-memory world;
-    ``observed`` wires one of :data:`OBSERVERS`."""
+    ``observed`` wires one of :data:`OBSERVERS`. ``routed`` (issue 18) turns on skills
+    routing (every conversation requires :data:`ROUTED_SKILL`, which every agent
+    holds, beside another skill half of them hold, so the filter runs for every
+    agent it reaches and removes nobody) and weighted capacity (weights 0.5 and 1 in
+    turns), so the same assignments are made as without."""
 
     def __init__(
-        self, agent_count: int, order: AssignmentOrder, *, observed: str | None = None
+        self,
+        agent_count: int,
+        order: AssignmentOrder,
+        *,
+        observed: str | None = None,
+        routed: bool = False,
     ) -> None:
         self.agent_count = agent_count
         self.order = order
         self.observed = observed
+        self.routed = routed
         self.clock = FakeClock()
         memory = InMemoryBackend(clock=self.clock)
         agents = list(range(1, agent_count + 1))
         seed(memory, inboxes=[INBOX], agents=agents, order=order)
         for agent in agents:
             memory.set_status(ACCOUNT, agent, "online")
-        options = {} if observed is None else _observability(observed)
+        options: dict[str, Any] = {} if observed is None else _observability(observed)
+        if routed:
+            book = InMemorySkillBook()
+            book.set_many(
+                ACCOUNT,
+                {
+                    agent: {ROUTED_SKILL: 1, **({"de": 2} if agent % 2 else {})}
+                    for agent in agents
+                },
+            )
+            options["skills"] = SkillRouting(book=book)
         self.app = build_in_memory(memory, bulk_limit=CONVERSATIONS, **options)
-        self.feed = Feeder(memory, INBOX, CONVERSATIONS)
+        self.feed = Feeder(
+            memory,
+            INBOX,
+            CONVERSATIONS,
+            labels=(f"skill:{ROUTED_SKILL}",) if routed else (),
+            weights=(0.5, 1) if routed else (1,),
+        )
         self.assigned: list[int] = []
         self.times: list[float] = []
 
@@ -103,6 +133,7 @@ class MemoryRuns:
             "agents": self.agent_count,
             "order": self.order.value,
             "observed": self.observed,
+            "routed": self.routed,
             "conversations": CONVERSATIONS,
             "assigned": count,
             "pass_seconds": seconds,

@@ -86,6 +86,9 @@ MAX_MEMORY_TIGHT_RATIO = (
     10.0  # issue 17: the in-memory pass vs the same rules in a loop
 )
 MAX_REDIS_AGENT_SCALING = 1.5  # issue 17: 10,000 members vs 100, per assignment
+MAX_ROUTED_RATIO = 1.5
+"""Issue 18: a pass with skills and weighted capacity at the largest team (10,000
+agents in full mode) at most this many times one without, per assignment."""
 MAX_SIM_MB = 300.0
 # Simulator (issue 17): a 100,000-conversation day in under 30 s, at least 3,000
 # conversations/s (smaller days: the same rate); the default scenario under 2 s.
@@ -113,9 +116,14 @@ def log(text: str) -> None:
 
 def run_memory(
     cfg: dict[str, Any],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+]:
     """The passes, and beside them the tight-loop floor (same rules, plain Python) at the
-    smallest team, round robin."""
+    smallest team, round robin, and (issue 18) the routed pass at the largest."""
     # Every size and order in turns: the agent-scaling ratio compares runs taken side
     # by side.
     runs: list[Any] = [
@@ -131,8 +139,20 @@ def run_memory(
         memory_pass.MemoryRuns(smallest, AssignmentOrder.ROUND_ROBIN, observed=kind)
         for kind in memory_pass.OBSERVERS
     )
-    rows, floors, observed = [], [], []
+    runs.append(
+        memory_pass.MemoryRuns(
+            max(cfg["memory_agents"]), AssignmentOrder.ROUND_ROBIN, routed=True
+        )
+    )
+    rows, floors, observed, routed = [], [], [], []
     for row in measure_interleaved(runs, repeat=cfg["repeat"]):
+        if row.get("routed"):
+            log(
+                f"  memory  skills + weights  agents={row['agents']:>6}  "
+                f"{row['per_assignment_us']:>9.1f} us/assignment"
+            )
+            routed.append(row)
+            continue
         if row.get("observed"):
             log(
                 f"  memory  observed by {row['observed']:<10} agents={row['agents']:>6}  "
@@ -153,7 +173,31 @@ def run_memory(
             f"{row['per_assignment_us']:>9.1f} us/assignment"
         )
         rows.append(row)
-    return rows, floors, observed
+    return rows, floors, observed, routed
+
+
+def routed_target(results: dict[str, Any]) -> dict[str, Any]:
+    """Issue 18: skills and weighted capacity on the largest team cost at most
+    :data:`MAX_ROUTED_RATIO` times the same pass without them."""
+    routed = results.get("memory_routed") or []
+    if not routed:
+        return _target("routing_vs_plain", None, None, "not run")
+    row = routed[0]
+    plain = next(
+        r
+        for r in results["memory_pass"]
+        if r["agents"] == row["agents"] and r["order"] == row["order"]
+    )
+    ratio = row["per_assignment_us"] / plain["per_assignment_us"]
+    return _target(
+        "routing_vs_plain",
+        ratio <= MAX_ROUTED_RATIO,
+        ratio,
+        f"in-memory pass with skills and weighted capacity "
+        f"{row['per_assignment_us']:.1f} us per assignment vs "
+        f"{plain['per_assignment_us']:.1f} us without ({row['agents']:,} agents, "
+        f"round robin): {ratio:.2f}x (target <= {MAX_ROUTED_RATIO}x)",
+    )
 
 
 def observability_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -765,6 +809,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     targets.append(memory_floor_target(results))
+    targets.append(routed_target(results))
     targets.extend(observability_targets(results))
     targets.append(redis_scaling_target(results))
     targets.extend(simulation_targets(results))
@@ -1007,6 +1052,7 @@ def main(argv: list[str] | None = None) -> int:
             results["memory_pass"],
             results["memory_floor"],
             results["memory_observed"],
+            results["memory_routed"],
         ) = run_memory(cfg)
         log("6. in-memory ledger")
         results["memory_ledger"] = run_memory_ledger(cfg)

@@ -44,6 +44,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "speedup_vs_reference",
         "memory_agent_scaling",
         "memory_vs_tight_loop",
+        "routing_vs_plain",
         "observability_off_overhead",
         "memory_ledger_size_ratio",
         "simulation_peak_memory",
@@ -64,6 +65,10 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         "otel",
     }
     assert results["memory_floor"][0]["assigned"] == 100
+    assert names["routing_vs_plain"] in {"PASS", "FAIL"}
+    assert [(r["agents"], r["assigned"]) for r in results["memory_routed"]] == [
+        (20, 100)
+    ]
     assert names["simulation_day_seconds"] in {"PASS", "FAIL"}
     assert names["simulation_default_seconds"] == "SKIP"  # quick and full run it
     assert names["sql_vs_floor"] == "SKIP"  # quick and full run the SQL host path

@@ -66,11 +66,12 @@ def _load_example(name: str) -> ModuleType:
 class TestHostWiringRepository(ConversationRepositoryContract):
     """The sqlite3 repository of ``examples/host_wiring.py`` keeps the port's contract:
     the same suite a host runs on its own adapter (docs/writing-adapters.md). Its
-    table has no urgency or due time, and it counts no totals across inboxes."""
+    table has no urgency, due time or weight, and it counts no totals across inboxes."""
 
     no_urgency = True
     no_due_at = True
     no_total_capacity = True
+    no_weights = True
 
     def make_repository(
         self, conversations: Sequence[Conversation]

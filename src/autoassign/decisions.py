@@ -17,6 +17,7 @@ from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     OFF_SCHEDULE,
     ONLINE,
+    WEIGHT_SCALE,
     Account,
     AgentId,
     AssignmentPolicy,
@@ -25,8 +26,11 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    Load,
     PolicyId,
     Team,
+    fits,
+    weight_units,
 )
 from autoassign.skills import missing_skills
 
@@ -141,14 +145,16 @@ class AgentVerdict:
     removed_by: AgentFilter | None
     recent_assignments: int | None = None
     rate_limit: int | None = None
-    open_conversations: int | None = None
+    open_conversations: Load | None = None
+    """Its open conversations in the inbox: their number, or the sum of their weights
+    (weighted capacity)."""
     capacity_limit: int | None = None
     missing_skills: tuple[str, ...] = ()
     """The required skills it lacks (set when :attr:`removed_by` is
     :attr:`AgentFilter.MISSING_SKILL`)."""
-    total_open_conversations: int | None = None
+    total_open_conversations: Load | None = None
     """Its open conversations across the account's inboxes (read when it has a
-    :attr:`total_limit`)."""
+    :attr:`total_limit`), or the sum of their weights."""
     total_limit: int | None = None
     """Its capacity policy's :attr:`~autoassign.model.CapacityPolicy.total_limit`;
     :attr:`AgentFilter.AT_CAPACITY` removes it at this many, whatever the inbox's
@@ -157,6 +163,20 @@ class AgentVerdict:
     @property
     def eligible(self) -> bool:
         return self.removed_by is None
+
+    @property
+    def has_room(self) -> bool:
+        """Removed by capacity with room left under the limits (weighted capacity:
+        this conversation's weight did not fit, a lighter one may)."""
+        if self.removed_by is not AgentFilter.AT_CAPACITY:
+            return False
+        return all(
+            limit is None or held is None or weight_units(held) < limit * WEIGHT_SCALE
+            for held, limit in (
+                (self.open_conversations, self.capacity_limit),
+                (self.total_open_conversations, self.total_limit),
+            )
+        )
 
 
 @attrs.define
@@ -367,19 +387,23 @@ def evaluate_agent(
     recent: RecentAssignments | None,
     rate_limit: int | None,
     now: datetime,
-    open_counts: Mapping[AgentId, int] | None,
+    open_counts: Mapping[AgentId, Load] | None,
     limits: Mapping[AgentId, int],
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
-    totals: Mapping[AgentId, int] | None = None,
+    totals: Mapping[AgentId, Load] | None = None,
     total_limits: Mapping[AgentId, int] | None = None,
+    weight: Load = 1,
 ) -> AgentVerdict:
     """Run the filter chain, in the spec's order (online, team, rate limit, capacity),
     for one member agent and stop at the first filter that removes it. With
     ``required`` skills (:mod:`autoassign.skills`), the skills filter runs after the
     team filter: ``skills`` holds the agents' skills (an agent absent has none).
     Capacity also removes an agent with a total limit (``total_limits``) who holds
-    that many open conversations across the account's inboxes (``totals``).
+    that many open conversations across the account's inboxes (``totals``). With
+    weighted capacity, ``open_counts`` and ``totals`` are sums of weights and an agent
+    stays only if the conversation's ``weight`` fits beside them
+    (:func:`~autoassign.model.fits`); with weights of 1 that is "fewer than the limit".
 
     ``recent`` is ``None`` when rate limiting is off or skipped; ``open_counts`` may be
     ``None`` only if the agent has no capacity limit, ``totals`` only if it has no
@@ -388,11 +412,11 @@ def evaluate_agent(
     status = statuses.get(agent, "offline")
     removed: AgentFilter | None = None
     count: int | None = None
-    open_count: int | None = None
+    open_count: Load | None = None
     lacking: tuple[str, ...] = ()
     limit = limits.get(agent)
     total_limit = total_limits.get(agent) if total_limits else None
-    total: int | None = None
+    total: Load | None = None
     if status != ONLINE:
         removed = AgentFilter.NOT_ONLINE
     elif team is not None and agent not in team.members:
@@ -410,7 +434,7 @@ def evaluate_agent(
             if open_counts is None:
                 raise ValueError("open_counts are needed to check capacity")
             open_count = open_counts.get(agent, 0)
-            if open_count >= limit:
+            if not fits(open_count, weight, limit):
                 removed = AgentFilter.AT_CAPACITY
         elif open_counts is not None:
             open_count = open_counts.get(agent, 0)
@@ -418,7 +442,7 @@ def evaluate_agent(
             if totals is None:
                 raise ValueError("totals are needed to check a total limit")
             total = totals.get(agent, 0)
-            if total >= total_limit:
+            if not fits(total, weight, total_limit):
                 removed = AgentFilter.AT_CAPACITY
     return AgentVerdict(
         agent=agent,
@@ -442,12 +466,13 @@ def evaluate_agents(
     recent: RecentAssignments | None,
     rate_limit: int | None,
     now: datetime,
-    open_counts: Mapping[AgentId, int] | None,
+    open_counts: Mapping[AgentId, Load] | None,
     limits: Mapping[AgentId, int],
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
-    totals: Mapping[AgentId, int] | None = None,
+    totals: Mapping[AgentId, Load] | None = None,
     total_limits: Mapping[AgentId, int] | None = None,
+    weight: Load = 1,
 ) -> list[AgentVerdict]:
     """:func:`evaluate_agent` for every one of ``members``, in member order."""
     return [
@@ -464,6 +489,7 @@ def evaluate_agents(
             skills=skills,
             totals=totals,
             total_limits=total_limits,
+            weight=weight,
         )
         for agent in members
     ]

@@ -56,6 +56,7 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    Load,
     Team,
 )
 from autoassign.ports import InboxLease, TotalCapacity
@@ -180,12 +181,15 @@ class AgentExplanation:
     removed_by: str | None
     recent_assignments: int | None
     rate_limit: int | None
-    open_conversations: int | None
+    open_conversations: Load | None
+    """Its open conversations in the inbox (the sum of their weights, with weighted
+    capacity)."""
     capacity_limit: int | None
     missing_skills: tuple[str, ...] = ()
     """The required skills it lacks (skills routing, :mod:`autoassign.skills`)."""
-    total_open_conversations: int | None = None
-    """Its open conversations across the account's inboxes (with a total limit)."""
+    total_open_conversations: Load | None = None
+    """Its open conversations across the account's inboxes (with a total limit), or
+    the sum of their weights."""
     total_limit: int | None = None
     """Its capacity policy's ``total_limit`` (``None``: none; then both keys are left
     out of :meth:`to_dict`)."""
@@ -258,12 +262,18 @@ class ConversationExplanation:
     """Sticky agents (:mod:`autoassign.sticky`): the agent of the contact's previous
     conversation within the window, judged first; left out of :meth:`to_dict` when
     ``None``."""
+    weight: Load = 1
+    """Its :attr:`~autoassign.model.Conversation.weight` (weighted capacity: capacity
+    checks that it fits beside each agent's open weights); left out of
+    :meth:`to_dict` when 1."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
         for key in ("urgency", "due_at", "sticky_agent"):
             if out[key] is None:
                 del out[key]
+        if self.weight == 1:
+            del out["weight"]
         out["agents"] = [agent.to_dict() for agent in self.agents]
         if self.required_skills is None:
             del out["required_skills"], out["skills_relaxed"]
@@ -291,7 +301,7 @@ class _Standing:
     statuses: Mapping[AgentId, str] | None
     """``None``: presence could not be read (a pass treats everyone as offline)."""
     online: list[AgentId]
-    open_counts: dict[AgentId, int]
+    open_counts: dict[AgentId, Load]
     recent: RecentAssignments | None
     """The ledger snapshot; ``None`` without a policy or when the ledger failed."""
     verdicts: list[AgentVerdict]
@@ -310,6 +320,7 @@ def _standing(
     required: Mapping[str, int] | None = None,
     skills: Mapping[AgentId, Mapping[str, int]] | None = None,
     total: Mapping[AgentId, int] | None = None,
+    weight: Load = 1,
 ) -> _Standing:
     """Presence, ledger and open counts read once, each through the service's own
     reader, and every member's verdict on them (no policy: no rate limit); only
@@ -317,7 +328,8 @@ def _standing(
     caller read them). ``total``: the members' total limits (capacity policies'
     ``total_limit``), judged on open totals read here when the repository has
     :class:`~autoassign.ports.TotalCapacity` (without it a pass skips the inbox's
-    conversations; here the limits are left out)."""
+    conversations; here the limits are left out). Capacity is judged for a
+    conversation of ``weight``."""
     inbox = record.id
     if members is None:
         members = service.directory.inbox_members(inbox)
@@ -334,7 +346,7 @@ def _standing(
     open_counts = (
         dict(service.conversations.open_counts(inbox, online)) if online else {}
     )
-    totals: dict[AgentId, int] | None = None
+    totals: dict[AgentId, Load] | None = None
     limited = [agent for agent in online if total and agent in total]
     if limited and isinstance(service.conversations, TotalCapacity):
         totals = dict(service.conversations.open_totals(account.id, limited))
@@ -353,6 +365,7 @@ def _standing(
         skills=skills,
         totals=totals,
         total_limits=total,
+        weight=weight,
     )
     return _Standing(
         members=members,
@@ -371,7 +384,7 @@ def inbox_verdicts(
     team: Team | None = None,
     now: datetime | None = None,
     members: Sequence[AgentId] | None = None,
-) -> tuple[list[AgentVerdict], RecentAssignments | None, dict[AgentId, int]]:
+) -> tuple[list[AgentVerdict], RecentAssignments | None, dict[AgentId, Load]]:
     """Every member's verdict for a conversation of ``state``'s inbox (with ``team``) as
     a pass starting now would see it, plus the ledger snapshot and open counts it used.
     Reads only.
@@ -869,6 +882,7 @@ def explain_conversation(
         "team": None if record.team is None else str(record.team),
         "urgency": record.urgency,
         "due_at": record.due_at,
+        "weight": record.weight,
     }
     loaded = service.load_inbox(record.inbox)
     if isinstance(loaded, GateFailure):
@@ -913,6 +927,7 @@ def explain_conversation(
         required=required,
         skills=skills,
         total=total_limits(capacity),
+        weight=record.weight,
     )
     verdicts, recent = standing.verdicts, standing.recent
     base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)

@@ -8,9 +8,11 @@ Every value is an immutable ``attrs`` class. Ids are opaque: a host may use ``in
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -31,9 +33,11 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_TOTAL_LIMIT",
     "MAX_URGENCY",
+    "MAX_WEIGHT",
     "NO_DUE_AT",
     "OFF_SCHEDULE",
     "ONLINE",
+    "WEIGHT_SCALE",
     "Account",
     "AccountId",
     "AgentId",
@@ -50,6 +54,7 @@ __all__ = [
     "Inbox",
     "InboxId",
     "LedgerUsage",
+    "Load",
     "OverridePrecedence",
     "PolicyId",
     "PolicyOverrides",
@@ -57,13 +62,20 @@ __all__ = [
     "Reservation",
     "Team",
     "TeamId",
+    "add_load",
     "check_text",
+    "check_weight",
+    "fits",
     "id_sort_key",
+    "load_from_units",
     "presence_matches",
     "stored_due_at",
+    "stored_load",
     "stored_total_limit",
     "stored_urgency",
+    "stored_weight",
     "text_problem",
+    "weight_units",
 ]
 
 Id: TypeAlias = int | str
@@ -787,6 +799,94 @@ def _due_at(inst: object, attribute: attrs.Attribute[Any], value: object) -> Non
         )
 
 
+WEIGHT_SCALE = 1000
+"""Weights and loads are exact in thousandths: a :attr:`Conversation.weight` is a
+whole number of them (``0.001`` to :data:`MAX_WEIGHT`), and capacity compares sums of
+them, so ``0.1 + 0.2`` fills a limit of ``0.3`` exactly."""
+
+MAX_WEIGHT = 1000
+"""The largest :attr:`Conversation.weight`."""
+
+Load: TypeAlias = int | float
+"""An agent's open conversations as capacity counts them: their number, or with
+weighted conversations the sum of their weights (an ``int`` when whole)."""
+
+
+def weight_units(value: Load) -> int:
+    """``value`` (a weight or a load) in thousandths, rounded to the nearest one."""
+    return (
+        int(value) * WEIGHT_SCALE
+        if isinstance(value, int)
+        else round(value * WEIGHT_SCALE)
+    )
+
+
+def load_from_units(units: int) -> Load:
+    """A number of thousandths as a :data:`Load`: an ``int`` when it is whole."""
+    whole, rest = divmod(units, WEIGHT_SCALE)
+    return whole if not rest else units / WEIGHT_SCALE
+
+
+def add_load(load: Load, weight: Load) -> Load:
+    """``load + weight``, exact in thousandths (no float drift)."""
+    if isinstance(load, int) and isinstance(weight, int):
+        return load + weight
+    return load_from_units(weight_units(load) + weight_units(weight))
+
+
+def fits(load: Load, weight: Load, limit: int) -> bool:
+    """Whether a conversation of ``weight`` fits beside ``load`` under ``limit``:
+    ``load + weight <= limit``, exact in thousandths. With weights of 1 it is
+    ``load < limit``, the count Assignment v2 compares."""
+    if isinstance(load, int) and isinstance(weight, int):
+        return load + weight <= limit
+    return weight_units(load) + weight_units(weight) <= limit * WEIGHT_SCALE
+
+
+def stored_load(value: object) -> Load:
+    """A count or a sum of weights as a database returns it (an ``int``, a ``float``
+    or a ``Decimal``) as a :data:`Load`, exact in thousandths."""
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, (float, Decimal)):
+        raise TypeError(f"a load must be a number, got {type(value).__name__}")
+    return load_from_units(round(float(value) * WEIGHT_SCALE))
+
+
+def check_weight(value: object, *, field: str = "weight") -> Load:
+    """``value`` as a conversation weight (an ``int`` when whole), or
+    :class:`ConfigurationError` naming ``field``: a number from ``0.001`` to
+    :data:`MAX_WEIGHT` in whole thousandths."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"{field} must be a number, got {type(value).__name__}", field=field
+        )
+    if not math.isfinite(value) or not 0 < value <= MAX_WEIGHT:
+        raise ConfigurationError(
+            f"{field} must be above 0 and at most {MAX_WEIGHT}, got {value!r}",
+            field=field,
+        )
+    units = weight_units(value)
+    if units < 1 or abs(value * WEIGHT_SCALE - units) > 1e-6:
+        raise ConfigurationError(
+            f"{field} must be a whole number of thousandths (0.001), got {value!r}",
+            field=field,
+        )
+    return load_from_units(units)
+
+
+def stored_weight(value: object) -> Load:
+    """A host's stored value as a :attr:`Conversation.weight`: ``1`` when it is not a
+    valid weight (``None``, out of range, not a number), so one bad row counts as one
+    conversation instead of failing the page it is on. Decimals are accepted."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    try:
+        return check_weight(value)
+    except ConfigurationError:
+        return 1
+
+
 def stored_total_limit(value: object) -> int | None:
     """A host's stored :attr:`CapacityPolicy.total_limit`: ``None`` stays no limit; a
     value that is not one (negative, too large, not an integer) reads as ``0``, so a
@@ -822,7 +922,12 @@ class Conversation:
     ``urgency`` (optional, 0 to :data:`MAX_URGENCY`, higher first) and ``due_at``
     (optional, for example an SLA's first-response due time) matter only to the
     priorities :attr:`ConversationPriority.HIGHEST_URGENCY` and
-    :attr:`ConversationPriority.EARLIEST_DUE`."""
+    :attr:`ConversationPriority.EARLIEST_DUE`.
+
+    ``weight`` (default 1) is what the conversation counts for against capacity
+    limits (weighted capacity: a chat may count 1, an email 0.5): an agent may take it
+    when the sum of the weights of their open conversations plus this one's stays
+    within the limit. With every weight 1 that is the count of Assignment v2."""
 
     id: ConversationId = attrs.field(validator=_id_validator)
     inbox: InboxId = attrs.field(validator=_id_validator)
@@ -839,6 +944,7 @@ class Conversation:
     last_activity_at: datetime = attrs.field(validator=_aware)
     urgency: int | None = attrs.field(default=None, validator=_urgency)
     due_at: datetime | None = attrs.field(default=None, validator=_due_at)
+    weight: Load = attrs.field(default=1, converter=check_weight)
 
     def with_assignee(self, agent: AgentId | None) -> Conversation:
         """This conversation with ``assignee`` set to ``agent``: what

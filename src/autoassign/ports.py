@@ -32,6 +32,7 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    Load,
     Reservation,
     Team,
     TeamId,
@@ -114,10 +115,11 @@ class ConversationRepository(Protocol):
 
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         """For each of ``agents``, its number of **open** conversations in ``inbox``,
-        whoever assigned them. Agents with none may be absent from the result. One
-        query for all agents."""
+        whoever assigned them (a repository that stores weights: the sum of their
+        :attr:`~autoassign.model.Conversation.weight`, an ``int`` when whole). Agents
+        with none may be absent from the result. One query for all agents."""
         ...
 
     def claim(
@@ -132,10 +134,16 @@ class ConversationRepository(Protocol):
         given) ``agent`` has fewer than ``capacity_limit`` open conversations in the
         conversation's inbox. Returns whether it assigned. Never reassigns.
 
+        A repository that stores weights (weighted capacity) compares weights instead
+        of counts: the sum of the weights of the agent's open conversations in the
+        inbox plus this conversation's weight must be at most ``capacity_limit``
+        (exact in thousandths, :func:`~autoassign.model.fits`); with every weight 1
+        that is the count above.
+
         A repository with :class:`TotalCapacity` also takes ``total_limit`` (passed
         only when set): then ``agent`` must also have fewer than ``total_limit`` open
-        conversations across all the inboxes of the conversation's account, in the
-        same atomic check."""
+        conversations across all the inboxes of the conversation's account (with
+        weights: room for this one's weight), in the same atomic check."""
         ...
 
 
@@ -552,10 +560,10 @@ class TotalCapacity(Protocol):
 
     def open_totals(
         self, account: AccountId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         """For each of ``agents``, its number of **open** conversations in every inbox
-        of ``account``, whoever assigned them. Agents with none may be absent. One
-        query for all agents."""
+        of ``account``, whoever assigned them (with weights: the sum of their
+        weights). Agents with none may be absent. One query for all agents."""
         ...
 
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import attrs
 
-from autoassign.model import AgentId, Conversation, InboxId
+from autoassign.model import AgentId, Conversation, InboxId, Load
 from autoassign.ports import RotationStore
 
 __all__ = [
@@ -49,7 +49,7 @@ class SelectionContext:
     conversation: Conversation
     members: Sequence[AgentId]
     eligible: Sequence[AgentId]
-    open_counts: Mapping[AgentId, int]
+    open_counts: Mapping[AgentId, Load]
     last_assigned: Mapping[AgentId, datetime]
     limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """The capacity limit each agent has in the inbox (an agent absent has none)."""
@@ -68,7 +68,7 @@ class RankingInput:
 
     inbox: InboxId
     members: Sequence[AgentId]
-    open_counts: Mapping[AgentId, int]
+    open_counts: Mapping[AgentId, Load]
     last_assigned: Mapping[AgentId, datetime]
     limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """The capacity limit each member has in the inbox (the pass's own, from the
@@ -265,7 +265,7 @@ def _preview(
     )
 
 
-def _availability(open_count: int, limit: int | None) -> tuple[float, int]:
+def _availability(open_count: Load, limit: int | None) -> tuple[float, Load]:
     """The most-available key of an agent, best first: the share of its limit it
     would hold with one more conversation (0 without a limit), then its open count."""
     if limit is None:
@@ -286,7 +286,7 @@ class _MostAvailableRanking:
         rotation: RotationStore,
         inbox: InboxId,
         members: Sequence[AgentId],
-        open_counts: Mapping[AgentId, int],
+        open_counts: Mapping[AgentId, Load],
         limits: Mapping[AgentId, int],
         queue: list[AgentId],
     ) -> None:
@@ -297,7 +297,7 @@ class _MostAvailableRanking:
         self._limits = limits
         count_of = open_counts.get
         limit_of = limits.get
-        self._keys: dict[AgentId, tuple[float, int, int]] = {
+        self._keys: dict[AgentId, tuple[float, Load, int]] = {
             agent: (*_availability(count_of(agent, 0), limit_of(agent)), at)
             for at, agent in enumerate(queue)
         }
@@ -375,7 +375,7 @@ class _BalancedRanking:
         rotation: RotationStore,
         inbox: InboxId,
         members: Sequence[AgentId],
-        open_counts: Mapping[AgentId, int],
+        open_counts: Mapping[AgentId, Load],
         queue: list[AgentId],
     ) -> None:
         self._rotation = rotation
@@ -384,7 +384,7 @@ class _BalancedRanking:
         self._counts = open_counts
         self._ranked_counts = dict(open_counts)
         self._pos = dict(zip(queue, range(len(queue)), strict=True))
-        tiers: dict[int, list[AgentId]] = {}
+        tiers: dict[Load, list[AgentId]] = {}
         count_of = self._ranked_counts.get
         for agent in queue:
             count = count_of(agent, 0)

@@ -47,9 +47,11 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    Load,
     OverridePrecedence,
     Team,
     TeamId,
+    add_load,
 )
 from autoassign.outbox import (
     DEFAULT_OUTBOX_GRACE,
@@ -200,7 +202,7 @@ class _Pass:
     total_limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """Each agent's limit across the account's inboxes (capacity policies'
     ``total_limit``), read with :attr:`limits`."""
-    open_totals: dict[AgentId, int] | None = None
+    open_totals: dict[AgentId, Load] | None = None
     """Open conversations across the account's inboxes of the members with a total
     limit: read with the snapshot, kept current with the pass's assignments."""
     previous: Mapping[ConversationId, AgentId] = attrs.field(factory=dict)
@@ -214,13 +216,20 @@ class _Pass:
     last_assigned: dict[AgentId, datetime] = attrs.field(factory=dict)
     """Each member's newest ledger entry, read with the snapshot when the selector
     needs it, then kept current with the pass's own assignments."""
-    open_counts: dict[AgentId, int] | None = None
-    """Open conversations in the inbox of the online members, when the selector or a
-    capacity limit needs them: read with the snapshot, then kept current with the
-    pass's own assignments (the claim re-checks capacity atomically)."""
+    open_counts: dict[AgentId, Load] | None = None
+    """Open conversations (or the sum of their weights) in the inbox of the online
+    members, when the selector or a capacity limit needs them: read with the snapshot,
+    then kept current with the pass's own assignments (the claim re-checks capacity
+    atomically)."""
     agent_skills: dict[AgentId, Mapping[str, int]] | None = None
-    """The members' skills, read with the snapshot when skills routing is on
-    (``None``: off, or the skill book failed)."""
+    """The skills of the members read so far in this snapshot, when skills routing is
+    on (``None``: off, or the skill book failed). Read lazily, as the walk of a
+    conversation that requires skills reaches online members, in batches of
+    :attr:`AssignmentService.usage_batch`, so a pass costs the same whatever the
+    team's size."""
+    skills_read: set[AgentId] = attrs.field(factory=set)
+    """The members whose skills were read in this snapshot (in :attr:`agent_skills`
+    when they have any)."""
     ranking: Ranking | None = None
     rank_error: str = ""
     """Why the selector could not rank (every conversation is skipped)."""
@@ -826,7 +835,8 @@ class AssignmentService:
                 run.skip(conversation, reason)
             return False
         run.fresh = True
-        run.agent_skills = self.read_skills(run.state.account, run.members)
+        run.agent_skills = None if self.skills is None else {}
+        run.skills_read = set()
 
         # Usage is read lazily, as the walk reaches agents (offline members too, should
         # they come online during the pass).
@@ -1021,12 +1031,13 @@ class AssignmentService:
         judged: dict[AgentId, AgentVerdict],
         required: Mapping[str, int],
         prefer: AgentId | None = None,
+        weight: Load = 1,
     ) -> tuple[AgentId | None, list[AgentId]]:
         """The first agent in ranking order that passes every filter (lazily: the walk
         stops there), and the agents before it that were offline and whose presence has
         not been read for this conversation (``confirmed``; ``None``: everyone's was).
         Every verdict reached is left in ``judged``. ``prefer`` (sticky agents) is
-        judged before the ranking.
+        judged before the ranking; capacity checks the conversation's ``weight``.
 
         Ledger usage is read as the walk goes: on reaching an online agent not read
         yet, one read covers it and the next unread online agents of the ranking, up
@@ -1048,9 +1059,21 @@ class AssignmentService:
                 and run.statuses.get(agent) == ONLINE
             )
 
+        def unskilled(agent: AgentId) -> bool:
+            return (
+                agent not in run.skills_read
+                and agent not in passed_over
+                and agent in run.member_set
+                and run.statuses.get(agent) == ONLINE
+            )
+
         for agent in ahead:
             if agent in passed_over or agent not in run.member_set:
                 continue  # a host's ranking may not name a non-member
+            if required and unskilled(agent):
+                batch = [agent, *ahead.peek(unskilled, self.usage_batch - 1)]
+                if not self._ensure_skills(run, batch):
+                    return None, offline  # the book failed: the caller skips
             recent = run.recent if run.rate_limiting else None
             if recent is not None and unread(agent):
                 batch = [agent, *ahead.peek(unread, self.usage_batch - 1)]
@@ -1070,6 +1093,7 @@ class AssignmentService:
                 skills=run.agent_skills,
                 totals=run.open_totals,
                 total_limits=run.total_limits,
+                weight=weight,
             )
             judged[agent] = verdict
             if verdict.eligible:
@@ -1081,6 +1105,23 @@ class AssignmentService:
             ):
                 offline.append(agent)
         return None, offline
+
+    def _ensure_skills(self, run: _Pass, agents: Collection[AgentId]) -> bool:
+        """Read the skills of those of ``agents`` not read yet in this snapshot (one
+        read); ``False`` when the book failed (then :attr:`_Pass.agent_skills` is
+        ``None`` for the rest of the snapshot)."""
+        if run.agent_skills is None:
+            return False
+        unread = [agent for agent in agents if agent not in run.skills_read]
+        if not unread:
+            return True
+        found = self.read_skills(run.state.account, unread)
+        if found is None:
+            run.agent_skills = None
+            return False
+        run.agent_skills.update(found)
+        run.skills_read.update(unread)
+        return True
 
     def _skip_rate_limiting(self, run: _Pass) -> None:
         """The ledger failed: rate limiting is skipped for the rest of the pass."""
@@ -1095,15 +1136,22 @@ class AssignmentService:
         now: datetime,
         judged: Mapping[AgentId, AgentVerdict],
         required: Mapping[str, int],
-    ) -> tuple[SkipReason, str]:
-        """Why nobody could take a conversation: every member's first failing filter.
-        The walk's verdicts serve when it judged every member (the usual case);
-        otherwise (agents passed over, a ranking that left members out) every member
-        is judged here."""
+        *,
+        weight: Load,
+    ) -> tuple[SkipReason, str, bool]:
+        """Why nobody could take a conversation: every member's first failing filter,
+        and whether an agent removed by capacity has room for a lighter one (weighted
+        capacity: then the verdict holds for this conversation only). The walk's
+        verdicts serve when it judged every member (the usual case); otherwise (agents
+        passed over, a ranking that left members out) every member is judged here."""
         verdicts: Sequence[AgentVerdict]
         if len(judged) == len(run.member_set):
             verdicts = list(judged.values())
         else:
+            if required and not self._ensure_skills(
+                run, [a for a in run.members if run.statuses.get(a) == ONLINE]
+            ):
+                return SkipReason.BACKEND_ERROR, "skills", False
             if run.rate_limiting and run.recent is not None:
                 online = [a for a in run.members if run.statuses.get(a) == ONLINE]
                 if not run.recent.ensure(online, now):
@@ -1121,15 +1169,16 @@ class AssignmentService:
                 skills=run.agent_skills,
                 totals=run.open_totals,
                 total_limits=run.total_limits,
+                weight=weight,
             )
         if any(v.eligible for v in verdicts):
             # Everyone left was passed over for this conversation (lost claims).
-            return SkipReason.NO_AGENT_SELECTED, ""
+            return SkipReason.NO_AGENT_SELECTED, "", False
         removed = Counter(
             v.removed_by.value for v in verdicts if v.removed_by is not None
         )
         detail = ", ".join(f"{name}={n}" for name, n in sorted(removed.items()))
-        return skip_reason_for(verdicts), detail
+        return skip_reason_for(verdicts), detail, any(v.has_room for v in verdicts)
 
     def _presence_changed(
         self,
@@ -1200,7 +1249,12 @@ class AssignmentService:
                 judged=judged,
                 required=required,
                 prefer=run.previous.get(conversation.id),
+                weight=conversation.weight,
             )
+            if agent is None and required and run.agent_skills is None:
+                # the skill book failed as the walk read it: nobody may be judged
+                run.skip(conversation, SkipReason.BACKEND_ERROR, "skills")
+                return
             if agent is None:
                 changed = self._presence_changed(run, offline, confirmed)
                 if changed is None:
@@ -1209,11 +1263,13 @@ class AssignmentService:
                     continue  # someone came online: walk again
                 else:
                     # A verdict that depends on the conversation's own requirements
-                    # holds for it alone: it blocks neither its team nor the pass.
+                    # (or on its weight, when a lighter one would fit) holds for it
+                    # alone: it blocks neither its team nor the pass.
+                    reason, detail, room = self._nobody_eligible(
+                        run, team, now, judged, required, weight=conversation.weight
+                    )
                     run.skip(
-                        conversation,
-                        *self._nobody_eligible(run, team, now, judged, required),
-                        lasting=not required,
+                        conversation, reason, detail, lasting=not (required or room)
                     )
                 return
 
@@ -1248,7 +1304,9 @@ class AssignmentService:
                 expected=conversation if checked else None,
                 total_limit=run.total_limits.get(agent),
             ):
-                self._assigned(run, record, _waiting_since(conversation))
+                self._assigned(
+                    run, record, _waiting_since(conversation), conversation.weight
+                )
                 return
             fresh = self.conversations.get(conversation.id)
             if fresh is None or fresh.assignee != agent:
@@ -1447,7 +1505,11 @@ class AssignmentService:
             )
 
     def _assigned(
-        self, run: _Pass, record: OutboxRecord, waiting_since: datetime | None = None
+        self,
+        run: _Pass,
+        record: OutboxRecord,
+        waiting_since: datetime | None = None,
+        weight: Load = 1,
     ) -> None:
         degradations.recovered(logger, "conversations")
         inbox, agent, now = record.inbox, record.agent, record.occurred_at
@@ -1455,11 +1517,11 @@ class AssignmentService:
             run.recent.add(agent, now)
         run.last_assigned[agent] = now
         if run.open_counts is not None:
-            run.open_counts[agent] = run.open_counts.get(agent, 0) + 1
-        if run.open_totals is not None and agent in run.open_totals:
-            run.open_totals[agent] += 1
-        elif run.open_totals is not None and agent in run.total_limits:
-            run.open_totals[agent] = 1
+            run.open_counts[agent] = add_load(run.open_counts.get(agent, 0), weight)
+        if run.open_totals is not None and (
+            agent in run.open_totals or agent in run.total_limits
+        ):
+            run.open_totals[agent] = add_load(run.open_totals.get(agent, 0), weight)
         self._rerank(run, agent, assigned=True)
         conversation = record.conversation
         run.assignments.append(

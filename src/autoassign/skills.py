@@ -7,7 +7,8 @@ Assignment v2 is unchanged.
 
 * **Agents' skills** come from a :class:`~autoassign.ports.SkillBook` (a port: the
   host's own table, or :class:`InMemorySkillBook`): each a name and a level ``>= 1``.
-  A pass reads the members' skills once, with its presence snapshot.
+  The pass reads the skills of the online members its walks reach, in batches (of
+  ``usage_batch``), once per presence snapshot: its cost does not grow with the team.
 * **A conversation's requirements** come from :attr:`SkillRouting.required`, a function
   of the conversation: by default :func:`skills_from_labels` (labels ``skill:billing``,
   or ``skill:billing:2`` for level 2 or above), or the host's own (a field, a channel).

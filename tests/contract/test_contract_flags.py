@@ -35,7 +35,13 @@ from autoassign.testing.contracts import (
 )
 
 SHARED_FLAGS = ("single_account", "integer_ids", "no_teams")
-REPOSITORY_FLAGS = (*SHARED_FLAGS, "no_urgency", "no_due_at", "no_total_capacity")
+REPOSITORY_FLAGS = (
+    *SHARED_FLAGS,
+    "no_urgency",
+    "no_due_at",
+    "no_total_capacity",
+    "no_weights",
+)
 DIRECTORY_FLAGS = (*SHARED_FLAGS, "policy_id_is_inbox_id")
 SKIPPED: dict[str, set[str]] = {
     "reassigner/single_account": set(),
@@ -44,6 +50,7 @@ SKIPPED: dict[str, set[str]] = {
     "reassigner/no_urgency": set(),
     "reassigner/no_due_at": set(),
     "reassigner/no_total_capacity": set(),
+    "reassigner/no_weights": set(),
     "repository/single_account": set(),
     "repository/integer_ids": {"test_str_ids_order_is_total"},
     "repository/no_teams": {"test_excluded_teams_are_left_out"},
@@ -53,6 +60,13 @@ SKIPPED: dict[str, set[str]] = {
         "test_open_totals_count_every_inbox_of_the_account",
         "test_claim_respects_the_total_limit",
         "test_concurrent_claims_respect_the_total_limit",
+        "test_claim_compares_weights_with_the_total_limit",
+    },
+    "repository/no_weights": {
+        "test_weights_are_stored_and_summed",
+        "test_claim_compares_weights_with_the_limit",
+        "test_claim_compares_weights_with_the_total_limit",
+        "test_concurrent_weighted_claims_never_overshoot",
     },
     "directory/single_account": {
         "test_iter_accounts_in_batches",

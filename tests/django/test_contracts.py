@@ -56,6 +56,7 @@ MAPPING = ConversationMapping(
     labels="labels__name",
     urgency="urgency",
     due="due",
+    weight="weight",
 )
 
 
@@ -77,6 +78,7 @@ def seed(conversations: Sequence[Conversation]) -> None:
             activity=c.last_activity_at,
             urgency=c.urgency,
             due=c.due_at,
+            weight=None if c.weight == 1 else c.weight,
         )
         for c in conversations
     )

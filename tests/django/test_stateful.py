@@ -37,6 +37,7 @@ def _write(conversation: Conversation) -> None:
             "activity": conversation.last_activity_at,
             "urgency": conversation.urgency,
             "due": conversation.due_at,
+            "weight": None if conversation.weight == 1 else conversation.weight,
         },
     )
     TicketLabel.objects.bulk_create(

@@ -295,6 +295,7 @@ class _ChatwootTables:
 
 class _ChatwootContract(_ChatwootTables, ConversationRepositoryContract):
     no_due_at = True  # an SLA's due time lives in applied_slas, not on the row
+    no_weights = True  # Chatwoot's rows carry no weight
 
 
 class _ChatwootOutbox(_ChatwootTables, EventOutboxContract):

@@ -25,7 +25,7 @@ import os
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,11 @@ class World:
             )
         )
 
-    def open_conversations(self, per_inbox: int, at: datetime) -> None:
+    def open_conversations(
+        self, per_inbox: int, at: datetime, *, weights: Sequence[float] = (1,)
+    ) -> None:
+        """``per_inbox`` conversations in each inbox, oldest first, their weights
+        taken in turn from ``weights``."""
         batch = []
         for inbox in INBOXES:
             for n in range(per_inbox):
@@ -150,6 +154,7 @@ class World:
                         account=ACCOUNT,
                         created_at=created,
                         last_activity_at=created,
+                        weight=weights[self.next_id % len(weights)],
                     )
                 )
                 self.next_id += 1
@@ -167,7 +172,11 @@ class World:
             return list(
                 conn.execute(
                     sa.select(
-                        conv.c.id, conv.c.inbox_id, conv.c.status, conv.c.assignee_id
+                        conv.c.id,
+                        conv.c.inbox_id,
+                        conv.c.status,
+                        conv.c.assignee_id,
+                        sa.func.coalesce(conv.c.weight, 1).label("weight"),
                     ).order_by(conv.c.id)
                 )
             )
@@ -309,6 +318,26 @@ def test_four_processes_on_postgres_and_redis(
 TOTAL = 4  # the capped agents' limit across the three inboxes
 
 
+def _one_shared_phase(
+    world: World, per_inbox: int, *, weights: Sequence[float] = (1,)
+) -> list[tuple[Any, ...]]:
+    """Open ``per_inbox`` conversations in each inbox, everyone online, and let 4
+    processes assign them at once; the assignments made, each made once, by at least
+    two of the processes."""
+    here = str(Path(__file__).parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(WORKERS) as pool:
+        world.open_conversations(per_inbox, EPOCH, weights=weights)
+        world.everyone_online(EPOCH)
+        results = _run_phase(pool, manager, world.config(EPOCH))
+    made = [tuple(entry) for result in results for entry in result["made"]]
+    assert sum(1 for r in results if r["made"]) >= 2, "the work was shared"
+    assert len({conversation for conversation, _, _ in made}) == len(made)
+    return made
+
+
 def test_four_processes_keep_the_total_limit(
     pg: Any, redis_client: redis.Redis, prefix: str
 ) -> None:
@@ -326,20 +355,59 @@ def test_four_processes_keep_the_total_limit(
         total_limit=TOTAL,
     )
     world = World(pg, redis_client, prefix, capacity=policy)
-    here = str(Path(__file__).parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, context.Pool(WORKERS) as pool:
-        world.open_conversations(40, EPOCH)
-        world.everyone_online(EPOCH)
-        results = _run_phase(pool, manager, world.config(EPOCH))
-    made = [tuple(entry) for result in results for entry in result["made"]]
-    assert sum(1 for r in results if r["made"]) >= 2, "the work was shared"
-    assert len({conversation for conversation, _, _ in made}) == len(made)
+    made = _one_shared_phase(world, 40)
     rows = world.rows()
     held = Counter(row.assignee_id for row in rows if row.assignee_id is not None)
     assert sum(held.values()) == len(made) == len(CAPPED) * TOTAL + 2 * 3 * LIMIT
     for agent in CAPPED:
         assert held[agent] == TOTAL, held
     assert dict(world.repo.open_totals(ACCOUNT, AGENTS)) == dict(held)
+
+
+WEIGHTED_LIMIT = 3  # every agent's limit per inbox, in weight
+WEIGHTED_TOTAL = 5  # and across the three inboxes
+WEIGHTS = (0.5, 1, 1.5, 0.25, 0.7)
+
+
+def test_four_processes_keep_weighted_limits(
+    pg: Any, redis_client: redis.Redis, prefix: str
+) -> None:
+    """Weighted capacity under contention: every agent may hold a weight of 3 per
+    inbox and 5 in all; 30 conversations of mixed weights (0.25 to 1.5) wait in each
+    inbox and 4 processes assign the three inboxes at once. No agent passes either
+    limit in weight (summed in the database), no conversation is assigned twice, and
+    every conversation left waiting is one that no agent has room for (in weight, or
+    under the rate limit of 5 per inbox)."""
+    policy = CapacityPolicy(
+        id=2,
+        account=ACCOUNT,
+        inbox_limits=dict.fromkeys(INBOXES, WEIGHTED_LIMIT),
+        agents=frozenset(AGENTS),
+        total_limit=WEIGHTED_TOTAL,
+    )
+    world = World(pg, redis_client, prefix, capacity=policy)
+    made = _one_shared_phase(world, 30, weights=WEIGHTS)
+    rows = world.rows()
+    units: Counter[tuple[AgentId, int]] = Counter()
+    counts: Counter[tuple[AgentId, int]] = Counter()
+    for row in rows:
+        if row.assignee_id is not None:
+            units[row.assignee_id, row.inbox_id] += round(float(row.weight) * 1000)
+            counts[row.assignee_id, row.inbox_id] += 1
+    assert sum(counts.values()) == len(made) > 0
+    for agent in AGENTS:
+        total = sum(units[agent, inbox] for inbox in INBOXES)
+        assert total <= WEIGHTED_TOTAL * 1000, (agent, total)
+        for inbox in INBOXES:
+            assert units[agent, inbox] <= WEIGHTED_LIMIT * 1000, (agent, inbox)
+    for row in rows:
+        if row.assignee_id is not None:
+            continue
+        need = round(float(row.weight) * 1000)
+        for agent in AGENTS:
+            total = sum(units[agent, inbox] for inbox in INBOXES)
+            assert (
+                counts[agent, row.inbox_id] >= LIMIT
+                or units[agent, row.inbox_id] + need > WEIGHTED_LIMIT * 1000
+                or total + need > WEIGHTED_TOTAL * 1000
+            ), f"conversation {row.id} ({row.weight}) waits while {agent} has room"

@@ -3,6 +3,7 @@ claim, id kinds and errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from datetime import timezone as tz
@@ -279,7 +280,10 @@ def test_claim_is_one_conditional_update(
         sql = " ".join(updates[0].split()).upper()
         assert sql.startswith("UPDATE")
     assert "ASSIGNEE_ID IS NULL" in sql
-    assert "(SELECT COUNT(*)" in sql
+    # the library's table has a weight column: the sum of the agent's other open
+    # conversations' weights, plus the claimed row's (weighted capacity)
+    assert "(SELECT COALESCE(SUM(COALESCE(C2.WEIGHT, 1))" in sql
+    assert re.search(r"\+ COALESCE\((\w+\.)?CONVERSATIONS\.WEIGHT, 1\)", sql)
     assert " C2" in sql  # the capacity count over the agent's other conversations
     counter.reset()
     assert not repo.claim(1, 8)

@@ -404,3 +404,31 @@ def test_the_service_holds_the_routing(scenario: Any) -> None:
     routing, _ = _routing({"ann": {"de": 1}})
     assert scenario.build(skills=routing).service.skills is routing
     assert scenario.build().service.skills is None
+
+
+def test_skills_are_read_as_the_walk_reaches_agents(scenario: Any) -> None:
+    """A pass reads the skills of the agents its walks reach (in batches of
+    ``usage_batch``), not the whole team's: its cost does not grow with the team."""
+    team = [f"agent-{n}" for n in range(500)]
+    scenario.setup(members=team)
+    _, book = _routing({agent: {"de": 1} for agent in team})
+    asked: list[int] = []
+
+    class Counting:
+        def agent_skills(self, account: Any, agents: Any) -> Any:
+            asked.append(len(agents))
+            return book.agent_skills(account, agents)
+
+    routing = SkillRouting(book=Counting())
+    for number in range(10):
+        scenario.conv(number, ago=100 - number, labels={"skill:de"})
+    app = scenario.build(skills=routing)
+    app.service.usage_batch = 4
+    result = app.service.perform_bulk_assignment(INBOX)
+    assert result.assigned_count == 10
+    assert sum(asked) <= 12, asked  # three batches of 4, not 500
+    # without requirements nothing is read at all
+    asked.clear()
+    scenario.conv("plain", ago=1)
+    assert app.service.perform_bulk_assignment(INBOX).assigned_count == 1
+    assert asked == []

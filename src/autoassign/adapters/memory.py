@@ -32,6 +32,7 @@ from autoassign.clock import check_max_clock_skew, skew_margin
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
+    WEIGHT_SCALE,
     Account,
     AccountId,
     AgentId,
@@ -45,10 +46,13 @@ from autoassign.model import (
     Inbox,
     InboxId,
     LedgerUsage,
+    Load,
     PolicyId,
     PolicyOverrides,
     Team,
     TeamId,
+    load_from_units,
+    weight_units,
 )
 from autoassign.outbox import OutboxRecord, StagedClaims
 from autoassign.ports import Clock, HandOff
@@ -104,7 +108,8 @@ class InMemoryWorld:
         """Open and unassigned, grouped by label set: ``unassigned_open`` skips a whole
         group that carries an excluded label, so excluded conversations piling up do
         not slow every pass."""
-        self._open_by_inbox: dict[InboxId, dict[AgentId, int]] = {}  # open, by assignee
+        # Open conversations by assignee: the sum of their weights, in thousandths.
+        self._open_by_inbox: dict[InboxId, dict[AgentId, int]] = {}
         self._open_by_account: dict[AccountId, dict[AgentId, int]] = {}
 
     # -- seeding -------------------------------------------------------------------------
@@ -196,11 +201,12 @@ class InMemoryWorld:
             and conversation.assignee is not None
         ):
             agent = conversation.assignee
+            units = weight_units(conversation.weight)
             for held in (
                 self._open_by_inbox.setdefault(conversation.inbox, {}),
                 self._open_by_account.setdefault(conversation.account, {}),
             ):
-                held[agent] = held.get(agent, 0) + 1
+                held[agent] = held.get(agent, 0) + units
 
     def _unindex(self, conversation: Conversation) -> None:
         groups = self._waiting.get(conversation.inbox, {})
@@ -214,11 +220,12 @@ class InMemoryWorld:
             and conversation.assignee is not None
         ):
             agent = conversation.assignee
+            units = weight_units(conversation.weight)
             for held in (
                 self._open_by_inbox[conversation.inbox],
                 self._open_by_account[conversation.account],
             ):
-                held[agent] -= 1
+                held[agent] -= units
                 if not held[agent]:
                     del held[agent]
 
@@ -351,24 +358,35 @@ class InMemoryWorld:
 
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
+        """The sum of the weights of each agent's open conversations in ``inbox`` (its
+        count when every weight is 1), from an index kept with every change."""
         with self._lock:
             held = self._open_by_inbox.get(inbox)
             if not held:
                 return {}
             if len(held) < len(agents):  # few agents hold any: walk those
                 wanted = agents if isinstance(agents, (set, frozenset)) else set(agents)
-                return {agent: n for agent, n in held.items() if agent in wanted}
-            return {agent: held[agent] for agent in agents if agent in held}
+                return {
+                    agent: load_from_units(n)
+                    for agent, n in held.items()
+                    if agent in wanted
+                }
+            return {
+                agent: load_from_units(held[agent]) for agent in agents if agent in held
+            }
 
     def open_totals(
         self, account: AccountId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
-        """:class:`~autoassign.ports.TotalCapacity`: open conversations across the
-        account's inboxes, from an index kept with every change."""
+    ) -> Mapping[AgentId, Load]:
+        """:class:`~autoassign.ports.TotalCapacity`: open conversations (the sum of
+        their weights) across the account's inboxes, from an index kept with every
+        change."""
         with self._lock:
             held = self._open_by_account.get(account, {})
-            return {agent: held[agent] for agent in agents if agent in held}
+            return {
+                agent: load_from_units(held[agent]) for agent in agents if agent in held
+            }
 
     def claim(
         self,
@@ -382,13 +400,14 @@ class InMemoryWorld:
             current = self.conversations.get(conversation)
             if current is None or not current.is_assignable:
                 return False
+            units = weight_units(current.weight)
             if capacity_limit is not None:
                 held = self._open_by_inbox.get(current.inbox, {}).get(agent, 0)
-                if held >= capacity_limit:
+                if held + units > capacity_limit * WEIGHT_SCALE:
                     return False
             if total_limit is not None:
                 total = self._open_by_account.get(current.account, {}).get(agent, 0)
-                if total >= total_limit:
+                if total + units > total_limit * WEIGHT_SCALE:
                     return False
             self._store(current.with_assignee(agent))
             return True
@@ -999,6 +1018,7 @@ class InMemoryBackend:
         last_activity_at: datetime | None = None,
         urgency: int | None = None,
         due_at: datetime | None = None,
+        weight: Load = 1,
     ) -> Conversation:
         record = self.world.inbox(inbox)
         if record is None:
@@ -1016,6 +1036,7 @@ class InMemoryBackend:
             last_activity_at=last_activity_at or created,
             urgency=urgency,
             due_at=due_at,
+            weight=weight,
         )
         self.world.put_conversation(value)
         return value

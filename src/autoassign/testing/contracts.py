@@ -35,7 +35,8 @@ really differs, e.g. :attr:`InboxLeaseContract.expiry_follows_clock` (``False`` 
 lease that expires by server-side TTLs instead of the injected clock; the tests that
 need the fake clock to drive expiry then pass without checking anything), and on the
 repository and directory suites ``single_account``, ``integer_ids``, ``no_teams``,
-(repository) ``no_urgency`` and ``no_due_at``, and (directory)
+(repository) ``no_urgency``, ``no_due_at``, ``no_total_capacity`` and ``no_weights``,
+and (directory)
 ``policy_id_is_inbox_id``, for a host's own tables: a case is rewritten to
 what the host can store where it can be, and skipped (``pytest.skip``, the reason naming
 the flag) only where it cannot. Optional hooks, doing nothing by default:
@@ -1450,6 +1451,7 @@ def _conversation(
     team: TeamId | None = None,
     urgency: int | None = None,
     due: float | None = None,
+    weight: float = 1,
 ) -> Conversation:
     return Conversation(
         id=id,
@@ -1463,6 +1465,7 @@ def _conversation(
         last_activity_at=_at(created if activity is None else activity),
         urgency=urgency,
         due_at=None if due is None else _at(due),
+        weight=weight,
     )
 
 
@@ -1535,6 +1538,10 @@ class _Flags:
     """The repository lacks :class:`~autoassign.ports.TotalCapacity` (no capacity
     policy ``total_limit`` can be used with it): its cases are skipped."""
 
+    no_weights: bool = False
+    """The host stores no :attr:`~autoassign.model.Conversation.weight` (every
+    conversation counts 1): the weighted-capacity cases are skipped."""
+
     def agent(self, name: str | int) -> AgentId:
         """The agent id the suite uses for ``name`` (an int under
         :attr:`integer_ids`)."""
@@ -1570,6 +1577,7 @@ class _Agents(_Flags):
         team: str | int | None = None,
         urgency: int | None = None,
         due: float | None = None,
+        weight: float = 1,
         **fields: object,
     ) -> Conversation:
         return _conversation(
@@ -1578,6 +1586,7 @@ class _Agents(_Flags):
             team=None if team is None else self.team_id(team),
             urgency=None if self.no_urgency else urgency,
             due=None if self.no_due_at else due,
+            weight=1 if self.no_weights else weight,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -1587,7 +1596,8 @@ class ConversationRepositoryContract(_Threads, _Agents):
     order, exclusions, open counts and the compare-and-set claim.
 
     Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`,
-    :attr:`no_urgency`, :attr:`no_due_at`.
+    :attr:`no_urgency`, :attr:`no_due_at`, :attr:`no_total_capacity`,
+    :attr:`no_weights`.
     Hooks: :meth:`make_repository`, :meth:`prepare_agents` (agents as rows) and
     :meth:`close_connections` (threads)."""
 
@@ -2044,6 +2054,95 @@ class ConversationRepositoryContract(_Threads, _Agents):
         )
         assert sum(wins) == 3
         assert repository.open_totals(1, [ann]) == {ann: 3}
+
+    # -- weighted capacity ------------------------------------------------------------
+
+    def _weighted(
+        self, conversations: Sequence[Conversation], *, agents: Sequence[str] = ()
+    ) -> ConversationRepository:
+        if self.no_weights:
+            _skip("no_weights", "every conversation counts 1")
+        return self._repository(conversations, agents=["ann", "bob", *agents])
+
+    def test_weights_are_stored_and_summed(self) -> None:
+        """``get`` returns a conversation's weight; ``open_counts`` (and
+        ``open_totals``) sum the weights of the open ones, exactly."""
+        c = self._conversation
+        repository = self._weighted(
+            [
+                c(1, assignee="ann", weight=0.1),
+                c(2, assignee="ann", weight=0.2),
+                c(3, assignee="ann", weight=2.5, status=ConversationStatus.RESOLVED),
+                c(4, assignee="bob", weight=0.5),
+                c(5, assignee="bob", weight=0.5),
+                c(6, assignee="bob"),
+                c(7, weight=0.75),
+                c(8, assignee="ann", inbox=2, weight=3),
+            ]
+        )
+        ann, bob = self.agent("ann"), self.agent("bob")
+        assert [getattr(repository.get(i), "weight", None) for i in (7, 6)] == [0.75, 1]
+        counts = repository.open_counts(1, [ann, bob])
+        assert counts == {ann: 0.3, bob: 2}, counts
+        assert isinstance(counts[bob], int), "a whole load is an int"
+        if isinstance(repository, TotalCapacity) and not self.no_total_capacity:
+            assert repository.open_totals(1, [ann, bob]) == {ann: 3.3, bob: 2}
+
+    def test_claim_compares_weights_with_the_limit(self) -> None:
+        """An agent may take a conversation when its weight fits beside the weights
+        they hold (``held + weight <= limit``), exact in thousandths: 0.1 + 0.2 + 0.7
+        fills a limit of 1, which floats would overshoot."""
+        c = self._conversation
+        repository = self._weighted(
+            [
+                c(1, assignee="ann", weight=0.1),
+                c(2, assignee="ann", weight=0.2),
+                c(10, weight=0.8),
+                c(11, weight=0.7),
+                c(12, weight=0.001),
+                c(20, weight=2),
+                c(21, weight=1.5),
+            ]
+        )
+        ann, bob = self.agent("ann"), self.agent("bob")
+        assert not repository.claim(10, ann, capacity_limit=1)  # 1.1 > 1
+        assert _assignee(repository, 10) is None
+        assert repository.claim(11, ann, capacity_limit=1)  # exactly 1
+        assert not repository.claim(12, ann, capacity_limit=1)  # full
+        assert not repository.claim(20, bob, capacity_limit=1)  # heavier than a limit
+        assert repository.claim(21, bob, capacity_limit=2)
+        assert not repository.claim(20, bob, capacity_limit=3)  # 3.5 > 3
+        assert repository.claim(10, bob, capacity_limit=3)  # 2.3
+        assert repository.open_counts(1, [ann, bob]) == {ann: 1, bob: 2.3}
+
+    def test_claim_compares_weights_with_the_total_limit(self) -> None:
+        if self.no_total_capacity:
+            _skip("no_total_capacity", "no counts across inboxes")
+        c = self._conversation
+        stored = self._weighted(
+            [c(1, assignee="ann", inbox=2, weight=1.5), c(2, weight=0.5), c(3)]
+        )
+        assert isinstance(stored, TotalCapacity), "set no_total_capacity"
+        repository: Any = stored
+        ann = self.agent("ann")
+        assert not repository.claim(3, ann, capacity_limit=5, total_limit=2)
+        assert repository.claim(2, ann, capacity_limit=5, total_limit=2)
+        assert repository.open_totals(1, [ann]) == {ann: 2}
+
+    def test_concurrent_weighted_claims_never_overshoot(self) -> None:
+        """Racing claims of half-weight conversations for one agent with a limit of 2:
+        exactly four win."""
+        ann = self.agent("ann")
+        repository = self._weighted(
+            [self._conversation(i, created=i, weight=0.5) for i in range(_CONCURRENCY)]
+        )
+        wins = _race(
+            _CONCURRENCY,
+            lambda i: repository.claim(i, ann, capacity_limit=2),
+            self.close_connections,
+        )
+        assert sum(wins) == 4
+        assert repository.open_counts(1, [ann]) == {ann: 2}
 
 
 class _ReassigningRepository(ConversationRepository, Reassigner, Protocol):

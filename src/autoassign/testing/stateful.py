@@ -92,6 +92,7 @@ from autoassign.events import AssigneeChanged, ConversationUpdated
 from autoassign.model import (
     ASSIGNMENT_V2_FEATURE,
     ONLINE,
+    WEIGHT_SCALE,
     Account,
     AccountId,
     AgentId,
@@ -105,10 +106,14 @@ from autoassign.model import (
     ExclusionRules,
     Inbox,
     InboxId,
+    Load,
     PolicyId,
     Team,
     TeamId,
+    add_load,
+    fits,
     id_sort_key,
+    weight_units,
 )
 from autoassign.ports import (
     ConversationRepository,
@@ -146,10 +151,10 @@ SKILL_LABEL = "skill:de"
 """The label that requires the skill ``de`` when skills routing is drawn."""
 
 _ConversationSpec: TypeAlias = tuple[
-    InboxId, TeamId | None, frozenset[str], int, int, int | None, int | None
+    InboxId, TeamId | None, frozenset[str], int, int, int | None, int | None, float
 ]
-"""(inbox, team, labels, age in seconds, idle seconds, urgency, seconds until due) of
-a conversation to open."""
+"""(inbox, team, labels, age in seconds, idle seconds, urgency, seconds until due,
+weight) of a conversation to open."""
 
 _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.sampled_from(INBOXES),
@@ -159,6 +164,8 @@ _CONVERSATION_SPECS: st.SearchStrategy[_ConversationSpec] = st.tuples(
     st.sampled_from([0, 0, 1, 60, 3000]),
     st.sampled_from([None, None, 0, 1, 3]),
     st.sampled_from([None, None, -60, 0, 600]),
+    # binary fractions: the selectors' float shares then agree with exact fractions
+    st.sampled_from([1, 1, 1, 1, 0.5, 0.25, 1.5, 2]),
 )
 _NO_DUE = datetime.max.replace(tzinfo=UTC)
 """The model's due time of a conversation without one."""
@@ -362,14 +369,18 @@ class ReferenceModel:
         found.sort(key=lambda c: self.priority_key(c, priority))
         return found
 
-    def open_count(self, inbox: InboxId, agent: AgentId) -> int:
-        return sum(
-            1
-            for c in self.conversations.values()
-            if c.inbox == inbox
-            and c.assignee == agent
-            and c.status is ConversationStatus.OPEN
-        )
+    def open_count(self, inbox: InboxId, agent: AgentId) -> Load:
+        """The sum of the weights of the agent's open conversations in ``inbox`` (their
+        count when every weight is 1)."""
+        load: Load = 0
+        for c in self.conversations.values():
+            if (
+                c.inbox == inbox
+                and c.assignee == agent
+                and c.status is ConversationStatus.OPEN
+            ):
+                load = add_load(load, c.weight)
+        return load
 
     def previous_agent(
         self, conversation: Conversation, now: datetime
@@ -392,22 +403,57 @@ class ReferenceModel:
             return None
         return max(earlier, key=lambda c: (c.created_at, id_sort_key(c.id))).assignee
 
-    def open_total(self, agent: AgentId) -> int:
-        """The agent's open conversations in every inbox (all are the account's)."""
-        return sum(
-            1
-            for c in self.conversations.values()
-            if c.assignee == agent and c.status is ConversationStatus.OPEN
-        )
+    def open_total(self, agent: AgentId) -> Load:
+        """The agent's open conversations (their weights) in every inbox (all are the
+        account's)."""
+        load: Load = 0
+        for c in self.conversations.values():
+            if c.assignee == agent and c.status is ConversationStatus.OPEN:
+                load = add_load(load, c.weight)
+        return load
 
-    def at_total(self, inbox: InboxId, agent: AgentId) -> bool:
-        """Whether the total limit removes ``agent`` in ``inbox``."""
+    def total_applies(self, inbox: InboxId, agent: AgentId) -> bool:
         return (
             self.total_limit is not None
             and agent in self.capacity_agents
             and inbox in self.capacity_limits
-            and self.open_total(agent) >= self.total_limit
         )
+
+    def at_total(self, inbox: InboxId, agent: AgentId, weight: Load = 1) -> bool:
+        """Whether the total limit removes ``agent`` in ``inbox`` for a conversation
+        of ``weight``."""
+        return (
+            self.total_limit is not None
+            and self.total_applies(inbox, agent)
+            and not fits(self.open_total(agent), weight, self.total_limit)
+        )
+
+    def at_capacity(self, conversation: Conversation, agent: AgentId) -> bool:
+        """Whether capacity (the inbox's limit or the total) removes ``agent`` for
+        ``conversation``: its weight does not fit beside the agent's."""
+        inbox = conversation.inbox
+        capacity = self.capacity_limit(inbox, agent)
+        if capacity is not None and not fits(
+            self.open_count(inbox, agent), conversation.weight, capacity
+        ):
+            return True
+        return self.at_total(inbox, agent, conversation.weight)
+
+    def has_room(self, conversation: Conversation, agent: AgentId) -> bool:
+        """Removed by capacity for ``conversation`` while under every limit: a lighter
+        conversation may fit (the pass's verdict then holds for this one alone)."""
+        if not self.at_capacity(conversation, agent):
+            return False
+        inbox = conversation.inbox
+        capacity = self.capacity_limit(inbox, agent)
+        under = capacity is None or weight_units(self.open_count(inbox, agent)) < (
+            capacity * WEIGHT_SCALE
+        )
+        if self.total_limit is not None and self.total_applies(inbox, agent):
+            under = under and weight_units(self.open_total(agent)) < (
+                self.total_limit * WEIGHT_SCALE
+            )
+        return under
 
     def capacity_limit(self, inbox: InboxId, agent: AgentId) -> int | None:
         if agent not in self.capacity_agents:
@@ -460,12 +506,30 @@ class ReferenceModel:
     ) -> tuple[set[AgentId], set[AgentId]]:
         """``(maybe, surely)``: the agents the engine may choose for ``conversation``
         now, and those it must consider eligible."""
+        maybe, surely, _room_maybe, _room_surely = self._judge(conversation, now)
+        return maybe, surely
+
+    def room(
+        self, conversation: Conversation, now: datetime
+    ) -> tuple[set[AgentId], set[AgentId]]:
+        """``(maybe, surely)``: the agents that capacity may (or must) remove from
+        ``conversation`` with room left for a lighter one (weighted capacity)."""
+        _maybe, _surely, room_maybe, room_surely = self._judge(conversation, now)
+        return room_maybe, room_surely
+
+    def _judge(
+        self, conversation: Conversation, now: datetime
+    ) -> tuple[set[AgentId], set[AgentId], set[AgentId], set[AgentId]]:
+        """:meth:`eligible`'s two sets, then :meth:`room`'s: the filter chain in the
+        engine's order (rate limit before capacity)."""
         inbox = conversation.inbox
-        if self.expected_team_skip(conversation) is not None:
-            return set(), set()
-        limit = self.policies[inbox].fair_distribution_limit
         maybe: set[AgentId] = set()
         surely: set[AgentId] = set()
+        room_maybe: set[AgentId] = set()
+        room_surely: set[AgentId] = set()
+        if self.expected_team_skip(conversation) is not None:
+            return maybe, surely, room_maybe, room_surely
+        limit = self.policies[inbox].fair_distribution_limit
         needs_skill = self.requires_skill(conversation, now)
         for agent in self.members[inbox]:
             if self.status.get(agent) != ONLINE:
@@ -474,21 +538,22 @@ class ReferenceModel:
                 continue
             if needs_skill and agent not in self.skilled:
                 continue
-            capacity = self.capacity_limit(inbox, agent)
-            if capacity is not None and self.open_count(inbox, agent) >= capacity:
-                continue
-            if self.at_total(inbox, agent):
-                continue
+            passes_maybe = passes_surely = True
             if limit:
                 since, total = self.recent(inbox, agent, now)
-                if since < limit:
-                    maybe.add(agent)
-                if total < limit:
-                    surely.add(agent)
-            else:
+                passes_maybe, passes_surely = since < limit, total < limit
+            if self.at_capacity(conversation, agent):
+                if self.has_room(conversation, agent):
+                    if passes_maybe:
+                        room_maybe.add(agent)
+                    if passes_surely:
+                        room_surely.add(agent)
+                continue
+            if passes_maybe:
                 maybe.add(agent)
+            if passes_surely:
                 surely.add(agent)
-        return maybe, surely
+        return maybe, surely, room_maybe, room_surely
 
     def queue(self, inbox: InboxId) -> list[AgentId]:
         """The inbox's queue reconciled with its members, as the rotation's ``order``
@@ -519,7 +584,7 @@ class ReferenceModel:
             surely, key=lambda agent: (self.open_count(inbox, agent), place[agent])
         )
 
-    def share(self, inbox: InboxId, agent: AgentId) -> tuple[Fraction, int]:
+    def share(self, inbox: InboxId, agent: AgentId) -> tuple[Fraction, Load]:
         """Most available's key: the share of the agent's limit it would hold with one
         more conversation (0 without a limit), then its open count (exact fractions:
         the selector's floats must agree)."""
@@ -527,7 +592,7 @@ class ReferenceModel:
         limit = self.capacity_limit(inbox, agent)
         if limit is None:
             return Fraction(0), held
-        return Fraction(held + 1, limit), held
+        return (Fraction(held) + 1) / limit, held
 
     def rotate(self, inbox: InboxId, agent: AgentId) -> None:
         queue = self.queue(inbox)
@@ -572,6 +637,7 @@ def assignment_machine(
     *,
     urgency: bool = True,
     due_at: bool = True,
+    weights: bool = True,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that runs the engine over ``make_backend(clock)`` (called
     once per example with a fresh :class:`~autoassign.testing.FakeClock`) and checks it
@@ -579,7 +645,8 @@ def assignment_machine(
     ``assignment_machine(factory).TestCase`` (a :class:`unittest.TestCase`), or
     ``hypothesis.stateful.run_state_machine_as_test``. ``urgency`` and ``due_at``:
     whether the backend's conversations store those fields (``False``: the machine
-    opens conversations without them)."""
+    opens conversations without them); ``weights`` likewise for
+    :attr:`~autoassign.model.Conversation.weight` (``False``: every one weighs 1)."""
 
     class AssignmentMachine(RuleBasedStateMachine):
         conversation_ids = Bundle("conversation_ids")
@@ -778,7 +845,7 @@ def assignment_machine(
             return multiple(*(self._open(spec) for spec in specs))
 
         def _open(self, spec: _ConversationSpec) -> ConversationId:
-            inbox, team, labels, age, idle, level, due_in = spec
+            inbox, team, labels, age, idle, level, due_in, weight = spec
             now = self.clock.now()
             created = now - timedelta(seconds=age)
             activity = max(created, now - timedelta(seconds=idle))
@@ -796,6 +863,7 @@ def assignment_machine(
                     if due_in is None or not due_at
                     else now + timedelta(seconds=due_in)
                 ),
+                weight=weight if weights else 1,
             )
             self.next_conversation += 1
             self.backend.world.put_conversation(conversation)
@@ -947,7 +1015,7 @@ def assignment_machine(
             if edge > self.clock.now():
                 self.clock.set(edge)
             if not self.model.candidates(inbox, self.clock.now()):
-                self._open((inbox, None, frozenset(), 0, 0, None, None))
+                self._open((inbox, None, frozenset(), 0, 0, None, None, 1))
             self.run_pass(inbox)
 
         @rule(inbox=st.sampled_from(INBOXES))
@@ -1008,7 +1076,11 @@ def assignment_machine(
                 assert {s.reason for s in result.skips} <= {SkipReason.NO_AGENT_ONLINE}
                 self._check_events(result)
                 return
-            read, worked = self._check_pages(result, candidates, assigned, skipped, now)
+            read, worked, unsure = self._check_pages(
+                result, candidates, assigned, skipped, now
+            )
+            if unsure:
+                return  # the model cannot tell where the pass stopped (see below)
             assert result.fetched == len(read), (
                 f"fetched {result.fetched}, the model's pages hold {len(read)} of "
                 f"{len(candidates)} candidates"
@@ -1029,14 +1101,21 @@ def assignment_machine(
             assigned: Mapping[ConversationId, Assignment],
             skipped: Mapping[ConversationId, Skip],
             now: datetime,
-        ) -> tuple[list[Conversation], list[Conversation]]:
+        ) -> tuple[list[Conversation], list[Conversation], bool]:
             """Check the conversations of the pages the pass should have read, in
             order, against the model; returns those read and those walked (a pass
             stops walking once it made ``bulk_limit`` assignments, mid-page). The page
             after a full one is read
             while the pass assigned less than a page, no team-less conversation found
             nobody eligible, and fewer than ``max_pages`` pages were read; it leaves out
-            the teams found blocked (nobody could take a conversation of theirs)."""
+            the teams found blocked (nobody could take a conversation of theirs).
+
+            A skip by capacity with an agent left room for a lighter conversation
+            (weighted capacity) holds for that conversation alone. When the model
+            cannot tell whether such an agent is past the rate limit (the ledger's
+            count lies between two of the model's), the rest of the pass is checked
+            conversation by conversation and the third value is true: where the pass
+            stopped is then not checked."""
             model = self.model
             priority = model.policies[result.inbox].conversation_priority
             read: list[Conversation] = []
@@ -1045,6 +1124,7 @@ def assignment_machine(
             starved = False  # a team-less conversation found no eligible agent
             saturated = False  # ... because of the agents: no further page
             saturated_by: SkipReason | None = None
+            unsure = False  # whether a skip blocked the rest is unknown
             done = 0  # assignments so far
             after: Conversation | None = None
             for pages in itertools.count(1):
@@ -1069,6 +1149,18 @@ def assignment_machine(
                         assert conversation.id not in assigned, conversation
                         continue
                     worked.append(conversation)
+                    if unsure:
+                        if conversation.id in skipped:
+                            # skipped unwalked, or found nobody: either way the
+                            # conversation has nobody surely eligible
+                            self._check_skip(
+                                conversation, skipped[conversation.id].reason, now
+                            )
+                        elif conversation.id in assigned:
+                            self._check_assignment(
+                                conversation, assigned[conversation.id], now, False
+                            )
+                        continue
                     if saturated:
                         # nobody could take a team-less one: the rest of the page is
                         # skipped with that reason, unwalked
@@ -1078,10 +1170,15 @@ def assignment_machine(
                     if conversation.id in skipped:
                         reason = skipped[conversation.id].reason
                         self._check_skip(conversation, reason, now)
+                        room_maybe, room_surely = model.room(conversation, now)
                         if model.requires_skill(
                             conversation, now
                         ) and not model.expected_team_skip(conversation):
                             pass  # a verdict for this conversation alone
+                        elif reason in _NO_ELIGIBLE_AGENT and room_surely:
+                            pass  # weight-bound: a lighter one may still fit
+                        elif reason in _NO_ELIGIBLE_AGENT and room_maybe:
+                            unsure = True
                         elif conversation.team is not None:
                             if reason in _NOBODY_CAN_TAKE:
                                 blocked.add(conversation.team)
@@ -1104,7 +1201,9 @@ def assignment_machine(
                     and pages < DEFAULT_MAX_PAGES
                     and not saturated
                 ):
-                    return read, worked
+                    return read, worked, unsure
+                if unsure:
+                    return read, worked, unsure
                 after = page[-1]
             raise AssertionError("unreachable")
 

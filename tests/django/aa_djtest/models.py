@@ -54,6 +54,8 @@ class Ticket(models.Model):
     activity = models.DateTimeField()
     urgency = models.IntegerField(null=True)
     due = models.DateTimeField(null=True)
+    weight = models.DecimalField(max_digits=10, decimal_places=3, null=True)
+    channel = models.CharField(max_length=16, default="chat")
 
     class Meta:
         app_label = "aa_djtest"

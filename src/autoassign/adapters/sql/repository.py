@@ -27,16 +27,20 @@ from autoassign.errors import BackendError, ConfigurationError
 from autoassign.model import (
     MAX_LABEL_LENGTH,
     NO_DUE_AT,
+    WEIGHT_SCALE,
     AgentId,
     Conversation,
     ConversationId,
     ConversationPriority,
     ExclusionRules,
     InboxId,
+    Load,
     TeamId,
     id_sort_key,
     stored_due_at,
+    stored_load,
     stored_urgency,
+    stored_weight,
     text_problem,
 )
 from autoassign.ports import Clock
@@ -126,6 +130,7 @@ class SqlConversationRepository:
         self._has_activity = "last_activity_at" in conv.c
         self._has_urgency = "urgency" in conv.c
         self._has_due = "due_at" in conv.c
+        self._has_weight = "weight" in conv.c
         if self._has_team:
             columns.append(("team_id", conv.c.team_id))
         columns.append(("created_at", conv.c.created_at))
@@ -135,6 +140,8 @@ class SqlConversationRepository:
             columns.append(("urgency", conv.c.urgency))
         if self._has_due:
             columns.append(("due_at", conv.c.due_at))
+        if self._has_weight:
+            columns.append(("weight", conv.c.weight))
         # labelled with their logical names, whatever the physical ones are
         self._columns: list[ColumnElement[Any]] = [
             column.label(name) for name, column in columns
@@ -167,6 +174,7 @@ class SqlConversationRepository:
             last_activity_at=row["last_activity_at"] if self._has_activity else created,
             urgency=stored_urgency(row["urgency"]) if self._has_urgency else None,
             due_at=stored_due_at(row["due_at"]) if self._has_due else None,
+            weight=stored_weight(row["weight"]) if self._has_weight else 1,
         )
 
     def _collect(self, rows: Iterable[sa.Row[Any]]) -> list[Conversation]:
@@ -313,13 +321,13 @@ class SqlConversationRepository:
 
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         wanted = [agent for agent in set(agents) if self.schema.accepts("agent", agent)]
         if not wanted or not self.schema.accepts("inbox", inbox):
             return {}
         conv = self.schema.conversations
         stmt = (
-            sa.select(conv.c.assignee_id, sa.func.count().label("n"))
+            sa.select(conv.c.assignee_id, self._held_sum(conv.c).label("n"))
             .where(
                 conv.c.inbox_id == inbox,
                 self.schema.open_condition(conv.c, self._clock.now()),
@@ -328,7 +336,37 @@ class SqlConversationRepository:
             .group_by(conv.c.assignee_id)
         )
         with self._db.read("open counts") as conn:
-            return {row.assignee_id: int(row.n) for row in conn.execute(stmt)}
+            return {row.assignee_id: stored_load(row.n) for row in conn.execute(stmt)}
+
+    def _held_sum(self, columns: Any) -> ColumnElement[Any]:
+        """``count(*)``, or with a weight column the sum of the rows' weights."""
+        if not self._has_weight:
+            return sa.func.count()
+        return sa.func.coalesce(
+            sa.func.sum(self.schema.weight_of(columns)),
+            sa.literal_column("0", sa.Integer()),
+        )
+
+    def _has_room(
+        self,
+        other: Any,
+        where: Sequence[ColumnElement[bool]],
+        limit: ColumnElement[Any] | int,
+    ) -> ColumnElement[bool]:
+        """The claim's capacity condition over the rows of ``other`` (an alias of the
+        conversations table) matching ``where``: fewer than ``limit`` of them, or with
+        a weight column, room for the claimed row's weight beside theirs (compared in
+        thousandths, so a float column cannot drift past the limit)."""
+        held = (
+            sa.select(self._held_sum(other.c))
+            .select_from(other)
+            .where(*where)
+            .scalar_subquery()
+        )
+        if not self._has_weight:
+            return held < limit
+        mine = self.schema.weight_of(self.schema.conversations.c)
+        return sa.func.round((held + mine) * WEIGHT_SCALE) <= limit * WEIGHT_SCALE
 
     def claim_statement(
         self,
@@ -360,21 +398,22 @@ class SqlConversationRepository:
                 )
         if capacity_limit is not None:
             other = conv.alias("c2")
-            held = (
-                sa.select(sa.func.count())
-                .select_from(other)
-                .where(
-                    other.c.inbox_id == conv.c.inbox_id,
-                    other.c.assignee_id == agent,
-                    self.schema.open_condition(other.c, now),
+            conditions.append(
+                self._has_room(
+                    other,
+                    [
+                        other.c.inbox_id == conv.c.inbox_id,
+                        other.c.assignee_id == agent,
+                        self.schema.open_condition(other.c, now),
+                    ],
+                    capacity_limit,
                 )
-                .scalar_subquery()
             )
-            conditions.append(held < capacity_limit)
         if total_limit is not None:
             conditions.append(
-                self._total_held(agent, lambda c: self.schema.open_condition(c, now))
-                < total_limit
+                self._total_room(
+                    agent, lambda c: self.schema.open_condition(c, now), total_limit
+                )
             )
         return (
             sa.update(conv)
@@ -382,11 +421,14 @@ class SqlConversationRepository:
             .values({"assignee_id": agent, **self._claim_values})
         )
 
-    def _total_held(
-        self, agent: Any, is_open: Callable[[Any], ColumnElement[bool]]
-    ) -> ColumnElement[int]:
-        """``(SELECT count(*) ...)`` of ``agent``'s open conversations in every inbox of
-        the claimed row's account (``is_open``: the open condition over an alias's
+    def _total_room(
+        self,
+        agent: Any,
+        is_open: Callable[[Any], ColumnElement[bool]],
+        limit: ColumnElement[Any] | int,
+    ) -> ColumnElement[bool]:
+        """:meth:`_has_room` over ``agent``'s open conversations in every inbox of the
+        claimed row's account (``is_open``: the open condition over an alias's
         columns)."""
         conv = self.schema.conversations
         other = conv.alias("c3")
@@ -410,12 +452,7 @@ class SqlConversationRepository:
                     sa.select(same.c.id).where(same.c.account_id == account)
                 )
             )
-        return (
-            sa.select(sa.func.count())
-            .select_from(other)
-            .where(*conditions)
-            .scalar_subquery()
-        )
+        return self._has_room(other, conditions, limit)
 
     def previous_agents(
         self,
@@ -466,7 +503,7 @@ class SqlConversationRepository:
 
     def open_totals(
         self, account: Any, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         """:class:`~autoassign.ports.TotalCapacity`: one ``GROUP BY assignee_id`` over
         the account's open conversations (the index on ``(assignee_id, status)``
         serves it)."""
@@ -475,7 +512,7 @@ class SqlConversationRepository:
             return {}
         conv = self.schema.conversations
         stmt = (
-            sa.select(conv.c.assignee_id, sa.func.count().label("n"))
+            sa.select(conv.c.assignee_id, self._held_sum(conv.c).label("n"))
             .where(
                 self.schema.account_is("conversations", account),
                 self.schema.open_condition(conv.c, self._clock.now()),
@@ -484,7 +521,7 @@ class SqlConversationRepository:
             .group_by(conv.c.assignee_id)
         )
         with self._db.read("open totals") as conn:
-            return {row.assignee_id: int(row.n) for row in conn.execute(stmt)}
+            return {row.assignee_id: stored_load(row.n) for row in conn.execute(stmt)}
 
     def outbox_insert(self, record: OutboxRecord) -> sa.Insert:
         """``INSERT INTO event_outbox`` of ``record``; on PostgreSQL and SQLite
@@ -582,21 +619,24 @@ class SqlConversationRepository:
                 )
         if capacity:
             other = conv.alias("c2")
-            held = (
-                sa.select(sa.func.count())
-                .select_from(other)
-                .where(
-                    other.c.inbox_id == conv.c.inbox_id,
-                    other.c.assignee_id == agent,
-                    self.schema.status_is_open(other.c),
+            conditions.append(
+                self._has_room(
+                    other,
+                    [
+                        other.c.inbox_id == conv.c.inbox_id,
+                        other.c.assignee_id == agent,
+                        self.schema.status_is_open(other.c),
+                    ],
+                    sa.bindparam("claim_limit", type_=sa.Integer),
                 )
-                .scalar_subquery()
             )
-            conditions.append(held < sa.bindparam("claim_limit", type_=sa.Integer))
         if total:
             conditions.append(
-                self._total_held(agent, self.schema.status_is_open)
-                < sa.bindparam("claim_total", type_=sa.Integer)
+                self._total_room(
+                    agent,
+                    self.schema.status_is_open,
+                    sa.bindparam("claim_total", type_=sa.Integer),
+                )
             )
         update = (
             sa.update(conv)

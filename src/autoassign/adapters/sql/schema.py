@@ -65,7 +65,7 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 6
+HEAD_REVISION = 7
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
@@ -76,7 +76,8 @@ read in index order); 6: ``conversations.urgency`` and ``conversations.due_at`` 
 the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders, the index
 ``(assignee_id, status)`` (an agent's open conversations across inboxes),
 ``conversations.contact_id`` with its index ``(contact_id, created_at)`` (sticky
-agents) and ``capacity_policies.total_limit``."""
+agents) and ``capacity_policies.total_limit``; 7: ``conversations.weight`` (weighted
+capacity, ``NULL``: 1)."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
@@ -87,6 +88,9 @@ conversations."""
 
 _URGENCY_SINCE = 6
 """The revision that added ``conversations.urgency`` and ``conversations.due_at``."""
+
+_WEIGHT_SINCE = 7
+"""The revision that added ``conversations.weight``."""
 
 _TABLE_SINCE = {"event_outbox": 3}
 """The revision that added each table added after the first schema."""
@@ -829,6 +833,12 @@ class SqlSchema:
         # constants inline, not bound, so PostgreSQL matches the index's expression
         return sa.func.coalesce(-columns.urgency, sa.literal_column("1", sa.Integer()))
 
+    def weight_of(self, columns: Any) -> ColumnElement[Any]:
+        """``COALESCE(weight, 1)``: a conversation's weight (weighted capacity; a
+        ``NULL`` counts 1). ``columns``: the conversations table's (or an alias's)
+        ``c``, which must have ``weight``."""
+        return sa.func.coalesce(columns.weight, sa.literal_column("1", sa.Integer()))
+
     def due_order(self, columns: Any) -> ColumnElement[datetime]:
         """``COALESCE(due_at, <NO_DUE_AT>)``: ascending, the earliest due first and a
         conversation without a due time last."""
@@ -1171,6 +1181,14 @@ class SqlSchema:
                     optional=True,
                     nullable=True,
                     since=_URGENCY_SINCE,
+                ),
+                # what it counts for against capacity limits (weighted capacity)
+                col(
+                    "weight",
+                    sa.Numeric(10, 3, asdecimal=False),
+                    optional=True,
+                    nullable=True,
+                    since=_WEIGHT_SINCE,
                 ),
             ],
             *fk("conversations", ["inbox_id"], "inboxes", ["id"]),

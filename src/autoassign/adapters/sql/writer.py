@@ -404,6 +404,8 @@ class SqlWriter:
             "last_activity_at": conversation.last_activity_at,
             "urgency": conversation.urgency,
             "due_at": conversation.due_at,
+            # NULL counts 1 (as rows from before revision 7)
+            "weight": None if conversation.weight == 1 else conversation.weight,
         }
 
     def put_conversation(
@@ -428,6 +430,8 @@ class SqlWriter:
             )
             if "team_id" not in self.schema.conversations.c and c.team is not None:
                 raise ConfigurationError("the conversations table has no team column")
+            if c.weight != 1:
+                self.schema.require_column("conversations", "weight", c.weight)
         labels = self.schema.label_source
         with self._db.write("put conversations") as conn:
             if ensure_inbox:

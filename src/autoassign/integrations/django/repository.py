@@ -20,13 +20,15 @@ from django.db import (
     models,
     transaction,
 )
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import LessThan
+from django.db.models.functions import Coalesce, Round
+from django.db.models.lookups import LessThan, LessThanOrEqual
 
 from autoassign.errors import BackendError, BackendUnavailable, ConfigurationError
 from autoassign.model import (
     MAX_URGENCY,
+    MAX_WEIGHT,
     NO_DUE_AT,
+    WEIGHT_SCALE,
     AgentId,
     Conversation,
     ConversationId,
@@ -35,10 +37,14 @@ from autoassign.model import (
     ExclusionRules,
     Id,
     InboxId,
+    Load,
     TeamId,
+    check_weight,
     id_sort_key,
     stored_due_at,
+    stored_load,
     stored_urgency,
+    stored_weight,
 )
 
 __all__ = ["ConversationMapping", "DjangoConversationRepository"]
@@ -77,6 +83,13 @@ def _levels(levels: Mapping[Any, int]) -> dict[Any, int]:
     return out
 
 
+def _weights(weights: Mapping[Any, float]) -> dict[Any, Load]:
+    return {
+        stored: check_weight(weight, field=f"weight_values[{stored!r}]")
+        for stored, weight in dict(weights).items()
+    }
+
+
 @attrs.frozen(kw_only=True)
 class ConversationMapping:
     """How the host's conversation model maps onto :class:`~autoassign.Conversation`.
@@ -110,6 +123,13 @@ class ConversationMapping:
         contact: the field that says whose the conversation is (django-helpdesk's
             ``submitter_email``), for sticky agents (:meth:`previous_agents`), or
             ``None``.
+        weight: the field whose value gives
+            :attr:`~autoassign.model.Conversation.weight` (weighted capacity), or
+            ``None`` (every conversation counts 1).
+        weight_values: each stored value of ``weight`` and the weight it means, for
+            a weight by channel or kind (``weight="channel", weight_values={"email":
+            0.5}``); a value it does not list counts 1. Without it the stored number
+            is the weight (a value that is not one, from 0.001 to 1000, counts 1).
         not_assignable: a filter (``Q``) of conversations that are open in
             ``status_map`` but must not be assigned (django-helpdesk's
             ``Q(on_hold=True)``); they read as ``snoozed``.
@@ -140,6 +160,10 @@ class ConversationMapping:
     )
     due: str | None = None
     contact: str | None = None
+    weight: str | None = None
+    weight_values: Mapping[Any, Load] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_weights)
+    )
     not_assignable: models.Q | None = None
     claim_values: Mapping[str, Any] = attrs.field(factory=dict)
     using: str = "default"
@@ -200,9 +224,14 @@ class _Fields:
         self.urgency = column("urgency", mapping.urgency) if mapping.urgency else None
         self.due = column("due", mapping.due) if mapping.due else None
         self.contact = column("contact", mapping.contact) if mapping.contact else None
+        self.weight = column("weight", mapping.weight) if mapping.weight else None
         if mapping.urgency_levels is not None and self.urgency is None:
             raise ConfigurationError(
                 "urgency_levels needs an urgency field", field="urgency_levels"
+            )
+        if mapping.weight_values is not None and self.weight is None:
+            raise ConfigurationError(
+                "weight_values needs a weight field", field="weight_values"
             )
         status_field = meta.get_field(mapping.status)
         choices = getattr(status_field, "flatchoices", None)
@@ -226,7 +255,14 @@ class _Fields:
                     field="labels",
                 ) from None
         self.values = [self.pk, self.inbox, self.assignee, self.status, self.created]
-        for extra in (self.activity, self.team, self.account, self.urgency, self.due):
+        for extra in (
+            self.activity,
+            self.team,
+            self.account,
+            self.urgency,
+            self.due,
+            self.weight,
+        ):
             if extra is not None:
                 self.values.append(extra)
 
@@ -314,7 +350,50 @@ class DjangoConversationRepository:
             last_activity_at=row[f.activity] if f.activity else created,
             urgency=self._urgency(row[f.urgency]) if f.urgency else None,
             due_at=stored_due_at(row[f.due]) if f.due else None,
+            weight=self._weight(row[f.weight]) if f.weight else 1,
         )
+
+    def _weight(self, stored: object) -> Load:
+        values = self.mapping.weight_values
+        if values is None:
+            return stored_weight(stored)
+        try:
+            return values.get(stored, 1)
+        except TypeError:  # an unhashable stored value
+            return 1
+
+    def _weight_of(self, prefix: str = "") -> models.Expression:
+        """The stored weight as :attr:`~autoassign.model.Conversation.weight`, in SQL
+        (``prefix``: a lookup path to the row, ``""`` for the row itself): the mapped
+        value, or 1 for one that is not a weight."""
+        f = self.fields
+        assert f.weight is not None
+        name = prefix + f.weight
+        out: models.FloatField[float, float] = models.FloatField()
+        values = self.mapping.weight_values
+        if values is None:
+            return models.Case(
+                models.When(
+                    **{f"{name}__gt": 0, f"{name}__lte": MAX_WEIGHT},
+                    then=models.functions.Cast(models.F(name), out),
+                ),
+                default=models.Value(1.0),
+                output_field=out,
+            )
+        return models.Case(
+            *(
+                models.When(**{name: stored}, then=models.Value(float(weight)))
+                for stored, weight in values.items()
+            ),
+            default=models.Value(1.0),
+            output_field=out,
+        )
+
+    def _held_sum(self) -> models.Aggregate:
+        """``count(pk)``, or with a weight field the sum of the rows' weights."""
+        if self.fields.weight is None:
+            return models.Count("pk")
+        return models.Sum(self._weight_of())
 
     def _urgency(self, stored: object) -> int | None:
         levels = self.mapping.urgency_levels
@@ -482,7 +561,7 @@ class DjangoConversationRepository:
 
     def open_counts(
         self, inbox: InboxId, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         wanted = list(set(agents))
         if not wanted:
             return {}
@@ -494,14 +573,14 @@ class DjangoConversationRepository:
             )
             .order_by()
             .values(f.assignee)
-            .annotate(n=models.Count("pk"))
+            .annotate(n=self._held_sum())
         )
         with _errors("open counts"):
-            return {row[f.assignee]: int(row["n"]) for row in qs}
+            return {row[f.assignee]: stored_load(row["n"]) for row in qs}
 
     def open_totals(
         self, account: Id, agents: Collection[AgentId]
-    ) -> Mapping[AgentId, int]:
+    ) -> Mapping[AgentId, Load]:
         """:class:`~autoassign.ports.TotalCapacity`: one ``GROUP BY`` on the assignee
         over the account's open conversations (a single-account host: all of them)."""
         wanted = list(set(agents))
@@ -518,10 +597,10 @@ class DjangoConversationRepository:
             .filter(self._open_filter(), **where)
             .order_by()
             .values(f.assignee)
-            .annotate(n=models.Count("pk"))
+            .annotate(n=self._held_sum())
         )
         with _errors("open totals"):
-            return {row[f.assignee]: int(row["n"]) for row in qs}
+            return {row[f.assignee]: stored_load(row["n"]) for row in qs}
 
     def previous_agents(
         self,
@@ -577,10 +656,21 @@ class DjangoConversationRepository:
                 out[conversation] = max(earlier, key=lambda e: e[:2])[3]
         return out
 
+    def _room(self, agent: AgentId, same: str | None, limit: int) -> models.Lookup:
+        """The claim's capacity condition: ``agent``'s open conversations with the
+        claimed row's value of ``same`` (its inbox, or its account; ``None``: every
+        row, a single-account host) are fewer than ``limit``, or with a weight field,
+        the claimed row's weight fits beside theirs (compared in thousandths)."""
+        held = self._held(agent, same)
+        if self.fields.weight is None:
+            return LessThan(held, limit)
+        return LessThanOrEqual(
+            Round((held + self._weight_of()) * WEIGHT_SCALE), limit * WEIGHT_SCALE
+        )
+
     def _held(self, agent: AgentId, same: str | None) -> models.Expression:
-        """``COALESCE((SELECT count(*) ...), 0)``: ``agent``'s open conversations
-        with the claimed row's value of ``same`` (its inbox, or its account; ``None``:
-        every row, a single-account host)."""
+        """``COALESCE((SELECT count(*) ...), 0)`` (or the sum of weights): ``agent``'s
+        open conversations with the claimed row's value of ``same``."""
         f = self.fields
         where: dict[str, Any] = {f.assignee: agent}
         if same is not None:
@@ -589,10 +679,13 @@ class DjangoConversationRepository:
             self.model._default_manager.filter(self._open_filter(), **where)
             .order_by()
             .values(f.assignee)
-            .annotate(n=models.Count("pk"))
+            .annotate(n=self._held_sum())
             .values("n")
         )
-        return Coalesce(models.Subquery(held), 0)
+        if self.fields.weight is None:
+            return Coalesce(models.Subquery(held), 0)
+        out: models.FloatField[float, float] = models.FloatField()
+        return Coalesce(models.Subquery(held, output_field=out), 0.0, output_field=out)
 
     def claim(
         self,
@@ -612,9 +705,9 @@ class DjangoConversationRepository:
             self._open_filter(), pk=conversation, **{f"{f.assignee}__isnull": True}
         )
         if capacity_limit is not None:
-            qs = qs.filter(LessThan(self._held(agent, f.inbox), capacity_limit))
+            qs = qs.filter(self._room(agent, f.inbox, capacity_limit))
         if total_limit is not None:
-            qs = qs.filter(LessThan(self._held(agent, f.account), total_limit))
+            qs = qs.filter(self._room(agent, f.account, total_limit))
         values = {f.assignee: agent, **self.mapping.claim_values}
         connection = connections[self.mapping.using]
         with (

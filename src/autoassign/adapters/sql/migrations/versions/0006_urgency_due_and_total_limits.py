@@ -21,11 +21,10 @@ Revises: 0005
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 from autoassign.adapters.sql._db import index_names
-from autoassign.adapters.sql.migrations._revision import schema_at
+from autoassign.adapters.sql.migrations._revision import add_missing_columns, schema_at
 
 revision = "0006"
 down_revision: str | None = "0005"
@@ -35,31 +34,15 @@ depends_on = None
 _COLUMNS = ("urgency", "due_at", "contact_id")
 
 
-def _add_columns(bind: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
-    """Add each of ``names`` (nullable) that ``table`` does not have yet."""
-    inspector = sa.inspect(bind)
-    present = {
-        c["name"] for c in inspector.get_columns(table.name, schema=table.schema)
-    }
-    for name in names:
-        column = table.c[name]
-        if column.name not in present:
-            op.add_column(
-                table.name,
-                sa.Column(column.name, column.type, nullable=True),
-                schema=table.schema,
-            )
-
-
 def upgrade() -> None:
     head = schema_at(6)
     bind = op.get_bind()
     if head.owned("capacity_policies"):
-        _add_columns(bind, head.capacity_policies, ("total_limit",))
+        add_missing_columns(bind, head.capacity_policies, ("total_limit",))
     if not head.owned("conversations"):
         return
     table = head.conversations
-    _add_columns(bind, table, _COLUMNS)
+    add_missing_columns(bind, table, _COLUMNS)
     existing = index_names(bind, table)
     for suffix in (
         "unassigned_urgency",
