@@ -48,6 +48,7 @@ def conversations(
                 labels=draw(st.frozensets(st.sampled_from(LABELS))),
                 created_at=created,
                 last_activity_at=activity,
+                weight=draw(st.sampled_from([1, 1, 0.5, 0.1, 1.5])),
             )
         )
     return out

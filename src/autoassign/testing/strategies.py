@@ -169,6 +169,9 @@ def capacity_policies(
     )
 
 
+_WEIGHTS = st.sampled_from([1, 1, 1, 1, 0.5, 0.25, 0.1, 0.001, 1.5, 2])
+
+
 @st.composite
 def conversations(
     draw: st.DrawFn,
@@ -184,7 +187,8 @@ def conversations(
     """Conversations created up to ``max_age`` before ``now`` (last activity between
     creation and ``now``), mostly open, sometimes assigned to one of ``assignees`` or
     in one of ``teams``, sometimes with an urgency (0 to 4) or a due time (from an
-    hour before ``now`` to a day after)."""
+    hour before ``now`` to a day after), and mostly of weight 1, sometimes lighter or
+    heavier (0.001 to 2)."""
     age = draw(st.integers(0, int(max_age.total_seconds())))
     created = now - timedelta(seconds=age)
     activity = created + timedelta(seconds=draw(st.integers(0, age)))
@@ -208,6 +212,7 @@ def conversations(
             st.none()
             | st.integers(-3600, 86_400).map(lambda s: now + timedelta(seconds=s))
         ),
+        weight=draw(_WEIGHTS),
     )
 
 
