@@ -60,6 +60,7 @@ from autoassign.outbox import (
     total_claim_options,
 )
 from autoassign.ports import (
+    AgentWeights,
     CheckedClaims,
     CheckedOutboxClaims,
     Clock,
@@ -84,6 +85,7 @@ from autoassign.selection import (
     RankingInput,
     RoundRobinSelector,
     Selector,
+    WeightedRoundRobinSelector,
     fallback_ranking,
 )
 from autoassign.skills import SkillRouting
@@ -405,6 +407,9 @@ class AssignmentService:
     sticky: StickyRouting | None = None
     """Sticky agents (:mod:`autoassign.sticky`): a returning contact's previous agent
     is judged first (``None``: off)."""
+    weights: AgentWeights | None = None
+    """Agents' weights for the ``weighted_round_robin`` order
+    (:mod:`autoassign.weights`); ``None``: every agent has weight 1."""
 
     _capabilities: dict[type, tuple[object, bool]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -435,6 +440,9 @@ class AssignmentService:
             AssignmentOrder.ROUND_ROBIN: RoundRobinSelector(self.rotation),
             AssignmentOrder.BALANCED: BalancedSelector(self.rotation),
             AssignmentOrder.MOST_AVAILABLE: MostAvailableSelector(self.rotation),
+            AssignmentOrder.WEIGHTED_ROUND_ROBIN: WeightedRoundRobinSelector(
+                self.rotation, self.weights
+            ),
         }
         defaults.update(self.selectors)
         self.selectors = defaults
@@ -876,6 +884,7 @@ class AssignmentService:
             open_counts=run.open_counts if run.open_counts is not None else {},
             last_assigned=run.last_assigned,
             limits=run.limits,
+            account=run.state.account.id,
         )
         try:
             run.ranking = selector.rank(source)
