@@ -671,9 +671,9 @@ def test_weighted_round_robin_is_stored_by_the_library_schema_and_refused_by_a_h
     db: Db,
 ) -> None:
     """The library's column is text (up to 32 characters): ``weighted_round_robin``
-    round-trips, and the directory reads it back for the pass; the host's Rails enum
-    (round robin and balanced only) refuses it with the field named."""
-    engine, store = _library_store(db)
+    round-trips; the host's Rails enum (round robin and balanced only) refuses it with
+    the field named, and nothing is written."""
+    _, store = _library_store(db)
     values = PolicyValues(
         name="W", assignment_order=AssignmentOrder.WEIGHTED_ROUND_ROBIN
     )

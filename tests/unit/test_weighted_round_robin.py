@@ -27,7 +27,11 @@ from autoassign import (
     WeightedRoundRobinSelector,
     build_autoassign,
 )
-from autoassign.adapters.memory import InMemoryBackend, InMemoryRotationStore
+from autoassign.adapters.memory import (
+    InMemoryBackend,
+    InMemoryRotationStore,
+    build_in_memory,
+)
 from autoassign.explain import explain_conversation
 from autoassign.model import AgentId, InboxId
 from autoassign.ports import RotationStore
@@ -308,18 +312,7 @@ def test_a_failing_source_loses_no_assignment() -> None:
         backend.set_status(ACCOUNT, agent, "online")
     for number in range(6):
         backend.add_conversation(number, inbox=INBOX)
-    app = build_autoassign(
-        directory=backend.world,
-        conversations=backend.world,
-        presence=backend.presence,
-        ledger=backend.ledger,
-        rotation=backend.rotation,
-        lease=backend.lease,
-        events=backend.events,
-        jobs=backend.jobs,
-        clock=backend.clock,
-        weights=_Failing(),
-    )
+    app = build_in_memory(backend, weights=_Failing())
     result = app.service.perform_bulk_assignment(INBOX)
     assert [a.agent for a in result.assignments] == ["A", "B"] * 3
     assert not result.degraded
@@ -409,18 +402,7 @@ def test_explain_shows_each_agents_weight_and_place() -> None:
         backend.set_status(ACCOUNT, agent, "online")
     backend.add_conversation(1, inbox=INBOX)
     book = _book({"A": 3})
-    app = build_autoassign(
-        directory=backend.world,
-        conversations=backend.world,
-        presence=backend.presence,
-        ledger=backend.ledger,
-        rotation=backend.rotation,
-        lease=backend.lease,
-        events=backend.events,
-        jobs=backend.jobs,
-        clock=backend.clock,
-        weights=book,
-    )
+    app = build_in_memory(backend, weights=book)
     explained = explain_conversation(app, 1)
     assert explained.selector == "weighted_round_robin"
     assert explained.chosen == "A"
