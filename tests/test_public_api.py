@@ -123,6 +123,7 @@ NOT_AT_TOP_LEVEL = {
         "stage_then_claim",
     },
     "autoassign.ports": {
+        "AgentWeights",
         "BatchPendingLease",
         "CheckedClaims",
         "CheckedOutboxClaims",
@@ -146,6 +147,7 @@ NOT_AT_TOP_LEVEL = {
         "RotationStore",
         "ScheduleBook",
         "SkillBook",
+        "WeightedRotation",
     },
     "autoassign.service": {
         "DEFAULT_BULK_LIMIT",

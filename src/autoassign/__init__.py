@@ -63,6 +63,8 @@ from autoassign.selection import (
     RoundRobinSelector,
     SelectionContext,
     Selector,
+    WeightedRoundRobinSelector,
+    WeightedStanding,
 )
 from autoassign.service import AssignmentService
 from autoassign.triggers import (
@@ -136,6 +138,8 @@ __all__ = [
     "SystemClock",
     "Team",
     "TriggerOutcome",
+    "WeightedRoundRobinSelector",
+    "WeightedStanding",
     "__version__",
     "build_autoassign",
     "bulk_limit_from_env",

@@ -60,7 +60,7 @@ from autoassign.model import (
     Team,
 )
 from autoassign.ports import InboxLease, TotalCapacity
-from autoassign.selection import SelectionContext
+from autoassign.selection import SelectionContext, WeightedRoundRobinSelector
 from autoassign.service import AssignmentService, InboxState
 from autoassign.wiring import Autoassign
 
@@ -193,6 +193,12 @@ class AgentExplanation:
     total_limit: int | None = None
     """Its capacity policy's ``total_limit`` (``None``: none; then both keys are left
     out of :meth:`to_dict`)."""
+    rotation_weight: int | None = None
+    """Its weight in weighted round robin (:mod:`autoassign.weights`); ``None`` with
+    another order (then both rotation keys are left out of :meth:`to_dict`)."""
+    rotation_place: int | None = None
+    """Its place in the order weighted round robin walks now (1: first in line: the
+    earliest next turn, ties to the round-robin queue)."""
 
     @property
     def eligible(self) -> bool:
@@ -218,6 +224,8 @@ class AgentExplanation:
         out["eligible"] = self.eligible
         if self.total_limit is None:
             del out["total_open_conversations"], out["total_limit"]
+        if self.rotation_weight is None:
+            del out["rotation_weight"], out["rotation_place"]
         return out
 
 
@@ -860,6 +868,32 @@ def _exclusion_reasons(
     return tuple(reasons)
 
 
+def _with_rotation(
+    selector: object,
+    account: AccountId,
+    inbox: InboxId,
+    members: Sequence[AgentId],
+    agents: tuple[AgentExplanation, ...],
+) -> tuple[AgentExplanation, ...]:
+    """``agents`` with their weight and place in weighted round robin's order, when
+    that is the selector (one more read of the rotation and the weights)."""
+    if not isinstance(selector, WeightedRoundRobinSelector):
+        return agents
+    standings = {
+        s.agent: s for s in selector.standings(account, inbox, members=members)
+    }
+    return tuple(
+        attrs.evolve(
+            agent,
+            rotation_weight=standings[agent.agent].weight,
+            rotation_place=standings[agent.agent].place,
+        )
+        if agent.agent in standings
+        else agent
+        for agent in agents
+    )
+
+
 def explain_conversation(
     app_or_service: Autoassign | AssignmentService, conversation: ConversationId
 ) -> ConversationExplanation:
@@ -930,7 +964,13 @@ def explain_conversation(
         weight=record.weight,
     )
     verdicts, recent = standing.verdicts, standing.recent
-    base["agents"] = tuple(AgentExplanation.from_verdict(v) for v in verdicts)
+    base["agents"] = _with_rotation(
+        selector,
+        loaded.account.id,
+        record.inbox,
+        standing.members,
+        tuple(AgentExplanation.from_verdict(v) for v in verdicts),
+    )
     base["sticky_agent"] = _sticky_agent(service, loaded.account.id, record, now)
     if reasons:
         return ConversationExplanation(**base, outcome="excluded")
@@ -955,6 +995,7 @@ def explain_conversation(
         open_counts=standing.open_counts,
         last_assigned=last_assigned,
         limits=capacity_limits(capacity, record.inbox),
+        account=loaded.account.id,
     )
     chosen = (
         base["sticky_agent"]

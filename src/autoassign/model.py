@@ -315,6 +315,11 @@ class AssignmentOrder(str, enum.Enum):
     """The most spare capacity as a share of each agent's limit in the inbox (see
     :class:`~autoassign.selection.MostAvailableSelector`). Not in Assignment v2: a host
     schema whose order column cannot store it refuses it when written."""
+    WEIGHTED_ROUND_ROBIN = "weighted_round_robin"
+    """Turns in proportion to each agent's weight (see
+    :class:`~autoassign.selection.WeightedRoundRobinSelector` and
+    :mod:`autoassign.weights`); with every weight 1, exactly round robin. Not in
+    Assignment v2."""
 
 
 class ConversationPriority(str, enum.Enum):

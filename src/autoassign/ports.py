@@ -38,11 +38,13 @@ from autoassign.model import (
     TeamId,
 )
 from autoassign.outbox import OutboxRecord
+from autoassign.weights import WeightedMove, WeightedQueue
 
 if TYPE_CHECKING:
     from autoassign.schedules import WorkingHours
 
 __all__ = [
+    "AgentWeights",
     "BatchPendingLease",
     "CheckedClaims",
     "CheckedOutboxClaims",
@@ -66,6 +68,7 @@ __all__ = [
     "ScheduleBook",
     "SkillBook",
     "TotalCapacity",
+    "WeightedRotation",
 ]
 
 
@@ -396,6 +399,43 @@ class RotationStore(Protocol):
         ...
 
 
+@runtime_checkable
+class WeightedRotation(Protocol):
+    """**Optional capability** of a :class:`RotationStore`: the tags and clock of
+    weighted round robin (:mod:`autoassign.weights`) beside each inbox's queue, the
+    same queue :meth:`RotationStore.order` reads and :meth:`RotationStore.advance`
+    moves. Checked with ``isinstance``; without it the ``weighted_round_robin`` order
+    ranks as round robin (logged). Shipped by ``InMemoryRotationStore`` and
+    ``RedisRotationStore``; the contract suite is
+    :class:`autoassign.testing.contracts.WeightedRotationContract`."""
+
+    def weighted_order(
+        self, inbox: InboxId, *, members: Sequence[AgentId]
+    ) -> WeightedQueue:
+        """The queue as :meth:`RotationStore.order` returns it, every member's tag
+        (stored, or as :func:`~autoassign.weights.fill_tags` gives a member without
+        one) and the inbox's clock (0 before the first move). Read-only."""
+        ...
+
+    def weighted_advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        moves: Sequence[WeightedMove],
+    ) -> None:
+        """In one atomic step: reconcile the queue with ``members`` (as
+        :meth:`RotationStore.advance` does), store the tags
+        :func:`~autoassign.weights.fill_tags` gives the members without one (dropping
+        non-members' tags), then apply ``moves`` in order as
+        :func:`~autoassign.weights.apply_weighted_moves` does: each member's tag becomes
+        ``max(tag, at) + stride``, the clock ``max(clock, at)``, and the agent moves to
+        the back of the queue. Moves of non-members are ignored. The moves are applied
+        to the tags stored *now*, so two passes that read the same state both charge
+        every turn they gave."""
+        ...
+
+
 class Lease(Protocol):
     """A held inbox lease."""
 
@@ -682,4 +722,23 @@ class SkillBook(Protocol):
     ) -> Mapping[AgentId, Mapping[str, int]]:
         """The skills of those of ``agents`` that have any, each a name and a level
         (``>= 1``), in one read for all; an agent absent from the answer has none."""
+        ...
+
+
+@runtime_checkable
+class AgentWeights(Protocol):
+    """**Port (optional):** where agents' weights for weighted round robin come from
+    (the host's own table, or :class:`~autoassign.weights.InMemoryAgentWeights`);
+    wired with ``build_autoassign(agent_weights=...)``. See :mod:`autoassign.weights`."""
+
+    def agent_weights(
+        self,
+        account: AccountId,
+        agents: Collection[AgentId],
+        *,
+        inbox: InboxId,
+    ) -> Mapping[AgentId, int]:
+        """The weights in ``inbox`` of those of ``agents`` that have one, each an int
+        from 1 to :data:`~autoassign.weights.MAX_AGENT_WEIGHT`, in one read for all; an
+        agent absent from the answer has weight 1."""
         ...

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -20,8 +21,10 @@ from typing import Protocol
 
 import attrs
 
-from autoassign.model import AgentId, Conversation, InboxId, Load
-from autoassign.ports import RotationStore
+from autoassign._quietlog import degradations
+from autoassign.model import AccountId, AgentId, Conversation, InboxId, Load
+from autoassign.ports import AgentWeights, RotationStore, WeightedRotation
+from autoassign.weights import WeightedMove, WeightedQueue, check_weights, turn_stride
 
 __all__ = [
     "BalancedSelector",
@@ -31,9 +34,13 @@ __all__ = [
     "RoundRobinSelector",
     "SelectionContext",
     "Selector",
+    "WeightedRoundRobinSelector",
+    "WeightedStanding",
     "fallback_ranking",
     "reconcile_queue",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +60,8 @@ class SelectionContext:
     last_assigned: Mapping[AgentId, datetime]
     limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """The capacity limit each agent has in the inbox (an agent absent has none)."""
+    account: AccountId | None = None
+    """The inbox's account (weighted round robin reads the weights of its agents)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -73,6 +82,8 @@ class RankingInput:
     limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """The capacity limit each member has in the inbox (the pass's own, from the
     capacity policies linked to it); a member absent has none."""
+    account: AccountId | None = None
+    """The inbox's account (weighted round robin reads the weights of its members)."""
 
 
 class Ranking(Protocol):
@@ -247,6 +258,191 @@ class MostAvailableSelector:
                 context.open_counts.get(agent, 0), context.limits.get(agent)
             ),
         )
+
+
+@attrs.frozen(kw_only=True)
+class WeightedStanding:
+    """One member in weighted round robin's order (``explain``)."""
+
+    agent: AgentId
+    weight: int
+    tag: int
+    """The virtual time of its next turn, in ticks (:mod:`autoassign.weights`)."""
+    place: int
+    """Its place in the order the pass walks, 1 first."""
+
+
+@attrs.define
+class WeightedRoundRobinSelector:
+    """Turns in proportion to weight: the eligible agent whose next turn comes first
+    in virtual time (its tag), ties to the first in the inbox's round-robin queue; the
+    chosen agent's tag moves on by ``ROTATION_ROUND // weight`` and it moves to the back
+    of the queue (stride scheduling; :mod:`autoassign.weights` has the rules and the
+    bound). With every weight 1 it picks exactly as :class:`RoundRobinSelector` does.
+
+    ``weights`` (an :class:`~autoassign.ports.AgentWeights`) is read once per ranking;
+    ``None``, or a failing read, gives every agent weight 1 (logged). The rotation store
+    needs :class:`~autoassign.ports.WeightedRotation`; one without it ranks as round
+    robin (logged). A pass reads the state once and writes its turns once, at its end.
+    """
+
+    rotation: RotationStore
+    weights: AgentWeights | None = None
+    name: str = "weighted_round_robin"
+    needs_open_counts: bool = False
+    needs_last_assigned: bool = False
+
+    def rank(self, source: RankingInput) -> Ranking:
+        store = self._weighted_store(source.inbox)
+        if store is None:
+            return RoundRobinSelector(self.rotation).rank(source)
+        state = store.weighted_order(source.inbox, members=source.members)
+        return _WeightedRanking(
+            rotation=store,
+            inbox=source.inbox,
+            members=source.members,
+            state=state,
+            weights=self.read_weights(source.account, source.inbox, source.members),
+        )
+
+    def preview(self, context: SelectionContext) -> AgentId | None:
+        eligible = set(context.eligible)
+        for standing in self.standings(
+            context.account, context.inbox, members=context.members
+        ):
+            if standing.agent in eligible:
+                return standing.agent
+        return None
+
+    def standings(
+        self,
+        account: AccountId | None,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+    ) -> list[WeightedStanding]:
+        """Every member in the order a pass would walk them now, with its weight and
+        tag (without :class:`~autoassign.ports.WeightedRotation`: the round-robin
+        queue, every weight 1). Writes nothing."""
+        store = self._weighted_store(inbox)
+        if store is None:
+            order = self.rotation.order(inbox, members=members)
+            return [
+                WeightedStanding(agent=agent, weight=1, tag=0, place=at)
+                for at, agent in enumerate(order, 1)
+            ]
+        state = store.weighted_order(inbox, members=members)
+        weights = self.read_weights(account, inbox, members)
+        ranking = _WeightedRanking(
+            rotation=store, inbox=inbox, members=members, state=state, weights=weights
+        )
+        return [
+            WeightedStanding(
+                agent=agent,
+                weight=weights.get(agent, 1),
+                tag=state.tags[agent],
+                place=at,
+            )
+            for at, agent in enumerate(ranking.candidates(), 1)
+        ]
+
+    def read_weights(
+        self, account: AccountId | None, inbox: InboxId, members: Sequence[AgentId]
+    ) -> dict[AgentId, int]:
+        """The members' weights other than 1 (one read); ``{}`` (everyone weight 1)
+        without a source, without an account, or when the source fails or answers a
+        weight that is not an int from 1 to
+        :data:`~autoassign.weights.MAX_AGENT_WEIGHT` (logged)."""
+        if self.weights is None or account is None:
+            return {}
+        try:
+            found = check_weights(
+                self.weights.agent_weights(account, members, inbox=inbox),
+                field="agent_weights",
+            )
+        except Exception as exc:
+            degradations.failed(
+                logger,
+                "agent weights",
+                "the agent weights could not be read: every agent counts as weight "
+                "1 (round robin) until they are",
+                error=exc,
+                extra={"autoassign_inbox": inbox, "autoassign_account": account},
+            )
+            return {}
+        degradations.recovered(logger, "agent weights")
+        member_set = set(members)
+        return {
+            agent: weight
+            for agent, weight in found.items()
+            if weight != 1 and agent in member_set
+        }
+
+    def _weighted_store(self, inbox: InboxId) -> WeightedRotation | None:
+        if isinstance(self.rotation, WeightedRotation):
+            return self.rotation
+        degradations.failed(
+            logger,
+            "weighted rotation",
+            "the rotation store %s has no weighted_order/weighted_advance "
+            "(ports.WeightedRotation): weighted_round_robin ranks as round robin",
+            type(self.rotation).__name__,
+            error=None,
+            extra={"autoassign_inbox": inbox},
+        )
+        return None
+
+
+class _WeightedRanking:
+    """The members sorted by (tag, queue place): one sort when the pass starts; an
+    assignment re-inserts one agent (a bisect and a list move)."""
+
+    def __init__(
+        self,
+        *,
+        rotation: WeightedRotation,
+        inbox: InboxId,
+        members: Sequence[AgentId],
+        state: WeightedQueue,
+        weights: Mapping[AgentId, int],
+    ) -> None:
+        self._rotation = rotation
+        self._inbox = inbox
+        self._members = members
+        self._clock = state.clock
+        self._weights = weights
+        tags = state.tags
+        self._keys: dict[AgentId, tuple[int, int]] = {
+            agent: (tags[agent], at) for at, agent in enumerate(state.order)
+        }
+        self._order = sorted(state.order, key=self._keys.__getitem__)
+        self._next = len(state.order)
+        self._moves: list[WeightedMove] = []
+
+    def candidates(self) -> Iterator[AgentId]:
+        return iter(self._order)
+
+    def update(self, agent: AgentId, *, assigned: bool) -> None:
+        keys = self._keys
+        old = keys.get(agent)
+        if not assigned or old is None:
+            return  # open counts do not move a weighted turn; or not a member
+        at = max(self._clock, old[0])
+        stride = turn_stride(self._weights.get(agent, 1))
+        self._clock = at
+        self._moves.append(WeightedMove(agent, at, stride))
+        order = self._order
+        del order[bisect.bisect_left(order, old, key=keys.__getitem__)]
+        keys[agent] = (at + stride, self._next)
+        self._next += 1
+        bisect.insort(order, agent, key=keys.__getitem__)
+
+    def finish(self) -> None:
+        if self._moves:
+            self._rotation.weighted_advance(
+                self._inbox, members=self._members, moves=self._moves
+            )
+            self._moves = []
 
 
 def _preview(

@@ -62,6 +62,7 @@ from autoassign.outbox import (
     total_claim_options,
 )
 from autoassign.ports import (
+    AgentWeights,
     CheckedClaims,
     CheckedOutboxClaims,
     Clock,
@@ -86,6 +87,7 @@ from autoassign.selection import (
     RankingInput,
     RoundRobinSelector,
     Selector,
+    WeightedRoundRobinSelector,
     fallback_ranking,
 )
 from autoassign.skills import SkillRouting
@@ -414,6 +416,9 @@ class AssignmentService:
     sticky: StickyRouting | None = None
     """Sticky agents (:mod:`autoassign.sticky`): a returning contact's previous agent
     is judged first (``None``: off)."""
+    agent_weights: AgentWeights | None = None
+    """Agents' weights for the ``weighted_round_robin`` order
+    (:mod:`autoassign.weights`); ``None``: every agent has weight 1."""
 
     _capabilities: dict[type, tuple[object, bool]] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -444,6 +449,9 @@ class AssignmentService:
             AssignmentOrder.ROUND_ROBIN: RoundRobinSelector(self.rotation),
             AssignmentOrder.BALANCED: BalancedSelector(self.rotation),
             AssignmentOrder.MOST_AVAILABLE: MostAvailableSelector(self.rotation),
+            AssignmentOrder.WEIGHTED_ROUND_ROBIN: WeightedRoundRobinSelector(
+                self.rotation, self.agent_weights
+            ),
         }
         defaults.update(self.selectors)
         self.selectors = defaults
@@ -886,6 +894,7 @@ class AssignmentService:
             open_counts=run.open_counts if run.open_counts is not None else {},
             last_assigned=run.last_assigned,
             limits=run.limits,
+            account=run.state.account.id,
         )
         try:
             run.ranking = selector.rank(source)

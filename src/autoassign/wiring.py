@@ -20,6 +20,7 @@ from autoassign.metrics import Metrics, Tracing, check_metrics, check_tracing
 from autoassign.model import AssignmentOrder, OverridePrecedence
 from autoassign.outbox import DEFAULT_OUTBOX_GRACE
 from autoassign.ports import (
+    AgentWeights,
     Clock,
     ConversationRepository,
     Directory,
@@ -124,6 +125,7 @@ def build_autoassign(
     tracing: Tracing | None = None,
     skills: SkillRouting | None = None,
     sticky: StickyRouting | None = None,
+    agent_weights: AgentWeights | None = None,
 ) -> Autoassign:
     """Wire the core to its ports. Every port is required: nothing real is built by
     accident. ``bulk_limit`` defaults to ``AUTO_ASSIGNMENT_BULK_LIMIT`` from ``environ``
@@ -159,6 +161,9 @@ def build_autoassign(
     ``sticky`` (:class:`~autoassign.sticky.StickyRouting`): a returning contact's
     conversation goes first to their previous agent when that agent is eligible; off
     by default.
+    ``agent_weights`` (an :class:`~autoassign.ports.AgentWeights`) gives agents their
+    weights for the ``weighted_round_robin`` order (:mod:`autoassign.weights`);
+    without it every agent has weight 1 there.
     ``tracing`` (e.g. :class:`~autoassign.integrations.otel.OtelTracing`) opens a span
     around every pass and wraps every port given here so that each of its calls is a
     span inside it (:class:`~autoassign.metrics.Tracing`); off by default, at no
@@ -195,6 +200,8 @@ def build_autoassign(
             reservations = wrap("reservations", reservations)
         if outbox is not None:
             outbox = wrap("outbox", outbox)
+        if agent_weights is not None:
+            agent_weights = wrap("agent_weights", agent_weights)
     if outbox_grace <= timedelta(0):
         raise ConfigurationError(
             f"outbox_grace must be a positive timedelta, got {outbox_grace!r}",
@@ -204,6 +211,13 @@ def build_autoassign(
         raise ConfigurationError(
             f"sticky must be a StickyRouting or None, got {type(sticky).__name__}",
             field="sticky",
+        )
+    if agent_weights is not None and not isinstance(agent_weights, AgentWeights):
+        raise ConfigurationError(
+            "agent_weights must be an AgentWeights (an object with "
+            f"agent_weights(account, agents, *, inbox)) or None, got "
+            f"{type(agent_weights).__name__}",
+            field="agent_weights",
         )
     if skills is not None and not isinstance(skills, SkillRouting):
         raise ConfigurationError(
@@ -234,6 +248,7 @@ def build_autoassign(
         schedules=schedules,
         skills=skills,
         sticky=sticky,
+        agent_weights=agent_weights,
         metrics=metrics,
         tracing=tracing,
     )

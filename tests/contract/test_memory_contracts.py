@@ -50,6 +50,8 @@ from autoassign.testing.contracts import (
     ReservationsContract,
     ReservationsSetup,
     RotationStoreContract,
+    WeightedRotationContract,
+    WeightedRotationStore,
 )
 
 
@@ -96,6 +98,11 @@ class TestSequentialReservations(ReservationsContract):
 
 class TestMemoryRotationStore(RotationStoreContract):
     def make_rotation(self) -> RotationStore:
+        return InMemoryRotationStore()
+
+
+class TestMemoryWeightedRotation(WeightedRotationContract):
+    def make_weighted_rotation(self) -> WeightedRotationStore:
         return InMemoryRotationStore()
 
 

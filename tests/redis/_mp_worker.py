@@ -10,6 +10,7 @@ import redis
 
 from autoassign.adapters.redis import RedisBackend
 from autoassign.testing import FakeClock, InMemoryBackend
+from autoassign.weights import InMemoryAgentWeights
 
 
 def run_worker(
@@ -28,11 +29,20 @@ def run_worker(
     # Siblings by top-level name: the child has this directory on sys.path.
     from _redis_repo import RedisRepository  # type: ignore[import-not-found]  # noqa: PLC0415
     from _world import (  # type: ignore[import-not-found]  # noqa: PLC0415
+        ACCOUNT,
         passes_until_idle,
         seed,
         wire,
     )
 
+    config = dict(config)
+    weights = config.pop("weights", None)  # weighted round robin: agent -> weight
+    options: dict[str, Any] = {}
+    if weights is not None:
+        book = InMemoryAgentWeights()
+        for agent, weight in weights.items():
+            book.set_weight(ACCOUNT, agent, weight)
+        options["agent_weights"] = book
     client = redis.Redis.from_url(url, decode_responses=decode, socket_timeout=10)
     try:
         clock = FakeClock()
@@ -40,7 +50,7 @@ def run_worker(
         seed(memory, add_conversations=False, conversations=0, **config)
         backend = RedisBackend(client, prefix=prefix, clock=clock)
         repo = RedisRepository(client, prefix)
-        app = wire(backend, memory, clock, conversations=repo)
+        app = wire(backend, memory, clock, conversations=repo, **options)
         if start is not None:
             start.wait(timeout=120)
         return passes_until_idle(app, config["inboxes"], random.Random(seed_value))

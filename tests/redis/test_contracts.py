@@ -32,6 +32,8 @@ from autoassign.testing.contracts import (
     ReservationsContract,
     ReservationsSetup,
     RotationStoreContract,
+    WeightedRotationContract,
+    WeightedRotationStore,
 )
 
 from .conftest import Target
@@ -78,6 +80,11 @@ class TestRedisRateLimitLedgerWideSkew(TestRedisRateLimitLedgerExact):
 
 class TestRedisRotationStore(_OnRedis, RotationStoreContract):
     def make_rotation(self) -> RotationStore:
+        return RedisRotationStore(self.target.client, prefix=self.fresh_prefix())
+
+
+class TestRedisWeightedRotation(_OnRedis, WeightedRotationContract):
+    def make_weighted_rotation(self) -> WeightedRotationStore:
         return RedisRotationStore(self.target.client, prefix=self.fresh_prefix())
 
 

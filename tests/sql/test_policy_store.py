@@ -665,3 +665,24 @@ def test_an_order_the_host_column_cannot_store_is_refused_and_changes_nothing(
     assert status == 422, body
     assert "assignment_order" in body["errors"], body
     assert [p.values.name for p in store.list_policies(1)] == ["Kept"]
+
+
+def test_weighted_round_robin_is_stored_by_the_library_schema_and_refused_by_a_host_enum(
+    db: Db,
+) -> None:
+    """The library's column is text (up to 32 characters): ``weighted_round_robin``
+    round-trips; the host's Rails enum (round robin and balanced only) refuses it with
+    the field named, and nothing is written."""
+    _, store = _library_store(db)
+    values = PolicyValues(
+        name="W", assignment_order=AssignmentOrder.WEIGHTED_ROUND_ROBIN
+    )
+    created = store.create_policy(1, values)
+    assert store.get_policy(1, created.id) == created
+    assert created.values.assignment_order is AssignmentOrder.WEIGHTED_ROUND_ROBIN
+
+    _, _, host = _host_store(db)
+    with pytest.raises(ConfigurationError, match="weighted_round_robin") as caught:
+        host.create_policy(1, values)
+    assert caught.value.field == "assignment_order"
+    assert list(host.list_policies(1)) == []

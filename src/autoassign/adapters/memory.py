@@ -57,6 +57,12 @@ from autoassign.model import (
 from autoassign.outbox import OutboxRecord, StagedClaims
 from autoassign.ports import Clock, HandOff
 from autoassign.selection import reconcile_queue
+from autoassign.weights import (
+    WeightedMove,
+    WeightedQueue,
+    apply_weighted_moves,
+    fill_tags,
+)
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
@@ -648,11 +654,40 @@ class _AgentLog:
 
 
 class InMemoryRotationStore:
-    """:class:`~autoassign.ports.RotationStore`: one list per inbox."""
+    """:class:`~autoassign.ports.RotationStore`: one list per inbox; with
+    :class:`~autoassign.ports.WeightedRotation` (weighted round robin's tags and clock
+    beside it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queues: dict[InboxId, list[AgentId]] = {}
+        self._tags: dict[InboxId, dict[AgentId, int]] = {}
+        self._clocks: dict[InboxId, int] = {}
+
+    def weighted_order(
+        self, inbox: InboxId, *, members: Sequence[AgentId]
+    ) -> WeightedQueue:
+        with self._lock:
+            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            clock = self._clocks.get(inbox, 0)
+            tags = fill_tags(queue, self._tags.get(inbox, {}), clock)
+            return WeightedQueue(order=tuple(queue), tags=tags, clock=clock)
+
+    def weighted_advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        moves: Sequence[WeightedMove],
+    ) -> None:
+        with self._lock:
+            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            clock = self._clocks.get(inbox, 0)
+            tags = fill_tags(queue, self._tags.get(inbox, {}), clock)
+            queue, tags, clock = apply_weighted_moves(queue, tags, clock, moves)
+            self._queues[inbox] = queue
+            self._tags[inbox] = tags
+            self._clocks[inbox] = clock
 
     def select(
         self,

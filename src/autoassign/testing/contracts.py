@@ -3,6 +3,7 @@
 Each port has one plain class here (no pytest import, no base class to inherit from):
 :class:`RateLimitLedgerContract`, :class:`ReservationsContract` (its hook returns a
 :class:`ReservationsSetup`), :class:`RotationStoreContract`,
+:class:`WeightedRotationContract` (weighted round robin's tags),
 :class:`InboxLeaseContract`, :class:`PresenceContract`,
 :class:`ConversationRepositoryContract`, :class:`DirectoryContract` and
 :class:`EventOutboxContract` (its hook returns an :class:`OutboxSetup`).
@@ -93,9 +94,18 @@ from autoassign.ports import (
     Reservations,
     RotationStore,
     TotalCapacity,
+    WeightedRotation,
 )
+from autoassign.selection import reconcile_queue
 from autoassign.testing import EPOCH, FakeClock
 from autoassign.triggers import Reassigner
+from autoassign.weights import (
+    ROTATION_ROUND,
+    WeightedMove,
+    WeightedQueue,
+    apply_weighted_moves,
+    fill_tags,
+)
 
 __all__ = [
     "ConversationRepositoryContract",
@@ -110,6 +120,8 @@ __all__ = [
     "ReservationsContract",
     "ReservationsSetup",
     "RotationStoreContract",
+    "WeightedRotationContract",
+    "WeightedRotationStore",
 ]
 
 _HOUR = timedelta(hours=1)
@@ -757,6 +769,179 @@ class RotationStoreContract:
         # And back to the earlier membership: B rejoins at the back.
         rotation.advance(1, members=members, agents=["D"])
         assert list(rotation.order(1, members=members)) == ["A", "C", "B", "D"]
+
+
+# -- WeightedRotation --------------------------------------------------------------------
+
+
+class WeightedRotationStore(RotationStore, WeightedRotation, Protocol):
+    """A :class:`~autoassign.ports.RotationStore` with
+    :class:`~autoassign.ports.WeightedRotation` (what
+    :class:`WeightedRotationContract` checks)."""
+
+
+class WeightedRotationContract:
+    """Checks :class:`~autoassign.ports.WeightedRotation` (weighted round robin's tags
+    and clock beside a :class:`~autoassign.ports.RotationStore`'s queue): the fill of
+    missing tags, the moves replayed on the stored tags, membership drift, the queue
+    shared with :meth:`~autoassign.ports.RotationStore.order` and
+    :meth:`~autoassign.ports.RotationStore.advance`, and a read-only
+    :meth:`~autoassign.ports.WeightedRotation.weighted_order`. Its hook returns a
+    store with both capabilities."""
+
+    def make_weighted_rotation(self) -> WeightedRotationStore:
+        """A fresh, empty rotation store with :class:`WeightedRotation`."""
+        raise NotImplementedError
+
+    def test_a_fresh_inbox_spreads_the_members_over_one_round(self) -> None:
+        rotation = self.make_weighted_rotation()
+        members = ["A", "B", "C", "D"]
+        state = rotation.weighted_order(1, members=members)
+        quarter = ROTATION_ROUND // 4
+        assert state == WeightedQueue(
+            order=("A", "B", "C", "D"),
+            tags={"A": 0, "B": quarter, "C": 2 * quarter, "D": 3 * quarter},
+            clock=0,
+        )
+        assert rotation.weighted_order(1, members=[]) == WeightedQueue(
+            order=(), tags={}, clock=0
+        )
+
+    def test_moves_are_replayed_on_the_stored_tags(self) -> None:
+        rotation = self.make_weighted_rotation()
+        members = ["A", "B", "C"]
+        third = ROTATION_ROUND // 3
+        rotation.weighted_advance(
+            1,
+            members=members,
+            moves=[WeightedMove("B", third, 100), WeightedMove("A", 5, 7)],
+        )
+        # B's tag: the larger of its own and at, plus 100; A's: 5 plus 7; the clock:
+        # the larger at
+        assert rotation.weighted_order(1, members=members) == WeightedQueue(
+            order=("C", "B", "A"),
+            tags={"A": 12, "B": third + 100, "C": 2 * third},
+            clock=third,
+        )
+        # the same moves again (another pass that read the same state): both charged
+        rotation.weighted_advance(
+            1, members=members, moves=[WeightedMove("B", third, 100)]
+        )
+        assert rotation.weighted_order(1, members=members).tags["B"] == third + 200
+        # a move of a non-member is ignored; an agent listed twice moves twice
+        rotation.weighted_advance(
+            1,
+            members=members,
+            moves=[
+                WeightedMove("X", 10**9, 1),
+                WeightedMove("C", 0, 1),
+                WeightedMove("A", 0, 1),
+                WeightedMove("C", 0, 1),
+            ],
+        )
+        state = rotation.weighted_order(1, members=members)
+        assert state.order == ("B", "A", "C")
+        assert state.tags == {"A": 13, "B": third + 200, "C": 2 * third + 2}
+        assert state.clock == third
+
+    def test_the_queue_is_the_rotation_stores_queue(self) -> None:
+        rotation = self.make_weighted_rotation()
+        members = ["A", "B", "C"]
+        assert rotation.select(1, members=members, eligible={"A"}) == "A"
+        assert rotation.weighted_order(1, members=members).order == ("B", "C", "A")
+        rotation.weighted_advance(
+            1, members=members, moves=[WeightedMove("B", 0, ROTATION_ROUND)]
+        )
+        assert list(rotation.order(1, members=members)) == ["C", "A", "B"]
+        rotation.advance(1, members=members, agents=["C"])
+        state = rotation.weighted_order(1, members=members)
+        assert state.order == ("A", "B", "C")
+        # the tags were spread in the queue's order then (B, C, A), and the plain
+        # moves leave them alone
+        third = ROTATION_ROUND // 3
+        assert state.tags == {"B": ROTATION_ROUND, "C": third, "A": 2 * third}
+        assert rotation.select(1, members=members, eligible=members) == "A"
+
+    def test_new_members_join_at_the_back_and_removed_ones_leave(self) -> None:
+        rotation = self.make_weighted_rotation()
+        rotation.weighted_advance(
+            1, members=["A", "B"], moves=[WeightedMove("A", 40, 10)]
+        )
+        drifted = ["C", "B", "D"]  # A left; C and D are new
+        expected = WeightedQueue(
+            order=("B", "C", "D"),
+            tags={
+                "B": ROTATION_ROUND // 2,
+                "C": 40 + ROTATION_ROUND,
+                "D": 40 + ROTATION_ROUND,
+            },
+            clock=40,
+        )
+        assert rotation.weighted_order(1, members=drifted) == expected
+        rotation.weighted_advance(1, members=drifted, moves=[])
+        assert rotation.weighted_order(1, members=drifted) == expected
+        # A comes back: at the back, its old tag gone
+        back = rotation.weighted_order(1, members=["A", *drifted])
+        assert back.order == ("B", "C", "D", "A")
+        assert back.tags["A"] == 40 + ROTATION_ROUND
+
+    def test_weighted_order_is_read_only(self) -> None:
+        rotation = self.make_weighted_rotation()
+        members = ["A", "B", "C"]
+        rotation.weighted_order(1, members=["C", "B"])
+        assert rotation.weighted_order(1, members=members) == WeightedQueue(
+            order=("A", "B", "C"),
+            tags={agent: at * (ROTATION_ROUND // 3) for at, agent in enumerate("ABC")},
+            clock=0,
+        )
+        assert list(rotation.order(1, members=members)) == ["A", "B", "C"]
+        rotation.weighted_advance(
+            1, members=members, moves=[WeightedMove("A", 0, ROTATION_ROUND)]
+        )
+        before = rotation.weighted_order(1, members=members)
+        rotation.weighted_order(1, members=["D"])
+        assert rotation.weighted_order(1, members=members) == before
+
+    def test_inboxes_are_isolated_and_ids_keep_their_type(self) -> None:
+        rotation = self.make_weighted_rotation()
+        members: list[AgentId] = [1, "x", 2]
+        rotation.weighted_advance(7, members=members, moves=[WeightedMove(1, 3, 4)])
+        state = rotation.weighted_order(7, members=members)
+        assert state.order == ("x", 2, 1)
+        assert [type(agent) for agent in state.order] == [str, int, int]
+        assert state.tags[1] == 7
+        assert rotation.weighted_order(8, members=members).clock == 0
+
+    def test_random_moves_match_the_reference(self) -> None:
+        """Random membership drift and moves, against :func:`fill_tags` and
+        :func:`apply_weighted_moves` over :func:`reconcile_queue`."""
+        for seed in range(5):
+            rng = random.Random(seed)
+            rotation = self.make_weighted_rotation()
+            queue: list[AgentId] = []
+            tags: dict[AgentId, int] = {}
+            clock = 0
+            pool: list[AgentId] = ["a", "b", "c", "d", "e", 1, 2]
+            for _ in range(40):
+                members = rng.sample(pool, rng.randint(0, len(pool)))
+                moves = [
+                    WeightedMove(
+                        rng.choice(pool),
+                        rng.randrange(0, 3 * ROTATION_ROUND),
+                        rng.randint(1, ROTATION_ROUND),
+                    )
+                    for _ in range(rng.randint(0, 6))
+                ]
+                reconciled = reconcile_queue(queue, members)
+                filled = fill_tags(reconciled, tags, clock)
+                assert rotation.weighted_order(1, members=members) == WeightedQueue(
+                    order=tuple(reconciled), tags=filled, clock=clock
+                ), seed
+                queue, tags, clock = apply_weighted_moves(
+                    reconciled, filled, clock, moves
+                )
+                rotation.weighted_advance(1, members=members, moves=moves)
+                assert list(rotation.order(1, members=members)) == queue, seed
 
 
 # -- InboxLease ---------------------------------------------------------------------------

@@ -41,8 +41,10 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   the policy's selector must pick: the first eligible agent in the model's own
   round-robin queue, or for balanced the fewest open conversations, then the first in
   that same queue, or for most available the lowest share ``(open + 1) / limit`` of
-  its capacity limit (0 without one), then the fewest open, then that queue (all
-  three move the chosen agent to its back);
+  its capacity limit (0 without one), then the fewest open, then that queue, or for
+  weighted round robin (every weight 1: no weights source is wired) the earliest tag,
+  then that queue, the model keeping its own tags and clock (all four move the chosen
+  agent to its back);
 * with skills routing drawn (:mod:`autoassign.skills`, ``relax_after`` off or 3000 s),
   a conversation labelled :data:`SKILL_LABEL` goes only to an agent holding ``de``
   until it has waited ``relax_after``, and a skip for lack of one stops neither the
@@ -129,6 +131,7 @@ from autoassign.service import DEFAULT_MAX_PAGES
 from autoassign.skills import InMemorySkillBook, SkillRouting
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
+from autoassign.weights import ROTATION_ROUND
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
@@ -175,6 +178,7 @@ _ORDERS = st.sampled_from(
         AssignmentOrder.ROUND_ROBIN,
         AssignmentOrder.BALANCED,
         AssignmentOrder.MOST_AVAILABLE,
+        AssignmentOrder.WEIGHTED_ROUND_ROBIN,
     ]
 )
 _LIMITS = st.sampled_from([None, 1, 1, 2, 3])
@@ -312,6 +316,9 @@ class ReferenceModel:
     decisions: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
     """Round-robin decisions (assignees, in order) per inbox."""
     queues: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
+    tags: dict[InboxId, dict[AgentId, int]] = attrs.field(factory=dict)
+    """Weighted round robin's stored tags per inbox (every weight is 1 here)."""
+    clocks: dict[InboxId, int] = attrs.field(factory=dict)
     """The round-robin queue of each inbox, front first."""
     streaks: dict[InboxId, dict[AgentId, int]] = attrs.field(factory=dict)
     """Per inbox: agent -> index of the first decision of its current streak of being
@@ -573,9 +580,13 @@ class ReferenceModel:
         if not surely:
             return None
         queue = self.queue(inbox)
-        if self.policies[inbox].assignment_order is AssignmentOrder.ROUND_ROBIN:
+        order = self.policies[inbox].assignment_order
+        if order is AssignmentOrder.ROUND_ROBIN:
             return next(agent for agent in queue if agent in surely)
         place = {agent: at for at, agent in enumerate(queue)}
+        if order is AssignmentOrder.WEIGHTED_ROUND_ROBIN:
+            tags = self.weighted_tags(inbox, queue)
+            return min(surely, key=lambda agent: (tags[agent], place[agent]))
         if self.policies[inbox].assignment_order is AssignmentOrder.MOST_AVAILABLE:
             return min(
                 surely, key=lambda agent: (*self.share(inbox, agent), place[agent])
@@ -594,8 +605,33 @@ class ReferenceModel:
             return Fraction(0), held
         return (Fraction(held) + 1) / limit, held
 
+    def weighted_tags(self, inbox: InboxId, queue: list[AgentId]) -> dict[AgentId, int]:
+        """Every member's tag (stored, or: a member without one joins a round behind
+        the clock; with none stored, the members spread over a round in queue
+        order)."""
+        clock = self.clocks.get(inbox, 0)
+        stored = self.tags.get(inbox, {})
+        known = {agent: stored[agent] for agent in queue if agent in stored}
+        if not known:
+            return {
+                agent: clock + at * ROTATION_ROUND // len(queue)
+                for at, agent in enumerate(queue)
+            }
+        return {agent: known.get(agent, clock + ROTATION_ROUND) for agent in queue}
+
     def rotate(self, inbox: InboxId, agent: AgentId) -> None:
         queue = self.queue(inbox)
+        if (
+            self.policies[inbox].assignment_order
+            is AssignmentOrder.WEIGHTED_ROUND_ROBIN
+        ):
+            # A weight-1 turn: it starts at the later of the clock and the agent's tag
+            # and moves the tag one round on.
+            tags = self.weighted_tags(inbox, queue)
+            at = max(self.clocks.get(inbox, 0), tags[agent])
+            tags[agent] = at + ROTATION_ROUND
+            self.clocks[inbox] = at
+            self.tags[inbox] = tags
         queue.remove(agent)
         queue.append(agent)
         self.queues[inbox] = queue

@@ -86,6 +86,15 @@ class KeySchema:
         the :meth:`rotation` queue, so a store can tell its own copy is current."""
         return f"{self.inbox_tag(inbox)}:rrversion"
 
+    def rotation_tags(self, inbox: InboxId) -> str:
+        """Hash: weighted round robin's tag of each agent in the inbox (agent id text
+        to ticks; ``rotation_weighted.lua`` writes it)."""
+        return f"{self.inbox_tag(inbox)}:rrtags"
+
+    def rotation_clock(self, inbox: InboxId) -> str:
+        """String: weighted round robin's clock of the inbox (ticks)."""
+        return f"{self.inbox_tag(inbox)}:rrclock"
+
     def fair(self, inbox: InboxId, agent: AgentId) -> str:
         """Sorted set: the agent's fair-distribution ledger in the inbox."""
         return f"{self.inbox_tag(inbox)}:fair:{id_text(agent)}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autoassign.model import AgentId, InboxId
 from autoassign.selection import reconcile_queue
+from autoassign.weights import ROTATION_ROUND, WeightedMove, WeightedQueue, fill_tags
 
 from . import _scripts
 from ._codec import IdMap, IdMapCache, as_int, as_list, as_text
@@ -47,7 +48,14 @@ class RedisRotationStore:
     the change). ``order`` is one read-only script (``rotation_order.lua``) that
     transfers the queue only when this store's copy of it is not current (another
     worker wrote it since): a store that wrote the last moves itself keeps the queue
-    it computed."""
+    it computed.
+
+    :class:`~autoassign.ports.WeightedRotation`: weighted round robin's tags are a
+    hash beside the queue and its clock a string (same hash tag).
+    ``weighted_order`` is one read-only script (``rotation_weighted_order.lua``);
+    ``weighted_advance`` one script (``rotation_weighted.lua``) that reconciles the
+    queue as ``advance`` does, fills and applies the moves to the tags stored then,
+    and rewrites the queue and the tags (one write per pass)."""
 
     def __init__(
         self, client: RedisClient, *, prefix: str | KeySchema = "autoassign"
@@ -56,6 +64,10 @@ class RedisRotationStore:
         self.keys = prefix if isinstance(prefix, KeySchema) else KeySchema(prefix)
         self._script = _scripts.register(self._client, "rotation")
         self._order = _scripts.register(self._client, "rotation_order")
+        self._weighted = _scripts.register(self._client, "rotation_weighted")
+        self._weighted_order = _scripts.register(
+            self._client, "rotation_weighted_order"
+        )
         self._ids = IdMapCache()
         self._copies: dict[str, _Copy] = {}
         self._unreconciled: dict[str, str] = {}
@@ -157,6 +169,56 @@ class RedisRotationStore:
             args = self._args("advance", ids)
             args.extend(id_text(agent) for agent in agents)
             self._script(keys=keys, args=args)
+        self._unreconciled.pop(keys[0], None)
+
+    def weighted_order(
+        self, inbox: InboxId, *, members: Sequence[AgentId]
+    ) -> WeightedQueue:
+        ids = self._ids.get(members)
+        keys = [
+            self.keys.rotation(inbox),
+            self.keys.rotation_tags(inbox),
+            self.keys.rotation_clock(inbox),
+        ]
+        with translate_errors("rotation.weighted_order"):
+            reply = as_list(self._weighted_order(keys=keys, args=[]))
+        clock = as_int(reply[0])
+        length = as_int(reply[1])
+        listed = [as_text(item) for item in reply[2 : 2 + length]]
+        rest = reply[2 + length :]
+        stored: dict[AgentId, int] = {}
+        for at in range(0, len(rest) - 1, 2):
+            agent = ids.get(rest[at])
+            if agent is not None:
+                stored[agent] = as_int(rest[at + 1])
+        order = [
+            agent
+            for agent in (ids.get(text) for text in reconcile_queue(listed, ids.texts))
+            if agent is not None
+        ]
+        return WeightedQueue(
+            order=tuple(order), tags=fill_tags(order, stored, clock), clock=clock
+        )
+
+    def weighted_advance(
+        self,
+        inbox: InboxId,
+        *,
+        members: Sequence[AgentId],
+        moves: Sequence[WeightedMove],
+    ) -> None:
+        ids = self._ids.get(members)
+        keys = [
+            *self._keys(inbox),
+            self.keys.rotation_tags(inbox),
+            self.keys.rotation_clock(inbox),
+        ]
+        args = [ids.digest(), str(ROTATION_ROUND), str(len(ids.texts)), *ids.texts]
+        for move in moves:
+            args.extend((id_text(move.agent), str(move.at), str(move.stride)))
+        self._copies.pop(keys[0], None)
+        with translate_errors("rotation.weighted_advance"):
+            self._weighted(keys=keys, args=args)
         self._unreconciled.pop(keys[0], None)
 
     def _keys(self, inbox: InboxId) -> list[str]:

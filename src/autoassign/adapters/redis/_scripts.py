@@ -37,6 +37,8 @@ SCRIPT_NAMES = (
     "presence_statuses",
     "rotation",
     "rotation_order",
+    "rotation_weighted",
+    "rotation_weighted_order",
 )
 
 
