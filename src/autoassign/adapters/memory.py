@@ -437,26 +437,56 @@ class InMemoryWorld:
 
 class InMemoryPresence:
     """:class:`~autoassign.ports.Presence` over a dict: ``set_status`` is the host's
-    status update."""
+    status update.
+
+    A read of the same tuple of agents as an earlier one (the directory's member
+    view, read by every pass) is answered with a copy of that answer until a status
+    of the account changes."""
+
+    _ANSWERS_KEPT = 64
+    """At most this many answers are kept per account (then they are forgotten)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._statuses: dict[AccountId, dict[AgentId, str]] = {}
+        self._answers: dict[
+            AccountId, dict[int, tuple[tuple[AgentId, ...], dict[AgentId, str]]]
+        ] = {}
+        """Per account: ``id(agents)`` -> (that tuple, the answer)."""
 
     def set_status(self, account: AccountId, agent: AgentId, status: str) -> str | None:
         """Set an agent's status; returns the previous one."""
         with self._lock:
-            table = self._statuses.setdefault(account, {})
-            previous = table.get(agent)
-            table[agent] = status
-            return previous
+            return self._write(account, agent, status)
+
+    def _write(self, account: AccountId, agent: AgentId, status: str) -> str | None:
+        """Set a status (the lock held): the account's kept answers are forgotten
+        when it changes."""
+        table = self._statuses.setdefault(account, {})
+        previous = table.get(agent)
+        table[agent] = status
+        if previous != status:
+            self._answers.pop(account, None)
+        return previous
 
     def statuses(
         self, account: AccountId, agents: Collection[AgentId]
     ) -> Mapping[AgentId, str]:
         with self._lock:
+            kept = self._answers.get(account)
+            if kept is not None:
+                known = kept.get(id(agents))
+                if known is not None and known[0] is agents:
+                    return dict(known[1])
             table = self._statuses.get(account, {})
-            return {agent: table[agent] for agent in agents if agent in table}
+            found = {agent: table[agent] for agent in agents if agent in table}
+            if isinstance(agents, tuple):
+                kept = self._answers.setdefault(account, {})
+                if len(kept) >= self._ANSWERS_KEPT:
+                    kept.clear()
+                kept[id(agents)] = (agents, found)
+                return dict(found)
+            return found
 
 
 class InMemoryOnlinePresence(InMemoryPresence):
@@ -476,10 +506,7 @@ class InMemoryOnlinePresence(InMemoryPresence):
                 online.add(agent)
             else:
                 online.discard(agent)
-            table = self._statuses.setdefault(account, {})
-            previous = table.get(agent)
-            table[agent] = status
-            return previous
+            return self._write(account, agent, status)
 
     def online(
         self, account: AccountId, agents: Collection[AgentId]
@@ -656,19 +683,41 @@ class _AgentLog:
 class InMemoryRotationStore:
     """:class:`~autoassign.ports.RotationStore`: one list per inbox; with
     :class:`~autoassign.ports.WeightedRotation` (weighted round robin's tags and clock
-    beside it)."""
+    beside it).
+
+    A stored queue is kept reconciled with the members it was last written with: when
+    a call passes that same (immutable) tuple of members again, as the directory's
+    member view does until the membership changes, it is not reconciled again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queues: dict[InboxId, list[AgentId]] = {}
         self._tags: dict[InboxId, dict[AgentId, int]] = {}
         self._clocks: dict[InboxId, int] = {}
+        self._members: dict[InboxId, tuple[AgentId, ...]] = {}
+        """The members each stored queue is reconciled with (that very tuple)."""
+
+    def _reconciled(self, inbox: InboxId, members: Sequence[AgentId]) -> list[AgentId]:
+        """The stored queue reconciled with ``members`` (not stored)."""
+        queue = self._queues.get(inbox)
+        if queue is not None and self._members.get(inbox) is members:
+            return queue
+        return reconcile_queue(queue or (), members)
+
+    def _store(
+        self, inbox: InboxId, members: Sequence[AgentId], queue: list[AgentId]
+    ) -> None:
+        self._queues[inbox] = queue
+        if isinstance(members, tuple):
+            self._members[inbox] = members
+        else:  # a list may change: reconcile it next time
+            self._members.pop(inbox, None)
 
     def weighted_order(
         self, inbox: InboxId, *, members: Sequence[AgentId]
     ) -> WeightedQueue:
         with self._lock:
-            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            queue = self._reconciled(inbox, members)
             clock = self._clocks.get(inbox, 0)
             tags = fill_tags(queue, self._tags.get(inbox, {}), clock)
             return WeightedQueue(order=tuple(queue), tags=tags, clock=clock)
@@ -681,11 +730,11 @@ class InMemoryRotationStore:
         moves: Sequence[WeightedMove],
     ) -> None:
         with self._lock:
-            queue = reconcile_queue(self._queues.get(inbox, ()), members)
+            queue = list(self._reconciled(inbox, members))
             clock = self._clocks.get(inbox, 0)
             tags = fill_tags(queue, self._tags.get(inbox, {}), clock)
             queue, tags, clock = apply_weighted_moves(queue, tags, clock, moves)
-            self._queues[inbox] = queue
+            self._store(inbox, members, list(queue))
             self._tags[inbox] = tags
             self._clocks[inbox] = clock
 
@@ -698,8 +747,8 @@ class InMemoryRotationStore:
     ) -> AgentId | None:
         allowed = set(eligible)
         with self._lock:
-            queue = reconcile_queue(self._queues.get(inbox, ()), members)
-            self._queues[inbox] = queue
+            queue = self._reconciled(inbox, members)
+            self._store(inbox, members, queue)
             for index, agent in enumerate(queue):
                 if agent in allowed:
                     queue.append(queue.pop(index))
@@ -708,7 +757,7 @@ class InMemoryRotationStore:
 
     def order(self, inbox: InboxId, *, members: Sequence[AgentId]) -> Sequence[AgentId]:
         with self._lock:
-            return tuple(reconcile_queue(self._queues.get(inbox, ()), members))
+            return tuple(self._reconciled(inbox, members))
 
     def advance(
         self,
@@ -718,13 +767,12 @@ class InMemoryRotationStore:
         agents: Sequence[AgentId],
     ) -> None:
         with self._lock:
-            queue = reconcile_queue(self._queues.get(inbox, ()), members)
-            positions = dict.fromkeys(queue)
+            positions = dict.fromkeys(self._reconciled(inbox, members))
             for agent in agents:
                 if agent in positions:
                     del positions[agent]
                     positions[agent] = None
-            self._queues[inbox] = list(positions)
+            self._store(inbox, members, list(positions))
 
 
 @attrs.define

@@ -18,7 +18,7 @@ import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,10 +36,14 @@ from autoassign.events import AssigneeChanged
 from autoassign.explain import inbox_verdicts
 from autoassign.model import (
     ONLINE,
+    AccountId,
+    AgentId,
     CapacityPolicy,
     Conversation,
+    ConversationId,
     ConversationStatus,
     ExclusionRules,
+    Id,
     InboxId,
 )
 from autoassign.results import Assignment
@@ -47,6 +51,7 @@ from autoassign.service import InboxState
 from autoassign.simulate.scenario import InboxSpec, Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
+from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
 from autoassign.wiring import Autoassign
 
@@ -133,6 +138,13 @@ class _Conversation:
     reopened: int = 0
     archived: Conversation | None = None
     """The record as it was resolved (the store forgets resolved conversations)."""
+    returning: bool = False
+    """Its contact had an earlier conversation in the run."""
+    previous_agent: str | None = None
+    """When it was assigned: the agent of its contact's latest other conversation
+    that had one (``None``: none had)."""
+    previous_online: bool = False
+    """When it was assigned: whether :attr:`previous_agent` was online."""
 
 
 _Event = tuple[float, int, int, str, Any]
@@ -220,6 +232,45 @@ class _Waiting:
         )
 
 
+class _StickyContacts:
+    """The simulated :class:`~autoassign.ports.ContactHistory`: the library's
+    :class:`~autoassign.sticky.InMemoryContactHistory` over the store and the
+    simulator's archive of resolved conversations (a returning contact's previous
+    conversation is usually resolved), answering only for the inboxes on a policy with
+    ``sticky_window_minutes``, each within its own window. ``StickyRouting``'s window
+    is the longest of them, so a shorter one starts that much later."""
+
+    def __init__(
+        self,
+        history: InMemoryContactHistory,
+        windows: Mapping[str, timedelta],
+    ) -> None:
+        self.history = history
+        self.windows = windows
+        self.longest = max(windows.values())
+
+    def previous_agents(
+        self,
+        account: AccountId,
+        conversations: Sequence[Conversation],
+        *,
+        since: datetime,
+    ) -> Mapping[ConversationId, AgentId]:
+        groups: dict[timedelta, list[Conversation]] = {}
+        for conversation in conversations:
+            window = self.windows.get(str(conversation.inbox))
+            if window is not None:
+                groups.setdefault(window, []).append(conversation)
+        found: dict[ConversationId, AgentId] = {}
+        for window, group in groups.items():
+            found.update(
+                self.history.previous_agents(
+                    account, group, since=since + (self.longest - window)
+                )
+            )
+        return found
+
+
 class Simulation:
     """One run of a workload through the real core under one set of policies.
 
@@ -246,6 +297,19 @@ class Simulation:
         self.progress = progress
         self.clock = FakeClock(scenario.start)
         self.backend = InMemoryBackend(clock=self.clock)
+        self._conversations: dict[int, _Conversation] = {}
+        # Sticky agents: the window of each inbox whose policy has one, in minutes.
+        self._sticky_windows: dict[str, int] = {}
+        for inbox in scenario.inboxes:
+            name = policy or inbox.policy
+            window = (
+                None if name is None else scenario.policy(name).sticky_window_minutes
+            )
+            if window is not None:
+                self._sticky_windows[inbox.id] = window
+        self._contacts: _StickyContacts | None = None
+        self._by_contact: dict[Id, list[int]] = {}
+        """Each contact's conversations, in arrival order."""
         self.app: Autoassign = self._build()
         # In memory a ledger read costs per agent read, not a round trip: no read-ahead,
         # not the default 128 agents (most passes here assign one conversation).
@@ -256,7 +320,6 @@ class Simulation:
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
         self._open_total: Counter[str] = Counter()  # an agent's open, every inbox
-        self._conversations: dict[int, _Conversation] = {}
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
         }
@@ -366,7 +429,32 @@ class Simulation:
             legacy_fallback=False,
             outbox=None,
             skills=_skill_routing(scenario),
+            sticky=self._sticky_routing(),
         )
+
+    def _sticky_routing(self) -> StickyRouting | None:
+        """Sticky agents for the inboxes on a policy with ``sticky_window_minutes``
+        (``None`` when there are none: the core runs as without them)."""
+        if not self._sticky_windows:
+            return None
+        self._contacts = _StickyContacts(
+            InMemoryContactHistory(self._lookup),
+            {
+                inbox: timedelta(minutes=minutes)
+                for inbox, minutes in self._sticky_windows.items()
+            },
+        )
+        return StickyRouting(history=self._contacts, window=self._contacts.longest)
+
+    def _lookup(self, conversation: ConversationId) -> Conversation | None:
+        """A conversation as the contact history sees it: in the store, or as it was
+        resolved (archived out of the store)."""
+        found = self.backend.world.get(conversation)
+        if found is None and isinstance(conversation, int):
+            tracked = self._conversations.get(conversation)
+            if tracked is not None:
+                return tracked.archived
+        return found
 
     def _push(self, minute: float, kind: int, name: str, payload: object) -> None:
         self._events.push((minute, kind, next(self._seq), name, payload))
@@ -504,12 +592,15 @@ class Simulation:
                 else self.clock.now() + timedelta(minutes=due_after)
             ),
         )
-        self._conversations[arrival.conversation] = _Conversation(
+        tracked = self._conversations[arrival.conversation] = _Conversation(
             arrival=arrival, created=self.minute, waiting_since=self.minute
         )
         self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
+        if arrival.contact is not None:
+            self._add_contact(tracked)
         if self.record is not None:
             urgency = {} if arrival.urgency is None else {"urgency": arrival.urgency}
+            contact = {} if arrival.contact is None else {"contact": arrival.contact}
             self._log(
                 "conversation_created",
                 conversation=arrival.conversation,
@@ -517,8 +608,34 @@ class Simulation:
                 labels=list(arrival.labels),
                 team=arrival.team,
                 **urgency,
+                **contact,
             )
         self.app.triggers.on_conversation_saved(None, conversation)
+
+    def _add_contact(self, tracked: _Conversation) -> None:
+        """A conversation with a contact arrived: remember it under its contact (and
+        tell the contact history, with sticky agents on)."""
+        arrival = tracked.arrival
+        assert arrival.contact is not None
+        earlier = self._by_contact.setdefault(arrival.contact, [])
+        tracked.returning = bool(earlier)
+        earlier.append(arrival.conversation)
+        if self._contacts is not None:
+            self._contacts.history.set_contact(
+                self.scenario.account, arrival.conversation, arrival.contact
+            )
+
+    def _previous_agent(self, tracked: _Conversation) -> str | None:
+        """The agent of the contact's latest other conversation (by arrival) that
+        had one, now."""
+        contact = tracked.arrival.contact
+        number = tracked.arrival.conversation
+        assert contact is not None
+        for other in reversed(self._by_contact[contact]):
+            agent = self._conversations[other].agent
+            if other != number and agent is not None:
+                return agent
+        return None
 
     def _on_status(self, payload: tuple[int, str]) -> None:
         number, status = payload
@@ -695,6 +812,12 @@ class Simulation:
                 "double_assignment",
                 f"conversation {number} assigned to {agent}, already {tracked.agent}",
             )
+        if tracked.returning:
+            previous = tracked.previous_agent = self._previous_agent(tracked)
+            if previous is not None:
+                tracked.previous_online = (
+                    self._agents[previous].online_since is not None
+                )
         tracked.agent = agent
         tracked.assigned = self.minute
         self._waiting[inbox].discard(number)
@@ -784,6 +907,40 @@ class Simulation:
             out["none" if level is None else str(level)] = _wait_summary(waits)
         return {"wait_minutes_by_urgency": out}
 
+    def _returning(
+        self, inbox: InboxSpec, tracked: list[_Conversation]
+    ) -> dict[str, Any]:
+        """``sticky_window_minutes`` when the inbox's policy has one, and
+        ``returning`` (its returning contacts' conversations: how many went to their
+        previous agent, and their waits) when its conversations have contacts (else
+        nothing, so a report without either is unchanged)."""
+        out: dict[str, Any] = {}
+        window = self._sticky_windows.get(inbox.id)
+        if window is not None:
+            out["sticky_window_minutes"] = window
+        if not any(c.arrival.contact is not None for c in tracked):
+            return out
+        returning = [c for c in tracked if c.returning]
+        assigned = [c for c in returning if c.assigned is not None]
+        known = [c for c in assigned if c.previous_agent is not None]
+        kept = sum(1 for c in known if c.agent == c.previous_agent)
+        out["returning"] = {
+            "conversations": len(returning),
+            "assigned": len(assigned),
+            "with_previous_agent": len(known),
+            "previous_agent_online": sum(1 for c in known if c.previous_online),
+            "to_previous_agent": kept,
+            "share_to_previous_agent": _r(kept / len(known) if known else None),
+            "wait_minutes": _wait_summary(
+                [
+                    c.assigned - c.waiting_since
+                    for c in assigned
+                    if c.assigned is not None
+                ]
+            ),
+        }
+        return out
+
     def _policy_of(self, inbox: str) -> str | None:
         policy = self.backend.world.policy_for_inbox(inbox)
         return None if policy is None else str(policy.id)
@@ -846,6 +1003,7 @@ class Simulation:
                     "reopened": sum(c.reopened for c in tracked),
                     "wait_minutes": _wait_summary(waits),
                     **self._waits_by_urgency(inbox_spec, tracked),
+                    **self._returning(inbox_spec, tracked),
                     "unassigned_at_end": len(self._waiting[inbox_spec.id]),
                     "excluded_at_end": excluded,
                     "peak_backlog": max((n for _m, n in backlog), default=0),

@@ -172,6 +172,7 @@ def render_report(
             str(row["excluded_at_end"]),
         )
     console.print(inboxes)
+    _render_returning(console, report)
     backlog = _narrow_table(
         f"Backlog (open, unassigned, not excluded), a bar per {_bucket_minutes(report)}"
     )
@@ -200,6 +201,73 @@ def render_report(
         console.print(f"  {example}", style="red")
 
 
+def _window(minutes: int | None) -> str:
+    """A sticky window for a table: ``off``, ``90 min``, ``24 h``, ``7 d``."""
+    if minutes is None:
+        return "off"
+    if minutes % 1440 == 0 and minutes > 1440:
+        return f"{minutes // 1440} d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def _share(returning: dict[str, Any]) -> str:
+    share = returning["share_to_previous_agent"]
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _kept(returning: dict[str, Any]) -> str:
+    """``to / with (share)``: how many went to their previous agent."""
+    return (
+        f"{returning['to_previous_agent']} / {returning['with_previous_agent']} "
+        f"({_share(returning)})"
+    )
+
+
+def _render_returning(console: Console, report: dict[str, Any]) -> None:
+    """The returning contacts' table, when the scenario draws contacts."""
+    rows = [row for row in report["inboxes"] if "returning" in row]
+    if not rows:
+        return
+    table = _narrow_table(
+        "Returning contacts (previous agent: who had their latest other conversation)"
+    )
+    for column in (
+        "inbox",
+        "sticky\nwindow",
+        "convs",
+        "with a\nprevious",
+        "previous\nonline",
+        "to the\nprevious",
+        "share",
+        "wait\np50",
+        "wait\np90",
+        "wait\nmax",
+    ):
+        table.add_column(column, justify="left" if column == "inbox" else "right")
+    for row in rows:
+        returning = row["returning"]
+        wait = returning["wait_minutes"]
+        table.add_row(
+            str(row["inbox"]),
+            _window(row.get("sticky_window_minutes")),
+            str(returning["conversations"]),
+            str(returning["with_previous_agent"]),
+            str(returning["previous_agent_online"]),
+            str(returning["to_previous_agent"]),
+            _share(returning),
+            _num(wait["p50"]),
+            _num(wait["p90"]),
+            _num(wait["max"]),
+        )
+    console.print(table)
+
+
+def _wait_cell(wait: dict[str, Any]) -> str:
+    return "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max"))
+
+
 def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("assigned", str(report["totals"]["assigned"])),
@@ -213,9 +281,23 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(
                 (
                     f"{inbox['inbox']}: {name} p50/p90/p99/max",
-                    "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max")),
+                    _wait_cell(wait),
                 )
             )
+        returning = inbox.get("returning")
+        if returning is not None:
+            wait = returning["wait_minutes"]
+            rows += [
+                (
+                    f"{inbox['inbox']}: sticky window",
+                    _window(inbox.get("sticky_window_minutes")),
+                ),
+                (f"{inbox['inbox']}: returning to previous agent", _kept(returning)),
+                (
+                    f"{inbox['inbox']}: returning wait p50/p90/p99/max",
+                    _wait_cell(wait),
+                ),
+            ]
         rows.append((f"{inbox['inbox']}: peak backlog", str(inbox["peak_backlog"])))
     fairness = report["fairness"]
     rows.append(("Jain's index", _num(fairness["jain_index"], 3)))

@@ -29,6 +29,7 @@ from autoassign.model import (
     ConversationPriority,
     ExclusionRules,
 )
+from autoassign.sticky import MAX_STICKY_WINDOW
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +59,9 @@ DISTRIBUTIONS = ("exponential", "lognormal", "fixed", "uniform")
 
 MAX_DURATION_MINUTES = 60 * 24 * 60
 """The longest simulation: 60 days (``duration_minutes`` and ``--duration``)."""
+
+MAX_STICKY_WINDOW_MINUTES = int(MAX_STICKY_WINDOW.total_seconds()) // 60
+"""The longest ``sticky_window_minutes`` (365 days: ``StickyRouting``'s longest window)."""
 
 UNLIMITED = "unlimited"
 """An ``inbox_limits`` value (TOML has no null): the capacity policy links the inbox
@@ -384,6 +388,11 @@ class PolicySpec:
     fair_distribution_limit: int | None = None
     fair_distribution_window: int = 3600
     enabled: bool = True
+    sticky_window_minutes: int | None = None
+    """Sticky agents for the inboxes on this policy (``None``: off): a returning
+    contact's conversation goes first to the agent of their previous one created
+    within this many minutes (the simulator wires :class:`~autoassign.sticky.StickyRouting`;
+    not a field of :class:`~autoassign.AssignmentPolicy`)."""
 
     def build(self, account: str) -> AssignmentPolicy:
         return AssignmentPolicy(
@@ -438,6 +447,12 @@ class InboxSpec:
     due_after_minutes: float | None = None
     """Each conversation is due this many minutes after it arrives (``None``: no due
     time)."""
+    returning_share: float = 0.0
+    """The share of arrivals from a returning contact (0: every arrival is a new
+    contact's, and no contact is drawn)."""
+    contact_pool: int | None = None
+    """A returning contact is the contact of one of the inbox's ``contact_pool`` most
+    recent conversations, drawn uniformly (``None``: of any earlier one)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -501,6 +516,9 @@ def _policy(name: str, table: _Table) -> PolicySpec:
             "fair_distribution_window", 3600, low=1, high=30 * 24 * 3600
         ),
         enabled=table.boolean("enabled", True),
+        sticky_window_minutes=table.opt_integer(
+            "sticky_window_minutes", low=1, high=MAX_STICKY_WINDOW_MINUTES
+        ),
     )
     table.finish()
     try:
@@ -726,6 +744,8 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
                 if table.raw("due_after_minutes", None) is None
                 else table.number("due_after_minutes", low=0.001, high=525_600.0)
             ),
+            returning_share=table.number("returning_share", 0.0, low=0.0, high=1.0),
+            contact_pool=table.opt_integer("contact_pool", low=1, high=10_000_000),
         )
         if sum(share for _team, share in inbox.teams) > 1.0 + 1e-9:
             raise ScenarioError(
@@ -734,6 +754,12 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         if sum(share for _level, share in inbox.urgency) > 1.0 + 1e-9:
             raise ScenarioError(
                 table.at("urgency"), "urgency shares must add up to at most 1"
+            )
+        if inbox.contact_pool is not None and not inbox.returning_share:
+            raise ScenarioError(
+                table.at("contact_pool"),
+                "needs returning_share > 0 (the share of arrivals from a returning "
+                "contact)",
             )
         table.finish()
         inboxes.append(inbox)

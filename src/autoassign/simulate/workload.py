@@ -45,6 +45,9 @@ class Arrival:
     resolve_after: float | None = None
     """Minutes from assignment to resolution (``None``: the log says when)."""
     urgency: int | None = None
+    contact: int | str | None = None
+    """Whose conversation it is (``None``: unknown). A generated contact is the
+    number of its first conversation."""
 
 
 @attrs.frozen(kw_only=True)
@@ -76,14 +79,21 @@ def _rng(scenario: Scenario, *parts: str) -> random.Random:
     return random.Random("/".join((str(scenario.seed), *parts)))
 
 
-_Draw = tuple[float, int, tuple[str, ...], str | None, float | None, int | None]
+_Draw = tuple[
+    float, int, tuple[str, ...], str | None, float | None, int | None, int | None
+]
 """An arrival as drawn, before it is numbered: minute, inbox index, labels, team,
-resolve time and urgency."""
+resolve time, urgency and contact (the inbox's own index of the contact's first
+conversation; ``None``: the inbox draws no contacts)."""
 
 
 def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
     inbox = scenario.inboxes[index]
     rng = _rng(scenario, "arrivals", inbox.id)
+    # Contacts come from a stream of their own, drawn only when the inbox has
+    # returning contacts: its arrivals, labels and resolve times stay as they were.
+    contacts = _rng(scenario, "contacts", inbox.id) if inbox.returning_share else None
+    firsts: list[int] = []  # each arrival's contact: its first conversation's index
     day_start = scenario.start.hour * 60 + scenario.start.minute
     out: list[_Draw] = []
     segment = 0.0
@@ -116,7 +126,16 @@ def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
                     if pick < total:
                         urgency = level
                         break
-            out.append((now, index, labels, team, resolve_after, urgency))
+            contact: int | None = None
+            if contacts is not None:
+                contact = len(out)  # a new contact, unless this one returns
+                if out and contacts.random() < inbox.returning_share:
+                    pool = inbox.contact_pool or len(out)
+                    contact = firsts[
+                        contacts.randrange(max(0, len(out) - pool), len(out))
+                    ]
+                firsts.append(contact)
+            out.append((now, index, labels, team, resolve_after, urgency, contact))
         segment = end
     return out
 
@@ -167,27 +186,34 @@ def _presence(scenario: Scenario) -> list[PresenceChange]:
 
 
 def generate_workload(scenario: Scenario) -> Workload:
-    """The scenario's seeded workload: Poisson arrivals by hour of day, labels, teams
-    and resolve times drawn per conversation, shifts and random presence flaps."""
-    drawn: list[_Draw] = []
+    """The scenario's seeded workload: Poisson arrivals by hour of day, labels, teams,
+    resolve times and contacts drawn per conversation, shifts and random presence
+    flaps."""
+    drawn: list[tuple[_Draw, int]] = []  # with the inbox's own index of each
     for index in range(len(scenario.inboxes)):
-        drawn.extend(_arrivals(scenario, index))
-    drawn.sort(key=lambda item: (item[0], item[1]))
-    arrivals = tuple(
-        Arrival(
-            minute=minute,
-            conversation=number,
-            inbox=scenario.inboxes[index].id,
-            labels=labels,
-            team=team,
-            resolve_after=resolve_after,
-            urgency=urgency,
+        drawn.extend((draw, at) for at, draw in enumerate(_arrivals(scenario, index)))
+    drawn.sort(key=lambda item: (item[0][0], item[0][1]))
+    numbers: dict[tuple[int, int], int] = {}  # (inbox index, its own index) -> number
+    arrivals: list[Arrival] = []
+    for number, (draw, at) in enumerate(drawn, start=1):
+        minute, index, labels, team, resolve_after, urgency, first = draw
+        contact: int | None = None
+        if first is not None:
+            numbers[(index, at)] = number
+            contact = numbers[(index, first)]  # an earlier one, or this one
+        arrivals.append(
+            Arrival(
+                minute=minute,
+                conversation=number,
+                inbox=scenario.inboxes[index].id,
+                labels=labels,
+                team=team,
+                resolve_after=resolve_after,
+                urgency=urgency,
+                contact=contact,
+            )
         )
-        for number, (minute, index, labels, team, resolve_after, urgency) in enumerate(
-            drawn, start=1
-        )
-    )
-    return Workload(arrivals=arrivals, presence=tuple(_presence(scenario)))
+    return Workload(arrivals=tuple(arrivals), presence=tuple(_presence(scenario)))
 
 
 # -- event logs ------------------------------------------------------------------------------
@@ -235,7 +261,8 @@ def _conversation_id(where: str, entry: dict[str, object]) -> int:
 
 def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
     """Read a JSONL event log (one JSON object a line; blank lines and ``#`` comments
-    are skipped): ``conversation_created`` (conversation, inbox, labels?, team?),
+    are skipped): ``conversation_created`` (conversation, inbox, labels?, team?,
+    urgency?, contact?),
     ``status_changed`` (conversation, status) and ``agent_status_changed`` (agent,
     status), each with ``minute`` since the scenario start or an ISO ``at``."""
     file = Path(path)
@@ -289,6 +316,16 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
                 raise ScenarioError(
                     where, f"urgency must be an integer 0..1000000, got {urgency!r}"
                 )
+            contact = entry.get("contact")
+            if contact is not None and (
+                isinstance(contact, bool)
+                or not isinstance(contact, int | str)
+                or contact == ""
+            ):
+                raise ScenarioError(
+                    where,
+                    f"contact must be an integer or a non-empty string, got {contact!r}",
+                )
             arrivals.append(
                 (
                     minute,
@@ -300,6 +337,7 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
                         labels=tuple(labels),
                         team=None if team is None else str(team),
                         urgency=stored_urgency(urgency),
+                        contact=contact,
                     ),
                 )
             )
