@@ -32,6 +32,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"STICKY": {"WINDOW": "1h"}}, "AUTOASSIGN['STICKY']"),
     ({"STICKY": {"WINDOW": 0}}, "AUTOASSIGN['STICKY']"),
     ({"STICKY": {"WINDOW": 60, "OTHER": 1}}, "AUTOASSIGN['STICKY']"),
+    ({"AGENT_WEIGHTS": 3}, "AUTOASSIGN['AGENT_WEIGHTS']"),
+    ({"AGENT_WEIGHTS": "no.such.weights"}, "AUTOASSIGN['AGENT_WEIGHTS']"),
     ({"IDLE_TIMEOUT": 0}, "AUTOASSIGN['IDLE_TIMEOUT']"),
     ({"JOBS": "celery"}, "AUTOASSIGN['JOBS']"),  # needs its APP
     ({"JOBS": "beanstalk"}, "AUTOASSIGN['JOBS']"),
@@ -206,3 +208,22 @@ def test_directory_rejects_another_accounts_policy() -> None:
             policy=AssignmentPolicy(id=1, account=2),
         )
     assert info.value.field == "account_id"
+
+
+def _weights(account: Any, agents: Any, *, inbox: Any) -> dict[Any, int]:
+    return {agent: 3 for agent in agents if agent == 7}
+
+
+def test_agent_weights_from_a_function_or_an_object() -> None:
+    """``AUTOASSIGN['AGENT_WEIGHTS']``: a function (or its dotted path) or an
+    ``AgentWeights``, wired for the ``weighted_round_robin`` order."""
+    from autoassign.weights import InMemoryAgentWeights  # noqa: PLC0415
+
+    built = build_from_settings({**HELPDESK, "AGENT_WEIGHTS": f"{__name__}._weights"})
+    weights = built.bundle.service.agent_weights
+    assert weights is not None
+    assert weights.agent_weights(1, [7, 8], inbox=1) == {7: 3}
+    book = InMemoryAgentWeights()
+    built = build_from_settings({**HELPDESK, "AGENT_WEIGHTS": book})
+    assert built.bundle.service.agent_weights is book
+    assert build_from_settings(HELPDESK).bundle.service.agent_weights is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from importlib import import_module
 from typing import Any
@@ -35,8 +35,8 @@ from autoassign.integrations.django.repository import (
     DjangoConversationRepository,
 )
 from autoassign.jobs import DEFAULT_LEASE_TTL
-from autoassign.model import AccountId, AssignmentPolicy
-from autoassign.ports import Clock, EventBus, JobQueue
+from autoassign.model import AccountId, AgentId, AssignmentPolicy, InboxId
+from autoassign.ports import AgentWeights, Clock, EventBus, JobQueue
 from autoassign.sticky import StickyRouting
 from autoassign.wiring import Autoassign, build_autoassign
 
@@ -78,6 +78,7 @@ KEYS = frozenset(
         "EVENTS",
         "OUTBOX",
         "STICKY",
+        "AGENT_WEIGHTS",
         "OPTIONS",
     }
 )
@@ -241,6 +242,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
             field=_key("OUTBOX"),
         )
     sticky = _sticky(config.get("STICKY"), repository)
+    weights = _agent_weights(config)
     options = config.get("OPTIONS", {})
     if not isinstance(options, Mapping):
         raise ConfigurationError(
@@ -264,6 +266,7 @@ def build_from_settings(config: Mapping[str, Any] | None = None) -> DjangoAutoas
                 "reassigner": repository,
                 **({"outbox": backend.outbox} if outbox else {}),
                 **({"sticky": sticky} if sticky is not None else {}),
+                **({"agent_weights": weights} if weights is not None else {}),
                 **dict(options),
             },
         ),
@@ -331,6 +334,37 @@ def _sticky(setting: object, repository: DjangoConversationRepository) -> Any:
     return _wrap(
         "STICKY",
         lambda: StickyRouting(history=repository, window=timedelta(seconds=window)),
+    )
+
+
+@attrs.frozen
+class _FunctionWeights:
+    """:class:`~autoassign.ports.AgentWeights` over a host function
+    ``(account, agents, *, inbox) -> {agent: weight}``."""
+
+    read: Callable[..., Mapping[AgentId, int]]
+
+    def agent_weights(
+        self, account: AccountId, agents: Collection[AgentId], *, inbox: InboxId
+    ) -> Mapping[AgentId, int]:
+        return self.read(account, agents, inbox=inbox)
+
+
+def _agent_weights(config: Mapping[str, Any]) -> AgentWeights | None:
+    """``AUTOASSIGN['AGENT_WEIGHTS']``: the agents' weights for the
+    ``weighted_round_robin`` order, an :class:`~autoassign.ports.AgentWeights` or a
+    function ``(account, agents, *, inbox)`` returning ``{agent: weight}`` (or its
+    dotted path); ``None``: every agent has weight 1."""
+    value = _object(config.get("AGENT_WEIGHTS"), "AGENT_WEIGHTS")
+    if value is None or isinstance(value, AgentWeights):
+        return value
+    if callable(value):
+        return _FunctionWeights(value)
+    key = _key("AGENT_WEIGHTS")
+    raise ConfigurationError(
+        f"{key} must be an AgentWeights, a function (account, agents, *, inbox) "
+        f"returning {{agent: weight}}, or its dotted path; got {value!r}",
+        field=key,
     )
 
 
