@@ -42,7 +42,7 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   round-robin queue, or for balanced the fewest open conversations, then the first in
   that same queue, or for most available the lowest share ``(open + 1) / limit`` of
   its capacity limit (0 without one), then the fewest open, then that queue, or for
-  weighted round robin (every weight 1: no weights source is wired) the earliest tag,
+  weighted round robin (agents weigh 1 to 4, or 1 without a weights source) the earliest tag,
   then that queue, the model keeping its own tags and clock (all four move the chosen
   agent to its back);
 * with skills routing drawn (:mod:`autoassign.skills`, ``relax_after`` off or 3000 s),
@@ -131,7 +131,7 @@ from autoassign.service import DEFAULT_MAX_PAGES
 from autoassign.skills import InMemorySkillBook, SkillRouting
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
-from autoassign.weights import ROTATION_ROUND
+from autoassign.weights import ROTATION_ROUND, InMemoryAgentWeights, turn_stride
 from autoassign.wiring import Autoassign, build_autoassign
 
 __all__ = [
@@ -317,8 +317,10 @@ class ReferenceModel:
     """Round-robin decisions (assignees, in order) per inbox."""
     queues: dict[InboxId, list[AgentId]] = attrs.field(factory=dict)
     tags: dict[InboxId, dict[AgentId, int]] = attrs.field(factory=dict)
-    """Weighted round robin's stored tags per inbox (every weight is 1 here)."""
+    """Weighted round robin's stored tags per inbox."""
     clocks: dict[InboxId, int] = attrs.field(factory=dict)
+    agent_weights: dict[AgentId, int] = attrs.field(factory=dict)
+    """Weighted round robin's agent weights (an agent absent has weight 1)."""
     """The round-robin queue of each inbox, front first."""
     streaks: dict[InboxId, dict[AgentId, int]] = attrs.field(factory=dict)
     """Per inbox: agent -> index of the first decision of its current streak of being
@@ -625,11 +627,11 @@ class ReferenceModel:
             self.policies[inbox].assignment_order
             is AssignmentOrder.WEIGHTED_ROUND_ROBIN
         ):
-            # A weight-1 turn: it starts at the later of the clock and the agent's tag
-            # and moves the tag one round on.
+            # A turn starts at the later of the clock and the agent's tag and moves
+            # the tag one stride on (a round for weight 1).
             tags = self.weighted_tags(inbox, queue)
             at = max(self.clocks.get(inbox, 0), tags[agent])
-            tags[agent] = at + ROTATION_ROUND
+            tags[agent] = at + turn_stride(self.agent_weights.get(agent, 1))
             self.clocks[inbox] = at
             self.tags[inbox] = tags
         queue.remove(agent)
@@ -674,6 +676,7 @@ def assignment_machine(
     urgency: bool = True,
     due_at: bool = True,
     weights: bool = True,
+    orders: Sequence[AssignmentOrder] | None = None,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that runs the engine over ``make_backend(clock)`` (called
     once per example with a fresh :class:`~autoassign.testing.FakeClock`) and checks it
@@ -682,7 +685,10 @@ def assignment_machine(
     ``hypothesis.stateful.run_state_machine_as_test``. ``urgency`` and ``due_at``:
     whether the backend's conversations store those fields (``False``: the machine
     opens conversations without them); ``weights`` likewise for
-    :attr:`~autoassign.model.Conversation.weight` (``False``: every one weighs 1)."""
+    :attr:`~autoassign.model.Conversation.weight` (``False``: every one weighs 1).
+    ``orders``: the assignment orders the policies are drawn from (default: every
+    order, round robin twice as often), to aim a run at one selector."""
+    drawn_orders = _ORDERS if orders is None else st.sampled_from(list(orders))
 
     class AssignmentMachine(RuleBasedStateMachine):
         conversation_ids = Bundle("conversation_ids")
@@ -712,13 +718,15 @@ def assignment_machine(
             exclude_hours=st.sampled_from([None, 1, 2]),
             members=st.lists(st.sampled_from(AGENTS), unique=True, min_size=1),
             online=st.frozensets(st.sampled_from(AGENTS), min_size=2),
-            orders=st.tuples(_ORDERS, _ORDERS),
+            orders=st.tuples(drawn_orders, drawn_orders),
             limits=st.tuples(_LIMITS, _LIMITS),
             capacities=st.tuples(_CAPACITIES, _CAPACITIES),
             total=_TOTALS,
             sticky=st.sampled_from([None, None, None, 600, 7200]),
             skills=st.sampled_from([None, None, 0, 3000]),
             skilled=st.frozensets(st.sampled_from(AGENTS)),
+            agent_weights=st.none()
+            | st.dictionaries(st.sampled_from(AGENTS), st.integers(2, 4), min_size=1),
         )
         def build_world(
             self,
@@ -738,6 +746,7 @@ def assignment_machine(
             sticky: int | None = None,
             skills: int | None = None,
             skilled: frozenset[AgentId] = frozenset(),
+            agent_weights: dict[AgentId, int] | None = None,
         ) -> MultipleResults[ConversationId]:
             world = self.backend.world
             model = self.model
@@ -814,10 +823,24 @@ def assignment_machine(
                 outbox=getattr(self.backend, "outbox", None),
                 skills=routing,
                 sticky=sticking,
+                agent_weights=self._weights(agent_weights),
             )
             # Small batches make the pass read the ledger lazily in several steps.
             self.app.service.usage_batch = usage_batch
             return multiple(*(self._open(spec) for spec in backlog))
+
+        def _weights(
+            self, weights: dict[AgentId, int] | None
+        ) -> InMemoryAgentWeights | None:
+            """Weighted round robin's weights source (``None``: none wired, every
+            agent weighs 1)."""
+            if weights is None:
+                return None
+            source = InMemoryAgentWeights()
+            for agent, weight in weights.items():
+                source.set_weight(ACCOUNT, agent, weight)
+            self.model.agent_weights = dict(weights)
+            return source
 
         def _put_capacity(self) -> None:
             model = self.model
