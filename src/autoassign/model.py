@@ -178,6 +178,13 @@ def id_sort_key(value: Id) -> tuple[int, int | str]:
 
 
 def _check_id(field: str, value: object) -> None:
+    kind = type(value)
+    if kind is int:
+        return
+    if kind is str:
+        assert isinstance(value, str)
+        if len(value) <= MAX_ID_LENGTH and _BAD_TEXT.search(value) is None:
+            return  # the common cases, checked without the general path
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ConfigurationError(
             f"{field} must be an int or str id, got {type(value).__name__}", field=field

@@ -906,10 +906,16 @@ class InMemoryEventOutbox(StagedClaims):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[InboxId, dict[str, OutboxRecord]] = {}
+        # each inbox's record ids by conversation, so a confirmation touches only
+        # the records of its own conversation
+        self._by_conversation: dict[InboxId, dict[ConversationId, set[str]]] = {}
 
     def stage(self, record: OutboxRecord) -> None:
         with self._lock:
             self._records.setdefault(record.inbox, {})[record.id] = record
+            self._by_conversation.setdefault(record.inbox, {}).setdefault(
+                record.conversation, set()
+            ).add(record.id)
 
     def due(
         self, inbox: InboxId, *, staged_before: datetime, limit: int
@@ -920,22 +926,30 @@ class InMemoryEventOutbox(StagedClaims):
         found.sort(key=lambda r: (r.occurred_at, r.id))
         return found[: max(limit, 0)]
 
+    def _remove(self, inbox: InboxId, key: str) -> None:
+        record = self._records[inbox].pop(key)
+        ids = self._by_conversation[inbox][record.conversation]
+        ids.discard(key)
+        if not ids:
+            del self._by_conversation[inbox][record.conversation]
+
     def confirm(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
         with self._lock:
             stored = self._records.get(inbox, {})
             for record in records:
-                for key, other in list(stored.items()):
-                    if (
-                        other.conversation == record.conversation
-                        and other.occurred_at <= record.occurred_at
-                    ) or key == record.id:
-                        del stored[key]
+                if record.id in stored:
+                    self._remove(inbox, record.id)
+                ids = self._by_conversation.get(inbox, {}).get(record.conversation, ())
+                for key in list(ids):
+                    if stored[key].occurred_at <= record.occurred_at:
+                        self._remove(inbox, key)
 
     def discard(self, inbox: InboxId, records: Sequence[OutboxRecord]) -> None:
         with self._lock:
             stored = self._records.get(inbox, {})
             for record in records:
-                stored.pop(record.id, None)
+                if record.id in stored:
+                    self._remove(inbox, record.id)
 
     def records(self, inbox: InboxId) -> list[OutboxRecord]:
         """Every record of ``inbox``, oldest first (for tests and diagnostics)."""
