@@ -36,6 +36,7 @@ from autoassign.events import AssigneeChanged
 from autoassign.explain import inbox_verdicts
 from autoassign.model import (
     ONLINE,
+    WEIGHT_SCALE,
     AccountId,
     AgentId,
     CapacityPolicy,
@@ -45,10 +46,12 @@ from autoassign.model import (
     ExclusionRules,
     Id,
     InboxId,
+    load_from_units,
+    weight_units,
 )
 from autoassign.results import Assignment
 from autoassign.service import InboxState
-from autoassign.simulate.scenario import InboxSpec, Scenario
+from autoassign.simulate.scenario import InboxSpec, PolicySpec, Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
@@ -118,12 +121,20 @@ class _AgentStats:
     online_minutes: float = 0.0
     held_back_rate_limit: int = 0
     held_back_capacity: int = 0
+    load_now: int = 0
+    """The weights of its open conversations, in thousandths (weighted capacity)."""
+    peak_load: int = 0
+    load_area: float = 0.0
 
-    def change_open(self, minute: float, delta: int) -> None:
+    def change_open(self, minute: float, delta: int, units: int) -> None:
+        """``delta`` open conversations weighing ``units`` thousandths in all."""
         self.open_area += self.open_now * (minute - self.since)
+        self.load_area += self.load_now * (minute - self.since)
         self.since = minute
         self.open_now += delta
         self.peak_open = max(self.peak_open, self.open_now)
+        self.load_now += units
+        self.peak_load = max(self.peak_load, self.load_now)
 
 
 @attrs.define
@@ -145,6 +156,8 @@ class _Conversation:
     that had one (``None``: none had)."""
     previous_online: bool = False
     """When it was assigned: whether :attr:`previous_agent` was online."""
+    units: int = WEIGHT_SCALE
+    """What it counts for against capacity, in thousandths (its weight)."""
 
 
 _Event = tuple[float, int, int, str, Any]
@@ -298,15 +311,29 @@ class Simulation:
         self.clock = FakeClock(scenario.start)
         self.backend = InMemoryBackend(clock=self.clock)
         self._conversations: dict[int, _Conversation] = {}
-        # Sticky agents: the window of each inbox whose policy has one, in minutes.
-        self._sticky_windows: dict[str, int] = {}
+        # Each inbox's policy in this run (``None``: the inbox has none).
+        self._policies: dict[str, PolicySpec | None] = {}
         for inbox in scenario.inboxes:
             name = policy or inbox.policy
-            window = (
-                None if name is None else scenario.policy(name).sticky_window_minutes
-            )
-            if window is not None:
-                self._sticky_windows[inbox.id] = window
+            self._policies[inbox.id] = None if name is None else scenario.policy(name)
+        # Sticky agents: the window of each inbox whose policy has one, in minutes.
+        self._sticky_windows: dict[str, int] = {}
+        for inbox_id, spec in self._policies.items():
+            if spec is not None and spec.sticky_window_minutes is not None:
+                self._sticky_windows[inbox_id] = spec.sticky_window_minutes
+        # Weighted capacity: the lightest conversation of the workload in each inbox,
+        # in thousandths: the held-back counts judge capacity for it ("not even the
+        # lightest fits").
+        self._weights_used = any(a.weight != 1 for a in workload.arrivals)
+        """Some conversation weighs other than 1: the report shows loads in weight."""
+        self._lightest = dict.fromkeys(self._policies, WEIGHT_SCALE)
+        if self._weights_used:
+            lightest: dict[str, int] = {}
+            for arrival in workload.arrivals:
+                units = self._units(arrival)
+                if units < lightest.get(arrival.inbox, units + 1):
+                    lightest[arrival.inbox] = units
+            self._lightest.update(lightest)
         self._contacts: _StickyContacts | None = None
         self._by_contact: dict[Id, list[int]] = {}
         """Each contact's conversations, in arrival order."""
@@ -320,6 +347,9 @@ class Simulation:
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
         self._open_total: Counter[str] = Counter()  # an agent's open, every inbox
+        # The same in weight (thousandths), as capacity counts them.
+        self._load_by: Counter[tuple[str, str]] = Counter()
+        self._load_total: Counter[str] = Counter()
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
         }
@@ -356,8 +386,11 @@ class Simulation:
             str(agent) for totals in self._totals.values() for agent in totals
         }
         self._at_capacity: dict[str, set[str]] = {
-            inbox: {str(agent) for agent, limit in limits.items() if limit <= 0}
-            | {str(agent) for agent, total in self._totals[inbox].items() if total <= 0}
+            inbox: {
+                str(agent)
+                for agent in {*limits, *self._totals[inbox]}
+                if self._full(str(agent), inbox)
+            }
             for inbox, limits in self._limits.items()
         }
         self._at_rate_limit: dict[str, set[str]] = {
@@ -445,6 +478,10 @@ class Simulation:
             },
         )
         return StickyRouting(history=self._contacts, window=self._contacts.longest)
+
+    def _units(self, arrival: Arrival) -> int:
+        """What ``arrival`` counts for against capacity, in thousandths."""
+        return weight_units(arrival.weight)
 
     def _lookup(self, conversation: ConversationId) -> Conversation | None:
         """A conversation as the contact history sees it: in the store, or as it was
@@ -580,6 +617,7 @@ class Simulation:
 
     def _on_arrival(self, arrival: Arrival) -> None:
         due_after = self._due_after[arrival.inbox]
+        units = self._units(arrival)
         conversation = self.backend.add_conversation(
             arrival.conversation,
             inbox=arrival.inbox,
@@ -591,9 +629,10 @@ class Simulation:
                 if due_after is None
                 else self.clock.now() + timedelta(minutes=due_after)
             ),
+            weight=load_from_units(units),
         )
         tracked = self._conversations[arrival.conversation] = _Conversation(
-            arrival=arrival, created=self.minute, waiting_since=self.minute
+            arrival=arrival, created=self.minute, waiting_since=self.minute, units=units
         )
         self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if arrival.contact is not None:
@@ -601,6 +640,7 @@ class Simulation:
         if self.record is not None:
             urgency = {} if arrival.urgency is None else {"urgency": arrival.urgency}
             contact = {} if arrival.contact is None else {"contact": arrival.contact}
+            weight = {} if arrival.weight == 1 else {"weight": arrival.weight}
             self._log(
                 "conversation_created",
                 conversation=arrival.conversation,
@@ -609,6 +649,7 @@ class Simulation:
                 team=arrival.team,
                 **urgency,
                 **contact,
+                **weight,
             )
         self.app.triggers.on_conversation_saved(None, conversation)
 
@@ -660,7 +701,10 @@ class Simulation:
         is_open = after.status is ConversationStatus.OPEN
         if after.assignee is not None and was_open != is_open:
             self._change_open(
-                str(after.assignee), str(after.inbox), 1 if is_open else -1
+                str(after.assignee),
+                str(after.inbox),
+                1 if is_open else -1,
+                tracked.units,
             )
         if after.assignee is None:
             waiting = self._waiting[str(after.inbox)]
@@ -715,10 +759,14 @@ class Simulation:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _change_open(self, agent: str, inbox: str, delta: int) -> None:
-        self._agents[agent].change_open(self.minute, delta)
+    def _change_open(self, agent: str, inbox: str, delta: int, units: int) -> None:
+        """``agent`` holds ``delta`` more open conversations in ``inbox`` (``-1``,
+        ``1``), of ``units`` thousandths of weight each."""
+        self._agents[agent].change_open(self.minute, delta, delta * units)
         self._open_by[(agent, inbox)] += delta
         self._open_total[agent] += delta
+        self._load_by[(agent, inbox)] += delta * units
+        self._load_total[agent] += delta * units
         limit = self._limits[inbox].get(agent)
         if agent not in self._total_agents:
             if limit is not None:
@@ -727,13 +775,30 @@ class Simulation:
         for each in self._limits:  # a total limit reaches across the inboxes
             self._mark_full(agent, each)
 
-    def _mark_full(self, agent: str, inbox: str) -> None:
-        """Whether ``agent`` is at a limit in ``inbox`` (its own, or its total)."""
+    def _held(self, units: int, count: int) -> str:
+        """An agent's open conversations for a violation's text: their count, and
+        their weight when the workload has weights."""
+        if not self._weights_used:
+            return f"{count} open conversations"
+        return f"{count} open conversations ({load_from_units(units)} in weight)"
+
+    def _full(self, agent: str, inbox: str) -> bool:
+        """Whether ``agent`` is at a limit in ``inbox`` (its own, or its total): not
+        even the inbox's lightest conversation fits beside their open weights (with
+        every weight 1: they hold as many as the limit)."""
         limit = self._limits[inbox].get(agent)
         total = self._totals[inbox].get(agent)
-        if (limit is not None and self._open_by[(agent, inbox)] >= limit) or (
-            total is not None and self._open_total[agent] >= total
-        ):
+        lightest = self._lightest[inbox]
+        return (
+            limit is not None
+            and self._load_by[(agent, inbox)] + lightest > limit * WEIGHT_SCALE
+        ) or (
+            total is not None
+            and self._load_total[agent] + lightest > total * WEIGHT_SCALE
+        )
+
+    def _mark_full(self, agent: str, inbox: str) -> None:
+        if self._full(agent, inbox):
             self._at_capacity[inbox].add(agent)
         else:
             self._at_capacity[inbox].discard(agent)
@@ -772,7 +837,12 @@ class Simulation:
             return
         members = set(service.directory.inbox_members(inbox))
         judged = [agent for agent in candidates if agent in members]
-        verdicts, _recent, _counts = inbox_verdicts(service, loaded, members=judged)
+        verdicts, _recent, _counts = inbox_verdicts(
+            service,
+            loaded,
+            members=judged,
+            weight=load_from_units(self._lightest[key]),
+        )
         for verdict in verdicts:
             if verdict.removed_by is AgentFilter.RATE_LIMITED:
                 self._agents[str(verdict.agent)].held_back_rate_limit += 1
@@ -826,7 +896,7 @@ class Simulation:
         )
         stats = self._agents[agent]
         stats.assignments += 1
-        self._change_open(agent, inbox, 1)
+        self._change_open(agent, inbox, 1, tracked.units)
         # Rate limit: count this agent's assignments in the inbox within the window,
         # from the simulator's own log (not the ledger). The virtual clock never goes
         # back, so the log is sorted: a binary search, not a walk of the history.
@@ -846,18 +916,22 @@ class Simulation:
                     f"{agent} has {recent} assignments in {inbox} within the window "
                     f"(limit {limit})",
                 )
-        limits = self._limits[inbox]
-        held = self._open_by[(agent, inbox)]
-        if agent in limits and held > limits[agent]:
+        # Capacity, in weight as the claim sums it (``autoassign.model.fits``): with
+        # every weight 1, the open count.
+        limit = self._limits[inbox].get(agent)
+        if limit is not None and self._load_by[(agent, inbox)] > limit * WEIGHT_SCALE:
             self._violation(
                 "capacity_overshoot",
-                f"{agent} holds {held} open conversations in {inbox} (limit {limits[agent]})",
+                f"{agent} holds "
+                f"{self._held(self._load_by[(agent, inbox)], self._open_by[(agent, inbox)])}"
+                f" in {inbox} (limit {limit})",
             )
         total = self._totals[inbox].get(agent)
-        if total is not None and self._open_total[agent] > total:
+        if total is not None and self._load_total[agent] > total * WEIGHT_SCALE:
             self._violation(
                 "capacity_overshoot",
-                f"{agent} holds {self._open_total[agent]} open conversations in all "
+                f"{agent} holds "
+                f"{self._held(self._load_total[agent], self._open_total[agent])} in all "
                 f"(total limit {total})",
             )
         status = self.backend.presence.statuses(self.scenario.account, [agent]).get(
@@ -964,18 +1038,21 @@ class Simulation:
                 end - stats.online_since if stats.online_since is not None else 0.0
             )
             area = stats.open_area + stats.open_now * (end - stats.since)
-            agents.append(
-                {
-                    "agent": spec.id,
-                    "shift": spec.shift,
-                    "online_minutes": _r(online, 1),
-                    "assignments": stats.assignments,
-                    "peak_open": stats.peak_open,
-                    "mean_open": _r(area / end if end > 0 else 0.0),
-                    "held_back_rate_limit": stats.held_back_rate_limit,
-                    "held_back_capacity": stats.held_back_capacity,
-                }
-            )
+            row: dict[str, Any] = {
+                "agent": spec.id,
+                "shift": spec.shift,
+                "online_minutes": _r(online, 1),
+                "assignments": stats.assignments,
+            }
+            row["peak_open"] = stats.peak_open
+            row["mean_open"] = _r(area / end if end > 0 else 0.0)
+            if self._weights_used:
+                load = stats.load_area + stats.load_now * (end - stats.since)
+                row["peak_load"] = load_from_units(stats.peak_load)
+                row["mean_load"] = _r(load / WEIGHT_SCALE / end if end > 0 else 0.0)
+            row["held_back_rate_limit"] = stats.held_back_rate_limit
+            row["held_back_capacity"] = stats.held_back_capacity
+            agents.append(row)
             if online > 0:
                 worked.append(float(stats.assignments))
                 per_hour.append(stats.assignments / (online / 60.0))

@@ -116,6 +116,7 @@ def render_report(
         f"{totals['passes']} passes"
     )
     agents = _narrow_table("Agents")
+    loads = _loads(report)
     for column in (
         "agent",
         "shift",
@@ -123,6 +124,7 @@ def render_report(
         "assigned",
         "peak\nopen",
         "mean\nopen",
+        *(("peak\nload", "mean\nload") if loads else ()),
         "held back:\nrate limit",
         "held back:\ncapacity",
     ):
@@ -137,6 +139,7 @@ def render_report(
             str(row["assignments"]),
             str(row["peak_open"]),
             _num(row["mean_open"], 2),
+            *((_num(row["peak_load"]), _num(row["mean_load"], 2)) if loads else ()),
             str(row["held_back_rate_limit"]),
             str(row["held_back_capacity"]),
         )
@@ -264,6 +267,12 @@ def _render_returning(console: Console, report: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _loads(report: dict[str, Any]) -> bool:
+    """Whether the agents' rows have loads in weight (some conversation weighs other
+    than 1)."""
+    return any("peak_load" in row for row in report["agents"])
+
+
 def _wait_cell(wait: dict[str, Any]) -> str:
     return "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max"))
 
@@ -308,6 +317,13 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
             str(max((a["peak_open"] for a in report["agents"]), default=0)),
         )
     )
+    if _loads(report):
+        rows.append(
+            (
+                "peak load (max agent)",
+                _num(max((a["peak_load"] for a in report["agents"]), default=0)),
+            )
+        )
     rows.append(
         (
             "held back: rate limit / capacity",
@@ -320,7 +336,17 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _agent_cell(row: dict[str, Any]) -> str:
-    return f"{row['assignments']} / {row['peak_open']}"
+    """``assigned / peak open``, with the peak load when the report has loads."""
+    load = f" / {_num(row['peak_load'])}" if "peak_load" in row else ""
+    return f"{row['assignments']} / {row['peak_open']}{load}"
+
+
+def _agent_header(name: str, report: dict[str, Any]) -> str:
+    """The run's column of the per-agent table: ``NAME: assigned / peak open``, on
+    two lines when the cells say more (loads)."""
+    if not _loads(report):
+        return f"{name}: assigned / peak open"
+    return f"{name}:\nassigned / peak open / peak load"
 
 
 def render_compare(console: Console, result: dict[str, Any]) -> None:
@@ -345,7 +371,7 @@ def render_compare(console: Console, result: dict[str, Any]) -> None:
     agents = Table(title="Assignments per agent", box=box.SIMPLE, title_justify="left")
     agents.add_column("agent")
     for name in names:
-        agents.add_column(f"{name}: assigned / peak open", justify="right")
+        agents.add_column(_agent_header(name, runs[name]), justify="right")
     for index, row in enumerate(runs[names[0]]["agents"]):
         agents.add_row(
             str(row["agent"]),

@@ -28,6 +28,8 @@ from autoassign.model import (
     AssignmentPolicy,
     ConversationPriority,
     ExclusionRules,
+    Load,
+    check_weight,
 )
 from autoassign.sticky import MAX_STICKY_WINDOW
 
@@ -453,6 +455,12 @@ class InboxSpec:
     contact_pool: int | None = None
     """A returning contact is the contact of one of the inbox's ``contact_pool`` most
     recent conversations, drawn uniformly (``None``: of any earlier one)."""
+    weight: Load = 1
+    """The weight of its conversations (weighted capacity), those not drawn from
+    :attr:`weight_mix`."""
+    weight_mix: tuple[tuple[Load, float], ...] = ()
+    """Each weight with the share of conversations that have it, lightest first (the
+    rest weigh :attr:`weight`, 1); drawn from a stream of its own, only when set."""
 
 
 @attrs.frozen(kw_only=True)
@@ -559,6 +567,45 @@ def _urgency_shares(table: _Table) -> tuple[tuple[int, float], ...]:
         out.append((level, _number(path, table.raw(key), low=0.0, high=1.0)))
     table.finish()
     return tuple(sorted(out, reverse=True))
+
+
+def _weight(path: str, value: object) -> Load:
+    """A conversation weight (``Conversation.weight``: 0.001 .. 1000 in whole
+    thousandths), or :class:`ScenarioError` at ``path``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(path, f"must be a number, got {_show(value)}")
+    try:
+        return check_weight(value)
+    except ConfigurationError as exc:
+        raise ScenarioError(path, str(exc).removeprefix("weight ")) from None
+
+
+def _weights(table: _Table) -> dict[str, Any]:
+    """An inbox's ``weight``: one weight for all its conversations (``weight = 0.5``),
+    or a table ``"weight" = share`` (``{ "0.5" = 0.4 }``: that share weighs that, the
+    rest 1), as :class:`InboxSpec` fields."""
+    raw = table.raw("weight", 1)
+    path = table.at("weight")
+    if not isinstance(raw, Mapping):
+        return {"weight": _weight(path, raw)}
+    mix = _Table(raw, path)
+    out: dict[Load, float] = {}
+    for key in mix.data:
+        where = mix.at(key)
+        try:
+            number = float(key)
+        except ValueError:
+            raise ScenarioError(
+                where, f"a weight must be a number as a string key, got {key!r}"
+            ) from None
+        weight = _weight(where, number)
+        if weight in out:
+            raise ScenarioError(where, f"duplicate weight {key!r}")
+        out[weight] = _number(where, mix.raw(key), low=0.0, high=1.0)
+    mix.finish()
+    if sum(out.values()) > 1.0 + 1e-9:
+        raise ScenarioError(path, "weight shares must add up to at most 1")
+    return {"weight_mix": tuple(sorted(out.items()))}
 
 
 def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Scenario:
@@ -746,6 +793,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
             ),
             returning_share=table.number("returning_share", 0.0, low=0.0, high=1.0),
             contact_pool=table.opt_integer("contact_pool", low=1, high=10_000_000),
+            **_weights(table),
         )
         if sum(share for _team, share in inbox.teams) > 1.0 + 1e-9:
             raise ScenarioError(
