@@ -56,6 +56,7 @@ from autoassign.simulate.workload import Arrival, PresenceChange, Workload
 from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
+from autoassign.weights import InMemoryAgentWeights
 from autoassign.wiring import Autoassign
 
 __all__ = ["INVARIANTS", "Simulation", "jain_index", "percentile"]
@@ -334,6 +335,11 @@ class Simulation:
                 if units < lightest.get(arrival.inbox, units + 1):
                     lightest[arrival.inbox] = units
             self._lightest.update(lightest)
+        self._rotation_weights = {
+            agent.id: agent.rotation_weight
+            for agent in scenario.agents
+            if agent.rotation_weight is not None
+        }
         self._contacts: _StickyContacts | None = None
         self._by_contact: dict[Id, list[int]] = {}
         """Each contact's conversations, in arrival order."""
@@ -450,6 +456,11 @@ class Simulation:
                     total_limit=spec.total_limit,
                 )
             )
+        agent_weights: InMemoryAgentWeights | None = None
+        if self._rotation_weights:
+            agent_weights = InMemoryAgentWeights()
+            for agent, weight in self._rotation_weights.items():
+                agent_weights.set_weight(scenario.account, agent, weight)
         # strict: a failure inside the core stops the simulation loudly instead of being
         # logged and absorbed. No legacy fallback: every assignment comes from a pass.
         # No event outbox: it keeps a claim's events until they are published, against
@@ -463,6 +474,7 @@ class Simulation:
             outbox=None,
             skills=_skill_routing(scenario),
             sticky=self._sticky_routing(),
+            **({} if agent_weights is None else {"agent_weights": agent_weights}),
         )
 
     def _sticky_routing(self) -> StickyRouting | None:
@@ -1044,6 +1056,11 @@ class Simulation:
                 "online_minutes": _r(online, 1),
                 "assignments": stats.assignments,
             }
+            if self._rotation_weights:
+                row["rotation_weight"] = spec.rotation_weight or 1
+                row["share"] = _r(
+                    stats.assignments / len(self._decisions) if self._decisions else 0.0
+                )
             row["peak_open"] = stats.peak_open
             row["mean_open"] = _r(area / end if end > 0 else 0.0)
             if self._weights_used:

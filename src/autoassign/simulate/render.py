@@ -116,12 +116,13 @@ def render_report(
         f"{totals['passes']} passes"
     )
     agents = _narrow_table("Agents")
-    loads = _loads(report)
+    shares, loads = _shares(report), _loads(report)
     for column in (
         "agent",
         "shift",
         "online\nhours",
         "assigned",
+        *(("rotation\nweight", "share") if shares else ()),
         "peak\nopen",
         "mean\nopen",
         *(("peak\nload", "mean\nload") if loads else ()),
@@ -137,6 +138,7 @@ def render_report(
             str(row["shift"] or "-"),
             _num(row["online_minutes"] / 60),
             str(row["assignments"]),
+            *((str(row["rotation_weight"]), _percent(row["share"])) if shares else ()),
             str(row["peak_open"]),
             _num(row["mean_open"], 2),
             *((_num(row["peak_load"]), _num(row["mean_load"], 2)) if loads else ()),
@@ -216,8 +218,7 @@ def _window(minutes: int | None) -> str:
 
 
 def _share(returning: dict[str, Any]) -> str:
-    share = returning["share_to_previous_agent"]
-    return "-" if share is None else f"{share:.0%}"
+    return _percent(returning["share_to_previous_agent"])
 
 
 def _kept(returning: dict[str, Any]) -> str:
@@ -267,10 +268,20 @@ def _render_returning(console: Console, report: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _shares(report: dict[str, Any]) -> bool:
+    """Whether the agents' rows have rotation weights and shares (the scenario gives
+    rotation weights)."""
+    return any("share" in row for row in report["agents"])
+
+
 def _loads(report: dict[str, Any]) -> bool:
     """Whether the agents' rows have loads in weight (some conversation weighs other
     than 1)."""
     return any("peak_load" in row for row in report["agents"])
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
 
 
 def _wait_cell(wait: dict[str, Any]) -> str:
@@ -336,17 +347,21 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _agent_cell(row: dict[str, Any]) -> str:
-    """``assigned / peak open``, with the peak load when the report has loads."""
+    """``assigned / peak open``, with the share of assignments (rotation weights) and
+    the peak load (weights) when the report has them."""
+    share = f" ({_percent(row['share'])})" if "share" in row else ""
     load = f" / {_num(row['peak_load'])}" if "peak_load" in row else ""
-    return f"{row['assignments']} / {row['peak_open']}{load}"
+    return f"{row['assignments']}{share} / {row['peak_open']}{load}"
 
 
 def _agent_header(name: str, report: dict[str, Any]) -> str:
     """The run's column of the per-agent table: ``NAME: assigned / peak open``, on
-    two lines when the cells say more (loads)."""
-    if not _loads(report):
+    two lines when the cells say more (shares, loads)."""
+    if not (_shares(report) or _loads(report)):
         return f"{name}: assigned / peak open"
-    return f"{name}:\nassigned / peak open / peak load"
+    share = " (share)" if _shares(report) else ""
+    load = " / peak load" if _loads(report) else ""
+    return f"{name}:\nassigned{share} / peak open{load}"
 
 
 def render_compare(console: Console, result: dict[str, Any]) -> None:
@@ -370,11 +385,15 @@ def render_compare(console: Console, result: dict[str, Any]) -> None:
     console.print(table)
     agents = Table(title="Assignments per agent", box=box.SIMPLE, title_justify="left")
     agents.add_column("agent")
+    shares = _shares(runs[names[0]])
+    if shares:
+        agents.add_column("rotation\nweight", justify="right")
     for name in names:
         agents.add_column(_agent_header(name, runs[name]), justify="right")
     for index, row in enumerate(runs[names[0]]["agents"]):
         agents.add_row(
             str(row["agent"]),
+            *((str(row["rotation_weight"]),) if shares else ()),
             *(_agent_cell(runs[n]["agents"][index]) for n in names),
         )
     console.print(agents)

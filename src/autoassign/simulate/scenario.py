@@ -32,6 +32,7 @@ from autoassign.model import (
     check_weight,
 )
 from autoassign.sticky import MAX_STICKY_WINDOW
+from autoassign.weights import MAX_AGENT_WEIGHT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -363,6 +364,8 @@ class AgentSpec:
     """``None``: on duty the whole simulation."""
     skills: tuple[tuple[str, int], ...] = ()
     """Skill names and levels (skills routing, ``[skills]``)."""
+    rotation_weight: int | None = None
+    """Its weight under weighted round robin (``None``: not set, weight 1)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -692,6 +695,9 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
     for table in root.tables("agents"):
         agent_id = table.string("id")
         shift_name = table.opt_string("shift")
+        rotation_weight = table.opt_integer(
+            "rotation_weight", low=1, high=MAX_AGENT_WEIGHT
+        )
         held: list[tuple[str, int]] = []
         if table.raw("skills", None) is not None:
             if skills_spec is None:
@@ -713,7 +719,14 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         table.finish()
         if any(a.id == agent_id for a in agents):
             raise ScenarioError(table.at("id"), f"duplicate agent id {agent_id!r}")
-        agents.append(AgentSpec(id=agent_id, shift=shift_name, skills=tuple(held)))
+        agents.append(
+            AgentSpec(
+                id=agent_id,
+                shift=shift_name,
+                skills=tuple(held),
+                rotation_weight=rotation_weight,
+            )
+        )
     if not agents:
         raise ScenarioError("agents", "at least one agent is needed")
     agent_ids = {a.id for a in agents}
