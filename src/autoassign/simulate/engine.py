@@ -51,9 +51,15 @@ from autoassign.model import (
 )
 from autoassign.results import Assignment
 from autoassign.service import InboxState
-from autoassign.simulate.scenario import InboxSpec, PolicySpec, Scenario
+from autoassign.simulate.scenario import CapacitySpec, InboxSpec, PolicySpec, Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
-from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
+from autoassign.skills import (
+    InMemorySkillBook,
+    SkillRouting,
+    check_skills,
+    missing_skills,
+    skills_from_labels,
+)
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
 from autoassign.weights import InMemoryAgentWeights
@@ -158,7 +164,12 @@ class _Conversation:
     previous_online: bool = False
     """When it was assigned: whether :attr:`previous_agent` was online."""
     units: int = WEIGHT_SCALE
-    """What it counts for against capacity, in thousandths (its weight)."""
+    """What it counts for against capacity, in thousandths (its weight, or 1 on a
+    policy with ``weighted_capacity = false``)."""
+    required: Mapping[str, int] | None = None
+    """The skills its labels require (counted when a policy sets skill keys)."""
+    without_skills: bool = False
+    """It was assigned to an agent lacking one of :attr:`required`."""
 
 
 _Event = tuple[float, int, int, str, Any]
@@ -322,9 +333,14 @@ class Simulation:
         for inbox_id, spec in self._policies.items():
             if spec is not None and spec.sticky_window_minutes is not None:
                 self._sticky_windows[inbox_id] = spec.sticky_window_minutes
-        # Weighted capacity: the lightest conversation of the workload in each inbox,
-        # in thousandths: the held-back counts judge capacity for it ("not even the
-        # lightest fits").
+        # Weighted capacity: whether an inbox's conversations count their weight (not
+        # on a policy with ``weighted_capacity = false``), and the lightest one of the
+        # workload in each inbox, in thousandths: the held-back counts judge capacity
+        # for it ("not even the lightest fits").
+        self._counts_weight = {
+            inbox: spec is None or spec.weighted_capacity is not False
+            for inbox, spec in self._policies.items()
+        }
         self._weights_used = any(a.weight != 1 for a in workload.arrivals)
         """Some conversation weighs other than 1: the report shows loads in weight."""
         self._lightest = dict.fromkeys(self._policies, WEIGHT_SCALE)
@@ -340,6 +356,14 @@ class Simulation:
             for agent in scenario.agents
             if agent.rotation_weight is not None
         }
+        # Skills: counted per inbox (what their labels require, and whether they went
+        # to an agent without it) when a policy sets skill keys.
+        self._required: Callable[[Conversation], Mapping[str, int]] | None = None
+        if scenario.skills is not None and any(
+            p.sets_skills for p in scenario.policies
+        ):
+            self._required = skills_from_labels(scenario.skills.label_prefix)
+        self._agent_skills = {agent.id: dict(agent.skills) for agent in scenario.agents}
         self._contacts: _StickyContacts | None = None
         self._by_contact: dict[Id, list[int]] = {}
         """Each contact's conversations, in arrival order."""
@@ -444,18 +468,13 @@ class Simulation:
             name = self.policy_override or inbox.policy
             if name is not None:
                 backend.world.link_policy(inbox.id, name)
-        for spec in scenario.capacity_policies:
-            backend.add_capacity_policy(
-                CapacityPolicy(
-                    id=spec.id,
-                    account=scenario.account,
-                    name=spec.id,
-                    inbox_limits=dict(spec.inbox_limits),
-                    agents=frozenset(spec.agents),
-                    exclusion_rules=spec.exclusion_rules,
-                    total_limit=spec.total_limit,
-                )
-            )
+        unchecked = {
+            inbox
+            for inbox, spec in self._policies.items()
+            if spec is not None and spec.global_capacity is False
+        }
+        for capacity in _capacity_policies(scenario, unchecked):
+            backend.add_capacity_policy(capacity)
         agent_weights: InMemoryAgentWeights | None = None
         if self._rotation_weights:
             agent_weights = InMemoryAgentWeights()
@@ -472,7 +491,7 @@ class Simulation:
             strict=True,
             legacy_fallback=False,
             outbox=None,
-            skills=_skill_routing(scenario),
+            skills=_skill_routing(scenario, self._policies),
             sticky=self._sticky_routing(),
             **({} if agent_weights is None else {"agent_weights": agent_weights}),
         )
@@ -492,8 +511,10 @@ class Simulation:
         return StickyRouting(history=self._contacts, window=self._contacts.longest)
 
     def _units(self, arrival: Arrival) -> int:
-        """What ``arrival`` counts for against capacity, in thousandths."""
-        return weight_units(arrival.weight)
+        """What ``arrival`` counts for against capacity in this run, in thousandths."""
+        if self._counts_weight[arrival.inbox]:
+            return weight_units(arrival.weight)
+        return WEIGHT_SCALE
 
     def _lookup(self, conversation: ConversationId) -> Conversation | None:
         """A conversation as the contact history sees it: in the store, or as it was
@@ -646,6 +667,8 @@ class Simulation:
         tracked = self._conversations[arrival.conversation] = _Conversation(
             arrival=arrival, created=self.minute, waiting_since=self.minute, units=units
         )
+        if self._required is not None:
+            tracked.required = check_skills(self._required(conversation))
         self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if arrival.contact is not None:
             self._add_contact(tracked)
@@ -906,6 +929,10 @@ class Simulation:
         self._decisions.append(
             {"conversation": number, "agent": agent, "minute": round(self.minute, 6)}
         )
+        if tracked.required:
+            tracked.without_skills = bool(
+                missing_skills(tracked.required, self._agent_skills[agent])
+            )
         stats = self._agents[agent]
         stats.assignments += 1
         self._change_open(agent, inbox, 1, tracked.units)
@@ -1027,6 +1054,30 @@ class Simulation:
         }
         return out
 
+    def _skills(self, tracked: list[_Conversation]) -> dict[str, Any]:
+        """``skills`` when a policy sets skill keys: the conversations whose labels
+        require skills, those assigned, those assigned to an agent lacking one (their
+        requirements relaxed, or off on the inbox's policy), and their waits (else
+        nothing, so a report without those keys is unchanged)."""
+        if self._required is None:
+            return {}
+        needing = [c for c in tracked if c.required]
+        assigned = [c for c in needing if c.assigned is not None]
+        return {
+            "skills": {
+                "conversations": len(needing),
+                "assigned": len(assigned),
+                "to_agent_without_skills": sum(1 for c in assigned if c.without_skills),
+                "wait_minutes": _wait_summary(
+                    [
+                        c.assigned - c.waiting_since
+                        for c in assigned
+                        if c.assigned is not None
+                    ]
+                ),
+            }
+        }
+
     def _policy_of(self, inbox: str) -> str | None:
         policy = self.backend.world.policy_for_inbox(inbox)
         return None if policy is None else str(policy.id)
@@ -1098,6 +1149,7 @@ class Simulation:
                     "wait_minutes": _wait_summary(waits),
                     **self._waits_by_urgency(inbox_spec, tracked),
                     **self._returning(inbox_spec, tracked),
+                    **self._skills(tracked),
                     "unassigned_at_end": len(self._waiting[inbox_spec.id]),
                     "excluded_at_end": excluded,
                     "peak_backlog": max((n for _m, n in backlog), default=0),
@@ -1168,9 +1220,36 @@ class Simulation:
         return list(self._decisions)
 
 
-def _skill_routing(scenario: Scenario) -> SkillRouting | None:
+@attrs.frozen(kw_only=True)
+class _InboxSkills(SkillRouting):
+    """Skills routing with some inboxes' own (their policies' ``skill_routing`` and
+    ``skill_relax_after_minutes``): a conversation of an inbox in ``by_inbox`` gets
+    its requirements from that inbox's routing, the others from this one."""
+
+    by_inbox: Mapping[str, SkillRouting] = attrs.field(factory=dict)
+
+    def requirements(
+        self, conversation: Conversation, *, waiting_since: datetime, now: datetime
+    ) -> tuple[dict[str, int], bool]:
+        own = self.by_inbox.get(str(conversation.inbox))
+        if own is None:
+            return super().requirements(
+                conversation, waiting_since=waiting_since, now=now
+            )
+        return own.requirements(conversation, waiting_since=waiting_since, now=now)
+
+
+def _no_skills(conversation: Conversation) -> dict[str, int]:
+    """The requirements where skills routing is off: none."""
+    return {}
+
+
+def _skill_routing(
+    scenario: Scenario, policies: Mapping[str, PolicySpec | None]
+) -> SkillRouting | None:
     """The scenario's ``[skills]``: its agents' skills in a book, requirements from
-    labels with its prefix (``None``: no ``[skills]`` table)."""
+    labels with its prefix (``None``: no ``[skills]`` table), and each inbox's
+    policy's ``skill_routing`` and ``skill_relax_after_minutes``, if any sets them."""
     spec = scenario.skills
     if spec is None:
         return None
@@ -1180,8 +1259,71 @@ def _skill_routing(scenario: Scenario) -> SkillRouting | None:
         {agent.id: dict(agent.skills) for agent in scenario.agents if agent.skills},
     )
     relax = spec.relax_after_minutes
-    return SkillRouting(
+    routing = SkillRouting(
         book=book,
         required=skills_from_labels(spec.label_prefix),
         relax_after=None if relax is None else timedelta(minutes=relax),
     )
+    by_inbox: dict[str, SkillRouting] = {}
+    for inbox, policy in policies.items():
+        if policy is None or not policy.sets_skills:
+            continue
+        minutes = policy.skill_relax_after_minutes
+        by_inbox[inbox] = attrs.evolve(
+            routing,
+            required=_no_skills if policy.skill_routing is False else routing.required,
+            relax_after=(
+                routing.relax_after
+                if minutes is None
+                else timedelta(minutes=minutes)
+                if minutes
+                else None
+            ),
+        )
+    if not by_inbox:
+        return routing
+    return _InboxSkills(
+        book=routing.book,
+        required=routing.required,
+        relax_after=routing.relax_after,
+        by_inbox=by_inbox,
+    )
+
+
+def _capacity_policies(
+    scenario: Scenario, unchecked: set[str]
+) -> Iterator[CapacityPolicy]:
+    """The scenario's capacity policies. A ``total_limit`` is not checked in the
+    ``unchecked`` inboxes (on a policy with ``global_capacity = false``): a capacity
+    policy with a total that links some of them is split in two, the same agents and
+    rules, the total only on the part that links the others."""
+    ids = {spec.id for spec in scenario.capacity_policies}
+
+    def build(
+        spec: CapacitySpec,
+        id: str,
+        limits: Iterable[tuple[str, int | None]],
+        total: int | None,
+    ) -> CapacityPolicy:
+        return CapacityPolicy(
+            id=id,
+            account=scenario.account,
+            name=id,
+            inbox_limits=dict(limits),
+            agents=frozenset(spec.agents),
+            exclusion_rules=spec.exclusion_rules,
+            total_limit=total,
+        )
+
+    for spec in scenario.capacity_policies:
+        off = [(i, limit) for i, limit in spec.inbox_limits if i in unchecked]
+        if spec.total_limit is None or not off:
+            yield build(spec, spec.id, spec.inbox_limits, spec.total_limit)
+            continue
+        on = [(i, limit) for i, limit in spec.inbox_limits if i not in unchecked]
+        if on:
+            yield build(spec, spec.id, on, spec.total_limit)
+        other = f"{spec.id} without total_limit"
+        while other in ids:
+            other += "'"
+        yield build(spec, other if on else spec.id, off, None)

@@ -178,6 +178,7 @@ def render_report(
         )
     console.print(inboxes)
     _render_returning(console, report)
+    _render_skills(console, report)
     backlog = _narrow_table(
         f"Backlog (open, unassigned, not excluded), a bar per {_bucket_minutes(report)}"
     )
@@ -284,6 +285,35 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.0%}"
 
 
+def _render_skills(console: Console, report: dict[str, Any]) -> None:
+    """The conversations needing skills, when a policy sets skill keys."""
+    rows = [
+        row for row in report["inboxes"] if row.get("skills", {}).get("conversations")
+    ]
+    if not rows:
+        return
+    table = _narrow_table("Conversations needing skills (by their labels)")
+    table.add_column("inbox")
+    for column in ("convs", "assigned", "to an agent\nwithout them"):
+        table.add_column(column, justify="right")
+    for key in ("p50", "p90", "p99", "max"):
+        table.add_column(f"wait\n{key}", justify="right")
+    for row in rows:
+        skills = row["skills"]
+        table.add_row(
+            str(row["inbox"]),
+            *(
+                str(skills[key])
+                for key in ("conversations", "assigned", "to_agent_without_skills")
+            ),
+            *(
+                _num(skills["wait_minutes"][key])
+                for key in ("p50", "p90", "p99", "max")
+            ),
+        )
+    console.print(table)
+
+
 def _wait_cell(wait: dict[str, Any]) -> str:
     return "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max"))
 
@@ -316,6 +346,22 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
                 (
                     f"{inbox['inbox']}: returning wait p50/p90/p99/max",
                     _wait_cell(wait),
+                ),
+            ]
+        skills = inbox.get("skills")
+        if skills is not None and skills["conversations"]:
+            rows += [
+                (
+                    f"{inbox['inbox']}: needing skills: assigned",
+                    f"{skills['assigned']} of {skills['conversations']}",
+                ),
+                (
+                    f"{inbox['inbox']}: needing skills: to an agent without them",
+                    str(skills["to_agent_without_skills"]),
+                ),
+                (
+                    f"{inbox['inbox']}: needing skills: wait p50/p90/p99/max",
+                    _wait_cell(skills["wait_minutes"]),
                 ),
             ]
         rows.append((f"{inbox['inbox']}: peak backlog", str(inbox["peak_backlog"])))

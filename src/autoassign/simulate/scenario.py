@@ -127,6 +127,11 @@ class _Table:
             )
         return value
 
+    def opt_boolean(self, key: str) -> bool | None:
+        if self.raw(key, None) is None:
+            return None
+        return self.boolean(key)
+
     def integer(
         self,
         key: str,
@@ -398,6 +403,25 @@ class PolicySpec:
     contact's conversation goes first to the agent of their previous one created
     within this many minutes (the simulator wires :class:`~autoassign.sticky.StickyRouting`;
     not a field of :class:`~autoassign.AssignmentPolicy`)."""
+    skill_routing: bool | None = None
+    """``False``: the inboxes on this policy ignore skill requirements (``None``: not
+    set, skills routing as ``[skills]`` says)."""
+    skill_relax_after_minutes: int | None = None
+    """The inboxes on this policy relax skill requirements after this wait (``0``:
+    never; ``None``: not set, ``[skills].relax_after_minutes``)."""
+    weighted_capacity: bool | None = None
+    """``False``: the conversations of the inboxes on this policy count 1 against
+    capacity, whatever their inbox's ``weight`` (``None``: not set, weighted)."""
+    global_capacity: bool | None = None
+    """``False``: capacity policies' ``total_limit`` is not checked in the inboxes on
+    this policy (``None``: not set, checked)."""
+
+    @property
+    def sets_skills(self) -> bool:
+        """Whether it sets ``skill_routing`` or ``skill_relax_after_minutes``."""
+        return (
+            self.skill_routing is not None or self.skill_relax_after_minutes is not None
+        )
 
     def build(self, account: str) -> AssignmentPolicy:
         return AssignmentPolicy(
@@ -501,7 +525,7 @@ class Scenario:
         return attrs.evolve(self, **changes)
 
 
-def _policy(name: str, table: _Table) -> PolicySpec:
+def _policy(name: str, table: _Table, *, skills: bool) -> PolicySpec:
     order = table.string("assignment_order", "round_robin")
     orders = [o.value for o in AssignmentOrder]
     if order not in orders:
@@ -530,8 +554,21 @@ def _policy(name: str, table: _Table) -> PolicySpec:
         sticky_window_minutes=table.opt_integer(
             "sticky_window_minutes", low=1, high=MAX_STICKY_WINDOW_MINUTES
         ),
+        skill_routing=table.opt_boolean("skill_routing"),
+        skill_relax_after_minutes=table.opt_integer(
+            "skill_relax_after_minutes", low=0, high=86400
+        ),
+        weighted_capacity=table.opt_boolean("weighted_capacity"),
+        global_capacity=table.opt_boolean("global_capacity"),
     )
     table.finish()
+    if spec.sets_skills and not skills:
+        key = (
+            "skill_routing"
+            if spec.skill_routing is not None
+            else "skill_relax_after_minutes"
+        )
+        raise ScenarioError(table.at(key), "needs a [skills] table (skills routing)")
     try:
         spec.build("check")
     except ConfigurationError as exc:  # pragma: no cover - the checks above cover it
@@ -750,7 +787,10 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         teams.append(team)
 
     policies_table = root.table("policies", {})
-    policies = [_policy(key, policies_table.table(key)) for key in policies_table.data]
+    policies = [
+        _policy(key, policies_table.table(key), skills=skills_spec is not None)
+        for key in policies_table.data
+    ]
     policies_table.finish()
     policy_names = {p.name for p in policies}
 
