@@ -15,8 +15,16 @@ from typing import Any
 import pytest
 
 from autoassign import cli
-from autoassign.simulate import Scenario, Simulation, generate_workload, simulate
+from autoassign.simulate import (
+    Scenario,
+    Simulation,
+    generate_workload,
+    load_scenario,
+    simulate,
+)
 from autoassign.simulate.scenario import ScenarioError, parse_scenario_text
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIO = """
 [simulation]
@@ -266,3 +274,57 @@ def test_the_text_reports_show_the_new_figures(tmp_path: Path) -> None:
     ):
         assert row in both
     assert "email: needing skills" not in both  # no email needs a skill
+
+
+def test_the_example_shows_what_each_feature_changes() -> None:
+    """examples/simulate/routing.toml (docs/simulate.md): each policy is ``base`` with
+    one change, on the same day, and each moves its figure the way the guide says."""
+    scenario = load_scenario(ROOT / "examples" / "simulate" / "routing.toml")
+    workload = generate_workload(scenario)
+    reports: dict[str, dict[str, Any]] = {}
+    for spec in scenario.policies:
+        run = Simulation(scenario, workload, policy=spec.name)
+        run.run()
+        reports[spec.name] = run.report()
+        assert reports[spec.name]["invariants"]["total"] == 0
+    base = reports["base"]
+
+    def inbox(name: str, which: str) -> dict[str, Any]:
+        rows = reports[name]["inboxes"]
+        return next(row for row in rows if row["inbox"] == which)
+
+    def agents(name: str) -> dict[str, dict[str, Any]]:
+        return {row["agent"]: row for row in reports[name]["agents"]}
+
+    def held_back(name: str) -> int:
+        return sum(row["held_back_capacity"] for row in reports[name]["agents"])
+
+    # skills: never relaxed, German chats wait for the one German speaker
+    strict, relaxed = inbox("strict", "chat")["skills"], inbox("base", "chat")["skills"]
+    assert strict["to_agent_without_skills"] == 0 < relaxed["to_agent_without_skills"]
+    assert strict["wait_minutes"]["p90"] > 3 * relaxed["wait_minutes"]["p90"]
+    # weighted capacity: emails counting 1 fill the agents sooner
+    for which in ("chat", "email"):
+        assert (
+            inbox("counted", which)["wait_minutes"]["p90"]
+            > inbox("base", which)["wait_minutes"]["p90"]
+        )
+    assert held_back("counted") > 1.5 * held_back("base")
+    # global capacity: without the total, more room, shorter waits
+    assert held_back("uncapped") < held_back("base") / 2
+    assert max(r["peak_load"] for r in reports["uncapped"]["agents"]) > max(
+        r["peak_load"] for r in base["agents"]
+    )
+    # most available: the seniors' room is used
+    for name in ("most_available", "weighted"):
+        seniors = sum(agents(name)[a]["assignments"] for a in ("sen1", "sen2"))
+        assert seniors > sum(agents("base")[a]["assignments"] for a in ("sen1", "sen2"))
+    # weighted round robin: shares near the weights (2/8 and 1/8)
+    for agent, row in agents("weighted").items():
+        assert abs(row["share"] - row["rotation_weight"] / 8) < 0.03, agent
+    # urgency first: urgent chats wait less
+    urgent = inbox("urgent", "chat")["wait_minutes_by_urgency"]["3"]
+    assert urgent["p90"] < inbox("base", "chat")["wait_minutes_by_urgency"]["3"]["p90"]
+    # sticky agents: returning emails back to their previous agent
+    assert inbox("sticky", "email")["returning"]["share_to_previous_agent"] > 0.7
+    assert inbox("base", "email")["returning"]["share_to_previous_agent"] < 0.3
