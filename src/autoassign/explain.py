@@ -392,6 +392,7 @@ def inbox_verdicts(
     team: Team | None = None,
     now: datetime | None = None,
     members: Sequence[AgentId] | None = None,
+    weight: Load = 1,
 ) -> tuple[list[AgentVerdict], RecentAssignments | None, dict[AgentId, Load]]:
     """Every member's verdict for a conversation of ``state``'s inbox (with ``team``) as
     a pass starting now would see it, plus the ledger snapshot and open counts it used.
@@ -399,7 +400,8 @@ def inbox_verdicts(
 
     ``members``: judge only these agents (in this order; a verdict depends on its own
     agent alone, so each is the one a whole-inbox call gives), reading presence, the
-    ledger and open counts for them only.
+    ledger and open counts for them only. ``weight``: capacity is judged for a
+    conversation of that :attr:`~autoassign.model.Conversation.weight`.
     """
     inbox = state.inbox.id
     capacity = service.directory.capacity_policies_for_inbox(inbox)
@@ -413,6 +415,7 @@ def inbox_verdicts(
         now=service.clock.now() if now is None else now,
         members=members,
         total=total_limits(capacity),
+        weight=weight,
     )
     return standing.verdicts, standing.recent, standing.open_counts
 

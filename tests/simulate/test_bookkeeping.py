@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from autoassign import explain
 from autoassign.decisions import AgentFilter, GateFailure, exclusions_for_inbox
-from autoassign.model import InboxId
+from autoassign.model import InboxId, load_from_units
 from autoassign.simulate import (
     Scenario,
     Simulation,
@@ -104,7 +104,8 @@ def engine_module_report(scenario: Scenario) -> dict[str, Any]:
 
 class JudgeEveryMember(Simulation):
     """The held-back counts as they were first written: before every job with an
-    assignable conversation waiting, every member judged by ``inbox_verdicts``."""
+    assignable conversation waiting, every member judged by ``inbox_verdicts`` (with
+    weights: for the inbox's lightest conversation)."""
 
     def _count_held_back(self, inbox: InboxId) -> None:
         service = self.app.service
@@ -123,7 +124,9 @@ class JudgeEveryMember(Simulation):
         )
         if not waiting:
             return
-        verdicts, _recent, _counts = explain.inbox_verdicts(service, loaded)
+        verdicts, _recent, _counts = explain.inbox_verdicts(
+            service, loaded, weight=load_from_units(self._lightest[str(inbox)])
+        )
         for verdict in verdicts:
             if verdict.removed_by is AgentFilter.RATE_LIMITED:
                 self._agents[str(verdict.agent)].held_back_rate_limit += 1
@@ -161,16 +164,54 @@ def tight_scenarios(draw: st.DrawFn, base: Scenario) -> Scenario:
     )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_held_back_counts_equal_judging_every_member(data: st.DataObject) -> None:
-    scenario = data.draw(tight_scenarios(default_scenario()))
+def _assert_judged_alike(scenario: Scenario) -> None:
+    """The same report, byte for byte, judging only the members the simulator's own
+    records put near a limit and judging every member before every job."""
     workload = generate_workload(scenario)
     fast = Simulation(scenario, workload)
     fast.run()
     slow = JudgeEveryMember(scenario, workload)
     slow.run()
     assert report_json(fast.report()) == report_json(slow.report())
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_held_back_counts_equal_judging_every_member(data: st.DataObject) -> None:
+    scenario = data.draw(tight_scenarios(default_scenario()))
+    _assert_judged_alike(scenario)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_held_back_counts_equal_judging_every_member_with_weights(
+    data: st.DataObject,
+) -> None:
+    """Conversation weights (one per inbox, or a mix) and total limits: the agents the
+    simulator's own loads put at a limit are still all those the filter chain holds
+    back (judged for each inbox's lightest conversation)."""
+    base = data.draw(tight_scenarios(default_scenario()))
+    weights = st.sampled_from(
+        [
+            (1, ()),
+            (0.5, ()),
+            (1.5, ()),
+            (1, ((0.25, 0.5),)),
+            (1, ((0.5, 0.3), (2, 0.3))),
+        ]
+    )
+    scenario = base.with_changes(
+        inboxes=tuple(
+            attrs.evolve(inbox, weight=weight, weight_mix=mix)
+            for inbox in base.inboxes
+            for weight, mix in [data.draw(weights)]
+        ),
+        capacity_policies=tuple(
+            attrs.evolve(spec, total_limit=data.draw(st.sampled_from([None, 1, 2, 5])))
+            for spec in base.capacity_policies
+        ),
+    )
+    _assert_judged_alike(scenario)
 
 
 def test_a_job_judges_only_agents_that_can_be_held_back(

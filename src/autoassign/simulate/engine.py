@@ -36,6 +36,7 @@ from autoassign.events import AssigneeChanged
 from autoassign.explain import inbox_verdicts
 from autoassign.model import (
     ONLINE,
+    WEIGHT_SCALE,
     AccountId,
     AgentId,
     CapacityPolicy,
@@ -45,14 +46,23 @@ from autoassign.model import (
     ExclusionRules,
     Id,
     InboxId,
+    load_from_units,
+    weight_units,
 )
 from autoassign.results import Assignment
 from autoassign.service import InboxState
-from autoassign.simulate.scenario import InboxSpec, Scenario
+from autoassign.simulate.scenario import CapacitySpec, InboxSpec, PolicySpec, Scenario
 from autoassign.simulate.workload import Arrival, PresenceChange, Workload
-from autoassign.skills import InMemorySkillBook, SkillRouting, skills_from_labels
+from autoassign.skills import (
+    InMemorySkillBook,
+    SkillRouting,
+    check_skills,
+    missing_skills,
+    skills_from_labels,
+)
 from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock
+from autoassign.weights import InMemoryAgentWeights
 from autoassign.wiring import Autoassign
 
 __all__ = ["INVARIANTS", "Simulation", "jain_index", "percentile"]
@@ -118,12 +128,20 @@ class _AgentStats:
     online_minutes: float = 0.0
     held_back_rate_limit: int = 0
     held_back_capacity: int = 0
+    load_now: int = 0
+    """The weights of its open conversations, in thousandths (weighted capacity)."""
+    peak_load: int = 0
+    load_area: float = 0.0
 
-    def change_open(self, minute: float, delta: int) -> None:
+    def change_open(self, minute: float, delta: int, units: int) -> None:
+        """``delta`` open conversations weighing ``units`` thousandths in all."""
         self.open_area += self.open_now * (minute - self.since)
+        self.load_area += self.load_now * (minute - self.since)
         self.since = minute
         self.open_now += delta
         self.peak_open = max(self.peak_open, self.open_now)
+        self.load_now += units
+        self.peak_load = max(self.peak_load, self.load_now)
 
 
 @attrs.define
@@ -145,6 +163,13 @@ class _Conversation:
     that had one (``None``: none had)."""
     previous_online: bool = False
     """When it was assigned: whether :attr:`previous_agent` was online."""
+    units: int = WEIGHT_SCALE
+    """What it counts for against capacity, in thousandths (its weight, or 1 on a
+    policy with ``weighted_capacity = false``)."""
+    required: Mapping[str, int] | None = None
+    """The skills its labels require (counted when a policy sets skill keys)."""
+    without_skills: bool = False
+    """It was assigned to an agent lacking one of :attr:`required`."""
 
 
 _Event = tuple[float, int, int, str, Any]
@@ -298,15 +323,47 @@ class Simulation:
         self.clock = FakeClock(scenario.start)
         self.backend = InMemoryBackend(clock=self.clock)
         self._conversations: dict[int, _Conversation] = {}
-        # Sticky agents: the window of each inbox whose policy has one, in minutes.
-        self._sticky_windows: dict[str, int] = {}
+        # Each inbox's policy in this run (``None``: the inbox has none).
+        self._policies: dict[str, PolicySpec | None] = {}
         for inbox in scenario.inboxes:
             name = policy or inbox.policy
-            window = (
-                None if name is None else scenario.policy(name).sticky_window_minutes
-            )
-            if window is not None:
-                self._sticky_windows[inbox.id] = window
+            self._policies[inbox.id] = None if name is None else scenario.policy(name)
+        # Sticky agents: the window of each inbox whose policy has one, in minutes.
+        self._sticky_windows: dict[str, int] = {}
+        for inbox_id, spec in self._policies.items():
+            if spec is not None and spec.sticky_window_minutes is not None:
+                self._sticky_windows[inbox_id] = spec.sticky_window_minutes
+        # Weighted capacity: whether an inbox's conversations count their weight (not
+        # on a policy with ``weighted_capacity = false``), and the lightest one of the
+        # workload in each inbox, in thousandths: the held-back counts judge capacity
+        # for it ("not even the lightest fits").
+        self._counts_weight = {
+            inbox: spec is None or spec.weighted_capacity is not False
+            for inbox, spec in self._policies.items()
+        }
+        self._weights_used = any(a.weight != 1 for a in workload.arrivals)
+        """Some conversation weighs other than 1: the report shows loads in weight."""
+        self._lightest = dict.fromkeys(self._policies, WEIGHT_SCALE)
+        if self._weights_used:
+            lightest: dict[str, int] = {}
+            for arrival in workload.arrivals:
+                units = self._units(arrival)
+                if units < lightest.get(arrival.inbox, units + 1):
+                    lightest[arrival.inbox] = units
+            self._lightest.update(lightest)
+        self._rotation_weights = {
+            agent.id: agent.rotation_weight
+            for agent in scenario.agents
+            if agent.rotation_weight is not None
+        }
+        # Skills: counted per inbox (what their labels require, and whether they went
+        # to an agent without it) when a policy sets skill keys.
+        self._required: Callable[[Conversation], Mapping[str, int]] | None = None
+        if scenario.skills is not None and any(
+            p.sets_skills for p in scenario.policies
+        ):
+            self._required = skills_from_labels(scenario.skills.label_prefix)
+        self._agent_skills = {agent.id: dict(agent.skills) for agent in scenario.agents}
         self._contacts: _StickyContacts | None = None
         self._by_contact: dict[Id, list[int]] = {}
         """Each contact's conversations, in arrival order."""
@@ -320,6 +377,9 @@ class Simulation:
         self._agents = {agent.id: _AgentStats() for agent in scenario.agents}
         self._open_by: Counter[tuple[str, str]] = Counter()
         self._open_total: Counter[str] = Counter()  # an agent's open, every inbox
+        # The same in weight (thousandths), as capacity counts them.
+        self._load_by: Counter[tuple[str, str]] = Counter()
+        self._load_total: Counter[str] = Counter()
         self._backlog: dict[str, list[list[float]]] = {
             inbox.id: [] for inbox in scenario.inboxes
         }
@@ -356,8 +416,11 @@ class Simulation:
             str(agent) for totals in self._totals.values() for agent in totals
         }
         self._at_capacity: dict[str, set[str]] = {
-            inbox: {str(agent) for agent, limit in limits.items() if limit <= 0}
-            | {str(agent) for agent, total in self._totals[inbox].items() if total <= 0}
+            inbox: {
+                str(agent)
+                for agent in {*limits, *self._totals[inbox]}
+                if self._full(str(agent), inbox)
+            }
             for inbox, limits in self._limits.items()
         }
         self._at_rate_limit: dict[str, set[str]] = {
@@ -405,18 +468,18 @@ class Simulation:
             name = self.policy_override or inbox.policy
             if name is not None:
                 backend.world.link_policy(inbox.id, name)
-        for spec in scenario.capacity_policies:
-            backend.add_capacity_policy(
-                CapacityPolicy(
-                    id=spec.id,
-                    account=scenario.account,
-                    name=spec.id,
-                    inbox_limits=dict(spec.inbox_limits),
-                    agents=frozenset(spec.agents),
-                    exclusion_rules=spec.exclusion_rules,
-                    total_limit=spec.total_limit,
-                )
-            )
+        unchecked = {
+            inbox
+            for inbox, spec in self._policies.items()
+            if spec is not None and spec.global_capacity is False
+        }
+        for capacity in _capacity_policies(scenario, unchecked):
+            backend.add_capacity_policy(capacity)
+        agent_weights: InMemoryAgentWeights | None = None
+        if self._rotation_weights:
+            agent_weights = InMemoryAgentWeights()
+            for agent, weight in self._rotation_weights.items():
+                agent_weights.set_weight(scenario.account, agent, weight)
         # strict: a failure inside the core stops the simulation loudly instead of being
         # logged and absorbed. No legacy fallback: every assignment comes from a pass.
         # No event outbox: it keeps a claim's events until they are published, against
@@ -428,8 +491,9 @@ class Simulation:
             strict=True,
             legacy_fallback=False,
             outbox=None,
-            skills=_skill_routing(scenario),
+            skills=_skill_routing(scenario, self._policies),
             sticky=self._sticky_routing(),
+            **({} if agent_weights is None else {"agent_weights": agent_weights}),
         )
 
     def _sticky_routing(self) -> StickyRouting | None:
@@ -445,6 +509,12 @@ class Simulation:
             },
         )
         return StickyRouting(history=self._contacts, window=self._contacts.longest)
+
+    def _units(self, arrival: Arrival) -> int:
+        """What ``arrival`` counts for against capacity in this run, in thousandths."""
+        if self._counts_weight[arrival.inbox]:
+            return weight_units(arrival.weight)
+        return WEIGHT_SCALE
 
     def _lookup(self, conversation: ConversationId) -> Conversation | None:
         """A conversation as the contact history sees it: in the store, or as it was
@@ -580,6 +650,7 @@ class Simulation:
 
     def _on_arrival(self, arrival: Arrival) -> None:
         due_after = self._due_after[arrival.inbox]
+        units = self._units(arrival)
         conversation = self.backend.add_conversation(
             arrival.conversation,
             inbox=arrival.inbox,
@@ -591,16 +662,20 @@ class Simulation:
                 if due_after is None
                 else self.clock.now() + timedelta(minutes=due_after)
             ),
+            weight=load_from_units(units),
         )
         tracked = self._conversations[arrival.conversation] = _Conversation(
-            arrival=arrival, created=self.minute, waiting_since=self.minute
+            arrival=arrival, created=self.minute, waiting_since=self.minute, units=units
         )
+        if self._required is not None:
+            tracked.required = check_skills(self._required(conversation))
         self._waiting[arrival.inbox].add(arrival.conversation, arrival.labels)
         if arrival.contact is not None:
             self._add_contact(tracked)
         if self.record is not None:
             urgency = {} if arrival.urgency is None else {"urgency": arrival.urgency}
             contact = {} if arrival.contact is None else {"contact": arrival.contact}
+            weight = {} if arrival.weight == 1 else {"weight": arrival.weight}
             self._log(
                 "conversation_created",
                 conversation=arrival.conversation,
@@ -609,6 +684,7 @@ class Simulation:
                 team=arrival.team,
                 **urgency,
                 **contact,
+                **weight,
             )
         self.app.triggers.on_conversation_saved(None, conversation)
 
@@ -660,7 +736,10 @@ class Simulation:
         is_open = after.status is ConversationStatus.OPEN
         if after.assignee is not None and was_open != is_open:
             self._change_open(
-                str(after.assignee), str(after.inbox), 1 if is_open else -1
+                str(after.assignee),
+                str(after.inbox),
+                1 if is_open else -1,
+                tracked.units,
             )
         if after.assignee is None:
             waiting = self._waiting[str(after.inbox)]
@@ -715,10 +794,14 @@ class Simulation:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _change_open(self, agent: str, inbox: str, delta: int) -> None:
-        self._agents[agent].change_open(self.minute, delta)
+    def _change_open(self, agent: str, inbox: str, delta: int, units: int) -> None:
+        """``agent`` holds ``delta`` more open conversations in ``inbox`` (``-1``,
+        ``1``), of ``units`` thousandths of weight each."""
+        self._agents[agent].change_open(self.minute, delta, delta * units)
         self._open_by[(agent, inbox)] += delta
         self._open_total[agent] += delta
+        self._load_by[(agent, inbox)] += delta * units
+        self._load_total[agent] += delta * units
         limit = self._limits[inbox].get(agent)
         if agent not in self._total_agents:
             if limit is not None:
@@ -727,13 +810,30 @@ class Simulation:
         for each in self._limits:  # a total limit reaches across the inboxes
             self._mark_full(agent, each)
 
-    def _mark_full(self, agent: str, inbox: str) -> None:
-        """Whether ``agent`` is at a limit in ``inbox`` (its own, or its total)."""
+    def _held(self, units: int, count: int) -> str:
+        """An agent's open conversations for a violation's text: their count, and
+        their weight when the workload has weights."""
+        if not self._weights_used:
+            return f"{count} open conversations"
+        return f"{count} open conversations ({load_from_units(units)} in weight)"
+
+    def _full(self, agent: str, inbox: str) -> bool:
+        """Whether ``agent`` is at a limit in ``inbox`` (its own, or its total): not
+        even the inbox's lightest conversation fits beside their open weights (with
+        every weight 1: they hold as many as the limit)."""
         limit = self._limits[inbox].get(agent)
         total = self._totals[inbox].get(agent)
-        if (limit is not None and self._open_by[(agent, inbox)] >= limit) or (
-            total is not None and self._open_total[agent] >= total
-        ):
+        lightest = self._lightest[inbox]
+        return (
+            limit is not None
+            and self._load_by[(agent, inbox)] + lightest > limit * WEIGHT_SCALE
+        ) or (
+            total is not None
+            and self._load_total[agent] + lightest > total * WEIGHT_SCALE
+        )
+
+    def _mark_full(self, agent: str, inbox: str) -> None:
+        if self._full(agent, inbox):
             self._at_capacity[inbox].add(agent)
         else:
             self._at_capacity[inbox].discard(agent)
@@ -772,7 +872,12 @@ class Simulation:
             return
         members = set(service.directory.inbox_members(inbox))
         judged = [agent for agent in candidates if agent in members]
-        verdicts, _recent, _counts = inbox_verdicts(service, loaded, members=judged)
+        verdicts, _recent, _counts = inbox_verdicts(
+            service,
+            loaded,
+            members=judged,
+            weight=load_from_units(self._lightest[key]),
+        )
         for verdict in verdicts:
             if verdict.removed_by is AgentFilter.RATE_LIMITED:
                 self._agents[str(verdict.agent)].held_back_rate_limit += 1
@@ -824,9 +929,13 @@ class Simulation:
         self._decisions.append(
             {"conversation": number, "agent": agent, "minute": round(self.minute, 6)}
         )
+        if tracked.required:
+            tracked.without_skills = bool(
+                missing_skills(tracked.required, self._agent_skills[agent])
+            )
         stats = self._agents[agent]
         stats.assignments += 1
-        self._change_open(agent, inbox, 1)
+        self._change_open(agent, inbox, 1, tracked.units)
         # Rate limit: count this agent's assignments in the inbox within the window,
         # from the simulator's own log (not the ledger). The virtual clock never goes
         # back, so the log is sorted: a binary search, not a walk of the history.
@@ -846,18 +955,22 @@ class Simulation:
                     f"{agent} has {recent} assignments in {inbox} within the window "
                     f"(limit {limit})",
                 )
-        limits = self._limits[inbox]
-        held = self._open_by[(agent, inbox)]
-        if agent in limits and held > limits[agent]:
+        # Capacity, in weight as the claim sums it (``autoassign.model.fits``): with
+        # every weight 1, the open count.
+        limit = self._limits[inbox].get(agent)
+        if limit is not None and self._load_by[(agent, inbox)] > limit * WEIGHT_SCALE:
             self._violation(
                 "capacity_overshoot",
-                f"{agent} holds {held} open conversations in {inbox} (limit {limits[agent]})",
+                f"{agent} holds "
+                f"{self._held(self._load_by[(agent, inbox)], self._open_by[(agent, inbox)])}"
+                f" in {inbox} (limit {limit})",
             )
         total = self._totals[inbox].get(agent)
-        if total is not None and self._open_total[agent] > total:
+        if total is not None and self._load_total[agent] > total * WEIGHT_SCALE:
             self._violation(
                 "capacity_overshoot",
-                f"{agent} holds {self._open_total[agent]} open conversations in all "
+                f"{agent} holds "
+                f"{self._held(self._load_total[agent], self._open_total[agent])} in all "
                 f"(total limit {total})",
             )
         status = self.backend.presence.statuses(self.scenario.account, [agent]).get(
@@ -941,6 +1054,30 @@ class Simulation:
         }
         return out
 
+    def _skills(self, tracked: list[_Conversation]) -> dict[str, Any]:
+        """``skills`` when a policy sets skill keys: the conversations whose labels
+        require skills, those assigned, those assigned to an agent lacking one (their
+        requirements relaxed, or off on the inbox's policy), and their waits (else
+        nothing, so a report without those keys is unchanged)."""
+        if self._required is None:
+            return {}
+        needing = [c for c in tracked if c.required]
+        assigned = [c for c in needing if c.assigned is not None]
+        return {
+            "skills": {
+                "conversations": len(needing),
+                "assigned": len(assigned),
+                "to_agent_without_skills": sum(1 for c in assigned if c.without_skills),
+                "wait_minutes": _wait_summary(
+                    [
+                        c.assigned - c.waiting_since
+                        for c in assigned
+                        if c.assigned is not None
+                    ]
+                ),
+            }
+        }
+
     def _policy_of(self, inbox: str) -> str | None:
         policy = self.backend.world.policy_for_inbox(inbox)
         return None if policy is None else str(policy.id)
@@ -964,18 +1101,26 @@ class Simulation:
                 end - stats.online_since if stats.online_since is not None else 0.0
             )
             area = stats.open_area + stats.open_now * (end - stats.since)
-            agents.append(
-                {
-                    "agent": spec.id,
-                    "shift": spec.shift,
-                    "online_minutes": _r(online, 1),
-                    "assignments": stats.assignments,
-                    "peak_open": stats.peak_open,
-                    "mean_open": _r(area / end if end > 0 else 0.0),
-                    "held_back_rate_limit": stats.held_back_rate_limit,
-                    "held_back_capacity": stats.held_back_capacity,
-                }
-            )
+            row: dict[str, Any] = {
+                "agent": spec.id,
+                "shift": spec.shift,
+                "online_minutes": _r(online, 1),
+                "assignments": stats.assignments,
+            }
+            if self._rotation_weights:
+                row["rotation_weight"] = spec.rotation_weight or 1
+                row["share"] = _r(
+                    stats.assignments / len(self._decisions) if self._decisions else 0.0
+                )
+            row["peak_open"] = stats.peak_open
+            row["mean_open"] = _r(area / end if end > 0 else 0.0)
+            if self._weights_used:
+                load = stats.load_area + stats.load_now * (end - stats.since)
+                row["peak_load"] = load_from_units(stats.peak_load)
+                row["mean_load"] = _r(load / WEIGHT_SCALE / end if end > 0 else 0.0)
+            row["held_back_rate_limit"] = stats.held_back_rate_limit
+            row["held_back_capacity"] = stats.held_back_capacity
+            agents.append(row)
             if online > 0:
                 worked.append(float(stats.assignments))
                 per_hour.append(stats.assignments / (online / 60.0))
@@ -1004,6 +1149,7 @@ class Simulation:
                     "wait_minutes": _wait_summary(waits),
                     **self._waits_by_urgency(inbox_spec, tracked),
                     **self._returning(inbox_spec, tracked),
+                    **self._skills(tracked),
                     "unassigned_at_end": len(self._waiting[inbox_spec.id]),
                     "excluded_at_end": excluded,
                     "peak_backlog": max((n for _m, n in backlog), default=0),
@@ -1074,9 +1220,36 @@ class Simulation:
         return list(self._decisions)
 
 
-def _skill_routing(scenario: Scenario) -> SkillRouting | None:
+@attrs.frozen(kw_only=True)
+class _InboxSkills(SkillRouting):
+    """Skills routing with some inboxes' own (their policies' ``skill_routing`` and
+    ``skill_relax_after_minutes``): a conversation of an inbox in ``by_inbox`` gets
+    its requirements from that inbox's routing, the others from this one."""
+
+    by_inbox: Mapping[str, SkillRouting] = attrs.field(factory=dict)
+
+    def requirements(
+        self, conversation: Conversation, *, waiting_since: datetime, now: datetime
+    ) -> tuple[dict[str, int], bool]:
+        own = self.by_inbox.get(str(conversation.inbox))
+        if own is None:
+            return super().requirements(
+                conversation, waiting_since=waiting_since, now=now
+            )
+        return own.requirements(conversation, waiting_since=waiting_since, now=now)
+
+
+def _no_skills(conversation: Conversation) -> dict[str, int]:
+    """The requirements where skills routing is off: none."""
+    return {}
+
+
+def _skill_routing(
+    scenario: Scenario, policies: Mapping[str, PolicySpec | None]
+) -> SkillRouting | None:
     """The scenario's ``[skills]``: its agents' skills in a book, requirements from
-    labels with its prefix (``None``: no ``[skills]`` table)."""
+    labels with its prefix (``None``: no ``[skills]`` table), and each inbox's
+    policy's ``skill_routing`` and ``skill_relax_after_minutes``, if any sets them."""
     spec = scenario.skills
     if spec is None:
         return None
@@ -1086,8 +1259,71 @@ def _skill_routing(scenario: Scenario) -> SkillRouting | None:
         {agent.id: dict(agent.skills) for agent in scenario.agents if agent.skills},
     )
     relax = spec.relax_after_minutes
-    return SkillRouting(
+    routing = SkillRouting(
         book=book,
         required=skills_from_labels(spec.label_prefix),
         relax_after=None if relax is None else timedelta(minutes=relax),
     )
+    by_inbox: dict[str, SkillRouting] = {}
+    for inbox, policy in policies.items():
+        if policy is None or not policy.sets_skills:
+            continue
+        minutes = policy.skill_relax_after_minutes
+        by_inbox[inbox] = attrs.evolve(
+            routing,
+            required=_no_skills if policy.skill_routing is False else routing.required,
+            relax_after=(
+                routing.relax_after
+                if minutes is None
+                else timedelta(minutes=minutes)
+                if minutes
+                else None
+            ),
+        )
+    if not by_inbox:
+        return routing
+    return _InboxSkills(
+        book=routing.book,
+        required=routing.required,
+        relax_after=routing.relax_after,
+        by_inbox=by_inbox,
+    )
+
+
+def _capacity_policies(
+    scenario: Scenario, unchecked: set[str]
+) -> Iterator[CapacityPolicy]:
+    """The scenario's capacity policies. A ``total_limit`` is not checked in the
+    ``unchecked`` inboxes (on a policy with ``global_capacity = false``): a capacity
+    policy with a total that links some of them is split in two, the same agents and
+    rules, the total only on the part that links the others."""
+    ids = {spec.id for spec in scenario.capacity_policies}
+
+    def build(
+        spec: CapacitySpec,
+        id: str,
+        limits: Iterable[tuple[str, int | None]],
+        total: int | None,
+    ) -> CapacityPolicy:
+        return CapacityPolicy(
+            id=id,
+            account=scenario.account,
+            name=id,
+            inbox_limits=dict(limits),
+            agents=frozenset(spec.agents),
+            exclusion_rules=spec.exclusion_rules,
+            total_limit=total,
+        )
+
+    for spec in scenario.capacity_policies:
+        off = [(i, limit) for i, limit in spec.inbox_limits if i in unchecked]
+        if spec.total_limit is None or not off:
+            yield build(spec, spec.id, spec.inbox_limits, spec.total_limit)
+            continue
+        on = [(i, limit) for i, limit in spec.inbox_limits if i not in unchecked]
+        if on:
+            yield build(spec, spec.id, on, spec.total_limit)
+        other = f"{spec.id} without total_limit"
+        while other in ids:
+            other += "'"
+        yield build(spec, other if on else spec.id, off, None)

@@ -116,13 +116,16 @@ def render_report(
         f"{totals['passes']} passes"
     )
     agents = _narrow_table("Agents")
+    shares, loads = _shares(report), _loads(report)
     for column in (
         "agent",
         "shift",
         "online\nhours",
         "assigned",
+        *(("rotation\nweight", "share") if shares else ()),
         "peak\nopen",
         "mean\nopen",
+        *(("peak\nload", "mean\nload") if loads else ()),
         "held back:\nrate limit",
         "held back:\ncapacity",
     ):
@@ -135,8 +138,10 @@ def render_report(
             str(row["shift"] or "-"),
             _num(row["online_minutes"] / 60),
             str(row["assignments"]),
+            *((str(row["rotation_weight"]), _percent(row["share"])) if shares else ()),
             str(row["peak_open"]),
             _num(row["mean_open"], 2),
+            *((_num(row["peak_load"]), _num(row["mean_load"], 2)) if loads else ()),
             str(row["held_back_rate_limit"]),
             str(row["held_back_capacity"]),
         )
@@ -173,6 +178,7 @@ def render_report(
         )
     console.print(inboxes)
     _render_returning(console, report)
+    _render_skills(console, report)
     backlog = _narrow_table(
         f"Backlog (open, unassigned, not excluded), a bar per {_bucket_minutes(report)}"
     )
@@ -213,8 +219,7 @@ def _window(minutes: int | None) -> str:
 
 
 def _share(returning: dict[str, Any]) -> str:
-    share = returning["share_to_previous_agent"]
-    return "-" if share is None else f"{share:.0%}"
+    return _percent(returning["share_to_previous_agent"])
 
 
 def _kept(returning: dict[str, Any]) -> str:
@@ -264,6 +269,51 @@ def _render_returning(console: Console, report: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _shares(report: dict[str, Any]) -> bool:
+    """Whether the agents' rows have rotation weights and shares (the scenario gives
+    rotation weights)."""
+    return any("share" in row for row in report["agents"])
+
+
+def _loads(report: dict[str, Any]) -> bool:
+    """Whether the agents' rows have loads in weight (some conversation weighs other
+    than 1)."""
+    return any("peak_load" in row for row in report["agents"])
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _render_skills(console: Console, report: dict[str, Any]) -> None:
+    """The conversations needing skills, when a policy sets skill keys."""
+    rows = [
+        row for row in report["inboxes"] if row.get("skills", {}).get("conversations")
+    ]
+    if not rows:
+        return
+    table = _narrow_table("Conversations needing skills (by their labels)")
+    table.add_column("inbox")
+    for column in ("convs", "assigned", "to an agent\nwithout them"):
+        table.add_column(column, justify="right")
+    for key in ("p50", "p90", "p99", "max"):
+        table.add_column(f"wait\n{key}", justify="right")
+    for row in rows:
+        skills = row["skills"]
+        table.add_row(
+            str(row["inbox"]),
+            *(
+                str(skills[key])
+                for key in ("conversations", "assigned", "to_agent_without_skills")
+            ),
+            *(
+                _num(skills["wait_minutes"][key])
+                for key in ("p50", "p90", "p99", "max")
+            ),
+        )
+    console.print(table)
+
+
 def _wait_cell(wait: dict[str, Any]) -> str:
     return "/".join(_num(wait[key]) for key in ("p50", "p90", "p99", "max"))
 
@@ -298,6 +348,22 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
                     _wait_cell(wait),
                 ),
             ]
+        skills = inbox.get("skills")
+        if skills is not None and skills["conversations"]:
+            rows += [
+                (
+                    f"{inbox['inbox']}: needing skills: assigned",
+                    f"{skills['assigned']} of {skills['conversations']}",
+                ),
+                (
+                    f"{inbox['inbox']}: needing skills: to an agent without them",
+                    str(skills["to_agent_without_skills"]),
+                ),
+                (
+                    f"{inbox['inbox']}: needing skills: wait p50/p90/p99/max",
+                    _wait_cell(skills["wait_minutes"]),
+                ),
+            ]
         rows.append((f"{inbox['inbox']}: peak backlog", str(inbox["peak_backlog"])))
     fairness = report["fairness"]
     rows.append(("Jain's index", _num(fairness["jain_index"], 3)))
@@ -308,6 +374,13 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
             str(max((a["peak_open"] for a in report["agents"]), default=0)),
         )
     )
+    if _loads(report):
+        rows.append(
+            (
+                "peak load (max agent)",
+                _num(max((a["peak_load"] for a in report["agents"]), default=0)),
+            )
+        )
     rows.append(
         (
             "held back: rate limit / capacity",
@@ -320,7 +393,21 @@ def _metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _agent_cell(row: dict[str, Any]) -> str:
-    return f"{row['assignments']} / {row['peak_open']}"
+    """``assigned / peak open``, with the share of assignments (rotation weights) and
+    the peak load (weights) when the report has them."""
+    share = f" ({_percent(row['share'])})" if "share" in row else ""
+    load = f" / {_num(row['peak_load'])}" if "peak_load" in row else ""
+    return f"{row['assignments']}{share} / {row['peak_open']}{load}"
+
+
+def _agent_header(name: str, report: dict[str, Any]) -> str:
+    """The run's column of the per-agent table: ``NAME: assigned / peak open``, on
+    two lines when the cells say more (shares, loads)."""
+    if not (_shares(report) or _loads(report)):
+        return f"{name}: assigned / peak open"
+    share = " (share)" if _shares(report) else ""
+    load = " / peak load" if _loads(report) else ""
+    return f"{name}:\nassigned{share} / peak open{load}"
 
 
 def render_compare(console: Console, result: dict[str, Any]) -> None:
@@ -344,11 +431,15 @@ def render_compare(console: Console, result: dict[str, Any]) -> None:
     console.print(table)
     agents = Table(title="Assignments per agent", box=box.SIMPLE, title_justify="left")
     agents.add_column("agent")
+    shares = _shares(runs[names[0]])
+    if shares:
+        agents.add_column("rotation\nweight", justify="right")
     for name in names:
-        agents.add_column(f"{name}: assigned / peak open", justify="right")
+        agents.add_column(_agent_header(name, runs[name]), justify="right")
     for index, row in enumerate(runs[names[0]]["agents"]):
         agents.add_row(
             str(row["agent"]),
+            *((str(row["rotation_weight"]),) if shares else ()),
             *(_agent_cell(runs[n]["agents"][index]) for n in names),
         )
     console.print(agents)

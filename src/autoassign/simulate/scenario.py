@@ -28,8 +28,11 @@ from autoassign.model import (
     AssignmentPolicy,
     ConversationPriority,
     ExclusionRules,
+    Load,
+    check_weight,
 )
 from autoassign.sticky import MAX_STICKY_WINDOW
+from autoassign.weights import MAX_AGENT_WEIGHT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -123,6 +126,11 @@ class _Table:
                 self.at(key), f"must be true or false, got {_show(value)}"
             )
         return value
+
+    def opt_boolean(self, key: str) -> bool | None:
+        if self.raw(key, None) is None:
+            return None
+        return self.boolean(key)
 
     def integer(
         self,
@@ -361,6 +369,8 @@ class AgentSpec:
     """``None``: on duty the whole simulation."""
     skills: tuple[tuple[str, int], ...] = ()
     """Skill names and levels (skills routing, ``[skills]``)."""
+    rotation_weight: int | None = None
+    """Its weight under weighted round robin (``None``: not set, weight 1)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -393,6 +403,25 @@ class PolicySpec:
     contact's conversation goes first to the agent of their previous one created
     within this many minutes (the simulator wires :class:`~autoassign.sticky.StickyRouting`;
     not a field of :class:`~autoassign.AssignmentPolicy`)."""
+    skill_routing: bool | None = None
+    """``False``: the inboxes on this policy ignore skill requirements (``None``: not
+    set, skills routing as ``[skills]`` says)."""
+    skill_relax_after_minutes: int | None = None
+    """The inboxes on this policy relax skill requirements after this wait (``0``:
+    never; ``None``: not set, ``[skills].relax_after_minutes``)."""
+    weighted_capacity: bool | None = None
+    """``False``: the conversations of the inboxes on this policy count 1 against
+    capacity, whatever their inbox's ``weight`` (``None``: not set, weighted)."""
+    global_capacity: bool | None = None
+    """``False``: capacity policies' ``total_limit`` is not checked in the inboxes on
+    this policy (``None``: not set, checked)."""
+
+    @property
+    def sets_skills(self) -> bool:
+        """Whether it sets ``skill_routing`` or ``skill_relax_after_minutes``."""
+        return (
+            self.skill_routing is not None or self.skill_relax_after_minutes is not None
+        )
 
     def build(self, account: str) -> AssignmentPolicy:
         return AssignmentPolicy(
@@ -453,6 +482,12 @@ class InboxSpec:
     contact_pool: int | None = None
     """A returning contact is the contact of one of the inbox's ``contact_pool`` most
     recent conversations, drawn uniformly (``None``: of any earlier one)."""
+    weight: Load = 1
+    """The weight of its conversations (weighted capacity), those not drawn from
+    :attr:`weight_mix`."""
+    weight_mix: tuple[tuple[Load, float], ...] = ()
+    """Each weight with the share of conversations that have it, lightest first (the
+    rest weigh :attr:`weight`, 1); drawn from a stream of its own, only when set."""
 
 
 @attrs.frozen(kw_only=True)
@@ -490,7 +525,7 @@ class Scenario:
         return attrs.evolve(self, **changes)
 
 
-def _policy(name: str, table: _Table) -> PolicySpec:
+def _policy(name: str, table: _Table, *, skills: bool) -> PolicySpec:
     order = table.string("assignment_order", "round_robin")
     orders = [o.value for o in AssignmentOrder]
     if order not in orders:
@@ -519,8 +554,21 @@ def _policy(name: str, table: _Table) -> PolicySpec:
         sticky_window_minutes=table.opt_integer(
             "sticky_window_minutes", low=1, high=MAX_STICKY_WINDOW_MINUTES
         ),
+        skill_routing=table.opt_boolean("skill_routing"),
+        skill_relax_after_minutes=table.opt_integer(
+            "skill_relax_after_minutes", low=0, high=86400
+        ),
+        weighted_capacity=table.opt_boolean("weighted_capacity"),
+        global_capacity=table.opt_boolean("global_capacity"),
     )
     table.finish()
+    if spec.sets_skills and not skills:
+        key = (
+            "skill_routing"
+            if spec.skill_routing is not None
+            else "skill_relax_after_minutes"
+        )
+        raise ScenarioError(table.at(key), "needs a [skills] table (skills routing)")
     try:
         spec.build("check")
     except ConfigurationError as exc:  # pragma: no cover - the checks above cover it
@@ -559,6 +607,45 @@ def _urgency_shares(table: _Table) -> tuple[tuple[int, float], ...]:
         out.append((level, _number(path, table.raw(key), low=0.0, high=1.0)))
     table.finish()
     return tuple(sorted(out, reverse=True))
+
+
+def _weight(path: str, value: object) -> Load:
+    """A conversation weight (``Conversation.weight``: 0.001 .. 1000 in whole
+    thousandths), or :class:`ScenarioError` at ``path``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(path, f"must be a number, got {_show(value)}")
+    try:
+        return check_weight(value)
+    except ConfigurationError as exc:
+        raise ScenarioError(path, str(exc).removeprefix("weight ")) from None
+
+
+def _weights(table: _Table) -> dict[str, Any]:
+    """An inbox's ``weight``: one weight for all its conversations (``weight = 0.5``),
+    or a table ``"weight" = share`` (``{ "0.5" = 0.4 }``: that share weighs that, the
+    rest 1), as :class:`InboxSpec` fields."""
+    raw = table.raw("weight", 1)
+    path = table.at("weight")
+    if not isinstance(raw, Mapping):
+        return {"weight": _weight(path, raw)}
+    mix = _Table(raw, path)
+    out: dict[Load, float] = {}
+    for key in mix.data:
+        where = mix.at(key)
+        try:
+            number = float(key)
+        except ValueError:
+            raise ScenarioError(
+                where, f"a weight must be a number as a string key, got {key!r}"
+            ) from None
+        weight = _weight(where, number)
+        if weight in out:
+            raise ScenarioError(where, f"duplicate weight {key!r}")
+        out[weight] = _number(where, mix.raw(key), low=0.0, high=1.0)
+    mix.finish()
+    if sum(out.values()) > 1.0 + 1e-9:
+        raise ScenarioError(path, "weight shares must add up to at most 1")
+    return {"weight_mix": tuple(sorted(out.items()))}
 
 
 def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Scenario:
@@ -645,6 +732,9 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
     for table in root.tables("agents"):
         agent_id = table.string("id")
         shift_name = table.opt_string("shift")
+        rotation_weight = table.opt_integer(
+            "rotation_weight", low=1, high=MAX_AGENT_WEIGHT
+        )
         held: list[tuple[str, int]] = []
         if table.raw("skills", None) is not None:
             if skills_spec is None:
@@ -666,7 +756,14 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         table.finish()
         if any(a.id == agent_id for a in agents):
             raise ScenarioError(table.at("id"), f"duplicate agent id {agent_id!r}")
-        agents.append(AgentSpec(id=agent_id, shift=shift_name, skills=tuple(held)))
+        agents.append(
+            AgentSpec(
+                id=agent_id,
+                shift=shift_name,
+                skills=tuple(held),
+                rotation_weight=rotation_weight,
+            )
+        )
     if not agents:
         raise ScenarioError("agents", "at least one agent is needed")
     agent_ids = {a.id for a in agents}
@@ -690,7 +787,10 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
         teams.append(team)
 
     policies_table = root.table("policies", {})
-    policies = [_policy(key, policies_table.table(key)) for key in policies_table.data]
+    policies = [
+        _policy(key, policies_table.table(key), skills=skills_spec is not None)
+        for key in policies_table.data
+    ]
     policies_table.finish()
     policy_names = {p.name for p in policies}
 
@@ -746,6 +846,7 @@ def parse_scenario(data: Mapping[str, object], *, name: str = "scenario") -> Sce
             ),
             returning_share=table.number("returning_share", 0.0, low=0.0, high=1.0),
             contact_pool=table.opt_integer("contact_pool", low=1, high=10_000_000),
+            **_weights(table),
         )
         if sum(share for _team, share in inbox.teams) > 1.0 + 1e-9:
             raise ScenarioError(

@@ -13,10 +13,12 @@ import random
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
-from autoassign.model import stored_urgency
+from autoassign.errors import ConfigurationError
+from autoassign.model import Load, check_weight, stored_urgency
 from autoassign.simulate.scenario import Scenario, ScenarioError
 
 __all__ = [
@@ -48,6 +50,8 @@ class Arrival:
     contact: int | str | None = None
     """Whose conversation it is (``None``: unknown). A generated contact is the
     number of its first conversation."""
+    weight: Load = 1
+    """What it counts for against capacity (weighted capacity)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -80,11 +84,25 @@ def _rng(scenario: Scenario, *parts: str) -> random.Random:
 
 
 _Draw = tuple[
-    float, int, tuple[str, ...], str | None, float | None, int | None, int | None
+    float, int, tuple[str, ...], str | None, float | None, int | None, int | None, Load
 ]
 """An arrival as drawn, before it is numbered: minute, inbox index, labels, team,
-resolve time, urgency and contact (the inbox's own index of the contact's first
-conversation; ``None``: the inbox draws no contacts)."""
+resolve time, urgency, contact (the inbox's own index of the contact's first
+conversation; ``None``: the inbox draws no contacts) and weight."""
+
+
+_T = TypeVar("_T")
+
+
+def _share_of(pick: float, shares: Iterable[tuple[_T, float]]) -> _T | None:
+    """The value whose share ``pick`` (uniform in [0, 1)) falls in, the shares taken in
+    order; ``None`` past their sum (the rest)."""
+    total = 0.0
+    for value, share in shares:
+        total += share
+        if pick < total:
+            return value
+    return None
 
 
 def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
@@ -93,6 +111,8 @@ def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
     # Contacts come from a stream of their own, drawn only when the inbox has
     # returning contacts: its arrivals, labels and resolve times stay as they were.
     contacts = _rng(scenario, "contacts", inbox.id) if inbox.returning_share else None
+    # So do weights, drawn only when the inbox has a mix of them.
+    weights = _rng(scenario, "weights", inbox.id) if inbox.weight_mix else None
     firsts: list[int] = []  # each arrival's contact: its first conversation's index
     day_start = scenario.start.hour * 60 + scenario.start.minute
     out: list[_Draw] = []
@@ -109,23 +129,11 @@ def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
             if now >= end:
                 break
             labels = tuple(label for label, p in inbox.labels if rng.random() < p)
-            team: str | None = None
-            pick = rng.random()
-            total = 0.0
-            for team_id, share in inbox.teams:
-                total += share
-                if pick < total:
-                    team = team_id
-                    break
+            team = _share_of(rng.random(), inbox.teams)
             resolve_after = inbox.resolve.sample(rng)
             urgency: int | None = None
             if inbox.urgency:  # drawn only when configured: other runs are unchanged
-                pick, total = rng.random(), 0.0
-                for level, share in inbox.urgency:
-                    total += share
-                    if pick < total:
-                        urgency = level
-                        break
+                urgency = _share_of(rng.random(), inbox.urgency)
             contact: int | None = None
             if contacts is not None:
                 contact = len(out)  # a new contact, unless this one returns
@@ -135,7 +143,13 @@ def _arrivals(scenario: Scenario, index: int) -> list[_Draw]:
                         contacts.randrange(max(0, len(out) - pool), len(out))
                     ]
                 firsts.append(contact)
-            out.append((now, index, labels, team, resolve_after, urgency, contact))
+            weight = inbox.weight
+            if weights is not None:
+                drawn = _share_of(weights.random(), inbox.weight_mix)
+                weight = weight if drawn is None else drawn
+            out.append(
+                (now, index, labels, team, resolve_after, urgency, contact, weight)
+            )
         segment = end
     return out
 
@@ -187,8 +201,8 @@ def _presence(scenario: Scenario) -> list[PresenceChange]:
 
 def generate_workload(scenario: Scenario) -> Workload:
     """The scenario's seeded workload: Poisson arrivals by hour of day, labels, teams,
-    resolve times and contacts drawn per conversation, shifts and random presence
-    flaps."""
+    resolve times, contacts and weights drawn per conversation, shifts and random
+    presence flaps."""
     drawn: list[tuple[_Draw, int]] = []  # with the inbox's own index of each
     for index in range(len(scenario.inboxes)):
         drawn.extend((draw, at) for at, draw in enumerate(_arrivals(scenario, index)))
@@ -196,7 +210,7 @@ def generate_workload(scenario: Scenario) -> Workload:
     numbers: dict[tuple[int, int], int] = {}  # (inbox index, its own index) -> number
     arrivals: list[Arrival] = []
     for number, (draw, at) in enumerate(drawn, start=1):
-        minute, index, labels, team, resolve_after, urgency, first = draw
+        minute, index, labels, team, resolve_after, urgency, first, weight = draw
         contact: int | None = None
         if first is not None:
             numbers[(index, at)] = number
@@ -211,6 +225,7 @@ def generate_workload(scenario: Scenario) -> Workload:
                 resolve_after=resolve_after,
                 urgency=urgency,
                 contact=contact,
+                weight=weight,
             )
         )
     return Workload(arrivals=tuple(arrivals), presence=tuple(_presence(scenario)))
@@ -262,7 +277,7 @@ def _conversation_id(where: str, entry: dict[str, object]) -> int:
 def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
     """Read a JSONL event log (one JSON object a line; blank lines and ``#`` comments
     are skipped): ``conversation_created`` (conversation, inbox, labels?, team?,
-    urgency?, contact?),
+    urgency?, contact?, weight?),
     ``status_changed`` (conversation, status) and ``agent_status_changed`` (agent,
     status), each with ``minute`` since the scenario start or an ISO ``at``."""
     file = Path(path)
@@ -326,6 +341,11 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
                     where,
                     f"contact must be an integer or a non-empty string, got {contact!r}",
                 )
+            weight = entry.get("weight", 1)
+            try:
+                weight = check_weight(weight)
+            except ConfigurationError as exc:
+                raise ScenarioError(where, str(exc)) from None
             arrivals.append(
                 (
                     minute,
@@ -338,6 +358,7 @@ def read_event_log(path: str | Path, scenario: Scenario) -> Workload:
                         team=None if team is None else str(team),
                         urgency=stored_urgency(urgency),
                         contact=contact,
+                        weight=weight,
                     ),
                 )
             )
