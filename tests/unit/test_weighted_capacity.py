@@ -282,3 +282,31 @@ def test_no_pass_takes_an_agent_past_a_weighted_limit(
                 assert not (room_in_inbox and room_in_total), (
                     f"{waiting.id} ({waiting.weight}) waits while {agent} has room"
                 )
+
+
+def test_the_cli_table_shows_weights_loads_and_totals(scenario: Scenario) -> None:
+    """``autoassign explain``'s table: the conversation's weight, each agent's load in
+    weight and (with a total limit) their total; none of it without weights."""
+    import io  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from autoassign.simulate.render import render_conversation  # noqa: PLC0415
+
+    def rendered(conversation: str) -> str:
+        buffer = io.StringIO()
+        explained = explain_conversation(scenario.app, conversation)
+        render_conversation(Console(file=buffer, width=200), explained)
+        return buffer.getvalue()
+
+    scenario.setup(members=["ann"])
+    _limits(scenario, {"ann": 2}, total=3)
+    scenario.conv("held", assignee="ann", weight=0.25)
+    scenario.conv("email", weight=0.5)
+    scenario.conv("chat")
+    email = rendered("email")
+    assert "weight 0.5 (capacity" in email
+    assert "total / limit" in email
+    assert "0.25 / 2" in email  # her load in the inbox, exact
+    assert "0.25 / 3" in email  # and across the account's inboxes
+    assert "weight 1" not in rendered("chat")

@@ -67,6 +67,13 @@ def sparkline(values: list[int], width: int = 24) -> str:
     )
 
 
+def _load(value: object) -> str:
+    """A load or a weight: exact to its thousandths (``0.25``, ``1.5``, ``3``)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _num(value)
+
+
 def _num(value: object, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -504,6 +511,11 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
         console.print(
             f"sticky agent (the contact's previous): {explanation.sticky_agent!r}"
         )
+    if explanation.weight != 1:
+        console.print(
+            f"weight {_load(explanation.weight)} (capacity: it must fit beside each "
+            "agent's open weights)"
+        )
     if explanation.gate:
         console.print(f"inbox gate failing: {explanation.gate}")
     console.print(
@@ -534,15 +546,28 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
             box=box.SIMPLE_HEAVY,
             title_justify="left",
         )
+        totals = any(a.total_limit is not None for a in explanation.agents)
+        turns = any(a.rotation_weight is not None for a in explanation.agents)
         for column in (
             "agent",
             "status",
             "removed by",
             "recent / limit",
             "open / limit",
+            *(["total / limit"] if totals else []),
+            *(["turn weight / place"] if turns else []),
         ):
             table.add_column(column)
         for agent in explanation.agents:
+            extra = []
+            if totals:
+                extra.append(
+                    f"{_load(agent.total_open_conversations)} / {_num(agent.total_limit)}"
+                )
+            if turns:
+                extra.append(
+                    f"{_num(agent.rotation_weight)} / {_num(agent.rotation_place)}"
+                )
             table.add_row(
                 str(agent.agent),
                 agent.status,
@@ -556,7 +581,8 @@ def render_conversation(console: Console, explanation: ConversationExplanation) 
                     style="green" if agent.eligible else "",
                 ),
                 f"{_num(agent.recent_assignments)} / {_num(agent.rate_limit)}",
-                f"{_num(agent.open_conversations)} / {_num(agent.capacity_limit)}",
+                f"{_load(agent.open_conversations)} / {_num(agent.capacity_limit)}",
+                *extra,
             )
         console.print(table)
     if explanation.chosen is not None:
