@@ -407,8 +407,8 @@ ROUTING_FIELDS = ("sticky_window", "skill_routing", "skill_relax_after")
 
 def policy_json(record: PolicyRecord) -> dict[str, Any]:
     """The reference's assignment policy JSON, with each routing setting
-    (:data:`ROUTING_FIELDS`) that is set (absent otherwise, so the reference's shape
-    is unchanged)."""
+    (``sticky_window``, ``skill_routing``, ``skill_relax_after``) that is set (absent
+    otherwise, so the reference's shape is unchanged)."""
     values = record.values
     routing = {
         field: getattr(values, field)
