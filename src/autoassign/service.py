@@ -227,11 +227,11 @@ class _Pass:
     state: InboxState
     members: Sequence[AgentId]
     limits: Mapping[AgentId, int]
+    """Each agent's capacity limit in the inbox, read once per pass: configuration
+    changes take effect on the next pass."""
     routing: PolicyRouting
     """Skills routing and sticky agents for this pass (the wiring with the policy's
     routing settings), resolved once when it starts, like :attr:`limits`."""
-    """Each agent's capacity limit in the inbox, read once per pass: configuration
-    changes take effect on the next pass."""
     total_limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """Each agent's limit across the account's inboxes (capacity policies'
     ``total_limit``), read with :attr:`limits`."""
