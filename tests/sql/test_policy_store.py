@@ -706,3 +706,28 @@ def test_an_order_the_host_column_cannot_store_is_refused_and_changes_nothing(
     assert status == 422, body
     assert "assignment_order" in body["errors"], body
     assert [p.values.name for p in store.list_policies(1)] == ["Kept"]
+
+
+def test_a_routing_setting_the_host_table_cannot_store_is_a_422(db: Db) -> None:
+    """The host's ``assignment_policies`` has no routing columns: the API answers a
+    ``sticky_window`` with a 422 naming it and writes nothing; a policy without
+    routing settings is stored as usual."""
+    _, _, store = _host_store(db)
+    app = AdminApp(
+        PolicyAdmin(store), ApiAccessTokenAuthenticator({"admin-token": ADMIN})
+    )
+    status, body = _call(
+        app,
+        "POST",
+        f"{A}/assignment_policies",
+        {"assignment_policy": {"name": "S", "sticky_window": 0}},
+    )
+    assert status == 422, body
+    assert list(body["errors"]) == ["sticky_window"], body
+    assert "assignment_policies.sticky_window is not mapped" in body["message"]
+    assert list(store.list_policies(1)) == []
+    status, body = _call(
+        app, "POST", f"{A}/assignment_policies", {"assignment_policy": {"name": "P"}}
+    )
+    assert status == 200, body
+    assert "sticky_window" not in body
