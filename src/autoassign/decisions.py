@@ -438,11 +438,13 @@ def evaluate_agent(
                 removed = AgentFilter.AT_CAPACITY
         elif open_counts is not None:
             open_count = open_counts.get(agent, 0)
-        if removed is None and total_limit is not None:
+        if total_limit is not None and removed in (None, AgentFilter.AT_CAPACITY):
             if totals is None:
                 raise ValueError("totals are needed to check a total limit")
+            # read when the inbox's limit removed the agent too: whether a lighter
+            # conversation may fit (has_room) depends on both limits
             total = totals.get(agent, 0)
-            if not fits(total, weight, total_limit):
+            if removed is None and not fits(total, weight, total_limit):
                 removed = AgentFilter.AT_CAPACITY
     return AgentVerdict(
         agent=agent,

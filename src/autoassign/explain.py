@@ -60,8 +60,10 @@ from autoassign.model import (
     Team,
 )
 from autoassign.ports import InboxLease, TotalCapacity
+from autoassign.routing import PolicyRouting
 from autoassign.selection import SelectionContext, WeightedRoundRobinSelector
 from autoassign.service import AssignmentService, InboxState
+from autoassign.sticky import StickyRouting
 from autoassign.wiring import Autoassign
 
 __all__ = [
@@ -274,10 +276,15 @@ class ConversationExplanation:
     """Its :attr:`~autoassign.model.Conversation.weight` (weighted capacity: capacity
     checks that it fits beside each agent's open weights); left out of
     :meth:`to_dict` when 1."""
+    routing: Mapping[str, str] | None = None
+    """Which setting decided skills routing and sticky agents (``{"skills": ...,
+    "sticky": ...}``, :meth:`PolicyRouting.notes
+    <autoassign.routing.PolicyRouting.notes>`) when the inbox's policy sets any of
+    its routing settings; ``None`` (left out of :meth:`to_dict`): routed as wired."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(self)
-        for key in ("urgency", "due_at", "sticky_agent"):
+        for key in ("urgency", "due_at", "sticky_agent", "routing"):
             if out[key] is None:
                 del out[key]
         if self.weight == 1:
@@ -467,6 +474,23 @@ def _config_gates(
             detail=f"enable_auto_assignment = {str(record.enable_auto_assignment).lower()}",
         ),
     ]
+
+
+def _routing_gate(routing: PolicyRouting) -> Gate:
+    """Which setting decided skills routing and sticky agents (shown when the policy
+    sets any of its routing settings). Never blocks: a setting whose port is not
+    wired is ignored by a pass (``ignored`` names it)."""
+    return Gate(
+        name="routing",
+        passed=True,
+        detail=f"skills: {routing.skills_note}; sticky agents: {routing.sticky_note}",
+        numbers={
+            "skills": routing.skills is not None,
+            "skill_relax_after": routing.skill_relax_after,
+            "sticky_window": routing.sticky_window,
+            "ignored": ", ".join(routing.ignored),
+        },
+    )
 
 
 def _rate_gate(policy: EffectivePolicy | None, standing: _Standing) -> Gate:
@@ -742,6 +766,10 @@ def explain_inbox(
     holds the inbox lease (an ``is_held(inbox)`` method, which the shipped leases
     have), and is ``n/a`` otherwise. Its numbers say which (``None``: unknown).
     ``lease`` defaults to the app's lease when given an :class:`~autoassign.Autoassign`.
+    With working hours wired a ``business_hours`` gate follows the configuration
+    gates, and when the inbox's policy sets any of its routing settings a ``routing``
+    gate (never blocking) says which setting decided skills routing and sticky agents
+    (:mod:`autoassign.routing`).
     """
     service = _service_of(app_or_service)
     now = service.clock.now()
@@ -790,6 +818,8 @@ def explain_inbox(
                 ),
             )
         )
+    if linked is not None and linked.routing_set:
+        gates.append(_routing_gate(service.routing_for(linked)))
     agent_gates, eligible = _agent_gates(
         service,
         record,
@@ -826,14 +856,17 @@ def explain_inbox(
 
 
 def _sticky_agent(
-    service: AssignmentService, account: AccountId, record: Conversation, now: datetime
+    sticky: StickyRouting | None,
+    account: AccountId,
+    record: Conversation,
+    now: datetime,
 ) -> AgentId | None:
     """The contact's previous agent as a pass would read it (``None``: off, none, or
     the history failed, when a pass lets the policy choose)."""
-    if service.sticky is None:
+    if sticky is None:
         return None
     try:
-        found = service.sticky.previous_agents(account, [record], now)
+        found = sticky.previous_agents(account, [record], now)
     except Exception:
         return None
     return found.get(record.id)
@@ -931,6 +964,9 @@ def explain_conversation(
     base["exclusion_reasons"] = reasons
     selector = service.selector_for(loaded.policy.assignment_order)
     base["selector"] = selector.name
+    routing = service.routing_for(loaded.policy.policy)
+    if loaded.policy.policy.routing_set:
+        base["routing"] = routing.notes()
     if not record.is_assignable:
         return ConversationExplanation(**base, outcome="not_assignable")
     team = _team_for(service, loaded, record.team)
@@ -940,8 +976,10 @@ def explain_conversation(
         )
     skills: Mapping[AgentId, Mapping[str, int]] | None = None
     required: Mapping[str, int] = {}
-    if service.skills is not None:
-        required, base["skills_relaxed"] = service.requirements(record, now)
+    if routing.skills is not None:
+        required, base["skills_relaxed"] = service.requirements(
+            record, now, policy=loaded.policy.policy
+        )
         base["required_skills"] = required
         if required:
             skills = service.read_skills(
@@ -974,7 +1012,7 @@ def explain_conversation(
         standing.members,
         tuple(AgentExplanation.from_verdict(v) for v in verdicts),
     )
-    base["sticky_agent"] = _sticky_agent(service, loaded.account.id, record, now)
+    base["sticky_agent"] = _sticky_agent(routing.sticky, loaded.account.id, record, now)
     if reasons:
         return ConversationExplanation(**base, outcome="excluded")
     eligible = [v.agent for v in verdicts if v.eligible]

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LABEL_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_ROUTING_SECONDS",
     "MAX_TOTAL_LIMIT",
     "MAX_URGENCY",
     "MAX_WEIGHT",
@@ -71,6 +72,8 @@ __all__ = [
     "presence_matches",
     "stored_due_at",
     "stored_load",
+    "stored_routing_seconds",
+    "stored_skill_routing",
     "stored_total_limit",
     "stored_urgency",
     "stored_weight",
@@ -112,6 +115,10 @@ MAX_FEATURE_LENGTH = 100
 """The longest account feature flag: the ``VARCHAR(100)`` feature column."""
 MAX_ID_LENGTH = 255
 """The longest string id: the ``VARCHAR(255)`` id columns."""
+MAX_ROUTING_SECONDS = 365 * 24 * 3600
+"""The largest :attr:`AssignmentPolicy.sticky_window` and
+:attr:`AssignmentPolicy.skill_relax_after` (365 days, the longest
+:attr:`StickyRouting.window <autoassign.sticky.StickyRouting.window>`)."""
 
 # C0 controls, DEL and lone surrogates; prose keeps tab, newline and carriage return.
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
@@ -525,6 +532,67 @@ class Team:
     members: frozenset[AgentId] = attrs.field(default=frozenset(), converter=_ids)
 
 
+_ROUTING_MEANING = {
+    "sticky_window": "0 (sticky agents off)",
+    "skill_relax_after": "0 (never relax)",
+}
+
+
+def _check_routing_seconds(field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(
+            f"{field} must be an integer number of seconds or None (as wired), "
+            f"got {type(value).__name__}",
+            field=field,
+        )
+    if not 0 <= value <= MAX_ROUTING_SECONDS:
+        raise ConfigurationError(
+            f"{field} must be None (as wired), {_ROUTING_MEANING[field]} or 1 to "
+            f"{MAX_ROUTING_SECONDS} seconds, got {value}",
+            field=field,
+        )
+    return value
+
+
+def _routing_seconds_validator(
+    inst: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    _check_routing_seconds(attribute.name, value)
+
+
+def _optional_bool_validator(
+    inst: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{attribute.name} must be None (as wired), True or False, got "
+            f"{type(value).__name__}",
+            field=attribute.name,
+        )
+
+
+def stored_routing_seconds(value: object) -> int | None:
+    """A host's stored :attr:`AssignmentPolicy.sticky_window` or
+    :attr:`AssignmentPolicy.skill_relax_after`: ``None`` (as wired) unless it is an
+    integer from 0 to :data:`MAX_ROUTING_SECONDS`, so a row written outside the range
+    routes as wired instead of failing every pass of its inboxes."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_ROUTING_SECONDS else None
+
+
+def stored_skill_routing(value: object) -> bool | None:
+    """A host's stored :attr:`AssignmentPolicy.skill_routing`: a boolean (or a
+    database's ``0``/``1``) as a boolean, anything else ``None`` (as wired)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
 @attrs.frozen(kw_only=True)
 class AssignmentPolicy:
     """How the inboxes linked to it are assigned.
@@ -532,6 +600,22 @@ class AssignmentPolicy:
     ``fair_distribution_limit``: at most this many auto-assignments per agent per inbox
     within ``fair_distribution_window`` seconds; ``None`` or ``0`` turns the limit off.
     ``enabled`` is a soft switch: a disabled policy assigns nothing.
+
+    Routing settings (opt-in; each ``None``, the default, routes the policy's inboxes
+    as the host wired :func:`~autoassign.build_autoassign`, see
+    :mod:`autoassign.routing`):
+
+    * ``sticky_window``: sticky agents' window for this policy, in seconds (``0``:
+      sticky agents off here; ``None``: the wired :class:`StickyRouting.window
+      <autoassign.sticky.StickyRouting>`).
+    * ``skill_routing``: whether skills routing applies here (``False``: off, the
+      conversations' requirements are ignored; ``True`` or ``None``: as wired).
+    * ``skill_relax_after``: the wait in seconds after which requirements are dropped
+      (``0``: never relax; ``None``: the wired
+      :attr:`SkillRouting.relax_after <autoassign.skills.SkillRouting.relax_after>`).
+
+    A setting whose port is not wired (no ``sticky=`` or ``skills=``) is ignored: the
+    pass logs it once and routes as without it.
     """
 
     id: PolicyId = attrs.field(validator=_id_validator)
@@ -552,6 +636,26 @@ class AssignmentPolicy:
         default=DEFAULT_FAIR_DISTRIBUTION_WINDOW, validator=_window_validator
     )
     enabled: bool = attrs.field(default=True, validator=_bool_validator)
+    sticky_window: int | None = attrs.field(
+        default=None, validator=_routing_seconds_validator
+    )
+    skill_routing: bool | None = attrs.field(
+        default=None, validator=_optional_bool_validator
+    )
+    skill_relax_after: int | None = attrs.field(
+        default=None, validator=_routing_seconds_validator
+    )
+
+    @property
+    def routing_set(self) -> bool:
+        """Whether any of the routing settings (:attr:`sticky_window`,
+        :attr:`skill_routing`, :attr:`skill_relax_after`) is set: with none, the
+        policy's inboxes are routed as wired."""
+        return (
+            self.sticky_window is not None
+            or self.skill_routing is not None
+            or self.skill_relax_after is not None
+        )
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: object) -> None:

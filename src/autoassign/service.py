@@ -41,6 +41,7 @@ from autoassign.model import (
     Account,
     AgentId,
     AssignmentOrder,
+    AssignmentPolicy,
     Conversation,
     ConversationId,
     EffectivePolicy,
@@ -80,6 +81,7 @@ from autoassign.ports import (
 )
 from autoassign.reservations import SequentialReservations
 from autoassign.results import Assignment, AssignmentResult, Degradation, Skip
+from autoassign.routing import PolicyRouting, resolve_routing
 from autoassign.selection import (
     BalancedSelector,
     MostAvailableSelector,
@@ -132,6 +134,10 @@ DEFAULT_MAX_PAGES = 10
 _WARNED_RULES: set[tuple[object, str]] = set()
 """The unusable stored rules already logged by this process: ``(policy, problem)``."""
 
+_WARNED_ROUTING: set[tuple[object, str]] = set()
+"""The policy routing settings already logged as ignored by this process:
+``(policy, field)``."""
+
 
 def _presence_down(account: object, error: BaseException | None = None) -> None:
     """Presence failed (``error``, or the exception being handled): nobody is online."""
@@ -159,6 +165,30 @@ def _warn_unusable_rules(found: Sequence[tuple[object, str]], inbox: InboxId) ->
             policy,
             problem,
             extra=_log_extra(inbox),
+        )
+
+
+def _warn_ignored_routing(
+    policy: AssignmentPolicy, routing: PolicyRouting, inbox: InboxId
+) -> None:
+    """Log each routing setting of ``policy`` that cannot apply (its port is not
+    wired), once per process: the pass routes as without it."""
+    for field in routing.ignored:
+        if (policy.id, field) in _WARNED_ROUTING:
+            continue
+        _WARNED_ROUTING.add((policy.id, field))
+        logger.warning(
+            "assignment policy %r: %s = %r is ignored: %s not wired "
+            "(build_autoassign(%s=...)), so its inboxes are routed without it",
+            policy.id,
+            field,
+            getattr(policy, field),
+            *(
+                ("sticky agents are", "sticky")
+                if field == "sticky_window"
+                else ("skills routing is", "skills")
+            ),
+            extra=_log_extra(inbox, policy=policy.id),
         )
 
 
@@ -201,6 +231,9 @@ class _Pass:
     limits: Mapping[AgentId, int]
     """Each agent's capacity limit in the inbox, read once per pass: configuration
     changes take effect on the next pass."""
+    routing: PolicyRouting
+    """Skills routing and sticky agents for this pass (the wiring with the policy's
+    routing settings), resolved once when it starts, like :attr:`limits`."""
     total_limits: Mapping[AgentId, int] = attrs.field(factory=dict)
     """Each agent's limit across the account's inboxes (capacity policies'
     ``total_limit``), read with :attr:`limits`."""
@@ -412,10 +445,12 @@ class AssignmentService:
     both)."""
     skills: SkillRouting | None = None
     """Skills-based routing (:mod:`autoassign.skills`): a conversation's required
-    skills remove the agents who lack them (``None``: off)."""
+    skills remove the agents who lack them (``None``: off). A policy's routing
+    settings may tune or turn it off for its inboxes (:meth:`routing_for`)."""
     sticky: StickyRouting | None = None
     """Sticky agents (:mod:`autoassign.sticky`): a returning contact's previous agent
-    is judged first (``None``: off)."""
+    is judged first (``None``: off). A policy's ``sticky_window`` may change the window
+    or turn it off for its inboxes (:meth:`routing_for`)."""
     agent_weights: AgentWeights | None = None
     """Agents' weights for the ``weighted_round_robin`` order
     (:mod:`autoassign.weights`); ``None``: every agent has weight 1."""
@@ -504,6 +539,12 @@ class AssignmentService:
     def selector_for(self, order: AssignmentOrder) -> Selector:
         return self.selectors[order]
 
+    def routing_for(self, policy: AssignmentPolicy) -> PolicyRouting:
+        """Skills routing and sticky agents for ``policy``'s inboxes: :attr:`skills`
+        and :attr:`sticky` with the policy's routing settings applied
+        (:func:`~autoassign.routing.resolve_routing`; reads nothing)."""
+        return resolve_routing(policy, skills=self.skills, sticky=self.sticky)
+
     def read_statuses(
         self, account: Account, members: Sequence[AgentId]
     ) -> Mapping[AgentId, str] | None:
@@ -570,17 +611,20 @@ class AssignmentService:
         return dict(found)
 
     def requirements(
-        self, conversation: Conversation, now: datetime
+        self,
+        conversation: Conversation,
+        now: datetime,
+        *,
+        policy: AssignmentPolicy | None = None,
     ) -> tuple[dict[str, int], bool]:
         """The skills ``conversation`` requires now, and whether its requirements were
         relaxed (:meth:`SkillRouting.requirements
         <autoassign.skills.SkillRouting.requirements>`); ``({}, False)`` with skills
-        routing off."""
-        if self.skills is None:
-            return {}, False
-        return self.skills.requirements(
-            conversation, waiting_since=_waiting_since(conversation), now=now
-        )
+        routing off. With ``policy``, its routing settings apply
+        (:meth:`routing_for`): its relaxation, or no requirements where it turns
+        skills routing off."""
+        skills = self.skills if policy is None else self.routing_for(policy).skills
+        return _requirements(skills, conversation, now)
 
     def read_recent(
         self, state: InboxState, members: Sequence[AgentId], now: datetime
@@ -692,10 +736,14 @@ class AssignmentService:
         if not page:
             return AssignmentResult(inbox=inbox, policy=loaded.policy.policy.id)
 
+        routing = self.routing_for(loaded.policy.policy)
+        if routing.ignored:
+            _warn_ignored_routing(loaded.policy.policy, routing, inbox)
         run = _Pass(
             state=loaded,
             members=self.directory.inbox_members(inbox),
             limits=capacity_limits(capacity_policies, inbox),
+            routing=routing,
             total_limits=total_limits(capacity_policies),
             checked_at=now,
         )
@@ -752,14 +800,13 @@ class AssignmentService:
         self, run: _Pass, page: Sequence[Conversation]
     ) -> Mapping[ConversationId, AgentId]:
         """Sticky agents: the page's previous agents, in one read; none when sticky
-        routing is off, and none (the policy chooses, as without it) when the history
-        fails."""
-        if self.sticky is None or not page:
+        routing is off (or off for the pass's policy), and none (the policy chooses, as
+        without it) when the history fails."""
+        sticky = run.routing.sticky
+        if sticky is None or not page:
             return {}
         try:
-            found = self.sticky.previous_agents(
-                run.state.account.id, page, self.clock.now()
-            )
+            found = sticky.previous_agents(run.state.account.id, page, self.clock.now())
         except Exception:
             degradations.failed(
                 logger,
@@ -843,7 +890,7 @@ class AssignmentService:
                 run.skip(conversation, reason)
             return False
         run.fresh = True
-        run.agent_skills = None if self.skills is None else {}
+        run.agent_skills = None if run.routing.skills is None else {}
         run.skills_read = set()
 
         # Usage is read lazily, as the walk reaches agents (offline members too, should
@@ -1238,7 +1285,7 @@ class AssignmentService:
         if run.ranking is None:
             run.skip(conversation, SkipReason.BACKEND_ERROR, run.rank_error)
             return
-        required, _relaxed = self.requirements(conversation, now)
+        required, _relaxed = _requirements(run.routing.skills, conversation, now)
         if required and run.agent_skills is None:
             run.skip(conversation, SkipReason.BACKEND_ERROR, "skills")
             return
@@ -1569,6 +1616,17 @@ class AssignmentService:
 
 def _waiting_since(conversation: Conversation) -> datetime:
     return max(conversation.created_at, conversation.last_activity_at)
+
+
+def _requirements(
+    skills: SkillRouting | None, conversation: Conversation, now: datetime
+) -> tuple[dict[str, int], bool]:
+    """``skills``' requirements of ``conversation`` now (``({}, False)`` without)."""
+    if skills is None:
+        return {}, False
+    return skills.requirements(
+        conversation, waiting_since=_waiting_since(conversation), now=now
+    )
 
 
 def _observed_pass(

@@ -33,6 +33,7 @@ import attrs
 
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    MAX_ROUTING_SECONDS,
     AccountId,
     AgentId,
     Conversation,
@@ -44,8 +45,9 @@ from autoassign.ports import ContactHistory
 
 __all__ = ["ContactHistory", "InMemoryContactHistory", "StickyRouting"]
 
-MAX_STICKY_WINDOW = timedelta(days=365)
-"""The longest :attr:`StickyRouting.window`."""
+MAX_STICKY_WINDOW = timedelta(seconds=MAX_ROUTING_SECONDS)
+"""The longest :attr:`StickyRouting.window` (365 days, as for a policy's
+:attr:`~autoassign.model.AssignmentPolicy.sticky_window`)."""
 
 
 def _window(value: object) -> timedelta:

@@ -196,6 +196,14 @@ def _session(call: Callable[..., Any]) -> Iterator[tuple[str, str, Any]]:
     yield go(
         f"{pol}/{{id}}", "PATCH", {"id": pid}, {"assignment_policy": {"enabled": "x"}}
     )
+    routing = {"sticky_window": 0, "skill_routing": False, "skill_relax_after": 60}
+    yield go(f"{pol}/{{id}}", "PATCH", {"id": pid}, {"assignment_policy": routing})
+    yield go(
+        f"{pol}/{{id}}",
+        "PATCH",
+        {"id": pid},
+        {"assignment_policy": {"sticky_window": -1, "skill_routing": "no"}},
+    )  # 422
     link = f"{base}/inboxes/{{inbox_id}}/assignment_policy"
     yield go(link, "GET", {"inbox_id": 10})  # 404 not linked
     yield go(link, "POST", {"inbox_id": 10}, {"assignment_policy_id": pid})

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from autoassign import (
@@ -28,6 +29,7 @@ from autoassign.admin import (
     capacity_policy_json,
     policy_json,
 )
+from autoassign.sticky import InMemoryContactHistory, StickyRouting
 from autoassign.testing import FakeClock, InMemoryBackend, build_in_memory
 
 ADMIN = Actor(account=1, user="root", role="administrator")
@@ -121,6 +123,17 @@ def test_create_with_every_field(admin: PolicyAdmin) -> None:
         ("enabled", 1),
         ("enabled", None),
         ("colour", "red"),
+        ("sticky_window", -1),
+        ("sticky_window", 31_536_001),
+        ("sticky_window", "600"),
+        ("sticky_window", 60.0),
+        ("sticky_window", True),
+        ("skill_relax_after", -1),
+        ("skill_relax_after", 31_536_001),
+        ("skill_relax_after", "never"),
+        ("skill_relax_after", False),
+        ("skill_routing", "false"),
+        ("skill_routing", 0),
     ],
 )
 def test_each_invalid_policy_field_is_named(
@@ -134,6 +147,54 @@ def test_each_invalid_policy_field_is_named(
         admin, store, lambda: admin.update_policy(ADMIN, 1, existing.id, {field: value})
     )
     assert list(errors) == [field]
+
+
+def test_routing_settings_are_stored_shown_kept_and_cleared(
+    admin: PolicyAdmin,
+) -> None:
+    """The routing settings: absent from the JSON until set (the reference's shape),
+    kept by updates that leave them out, cleared with ``null``; ``0`` and ``false``
+    are values, not "unset"."""
+    record = admin.create_policy(ADMIN, 1, {"name": "P"})
+    assert not {"sticky_window", "skill_routing", "skill_relax_after"} & set(
+        policy_json(record)
+    )
+    record = admin.update_policy(
+        ADMIN,
+        1,
+        record.id,
+        {"sticky_window": 0, "skill_routing": False, "skill_relax_after": 0},
+    )
+    body = policy_json(record)
+    assert (
+        body["sticky_window"],
+        body["skill_routing"],
+        body["skill_relax_after"],
+    ) == (
+        0,
+        False,
+        0,
+    )
+    renamed = admin.update_policy(ADMIN, 1, record.id, {"name": "Q"})
+    assert renamed.values == attrs.evolve(record.values, name="Q")
+    changed = admin.update_policy(
+        ADMIN, 1, record.id, {"sticky_window": 31_536_000, "skill_routing": None}
+    )
+    assert (changed.values.sticky_window, changed.values.skill_routing) == (
+        31_536_000,
+        None,
+    )
+    assert "skill_routing" not in policy_json(changed)
+    cleared = admin.update_policy(
+        ADMIN, 1, record.id, {"sticky_window": None, "skill_relax_after": None}
+    )
+    assert not {"sticky_window", "skill_routing", "skill_relax_after"} & set(
+        policy_json(cleared)
+    )
+    created = admin.create_policy(
+        ADMIN, 1, {"name": "R", "sticky_window": 600, "skill_relax_after": 60}
+    )
+    assert (created.values.sticky_window, created.values.skill_relax_after) == (600, 60)
 
 
 @pytest.mark.parametrize(
@@ -817,6 +878,45 @@ def test_admin_changes_drive_the_next_pass(
     world_backend.add_conversation(102, inbox=10)
     admin.delete_policy(ADMIN, 1, policy.id)
     assert engine.service.perform_bulk_assignment(10).assigned_count == 0  # unlinked
+
+
+def test_routing_settings_from_the_admin_drive_the_next_pass(
+    world_backend: InMemoryBackend, admin: PolicyAdmin
+) -> None:
+    """``sticky_window: 0`` set through the admin API turns sticky agents off for the
+    policy's inbox: a returning contact goes to the round-robin agent."""
+    history = InMemoryContactHistory(world_backend.world.get)
+    engine = build_in_memory(
+        world_backend,
+        strict=True,
+        sticky=StickyRouting(history=history, window=timedelta(hours=1)),
+    )
+    for agent in ("ann", "bob"):
+        world_backend.set_status(1, agent, "online")
+    policy = admin.create_policy(ADMIN, 1, {"name": "P"})
+    admin.link_inbox(ADMIN, 1, 10, {"assignment_policy_id": policy.id})
+    for number, contact in (
+        (100, "carol"),
+        (101, "carol"),
+        (102, "dave"),
+        (103, "dave"),
+    ):
+        history.set_contact(1, number, contact)
+    world_backend.add_conversation(100, inbox=10, assignee="bob", status="resolved")
+    world_backend.add_conversation(101, inbox=10)
+    engine.service.perform_bulk_assignment(10)
+    assert _assignee(world_backend, 101) == "bob"  # sticky, as wired
+    admin.update_policy(ADMIN, 1, policy.id, {"sticky_window": 0})
+    world_backend.add_conversation(102, inbox=10, assignee="bob", status="resolved")
+    world_backend.add_conversation(103, inbox=10)
+    engine.service.perform_bulk_assignment(10)
+    assert _assignee(world_backend, 103) == "ann"  # off for this policy
+
+
+def _assignee(backend: InMemoryBackend, conversation: int) -> Any:
+    found = backend.world.get(conversation)
+    assert found is not None
+    return found.assignee
 
 
 def test_exclusion_rules_from_the_admin_apply(

@@ -42,7 +42,7 @@ REPOSITORY_FLAGS = (
     "no_total_capacity",
     "no_weights",
 )
-DIRECTORY_FLAGS = (*SHARED_FLAGS, "policy_id_is_inbox_id")
+DIRECTORY_FLAGS = (*SHARED_FLAGS, "policy_id_is_inbox_id", "no_policy_routing")
 SKIPPED: dict[str, set[str]] = {
     "reassigner/single_account": set(),
     "reassigner/integer_ids": set(),
@@ -75,6 +75,7 @@ SKIPPED: dict[str, set[str]] = {
     "directory/integer_ids": set(),
     "directory/no_teams": {"test_team"},
     "directory/policy_id_is_inbox_id": set(),
+    "directory/no_policy_routing": {"test_policy_routing_settings"},
 }
 
 
@@ -198,6 +199,8 @@ class StrictDirectory(DirectoryContract):
             assert {p.account for p in capacity_policies} <= {1}
         if self.no_teams:
             assert teams == []
+        if self.no_policy_routing:
+            assert not any(p.routing_set for p in policies)
         if self.policy_id_is_inbox_id:
             assert all(inbox == policy for inbox, policy in links.items())
             assert {p.id for p in policies} == set(links.values())

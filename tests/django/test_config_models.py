@@ -113,6 +113,69 @@ def test_an_invalid_row_is_refused_by_clean() -> None:
         labels.clean()
 
 
+def test_invalid_routing_settings_are_refused_by_clean() -> None:
+    for field, value in (("sticky_window", 31_536_001), ("skill_relax_after", 10**9)):
+        row = AssignmentPolicyRow(name="Bad", **{field: value})
+        with pytest.raises(ValidationError) as info:
+            row.clean()
+        assert field in info.value.message_dict
+    AssignmentPolicyRow(
+        name="Fine", sticky_window=0, skill_routing=False, skill_relax_after=0
+    ).clean()
+
+
+def test_routing_settings_are_read_and_a_bad_row_routes_as_wired(
+    models_config: Helpdesk,
+) -> None:
+    """The rows' settings reach the engine's policy; a value written past
+    ``clean()`` (out of range) reads as unset instead of failing the pass."""
+    row = AssignmentPolicyRow.objects.create(
+        name="R", sticky_window=0, skill_routing=False, skill_relax_after=60
+    )
+    policy = row.to_policy(1)
+    assert (policy.sticky_window, policy.skill_routing, policy.skill_relax_after) == (
+        0,
+        False,
+        60,
+    )
+    AssignmentPolicyRow.objects.filter(pk=row.pk).update(sticky_window=99_999_999)
+    row.refresh_from_db()
+    assert row.to_policy(1).sticky_window is None
+
+
+def test_a_policy_row_turns_sticky_agents_off_for_its_queue(
+    models_config: Helpdesk,
+) -> None:
+    """``STICKY`` is wired for every queue; the policy row of one queue has
+    ``sticky_window = 0``: a returning submitter there goes by round robin, while
+    in the other queue (a policy row without the setting) they get their agent."""
+    helpdesk = models_config
+    off, on = helpdesk.queue("off"), helpdesk.queue("on")
+    for queue, window in ((off, 0), (on, None)):
+        policy = AssignmentPolicyRow.objects.create(
+            name=f"P {queue.slug}", fair_distribution_limit=None, sticky_window=window
+        )
+        InboxPolicyLink.objects.create(inbox_id=queue.pk, policy=policy)
+    with override_settings(
+        AUTOASSIGN={**settings.AUTOASSIGN, "STICKY": {"WINDOW": 86_400}}
+    ):
+        reset_autoassign()
+        helpdesk.staff("ann")
+        helpdesk.staff("bob")
+        tickets = {}
+        for queue, email in ((off, "carol@example.com"), (on, "dave@example.com")):
+            for title in ("first", "again"):
+                ticket = Ticket.objects.create(
+                    title=title, queue=queue, submitter_email=email
+                )
+                ticket.refresh_from_db()
+                tickets[queue.slug, title] = ticket.assigned_to_id
+    reset_autoassign()
+    assert None not in tickets.values()
+    assert tickets["off", "again"] != tickets["off", "first"]  # round robin
+    assert tickets["on", "again"] == tickets["on", "first"]  # sticky
+
+
 def test_the_models_are_in_the_admin() -> None:
     for model in (AssignmentPolicyRow, CapacityPolicyRow):
         assert admin.site.is_registered(model)

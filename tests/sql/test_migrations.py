@@ -23,7 +23,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from autoassign import cli
-from autoassign.adapters.sql import HEAD_REVISION, SqlSchema
+from autoassign.adapters.sql import (
+    HEAD_REVISION,
+    SqlDirectory,
+    SqlPolicyStore,
+    SqlSchema,
+)
 from autoassign.adapters.sql._db import index_names, quiet_reflection
 from autoassign.adapters.sql.migrations import (
     HEAD,
@@ -31,6 +36,7 @@ from autoassign.adapters.sql.migrations import (
     upgrade,
     version_table,
 )
+from autoassign.adapters.sql.schema import ROUTING_COLUMNS
 from autoassign.errors import ConfigurationError
 
 from .conftest import Db
@@ -206,10 +212,13 @@ def _seed(engine: Engine, schema: SqlSchema) -> None:
 
 
 def _rows(engine: Engine, schema: SqlSchema) -> dict[str, list[Any]]:
+    """The seeded tables' rows, in the first schema's columns (those every revision
+    must keep; a later revision's columns may not exist yet)."""
+    first = schema.at_revision(1)
     with engine.connect() as conn:
         return {
             name: sorted(
-                map(tuple, conn.execute(sa.select(schema.tables[name]))), key=str
+                map(tuple, conn.execute(sa.select(first.tables[name]))), key=str
             )
             for name in (
                 "accounts",
@@ -467,3 +476,55 @@ def test_0004_makes_inbox_links_unlimited_and_keeps_every_row(db: Db) -> None:
     assert upgrade(engine, schema) == HEAD  # idempotent
     assert snapshot(engine, schema) == upgraded
     assert upgraded == place.fresh_snapshot(schema)
+
+
+def test_0008_adds_the_policy_routing_settings_and_keeps_every_policy(db: Db) -> None:
+    """From 0007, ``assignment_policies`` gains ``sticky_window``, ``skill_routing``
+    and ``skill_relax_after``, all ``NULL`` (as wired) on the existing rows, which
+    the directory reads as before; the store can then keep each setting."""
+    place = _place(db, qualified=True)
+    schema = place.schema()
+    engine = place.engine
+    schema.at_revision(1).create_all(engine)
+    assert upgrade(engine, schema, revision="0007") == "0007"
+    old = schema.at_revision(7)
+    assert "sticky_window" not in old.assignment_policies.c
+    _seed(engine, old)
+    tables = _rows(engine, schema)
+    assert upgrade(engine, schema) == HEAD
+    assert _rows(engine, schema) == tables
+    routing = [schema.assignment_policies.c[name] for name in ROUTING_COLUMNS]
+    with engine.connect() as conn:
+        assert set(conn.execute(sa.select(*routing))) == {(None, None, None)}
+    policy = SqlDirectory(engine, schema).policy_for_inbox(10)
+    assert policy is not None
+    assert not policy.routing_set
+    store = SqlPolicyStore(engine, schema)
+    stored = store.update_policy(
+        1,
+        1,
+        attrs.evolve(
+            store_values(store, 1),
+            sticky_window=0,
+            skill_routing=False,
+            skill_relax_after=60,
+        ),
+    )
+    assert stored is not None
+    read = SqlDirectory(engine, schema).policy_for_inbox(10)
+    assert read is not None
+    assert (read.sticky_window, read.skill_routing, read.skill_relax_after) == (
+        0,
+        False,
+        60,
+    )
+    upgraded = snapshot(engine, schema)
+    assert upgrade(engine, schema) == HEAD  # idempotent
+    assert snapshot(engine, schema) == upgraded
+    assert upgraded == place.fresh_snapshot(schema)
+
+
+def store_values(store: SqlPolicyStore, policy: int) -> Any:
+    record = store.get_policy(1, policy)
+    assert record is not None
+    return record.values

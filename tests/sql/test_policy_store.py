@@ -104,9 +104,20 @@ RAILS_PRIORITY = EnumEncoding(
 )
 
 
-def create_host_tables(engine: sa.Engine, pg_schema: str | None) -> None:
+HOST_ROUTING = {
+    "sticky_window": "sticky_seconds",
+    "skill_routing": "skills_on",
+    "skill_relax_after": "relax_seconds",
+}
+"""A host's own routing columns (mapped, with names of its own)."""
+
+
+def create_host_tables(
+    engine: sa.Engine, pg_schema: str | None, *, routing: bool = False
+) -> None:
     """Chatwoot-shaped admin tables with no unique constraints at all (so only the
-    store's own serialisation keeps the invariants), Rails timestamps and enums."""
+    store's own serialisation keeps the invariants), Rails timestamps and enums;
+    with ``routing``, the policy table has routing columns of its own."""
     q = f'"{pg_schema}".' if pg_schema else ""
     postgres = engine.dialect.name == "postgresql"
     serial = (
@@ -133,7 +144,13 @@ def create_host_tables(engine: sa.Engine, pg_schema: str | None) -> None:
         " conversation_priority INTEGER NOT NULL DEFAULT 0,"
         " fair_distribution_limit INTEGER, fair_distribution_window INTEGER NOT NULL,"
         " enabled BOOLEAN NOT NULL DEFAULT TRUE, created_at TIMESTAMP NOT NULL,"
-        " updated_at TIMESTAMP NOT NULL)",
+        " updated_at TIMESTAMP NOT NULL"
+        + (
+            ", sticky_seconds INTEGER, skills_on BOOLEAN, relax_seconds INTEGER"
+            if routing
+            else ""
+        )
+        + ")",
         f"CREATE TABLE {q}inbox_assignment_policies (id {serial},"
         " inbox_id BIGINT NOT NULL, assignment_policy_id BIGINT NOT NULL,"
         " created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
@@ -151,7 +168,7 @@ def create_host_tables(engine: sa.Engine, pg_schema: str | None) -> None:
             conn.execute(sa.text(statement))
 
 
-def host_schema(pg_schema: str | None) -> SqlSchema:
+def host_schema(pg_schema: str | None, *, routing: bool = False) -> SqlSchema:
     return SqlSchema(
         schema=pg_schema,
         prefix="aa_",
@@ -169,7 +186,9 @@ def host_schema(pg_schema: str | None) -> SqlSchema:
             "inbox_members": TableMap(
                 "inbox_members", {"position": "id", "agent_id": "user_id"}
             ),
-            "assignment_policies": TableMap("assignment_policies"),
+            "assignment_policies": TableMap(
+                "assignment_policies", HOST_ROUTING if routing else {}
+            ),
             "inbox_assignment_policies": TableMap("inbox_assignment_policies"),
             "capacity_policies": TableMap("agent_capacity_policies"),
             "capacity_policy_agents": TableMap(
@@ -212,6 +231,7 @@ class _SqlPolicyStoreContract(PolicyStoreContract):
     layout = "library"  # or "host": the mapped tables above
     ids: ClassVar[str | Mapping[str, str]] = "mixed"
     options: ClassVar[Mapping[str, Any]] = {}
+    host_routing: ClassVar[bool] = False  # the host's table maps routing columns
 
     @pytest.fixture(autouse=True)
     def _database(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -230,8 +250,8 @@ class _SqlPolicyStoreContract(PolicyStoreContract):
             # a file, so that the racing threads really use separate connections
             engine = self.db.engine(path=self.tmp_path / "host.db")
             pg_schema = None
-        create_host_tables(engine, pg_schema)
-        schema = host_schema(pg_schema)
+        create_host_tables(engine, pg_schema, routing=self.host_routing)
+        schema = host_schema(pg_schema, routing=self.host_routing)
         schema.create_all(engine)
         return engine, schema
 
@@ -279,6 +299,17 @@ class TestSqlitePolicyStoreOnHostTables(_SqlPolicyStoreContract):
     layout = "host"
     unlimited_inbox_limits = False  # the reference's conversation_limit is NOT NULL
     total_limits = False  # nor has its table a total limit
+    policy_routing = False  # nor its policy table routing settings
+
+
+class TestSqlitePolicyStoreOnHostTablesWithRouting(_SqlPolicyStoreContract):
+    """The same host, whose policy table has routing columns of its own names."""
+
+    kind = "sqlite"
+    layout = "host"
+    unlimited_inbox_limits = False
+    total_limits = False
+    host_routing = True
 
 
 SINGLE_ACCOUNT: Mapping[str, Any] = {
@@ -316,6 +347,16 @@ class TestPostgresPolicyStoreOnHostTables(_SqlPolicyStoreContract):
     layout = "host"
     unlimited_inbox_limits = False
     total_limits = False
+    policy_routing = False
+
+
+@pytest.mark.postgres
+class TestPostgresPolicyStoreOnHostTablesWithRouting(_SqlPolicyStoreContract):
+    kind = "postgres"
+    layout = "host"
+    unlimited_inbox_limits = False
+    total_limits = False
+    host_routing = True
 
 
 # -- the unique name, and writers that bypass the store -----------------------------------
@@ -686,3 +727,28 @@ def test_weighted_round_robin_is_stored_by_the_library_schema_and_refused_by_a_h
         host.create_policy(1, values)
     assert caught.value.field == "assignment_order"
     assert list(host.list_policies(1)) == []
+
+
+def test_a_routing_setting_the_host_table_cannot_store_is_a_422(db: Db) -> None:
+    """The host's ``assignment_policies`` has no routing columns: the API answers a
+    ``sticky_window`` with a 422 naming it and writes nothing; a policy without
+    routing settings is stored as usual."""
+    _, _, store = _host_store(db)
+    app = AdminApp(
+        PolicyAdmin(store), ApiAccessTokenAuthenticator({"admin-token": ADMIN})
+    )
+    status, body = _call(
+        app,
+        "POST",
+        f"{A}/assignment_policies",
+        {"assignment_policy": {"name": "S", "sticky_window": 0}},
+    )
+    assert status == 422, body
+    assert list(body["errors"]) == ["sticky_window"], body
+    assert "assignment_policies.sticky_window is not mapped" in body["message"]
+    assert list(store.list_policies(1)) == []
+    status, body = _call(
+        app, "POST", f"{A}/assignment_policies", {"assignment_policy": {"name": "P"}}
+    )
+    assert status == 200, body
+    assert "sticky_window" not in body

@@ -144,6 +144,29 @@ def test_unit_weights_judge_as_counts() -> None:
     assert not verdict.has_room  # full: a verdict for every conversation
 
 
+def test_a_full_total_leaves_no_room_when_the_inbox_limit_removed_the_agent() -> None:
+    """The inbox's limit (1) removes ann for a conversation of 1.5 while she holds
+    nothing; her total limit (0) is full, so no lighter conversation fits either: no
+    room (the total is read although the inbox's limit removed her first). Found by
+    the state machine: the pass read another page for a lighter one."""
+    verdict = evaluate_agent(
+        "ann",
+        statuses={"ann": ONLINE},
+        team=None,
+        recent=None,
+        rate_limit=None,
+        now=EPOCH,
+        open_counts={"ann": 0},
+        limits={"ann": 1},
+        totals={"ann": 0},
+        total_limits={"ann": 0},
+        weight=1.5,
+    )
+    assert verdict.removed_by is AgentFilter.AT_CAPACITY
+    assert verdict.total_open_conversations == 0
+    assert not verdict.has_room
+
+
 # -- passes ------------------------------------------------------------------------------
 
 

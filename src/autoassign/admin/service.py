@@ -39,6 +39,7 @@ from autoassign.model import (
     MAX_ID_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
+    MAX_ROUTING_SECONDS,
     MAX_TOTAL_LIMIT,
     AccountId,
     AssignmentOrder,
@@ -231,6 +232,18 @@ class _Checker:
         self.fail(field, "must be true or false")
         return None
 
+    def nullable_boolean(
+        self, data: Mapping[str, object], field: str
+    ) -> tuple[bool, bool | None]:
+        """``(present and valid, value)``: ``true``, ``false`` or ``null``."""
+        if field not in data:
+            return (False, None)
+        value = data[field]
+        if value is None or isinstance(value, bool):
+            return (True, value)
+        self.fail(field, "must be true, false or null")
+        return (False, None)
+
     def exclusion_rules(self, data: Mapping[str, object]) -> ExclusionRules | None:
         if "exclusion_rules" not in data:
             return None
@@ -329,8 +342,17 @@ def _parse_policy(data: object, current: PolicyValues | None) -> PolicyValues:
         body, "fair_distribution_window", 1, MAX_FAIR_DISTRIBUTION_WINDOW
     )
     enabled = check.boolean(body, "enabled")
+    routing: dict[str, Any] = {}
+    for field in ("sticky_window", "skill_relax_after"):
+        has, seconds = check.integer(body, field, 0, MAX_ROUTING_SECONDS, nullable=True)
+        if has:
+            routing[field] = seconds
+    has_routing, skill_routing = check.nullable_boolean(body, "skill_routing")
+    if has_routing:
+        routing["skill_routing"] = skill_routing
     check.raise_if_any()
     base = current if current is not None else PolicyValues(name=name or "")
+    base = attrs.evolve(base, **routing)
     return PolicyValues(
         name=base.name if name is None else name,
         description=base.description if description is None else description,
@@ -343,6 +365,9 @@ def _parse_policy(data: object, current: PolicyValues | None) -> PolicyValues:
             base.fair_distribution_window if window is None else window
         ),
         enabled=base.enabled if enabled is None else enabled,
+        sticky_window=base.sticky_window,
+        skill_routing=base.skill_routing,
+        skill_relax_after=base.skill_relax_after,
     )
 
 
@@ -375,9 +400,21 @@ def _unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+ROUTING_FIELDS = ("sticky_window", "skill_routing", "skill_relax_after")
+"""An assignment policy's routing settings (:mod:`autoassign.routing`), shown by
+:func:`policy_json` only when set."""
+
+
 def policy_json(record: PolicyRecord) -> dict[str, Any]:
-    """The reference's assignment policy JSON."""
+    """The reference's assignment policy JSON, with each routing setting
+    (``sticky_window``, ``skill_routing``, ``skill_relax_after``) that is set (absent
+    otherwise, so the reference's shape is unchanged)."""
     values = record.values
+    routing = {
+        field: getattr(values, field)
+        for field in ROUTING_FIELDS
+        if getattr(values, field) is not None
+    }
     return {
         "id": record.id,
         "name": values.name,
@@ -390,6 +427,7 @@ def policy_json(record: PolicyRecord) -> dict[str, Any]:
         "assigned_inbox_count": record.assigned_inbox_count,
         "created_at": _unix(record.created_at),
         "updated_at": _unix(record.updated_at),
+        **routing,
     }
 
 

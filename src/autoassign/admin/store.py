@@ -81,6 +81,15 @@ class PolicyValues:
     fair_distribution_limit: int | None = DEFAULT_FAIR_DISTRIBUTION_LIMIT
     fair_distribution_window: int = DEFAULT_FAIR_DISTRIBUTION_WINDOW
     enabled: bool = True
+    sticky_window: int | None = None
+    """:attr:`~autoassign.model.AssignmentPolicy.sticky_window` (``None``: as
+    wired)."""
+    skill_routing: bool | None = None
+    """:attr:`~autoassign.model.AssignmentPolicy.skill_routing` (``None``: as
+    wired)."""
+    skill_relax_after: int | None = None
+    """:attr:`~autoassign.model.AssignmentPolicy.skill_relax_after` (``None``: as
+    wired)."""
 
 
 POLICY_FIELDS: tuple[str, ...] = tuple(

@@ -2413,15 +2413,21 @@ class DirectoryContract(_Flags):
     """Checks :class:`~autoassign.ports.Directory`: lookups, membership, policy links,
     capacity policies per inbox and batched iteration.
 
-    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`
-    and :attr:`policy_id_is_inbox_id`. Every agent a case names is in the members,
-    teams or capacity policies :meth:`make_directory` receives, so a host whose
-    agents are rows with foreign keys creates them there."""
+    Capability flags: :attr:`single_account`, :attr:`integer_ids`, :attr:`no_teams`,
+    :attr:`policy_id_is_inbox_id` and :attr:`no_policy_routing`. Every agent a case
+    names is in the members, teams or capacity policies :meth:`make_directory`
+    receives, so a host whose agents are rows with foreign keys creates them there."""
 
     policy_id_is_inbox_id: bool = False
     """Each inbox's assignment policy is stored on the inbox (its id is the inbox's
     id): every case gives each linked inbox a policy of its own with that id, and
     links no policy to two inboxes. Nothing is skipped."""
+
+    no_policy_routing: bool = False
+    """The host stores no policy routing settings
+    (:attr:`~autoassign.model.AssignmentPolicy.sticky_window`, ``skill_routing``,
+    ``skill_relax_after``; every policy routes as wired): no policy the suite hands
+    over has one, and the case about them is skipped."""
 
     def make_directory(
         self,
@@ -2595,6 +2601,64 @@ class DirectoryContract(_Flags):
             named = directory.policy_for_inbox("in")
             assert named is not None
             assert named.id == self.policy_id("in", "p")
+
+    def test_policy_routing_settings(self) -> None:
+        """A policy's routing settings are read back as they were given: ``0`` and
+        ``False`` (off) are values, not "unset" (``None``: as wired), both through
+        :meth:`~autoassign.ports.Directory.policy_for_inbox` and, when the directory
+        pages, ``iter_inboxes_with_policies``."""
+        if self.no_policy_routing:
+            _skip("no_policy_routing", "the directory stores no routing settings")
+        settings = {
+            10: {"sticky_window": 0, "skill_routing": False, "skill_relax_after": 0},
+            11: {"sticky_window": 600, "skill_routing": True, "skill_relax_after": 60},
+            12: {},
+        }
+        policies = [
+            AssignmentPolicy(
+                id=self.policy_id(inbox, 100 + inbox),
+                account=1,
+                name=f"P{inbox}",
+                **setting,  # type: ignore[arg-type]
+            )
+            for inbox, setting in settings.items()
+        ]
+        directory = self.make_directory(
+            accounts=[Account(id=1, features={"assignment_v2"})],
+            inboxes=[Inbox(id=inbox, account=1) for inbox in settings],
+            members={inbox: [] for inbox in settings},
+            teams=[],
+            policies=policies,
+            links={inbox: self.policy_id(inbox, 100 + inbox) for inbox in settings},
+            capacity_policies=[],
+        )
+        fields = ("sticky_window", "skill_routing", "skill_relax_after")
+        expected = {
+            inbox: tuple(setting.get(field) for field in fields)
+            for inbox, setting in settings.items()
+        }
+        seen: dict[InboxId, tuple[object, ...]] = {}
+        for inbox in settings:
+            policy = directory.policy_for_inbox(inbox)
+            assert policy is not None
+            seen[inbox] = tuple(getattr(policy, field) for field in fields)
+        assert seen == expected
+        types = {
+            inbox: tuple(type(value) for value in values)
+            for inbox, values in seen.items()
+        }
+        assert types == {
+            inbox: tuple(type(value) for value in values)
+            for inbox, values in expected.items()
+        }
+        if isinstance(directory, PagedPolicyDirectory):
+            paged = {
+                inbox.id: tuple(getattr(policy, field) for field in fields)
+                for page in directory.iter_inboxes_with_policies([1], batch_size=2)
+                for inbox, policy in page
+                if policy is not None
+            }
+            assert paged == expected
 
     def test_capacity_policies_for_inbox(self) -> None:
         directory = self._world()

@@ -30,10 +30,11 @@ thread-safe and, for a database, open one connection per thread.
 
 from __future__ import annotations
 
+import functools
 import unittest
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -50,6 +51,7 @@ from autoassign.admin.store import (
 )
 from autoassign.errors import ConfigurationError
 from autoassign.model import (
+    MAX_ROUTING_SECONDS,
     AccountId,
     AgentId,
     AssignmentOrder,
@@ -141,6 +143,14 @@ class PolicyStoreContract:
     capacity policy table has no such column sets it ``False``: the suite then checks
     that storing one is refused with :class:`~autoassign.errors.ConfigurationError`
     (field ``total_limit``) and that nothing was created."""
+
+    policy_routing: ClassVar[bool] = True
+    """Whether the store keeps an assignment policy's routing settings
+    (``sticky_window``, ``skill_routing``, ``skill_relax_after``: see
+    :mod:`autoassign.routing`). A host whose policy table has no such columns sets it
+    ``False``: the suite then checks that storing any of them is refused with
+    :class:`~autoassign.errors.ConfigurationError` naming the field, that nothing was
+    created or changed, and that a policy without them is stored as usual."""
 
     integer_ids: ClassVar[bool] = False
     """Agent ids are ints (a user table's primary keys, for example Django's): the
@@ -778,6 +788,70 @@ class PolicyStoreContract:
             assert shown.values.total_limit == value
             (seen,) = directory.capacity_policies_for_inbox(10)
             assert seen.total_limit == value
+
+    def test_policy_routing_settings_round_trip(self) -> None:
+        """``sticky_window``, ``skill_routing`` and ``skill_relax_after``: stored,
+        shown and read by the Directory, changed and cleared (``None``: as wired, so
+        ``0`` and ``False`` must not read back as ``None``); a store that cannot keep
+        them refuses each and changes nothing."""
+        store, directory, _clock = self._fresh()
+        settings: tuple[dict[str, Any], ...] = (
+            {"sticky_window": 600},
+            {"skill_routing": False},
+            {"skill_relax_after": 0},
+        )
+        if not self.policy_routing:
+            plain = store.create_policy(ACCOUNT, PolicyValues(name="Plain"))
+            for setting in settings:
+                (field,) = setting
+                before = self._state(store)
+                calls: tuple[Callable[[], object], ...] = (
+                    functools.partial(
+                        store.create_policy, ACCOUNT, PolicyValues(name="R", **setting)
+                    ),
+                    functools.partial(
+                        store.update_policy,
+                        ACCOUNT,
+                        plain.id,
+                        PolicyValues(name="Plain", **setting),
+                    ),
+                )
+                for call in calls:
+                    error = _raises(ConfigurationError, call)
+                    assert isinstance(error, ConfigurationError)
+                    assert error.field == field, (error.field, field)
+                    assert self._state(store) == before, f"refused {field} changed"
+            return
+        record = store.create_policy(
+            ACCOUNT,
+            PolicyValues(
+                name="R", sticky_window=600, skill_routing=True, skill_relax_after=60
+            ),
+        )
+        assert (
+            record.values.sticky_window,
+            record.values.skill_routing,
+            record.values.skill_relax_after,
+        ) == (600, True, 60)
+        assert store.link_inbox(ACCOUNT, 10, record.id)
+        cases: tuple[dict[str, Any], ...] = (
+            {"sticky_window": 0, "skill_routing": False, "skill_relax_after": 0},
+            {"sticky_window": MAX_ROUTING_SECONDS, "skill_relax_after": 1},
+            {},
+        )
+        for case in cases:
+            values = PolicyValues(name="R", **case)
+            updated = store.update_policy(ACCOUNT, record.id, values)
+            assert updated is not None
+            assert updated.values == values
+            shown = store.get_policy(ACCOUNT, record.id)
+            assert shown is not None
+            assert shown.values == values
+            seen = directory.policy_for_inbox(10)
+            assert seen is not None
+            for field in ("sticky_window", "skill_routing", "skill_relax_after"):
+                assert getattr(seen, field) == getattr(values, field), field
+                assert type(getattr(seen, field)) is type(getattr(values, field))
 
     def test_an_unlimited_inbox_limit(self) -> None:
         """``None`` is an unlimited link: stored, shown and read by the Directory as

@@ -23,10 +23,11 @@ ledger in one or in many steps.
 ``busy``, ``offline``; coming online fires the trigger); open a conversation (with
 labels, a team, an age); change a conversation's status (resolve, snooze, reopen);
 assign or unassign one by hand; change an inbox's policy (limit, window, order,
-priority, enabled) or its capacity limit; switch a gate (the account flag, the inbox's
-``enable_auto_assignment``, the policy link); advance the clock (by fixed steps, or to
-exactly where an assignment leaves the fair-distribution window, then run a pass); run
-a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue jobs).
+priority, enabled, routing settings) or its capacity limit; switch a gate (the account
+flag, the inbox's ``enable_auto_assignment``, the policy link); advance the clock (by
+fixed steps, or to exactly where an assignment leaves the fair-distribution window,
+then run a pass); run a pass; run the periodic cycle; drain the job queue (real-time
+triggers enqueue jobs).
 
 **Checked after every step** against a small dict-based reference model:
 
@@ -49,6 +50,10 @@ a pass; run the periodic cycle; drain the job queue (real-time triggers enqueue 
   a conversation labelled :data:`SKILL_LABEL` goes only to an agent holding ``de``
   until it has waited ``relax_after``, and a skip for lack of one stops neither the
   pass nor its team;
+* each policy's routing settings (:mod:`autoassign.routing`) are drawn and changed
+  (mostly unset; with the ports wired or not): skills off, its own relaxation (``0``:
+  never) and sticky window (``0``: off) apply in its inbox only, and a setting whose
+  port is not wired changes nothing;
 * each pass fetched exactly the model's top conversations in priority order (after
   exclusions, up to the bulk limit) and assigned them in that order; a conversation
   skipped for lack of an eligible agent really had none, and no later team-less
@@ -187,6 +192,14 @@ _UNLIMITED = "unlimited"
 _CAPACITIES = st.sampled_from([None, None, _UNLIMITED, 1, 2, 3])
 _TOTALS = st.sampled_from([None, None, None, 0, 1, 2, 4])
 _MOSTLY_ON = st.sampled_from([True, True, True, False])
+_ROUTING = st.fixed_dictionaries(
+    {
+        "sticky_window": st.sampled_from([None, None, None, 0, 300, 7200]),
+        "skill_routing": st.sampled_from([None, None, None, True, False]),
+        "skill_relax_after": st.sampled_from([None, None, None, 0, 60, 3000]),
+    }
+)
+"""A policy's routing settings (:mod:`autoassign.routing`), mostly unset."""
 
 _NO_ELIGIBLE_AGENT = frozenset(
     {
@@ -295,17 +308,19 @@ class ReferenceModel:
     """The capacity policy's limit across both inboxes (``None``: none); it applies
     in the inboxes the policy links."""
     sticky_window: int | None = None
-    """Sticky agents' window in seconds (``None``: off). Conversation ``n``'s contact
-    is ``n % 3``."""
-    """The inboxes the capacity policy links: a limit, or ``None`` (unlimited)."""
+    """Sticky agents' wired window in seconds (``None``: not wired); each policy's
+    ``sticky_window`` may change or turn it off (:meth:`sticky_window_for`).
+    Conversation ``n``'s contact is ``n % 3``."""
     excluded_labels: frozenset[str] = frozenset()
     exclude_older_than_hours: int | None = None
     skills_on: bool = False
-    """Skills routing is wired: :data:`SKILL_LABEL` requires the skill ``de``."""
+    """Skills routing is wired: :data:`SKILL_LABEL` requires the skill ``de`` (where
+    the inbox's policy does not turn it off)."""
     skilled: frozenset[AgentId] = frozenset()
     """The agents holding ``de``."""
     relax_after: int | None = None
-    """Seconds of waiting after which the requirement is dropped (``None``: never)."""
+    """The wired seconds of waiting after which the requirement is dropped (``None``:
+    never); a policy's ``skill_relax_after`` replaces it (``0``: never)."""
     conversations: dict[ConversationId, Conversation] = attrs.field(factory=dict)
     log: dict[tuple[InboxId, AgentId, ConversationId], _LogEntry] = attrs.field(
         factory=dict
@@ -395,10 +410,12 @@ class ReferenceModel:
         self, conversation: Conversation, now: datetime
     ) -> AgentId | None:
         """Sticky agents: the assignee of the newest other conversation of the same
-        contact created within the window (any status), or ``None``."""
-        if self.sticky_window is None or not isinstance(conversation.id, int):
+        contact created within the window of the conversation's inbox (any status),
+        or ``None``."""
+        window = self.sticky_window_for(conversation.inbox)
+        if window is None or not isinstance(conversation.id, int):
             return None
-        since = now - timedelta(seconds=self.sticky_window)
+        since = now - timedelta(seconds=window)
         earlier = [
             c
             for c in self.conversations.values()
@@ -411,6 +428,15 @@ class ReferenceModel:
         if not earlier:
             return None
         return max(earlier, key=lambda c: (c.created_at, id_sort_key(c.id))).assignee
+
+    def sticky_window_for(self, inbox: InboxId) -> int | None:
+        """The sticky window in force in ``inbox``: the policy's ``sticky_window``
+        (``0``: off) or, unset, the wired one; ``None`` (off) when sticky agents are
+        not wired, whatever the policy says."""
+        setting = self.policies[inbox].sticky_window
+        if self.sticky_window is None or setting == 0:
+            return None
+        return self.sticky_window if setting is None else setting
 
     def open_total(self, agent: AgentId) -> Load:
         """The agent's open conversations (their weights) in every inbox (all are the
@@ -502,13 +528,21 @@ class ReferenceModel:
         return SkipReason.TEAM_NOT_FOUND
 
     def requires_skill(self, conversation: Conversation, now: datetime) -> bool:
-        """Whether ``conversation`` requires ``de`` now (not yet relaxed)."""
-        if not self.skills_on or SKILL_LABEL not in conversation.labels:
+        """Whether ``conversation`` requires ``de`` now (not yet relaxed): skills
+        routing is wired and not off for the inbox's policy, and the wait is under
+        the policy's relaxation (or, unset, the wired one; ``0``: never)."""
+        policy = self.policies[conversation.inbox]
+        if (
+            not self.skills_on
+            or policy.skill_routing is False
+            or SKILL_LABEL not in conversation.labels
+        ):
             return False
+        relax = self.relax_after
+        if policy.skill_relax_after is not None:
+            relax = policy.skill_relax_after or None
         since = max(conversation.created_at, conversation.last_activity_at)
-        return self.relax_after is None or (now - since) < timedelta(
-            seconds=self.relax_after
-        )
+        return relax is None or (now - since) < timedelta(seconds=relax)
 
     def eligible(
         self, conversation: Conversation, now: datetime
@@ -727,6 +761,7 @@ def assignment_machine(
             skilled=st.frozensets(st.sampled_from(AGENTS)),
             agent_weights=st.none()
             | st.dictionaries(st.sampled_from(AGENTS), st.integers(2, 4), min_size=1),
+            policy_routing=st.tuples(_ROUTING, _ROUTING),
         )
         def build_world(
             self,
@@ -747,13 +782,14 @@ def assignment_machine(
             skills: int | None = None,
             skilled: frozenset[AgentId] = frozenset(),
             agent_weights: dict[AgentId, int] | None = None,
+            policy_routing: tuple[dict[str, Any], dict[str, Any]] = ({}, {}),
         ) -> MultipleResults[ConversationId]:
             world = self.backend.world
             model = self.model
             self.bulk_limit = bulk_limit
             world.put_account(Account(id=ACCOUNT, features={ASSIGNMENT_V2_FEATURE}))
-            for inbox, order, limit, capacity in zip(
-                INBOXES, orders, limits, capacities, strict=True
+            for inbox, order, limit, capacity, settings in zip(
+                INBOXES, orders, limits, capacities, policy_routing, strict=True
             ):
                 world.put_inbox(Inbox(id=inbox, account=ACCOUNT), members)
                 policy = AssignmentPolicy(
@@ -763,6 +799,7 @@ def assignment_machine(
                     assignment_order=order,
                     fair_distribution_limit=limit,
                     fair_distribution_window=60,
+                    **settings,
                 )
                 if capacity is not None:
                     model.capacity_limits[inbox] = (
@@ -973,6 +1010,7 @@ def assignment_machine(
             order=_ORDERS,
             priority=st.sampled_from(ConversationPriority),
             enabled=st.sampled_from([True, True, True, False]),
+            routing=_ROUTING,
         )
         def change_policy(
             self,
@@ -983,6 +1021,7 @@ def assignment_machine(
             order: AssignmentOrder,
             priority: ConversationPriority,
             enabled: bool,
+            routing: dict[str, Any],
         ) -> None:
             old = self.model.policies[inbox]
             policy = attrs.evolve(
@@ -992,6 +1031,7 @@ def assignment_machine(
                 assignment_order=order,
                 conversation_priority=priority,
                 enabled=enabled,
+                **routing,
             )
             self.backend.world.put_policy(policy)
             self.model.policies[inbox] = policy
@@ -1325,7 +1365,7 @@ def assignment_machine(
             model.rotate(inbox, agent)
             if (
                 policy.assignment_order is AssignmentOrder.ROUND_ROBIN
-                and model.sticky_window is None  # sticky agents break the spread
+                and model.sticky_window_for(inbox) is None  # sticky breaks the spread
             ):
                 model.round_robin_decision(inbox, agent, surely)
             else:

@@ -424,6 +424,7 @@ class SqlPolicyStore:
     def create_policy(self, account: AccountId, values: PolicyValues) -> PolicyRecord:
         _check_texts(values)
         self.schema.require("account", account)
+        columns = self._policy_columns(values)  # refuses what cannot be stored
         table = self.schema.assignment_policies
         with (
             self._names_checked(account, values.name, None),
@@ -435,9 +436,7 @@ class SqlPolicyStore:
             now = self._clock.now()
             stamps = self._only(table, {"created_at": now, "updated_at": now})
             result = conn.execute(
-                sa.insert(table).values(
-                    account_id=account, **self._policy_columns(values), **stamps
-                )
+                sa.insert(table).values(account_id=account, **columns, **stamps)
             )
             new_id = _new_id(result)
             record = self._policy(conn, account, new_id)
@@ -450,6 +449,7 @@ class SqlPolicyStore:
         _check_texts(values)
         if not self._ok(account=account, policy=policy):
             return None
+        changes = self._policy_columns(values)  # refuses what cannot be stored
         table = self.schema.assignment_policies
         with (
             self._names_checked(account, values.name, policy),
@@ -462,7 +462,6 @@ class SqlPolicyStore:
                 raise NameTaken(values.name)
             if values == current.values:
                 return current
-            changes = self._policy_columns(values)
             changes.update(self._only(table, {"updated_at": self._clock.now()}))
             conn.execute(
                 sa.update(table)

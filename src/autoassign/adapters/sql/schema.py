@@ -42,6 +42,8 @@ from autoassign.model import (
     ConversationPriority,
     ConversationStatus,
     Id,
+    stored_routing_seconds,
+    stored_skill_routing,
     text_problem,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "ENTITIES",
     "HEAD_REVISION",
     "LOGICAL_TABLES",
+    "ROUTING_COLUMNS",
     "EnumEncoding",
     "IdKind",
     "OpenCondition",
@@ -65,7 +68,7 @@ __all__ = [
 
 E = TypeVar("E", bound=enum.Enum)
 
-HEAD_REVISION = 7
+HEAD_REVISION = 8
 """The library schema's current revision: one per schema change, each with its Alembic
 migration in ``autoassign/adapters/sql/migrations/versions`` (``0001``, ``0002``, ...).
 1: the first schema; 2: a unique ``(account_id, name)`` index on
@@ -77,7 +80,8 @@ the partial indexes of the ``highest_urgency`` and ``earliest_due`` orders, the 
 ``(assignee_id, status)`` (an agent's open conversations across inboxes),
 ``conversations.contact_id`` with its index ``(contact_id, created_at)`` (sticky
 agents) and ``capacity_policies.total_limit``; 7: ``conversations.weight`` (weighted
-capacity, ``NULL``: 1)."""
+capacity, ``NULL``: 1); 8: ``assignment_policies.sticky_window``, ``skill_routing`` and
+``skill_relax_after`` (a policy's routing settings, ``NULL``: as wired)."""
 
 _NULLABLE_LIMIT_SINCE = 4
 """The revision from which ``conversation_limit`` may be ``NULL`` (an unlimited link)."""
@@ -91,6 +95,13 @@ _URGENCY_SINCE = 6
 
 _WEIGHT_SINCE = 7
 """The revision that added ``conversations.weight``."""
+
+_ROUTING_SINCE = 8
+"""The revision that added the routing settings of ``assignment_policies``."""
+
+ROUTING_COLUMNS = ("sticky_window", "skill_routing", "skill_relax_after")
+"""The ``assignment_policies`` columns of a policy's routing settings (revision 8;
+optional: a host's table has them only when mapped)."""
 
 _TABLE_SINCE = {"event_outbox": 3}
 """The revision that added each table added after the first schema."""
@@ -750,12 +761,20 @@ class SqlSchema:
             "fair_distribution_limit": row["fair_distribution_limit"],
             "fair_distribution_window": row["fair_distribution_window"],
             "enabled": True if enabled is None else bool(enabled),
+            # the routing settings: NULL, absent (a host's table) or invalid: as wired
+            "sticky_window": stored_routing_seconds(row.get("sticky_window")),
+            "skill_routing": stored_skill_routing(row.get("skill_routing")),
+            "skill_relax_after": stored_routing_seconds(row.get("skill_relax_after")),
         }
 
     def policy_columns(self, policy: AssignmentPolicy | PolicyValues) -> dict[str, Any]:
         """The editable fields of an assignment policy (or its admin ``PolicyValues``),
         encoded for the ``assignment_policies`` columns of the same names: the inverse
-        of :meth:`policy_fields`."""
+        of :meth:`policy_fields`. A routing setting that is set but has no column (a
+        host's table that maps none) raises :class:`ConfigurationError` naming it,
+        rather than being dropped."""
+        for name in ROUTING_COLUMNS:
+            self.require_column("assignment_policies", name, getattr(policy, name))
         return {
             "name": policy.name,
             "description": policy.description,
@@ -770,6 +789,7 @@ class SqlSchema:
             "fair_distribution_limit": policy.fair_distribution_limit,
             "fair_distribution_window": policy.fair_distribution_window,
             "enabled": policy.enabled,
+            **{name: getattr(policy, name) for name in ROUTING_COLUMNS},
         }
 
     def owned(self, logical: str) -> bool:
@@ -1036,6 +1056,16 @@ class SqlSchema:
                 col("enabled", sa.Boolean(), optional=True),
                 col("created_at", ts(), optional=True, nullable=True),
                 col("updated_at", ts(), optional=True, nullable=True),
+                *(
+                    col(
+                        name,
+                        sa.Boolean() if name == "skill_routing" else sa.Integer(),
+                        optional=True,
+                        nullable=True,
+                        since=_ROUTING_SINCE,
+                    )
+                    for name in ROUTING_COLUMNS
+                ),
             ],
             *fk("assignment_policies", ["account_id"], "accounts", ["id"]),
             # names are unique per account: the reference's unique index, which also

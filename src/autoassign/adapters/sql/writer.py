@@ -297,13 +297,14 @@ class SqlWriter:
     def put_policy(self, policy: AssignmentPolicy) -> None:
         self._ids(policy=policy.id, account=policy.account)
         s = self.schema
+        columns = s.policy_columns(policy)  # refuses a setting it cannot store
         with self._db.write("put policy") as conn:
             self._account(conn, policy.account)
             _upsert(
                 conn,
                 s.assignment_policies,
                 {"id": policy.id},
-                {"account_id": policy.account, **s.policy_columns(policy)},
+                {"account_id": policy.account, **columns},
             )
 
     def link_policy(self, inbox: InboxId, policy: PolicyId) -> None:

@@ -24,6 +24,8 @@ from autoassign.model import (
     CapacityPolicy,
     ConversationPriority,
     ExclusionRules,
+    stored_routing_seconds,
+    stored_skill_routing,
     stored_total_limit,
 )
 
@@ -84,6 +86,28 @@ class AssignmentPolicyRow(models.Model):
         models.PositiveIntegerField(default=DEFAULT_FAIR_DISTRIBUTION_WINDOW)
     )
     enabled: models.BooleanField[bool, bool] = models.BooleanField(default=True)
+    sticky_window: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(
+            null=True,
+            blank=True,
+            help_text="Sticky agents' window in seconds for this policy's inboxes "
+            "(0: off there; empty: as wired).",
+        )
+    )
+    skill_routing: models.BooleanField[bool | None, bool | None] = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether skills routing applies to this policy's inboxes (No: "
+        "off there; empty or Yes: as wired).",
+    )
+    skill_relax_after: models.PositiveIntegerField[int | None, int | None] = (
+        models.PositiveIntegerField(
+            null=True,
+            blank=True,
+            help_text="Seconds of waiting after which skill requirements are dropped "
+            "(0: never; empty: as wired).",
+        )
+    )
     created_at = _stamp_field()
     updated_at = _stamp_field()
 
@@ -100,10 +124,26 @@ class AssignmentPolicyRow(models.Model):
         return str(self.name)
 
     def to_policy(self, account: AccountId) -> AssignmentPolicy:
-        """The domain policy (raises ConfigurationError for an invalid row)."""
+        """The domain policy (raises ConfigurationError for an invalid row; a routing
+        setting out of range reads as unset, as wired, as in the SQL adapter)."""
         return self._policy(self.pk, account)
 
-    def _policy(self, id: Any, account: AccountId) -> AssignmentPolicy:
+    def _policy(
+        self, id: Any, account: AccountId, *, stored: bool = True
+    ) -> AssignmentPolicy:
+        """``stored``: the routing settings as a pass reads them (never failing);
+        ``False``: as given, so that :meth:`clean` refuses what the model would."""
+        routing: dict[str, Any] = {
+            "sticky_window": self.sticky_window,
+            "skill_routing": self.skill_routing,
+            "skill_relax_after": self.skill_relax_after,
+        }
+        if stored:
+            routing = {
+                "sticky_window": stored_routing_seconds(self.sticky_window),
+                "skill_routing": stored_skill_routing(self.skill_routing),
+                "skill_relax_after": stored_routing_seconds(self.skill_relax_after),
+            }
         return AssignmentPolicy(
             id=id,
             account=account,
@@ -114,10 +154,13 @@ class AssignmentPolicyRow(models.Model):
             fair_distribution_limit=self.fair_distribution_limit,
             fair_distribution_window=self.fair_distribution_window,
             enabled=self.enabled,
+            **routing,
         )
 
     def clean(self) -> None:
-        _check(lambda: self._policy(self.pk if self.pk is not None else 0, 1))
+        _check(
+            lambda: self._policy(self.pk if self.pk is not None else 0, 1, stored=False)
+        )
 
 
 class InboxPolicyLink(models.Model):

@@ -51,6 +51,8 @@ from autoassign.model import (
     InboxId,
     PolicyId,
     id_sort_key,
+    stored_routing_seconds,
+    stored_skill_routing,
     stored_total_limit,
 )
 from autoassign.ports import Clock
@@ -176,6 +178,9 @@ class DjangoPolicyStore:
                 fair_distribution_limit=row.fair_distribution_limit,
                 fair_distribution_window=row.fair_distribution_window,
                 enabled=row.enabled,
+                sticky_window=stored_routing_seconds(row.sticky_window),
+                skill_routing=stored_skill_routing(row.skill_routing),
+                skill_relax_after=stored_routing_seconds(row.skill_relax_after),
             ),
             assigned_inbox_count=len(self._linked_inboxes(row)),
             created_at=row.created_at,
