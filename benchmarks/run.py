@@ -183,11 +183,7 @@ def routed_target(results: dict[str, Any]) -> dict[str, Any]:
     if not routed:
         return _target("routing_vs_plain", None, None, "not run")
     row = routed[0]
-    plain = next(
-        r
-        for r in results["memory_pass"]
-        if r["agents"] == row["agents"] and r["order"] == row["order"]
-    )
+    plain = _memory_row(results["memory_pass"], row)
     ratio = row["per_assignment_us"] / plain["per_assignment_us"]
     return _target(
         "routing_vs_plain",
@@ -233,6 +229,13 @@ def observability_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _memory_row(rows: list[dict[str, Any]], like: dict[str, Any]) -> dict[str, Any]:
+    """The in-memory pass row with ``like``'s team size and order."""
+    return next(
+        r for r in rows if r["agents"] == like["agents"] and r["order"] == like["order"]
+    )
+
+
 def memory_floor_target(results: dict[str, Any]) -> dict[str, Any]:
     """Issue 17: the in-memory pass per assignment at most 10x the tight loop."""
     floors = results.get("memory_floor") or []
@@ -240,11 +243,7 @@ def memory_floor_target(results: dict[str, Any]) -> dict[str, Any]:
     if not floors or not memory:
         return _target("memory_vs_tight_loop", None, None, "not run")
     floor = floors[0]
-    row = next(
-        r
-        for r in memory
-        if r["agents"] == floor["agents"] and r["order"] == floor["order"]
-    )
+    row = _memory_row(memory, floor)
     ratio = row["per_assignment_us"] / floor["per_assignment_us"]
     return _target(
         "memory_vs_tight_loop",

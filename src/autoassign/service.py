@@ -1105,23 +1105,20 @@ class AssignmentService:
         policy = run.state.policy
         ahead = _Lookahead(_preferring(prefer, run.ranking.candidates()))
 
-        def unread(agent: AgentId) -> bool:
-            recent = run.recent
+        def judgeable(agent: AgentId) -> bool:
+            """An online member not passed over: one the walk may judge."""
             return (
-                recent is not None
-                and recent.missing(agent)
-                and agent not in passed_over
+                agent not in passed_over
                 and agent in run.member_set
                 and run.statuses.get(agent) == ONLINE
             )
 
-        def unskilled(agent: AgentId) -> bool:
-            return (
-                agent not in run.skills_read
-                and agent not in passed_over
-                and agent in run.member_set
-                and run.statuses.get(agent) == ONLINE
-            )
+        def unread(agent: AgentId) -> bool:  # usage not read yet
+            recent = run.recent
+            return recent is not None and recent.missing(agent) and judgeable(agent)
+
+        def unskilled(agent: AgentId) -> bool:  # skills not read yet
+            return agent not in run.skills_read and judgeable(agent)
 
         for agent in ahead:
             if agent in passed_over or agent not in run.member_set:

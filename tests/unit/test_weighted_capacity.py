@@ -101,8 +101,17 @@ def test_loads_are_exact_in_thousandths() -> None:
     assert stored_load(0.30000000000000004) == 0.3
 
 
-def _verdict(load: Any, limit: int, weight: Any = 1) -> AgentVerdict:
-    """ann's verdict, online and with nothing but capacity to judge."""
+def _verdict(
+    load: Any,
+    limit: int,
+    weight: Any = 1,
+    *,
+    total: Any = None,
+    total_limit: Any = None,
+) -> AgentVerdict:
+    """ann's verdict, online and with nothing but capacity (and, given a
+    ``total_limit``, her ``total``) to judge."""
+    limited = total_limit is not None
     return evaluate_agent(
         "ann",
         statuses={"ann": ONLINE},
@@ -112,6 +121,8 @@ def _verdict(load: Any, limit: int, weight: Any = 1) -> AgentVerdict:
         now=EPOCH,
         open_counts={"ann": load},
         limits={"ann": limit},
+        totals={"ann": total} if limited else None,
+        total_limits={"ann": total_limit} if limited else None,
         weight=weight,
     )
 
@@ -149,19 +160,7 @@ def test_a_full_total_leaves_no_room_when_the_inbox_limit_removed_the_agent() ->
     nothing; her total limit (0) is full, so no lighter conversation fits either: no
     room (the total is read although the inbox's limit removed her first). Found by
     the state machine: the pass read another page for a lighter one."""
-    verdict = evaluate_agent(
-        "ann",
-        statuses={"ann": ONLINE},
-        team=None,
-        recent=None,
-        rate_limit=None,
-        now=EPOCH,
-        open_counts={"ann": 0},
-        limits={"ann": 1},
-        totals={"ann": 0},
-        total_limits={"ann": 0},
-        weight=1.5,
-    )
+    verdict = _verdict(0, 1, 1.5, total=0, total_limit=0)
     assert verdict.removed_by is AgentFilter.AT_CAPACITY
     assert verdict.total_open_conversations == 0
     assert not verdict.has_room

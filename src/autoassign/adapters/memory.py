@@ -730,11 +730,12 @@ class InMemoryRotationStore:
         moves: Sequence[WeightedMove],
     ) -> None:
         with self._lock:
-            queue = list(self._reconciled(inbox, members))
+            queue = self._reconciled(inbox, members)
             clock = self._clocks.get(inbox, 0)
             tags = fill_tags(queue, self._tags.get(inbox, {}), clock)
+            # a new list (the stored one is left as it was until it is replaced)
             queue, tags, clock = apply_weighted_moves(queue, tags, clock, moves)
-            self._store(inbox, members, list(queue))
+            self._store(inbox, members, queue)
             self._tags[inbox] = tags
             self._clocks[inbox] = clock
 
